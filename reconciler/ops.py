@@ -1,0 +1,298 @@
+"""The plan as data: one frozen dataclass per kind of change, and the Plan that holds them.
+
+Stage: produced by ``planner.build_plan``, consumed by the renderers and by a backend's executor, which
+both dispatch on the op class. Ops carry natural keys (workspace slug, group name, email), never database ids.
+Metadata values travel in ``metadata`` fields that are excluded from ``repr`` and from every renderer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from .state import GroupPermissions, MembershipStatus, Role, WorkspaceStatus
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One changed field: ``field`` in dotted form (``name``, ``permissions.apps.create``, ``granular.apps``)."""
+
+    field: str
+    old: Any
+    new: Any
+
+
+@dataclass(frozen=True)
+class Op:
+    action: ClassVar[str] = "update"  # create | update | destroy | rename | archive | unarchive
+    workspace: str
+
+    @property
+    def address(self) -> str:
+        raise NotImplementedError
+
+
+# --- workspaces and the registry ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreateWorkspace(Op):
+    action: ClassVar[str] = "create"
+    name: str
+    status: WorkspaceStatus = "active"
+
+    @property
+    def address(self) -> str:
+        return self.workspace
+
+
+@dataclass(frozen=True)
+class UpdateWorkspace(Op):
+    changes: tuple[FieldChange, ...]
+
+    @property
+    def address(self) -> str:
+        return self.workspace
+
+
+@dataclass(frozen=True)
+class CreateApp(Op):
+    action: ClassVar[str] = "create"
+    slug: str
+    name: str
+
+    @property
+    def address(self) -> str:
+        return f"{self.workspace}/app/{self.slug}"
+
+
+@dataclass(frozen=True)
+class UpdateApp(Op):
+    slug: str
+    changes: tuple[FieldChange, ...]
+
+    @property
+    def address(self) -> str:
+        return f"{self.workspace}/app/{self.slug}"
+
+
+@dataclass(frozen=True)
+class CreateDataSource(Op):
+    action: ClassVar[str] = "create"
+    name: str
+
+    @property
+    def address(self) -> str:
+        return f"{self.workspace}/data_source/{self.name}"
+
+
+# --- roles and groups ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UpdateBuilderRole(Op):
+    before: GroupPermissions
+    after: GroupPermissions
+    changes: tuple[FieldChange, ...]
+
+    @property
+    def address(self) -> str:
+        return f"{self.workspace}/role/builder"
+
+
+@dataclass(frozen=True)
+class CreateGroup(Op):
+    action: ClassVar[str] = "create"
+    name: str
+    permissions: GroupPermissions
+
+    @property
+    def address(self) -> str:
+        return f"{self.workspace}/group/{self.name}"
+
+
+@dataclass(frozen=True)
+class RenameGroup(Op):
+    action: ClassVar[str] = "rename"
+    old_name: str
+    new_name: str
+
+    @property
+    def address(self) -> str:
+        return f"{self.workspace}/group/{self.new_name}"
+
+
+@dataclass(frozen=True)
+class UpdateGroup(Op):
+    name: str
+    before: GroupPermissions
+    after: GroupPermissions
+    changes: tuple[FieldChange, ...]
+
+    @property
+    def address(self) -> str:
+        return f"{self.workspace}/group/{self.name}"
+
+
+@dataclass(frozen=True)
+class DestroyGroup(Op):
+    action: ClassVar[str] = "destroy"
+    name: str
+    member_count: int
+
+    @property
+    def address(self) -> str:
+        return f"{self.workspace}/group/{self.name}"
+
+
+# --- people ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreateUser(Op):
+    """An instance-wide identity; ``workspace`` is the first workspace that declares it (for grouping)."""
+
+    action: ClassVar[str] = "create"
+    email: str
+    first_name: str
+    last_name: str
+
+    @property
+    def address(self) -> str:
+        return f"user/{self.email}"
+
+
+@dataclass(frozen=True)
+class UpdateUser(Op):
+    email: str
+    changes: tuple[FieldChange, ...]
+
+    @property
+    def address(self) -> str:
+        return f"user/{self.email}"
+
+
+@dataclass(frozen=True)
+class MetadataKeyChange:
+    key: str
+    kind: str  # "add" | "change" | "remove"
+
+
+@dataclass(frozen=True)
+class CreateMembership(Op):
+    action: ClassVar[str] = "create"
+    email: str
+    role: Role
+    status: MembershipStatus  # invited, or archived when declared so
+    groups: tuple[str, ...] = ()
+    metadata_keys: tuple[str, ...] = ()
+    metadata: dict[str, str] | None = field(default=None, repr=False, compare=False, hash=False)
+
+    @property
+    def address(self) -> str:
+        return f"{self.workspace}/user/{self.email}"
+
+
+@dataclass(frozen=True)
+class RoleChange:
+    """A change of effective role of an existing membership, with its cause (SPEC 1, rule 2)."""
+
+    workspace: str
+    email: str
+    old: Role
+    new: Role
+    cause: str
+
+
+@dataclass(frozen=True)
+class UpdateMembership(Op):
+    email: str
+    role: RoleChange | None = None
+    groups_added: tuple[str, ...] = ()
+    groups_removed: tuple[str, ...] = ()
+    metadata_changes: tuple[MetadataKeyChange, ...] = ()
+    metadata: dict[str, str] | None = field(default=None, repr=False, compare=False, hash=False)
+
+    @property
+    def address(self) -> str:
+        return f"{self.workspace}/user/{self.email}"
+
+
+@dataclass(frozen=True)
+class ArchiveMembership(Op):
+    action: ClassVar[str] = "archive"
+    email: str
+    reason: str
+
+    @property
+    def address(self) -> str:
+        return f"{self.workspace}/user/{self.email}"
+
+
+@dataclass(frozen=True)
+class UnarchiveMembership(Op):
+    action: ClassVar[str] = "unarchive"
+    email: str
+
+    @property
+    def address(self) -> str:
+        return f"{self.workspace}/user/{self.email}"
+
+
+OP_TYPES: dict[str, type[Op]] = {
+    cls.__name__: cls
+    for cls in (
+        CreateWorkspace,
+        UpdateWorkspace,
+        CreateApp,
+        UpdateApp,
+        CreateDataSource,
+        UpdateBuilderRole,
+        CreateGroup,
+        RenameGroup,
+        UpdateGroup,
+        DestroyGroup,
+        CreateUser,
+        UpdateUser,
+        CreateMembership,
+        UpdateMembership,
+        ArchiveMembership,
+        UnarchiveMembership,
+    )
+}
+
+SUMMARY_KEYS = ("add", "change", "destroy", "rename", "archive", "unarchive", "role_changes")
+_ACTION_TO_KEY = {
+    "create": "add",
+    "update": "change",
+    "destroy": "destroy",
+    "rename": "rename",
+    "archive": "archive",
+    "unarchive": "unarchive",
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    ops: tuple[Op, ...]
+    role_changes: tuple[RoleChange, ...] = ()
+    # Members and groups left alone because of ``prune: none`` (addresses); drift lists them.
+    unmanaged: tuple[str, ...] = ()
+    config_hash: str = ""
+    state_fingerprint: str = ""
+    created_at: str = ""
+
+    @property
+    def empty(self) -> bool:
+        return not self.ops
+
+    @property
+    def summary(self) -> dict[str, int]:
+        counts = dict.fromkeys(SUMMARY_KEYS, 0)
+        for op in self.ops:
+            counts[_ACTION_TO_KEY[op.action]] += 1
+        counts["role_changes"] = len(self.role_changes)
+        return counts
+
+    def for_workspace(self, slug: str) -> tuple[Op, ...]:
+        return tuple(op for op in self.ops if op.workspace == slug)

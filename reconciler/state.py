@@ -1,0 +1,111 @@
+"""Immutable snapshot types shared by every stage.
+
+A backend reads the database into these; the config layer normalises the YAML into the same shapes
+(``desired.py``), so the planner compares like with like and never knows which database it talks to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Role = Literal["admin", "builder", "end-user"]
+ROLES: tuple[Role, ...] = ("end-user", "builder", "admin")  # ascending order of power
+ROLE_RANK = {r: i for i, r in enumerate(ROLES)}
+MembershipStatus = Literal["invited", "active", "archived"]
+WorkspaceStatus = Literal["active", "archived"]
+AppAccess = Literal["edit", "view"]
+DataSourceAccess = Literal["configure", "use"]
+
+# Permission flags in their YAML spelling (section.action), in display order.
+FLAG_NAMES: tuple[str, ...] = (
+    "apps.create",
+    "apps.delete",
+    "folders.create",
+    "folders.update",
+    "folders.delete",
+    "workspace_constants.create",
+    "workspace_constants.update",
+    "workspace_constants.delete",
+    "data_sources.create",
+    "data_sources.delete",
+)
+
+
+@dataclass(frozen=True)
+class AppGrant:
+    access: AppAccess
+    apps: tuple[str, ...] | None  # None means all apps
+    hide_from_dashboard: bool = False
+
+    def describe(self) -> str:
+        target = "all" if self.apps is None else "[" + ", ".join(self.apps) + "]"
+        hidden = " hidden" if self.hide_from_dashboard else ""
+        return f"{self.access} {target}{hidden}"
+
+
+@dataclass(frozen=True)
+class DataSourceGrant:
+    access: DataSourceAccess
+    data_sources: tuple[str, ...] | None  # None means all data sources
+
+    def describe(self) -> str:
+        target = "all" if self.data_sources is None else "[" + ", ".join(self.data_sources) + "]"
+        return f"{self.access} {target}"
+
+
+@dataclass(frozen=True)
+class GroupPermissions:
+    """Flags and granular grants of a custom group or of the builder role."""
+
+    flags: frozenset[str] = frozenset()  # the FLAG_NAMES that are true
+    app_grants: tuple[AppGrant, ...] = ()
+    data_source_grants: tuple[DataSourceGrant, ...] = ()
+
+
+ADMIN_PERMISSIONS = GroupPermissions(
+    flags=frozenset(FLAG_NAMES),
+    app_grants=(AppGrant("edit", None),),
+    data_source_grants=(DataSourceGrant("configure", None),),
+)
+DEFAULT_BUILDER_PERMISSIONS = ADMIN_PERMISSIONS
+END_USER_PERMISSIONS = GroupPermissions(app_grants=(AppGrant("view", None),))
+
+
+@dataclass(frozen=True)
+class User:
+    email: str  # lower-case
+    first_name: str
+    last_name: str = ""
+
+
+@dataclass(frozen=True)
+class Membership:
+    email: str
+    role: Role  # the effective role as stored
+    status: MembershipStatus
+    groups: frozenset[str] = frozenset()
+    # Decrypted metadata. In the desired state None means "unmanaged" (YAML key absent).
+    metadata: dict[str, str] | None = field(default=None, hash=False, compare=True, repr=False)
+
+
+@dataclass(frozen=True)
+class Workspace:
+    slug: str
+    name: str
+    status: WorkspaceStatus = "active"
+    apps: dict[str, str] = field(default_factory=dict, hash=False)  # slug -> display name
+    data_sources: frozenset[str] = frozenset()
+    builder: GroupPermissions = DEFAULT_BUILDER_PERMISSIONS
+    groups: dict[str, GroupPermissions] = field(default_factory=dict, hash=False)  # custom groups by name
+    memberships: dict[str, Membership] = field(default_factory=dict, hash=False)  # by email
+    id: str | None = None  # backend identifier, used in invitation links
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the database holds for the declared workspaces (absent slugs simply do not exist yet)."""
+
+    workspaces: dict[str, Workspace] = field(default_factory=dict, hash=False)
+    users: dict[str, User] = field(default_factory=dict, hash=False)  # every user the plan may touch
+    fingerprint: str = ""
