@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from .state import FLAG_NAMES, ROLE_RANK, GroupPermissions, Membership, Role, Workspace
 
 STRICT_ROLES_MESSAGE = (
-    "End-users can only be granted permission to view apps. "
-    "Kindly change the user role or custom group to continue."
+    "End-users can only be granted permission to view apps. Kindly change the user role or custom group to continue."
 )
 LAST_ADMIN_MESSAGE = "Cannot change role of last present admin, please add another admin and change the role"
 
@@ -49,7 +48,9 @@ def higher(a: Role, b: Role) -> Role:
     return a if ROLE_RANK[a] >= ROLE_RANK[b] else b
 
 
-def implying_groups(groups: Iterable[str], definitions: Mapping[str, GroupPermissions]) -> tuple[BuilderLevelReason, ...]:
+def implying_groups(
+    groups: Iterable[str], definitions: Mapping[str, GroupPermissions]
+) -> tuple[BuilderLevelReason, ...]:
     """The builder-level groups among ``groups``, sorted by name, each with its reasons."""
     found = []
     for name in sorted(groups):

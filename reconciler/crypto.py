@@ -54,8 +54,7 @@ _HKDF_SALT = b"reconciler"
 _HKDF_INFO_PREFIX = b"reconciler/"
 _HEX_KEY = re.compile(rf"[0-9a-fA-F]{{{2 * KEY_BYTES}}}")
 _ROTATION_HINT = (
-    "if the value was written before a key rotation, list the old key in RECONCILER_PREVIOUS_KEYS "
-    "(comma-separated hex)"
+    "if the value was written before a key rotation, list the old key in RECONCILER_PREVIOUS_KEYS (comma-separated hex)"
 )
 
 # The nonce source is a module attribute so known-answer tests can pin it; nothing else should replace it.
@@ -101,9 +100,7 @@ def _purpose_cipher(master: bytes, purpose: str) -> AESGCM:
 
 def _seal(cipher: AESGCM, plaintext: bytes, associated_data: bytes | None) -> str:
     nonce = _random_bytes(NONCE_BYTES)
-    if (
-        len(nonce) != NONCE_BYTES
-    ):  # guards against a badly patched nonce source; GCM with a short nonce is weak
+    if len(nonce) != NONCE_BYTES:  # guards against a badly patched nonce source; GCM with a short nonce is weak
         raise CryptoError("the random source returned a nonce of the wrong length")
     # AESGCM.encrypt returns ciphertext || tag, so this is nonce || ciphertext || tag.
     return base64.b64encode(nonce + cipher.encrypt(nonce, plaintext, associated_data)).decode("ascii")
@@ -228,9 +225,7 @@ def decrypt_metadata(keyring: Keyring, membership_id: str, blob: str) -> dict[st
         value = json.loads(plaintext.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         value = None
-    if not isinstance(value, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-    ):
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         raise CryptoError("membership metadata decrypted, but it is not an object of string values")
     return value
 

@@ -278,6 +278,10 @@ class Plan:
     role_changes: tuple[RoleChange, ...] = ()
     # Members and groups left alone because of ``prune: none`` (addresses); drift lists them.
     unmanaged: tuple[str, ...] = ()
+    # The workspaces the plan was made for: apply re-reads exactly these to compare fingerprints.
+    workspaces: tuple[str, ...] = ()
+    # ``slug/user/email`` addresses of the configuration's protected_users (checked again at apply).
+    protected: tuple[str, ...] = ()
     config_hash: str = ""
     state_fingerprint: str = ""
     created_at: str = ""

@@ -88,17 +88,15 @@ def test_encrypt_matches_the_documented_scheme(fixed_nonce: None) -> None:
     """SPEC §6 rebuilt from the primitives: HKDF-SHA384 per purpose, AES-256-GCM, base64(nonce||ct||tag)."""
     key = HKDF(hashes.SHA384(), 32, salt=b"reconciler", info=b"reconciler/" + PURPOSE.encode()).derive(KEY)
     expected = FIXED_NONCE + AESGCM(key).encrypt(FIXED_NONCE, SECRET, b"m-1")
-    assert Keyring(KEY).encrypt(SECRET, purpose=PURPOSE, associated_data=b"m-1") == base64.b64encode(
-        expected
-    ).decode("ascii")
+    assert Keyring(KEY).encrypt(SECRET, purpose=PURPOSE, associated_data=b"m-1") == base64.b64encode(expected).decode(
+        "ascii"
+    )
 
 
 def test_encrypt_metadata_known_answer_and_canonical_json(fixed_nonce: None) -> None:
     keyring = Keyring(KEY)
     blob = encrypt_metadata(keyring, "m-1", {"team": "finance", "cost_center": "42"})
-    assert blob == (
-        "ZGVmZ2hpamtsbW5vyv+2NHM4P2KoKGlA2680lY/KUFA4Mmt6tezpoKpYulfa5TD+iBSw4+LZA6oCXVwkJyTpTxM="
-    )
+    assert blob == ("ZGVmZ2hpamtsbW5vyv+2NHM4P2KoKGlA2680lY/KUFA4Mmt6tezpoKpYulfa5TD+iBSw4+LZA6oCXVwkJyTpTxM=")
     plaintext = keyring.decrypt(blob, purpose=PURPOSE, associated_data=b"m-1")
     assert plaintext == b'{"cost_center":"42","team":"finance"}'
 

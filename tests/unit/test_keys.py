@@ -128,9 +128,7 @@ def test_existing_sqlite_key_file_with_loose_mode_is_used_with_a_warning(tmp_pat
 
 
 def test_env_key_wins_over_sqlite_key_file(tmp_path: Path) -> None:
-    result = load_keyring(
-        f"sqlite:///{tmp_path / 'state.db'}", environ={"RECONCILER_MASTER_KEY": KEY_HEX}, create=True
-    )
+    result = load_keyring(f"sqlite:///{tmp_path / 'state.db'}", environ={"RECONCILER_MASTER_KEY": KEY_HEX}, create=True)
     assert result.keyring == Keyring(bytes.fromhex(KEY_HEX))
     assert result.notice is None
     assert not (tmp_path / "state.db.key").exists()
@@ -164,6 +162,4 @@ def test_require_keyring() -> None:
     with pytest.raises(SecretError) as info:
         require_keyring(KeyringResult(None, None))
     assert str(info.value) == "metadata is configured but no master key is available"
-    assert "RECONCILER_MASTER_KEY" in (info.value.hint or "") and "--master-key-file" in (
-        info.value.hint or ""
-    )
+    assert "RECONCILER_MASTER_KEY" in (info.value.hint or "") and "--master-key-file" in (info.value.hint or "")

@@ -1,0 +1,77 @@
+"""The storage interface (SPEC 8): what the workflow needs from a database, whatever its schema.
+
+Stage: storage. A backend reads a snapshot of the declared workspaces, takes the apply lock, and executes a
+plan's operations in one transaction. The planner, the role rules and the renderers never see a backend.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ..crypto import Keyring
+from ..ops import Plan
+from ..state import Snapshot
+
+
+@dataclass(frozen=True)
+class AuditInfo:
+    actor: str
+    command: str
+    config_hash: str
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    run_id: int | None
+    changes: int
+    invitations: tuple[str, ...] = ()  # emails that got an invitation queued
+
+
+@dataclass(frozen=True)
+class AuditRun:
+    id: int
+    started_at: datetime
+    finished_at: datetime | None
+    actor: str
+    command: str
+    config_hash: str
+    summary: dict[str, int]
+    result: str
+    error: str | None
+    changes: tuple[tuple[str, str], ...] = field(default=())  # (action, address)
+
+
+PreconditionCheck = Callable[[Snapshot], None]
+
+
+class Backend(ABC):
+    """One database. Implementations must never leave a half-applied plan behind."""
+
+    name: str
+
+    @abstractmethod
+    def read_snapshot(self, slugs: Collection[str], keyring: Keyring | None) -> Snapshot:
+        """A consistent snapshot of ``slugs`` (one transaction; an apply in flight is never half-visible)."""
+
+    @abstractmethod
+    def apply(
+        self,
+        plan: Plan,
+        *,
+        keyring: Keyring | None,
+        lock_timeout: float,
+        check: PreconditionCheck,
+        audit: AuditInfo,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> ApplyResult:
+        """Take the lock, re-read the snapshot, run ``check`` on it, execute ``plan`` in one transaction."""
+
+    @abstractmethod
+    def history(self, limit: int = 20) -> list[AuditRun]:
+        """The latest apply runs, newest first."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""

@@ -1,0 +1,275 @@
+"""The built-in backend: our own schema on SQLite or PostgreSQL.
+
+Stage: storage. Reads consistent snapshots, holds the apply lock (a PostgreSQL advisory lock or a SQLite
+write transaction, both of which die with their holder), runs the executor and writes the audit records, all
+in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import zlib
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager, suppress
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Connection, delete, insert, select, text
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+
+from ... import ops
+from ...crypto import Keyring, decrypt_metadata
+from ...errors import ApplyError, LockTimeout, ReconcilerError, SecretError
+from ..base import ApplyResult, AuditInfo, AuditRun, Backend, PreconditionCheck
+from . import models
+from .db import SQLITE_BEGIN, open_database
+from .executor import Executor
+from .reader import read_snapshot
+
+T_RUNS = models.AuditRun.__table__
+T_CHANGES = models.AuditChange.__table__
+NO_KEY = "the database holds encrypted metadata but no master key is configured"
+KEY_HINT = "set RECONCILER_MASTER_KEY (64 hex characters) or pass --master-key-file"
+
+
+class BuiltinBackend(Backend):
+    name = "builtin"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = open_database(url)
+        self.sqlite = self.engine.dialect.name == "sqlite"
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- reading -------------------------------------------------------------------------------
+
+    @contextmanager
+    def _read_transaction(self) -> Iterator[Connection]:
+        """One consistent view: REPEATABLE READ on PostgreSQL, one read transaction on SQLite."""
+        with self.engine.connect() as conn:
+            if self.sqlite:
+                _busy_timeout(conn, 30.0)
+            else:
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
+
+    def read_snapshot(self, slugs: Collection[str], keyring: Keyring | None):
+        with self._read_transaction() as conn:
+            snapshot, _ = read_snapshot(conn, slugs, decrypt_metadata=_decryptor(keyring))
+        return snapshot
+
+    # --- applying ------------------------------------------------------------------------------
+
+    def apply(
+        self,
+        plan: ops.Plan,
+        *,
+        keyring: Keyring | None,
+        lock_timeout: float,
+        check: PreconditionCheck,
+        audit: AuditInfo,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> ApplyResult:
+        started = models.utcnow()
+        try:
+            with self._locked(lock_timeout, audit.actor) as conn:
+                snapshot, ids = read_snapshot(conn, plan.workspaces, decrypt_metadata=_decryptor(keyring))
+                check(snapshot)
+                done = [0]
+
+                def tick(count: int) -> None:
+                    done[0] += count
+                    if progress is not None:
+                        progress(min(done[0], len(plan.ops)), len(plan.ops))
+
+                executor = Executor(conn, ids, keyring, progress=tick)
+                executor.run(plan)
+                run_id = self._audit(conn, plan, audit, started, "applied", None)
+                self.after_execute(conn, executor, keyring)
+        except LockTimeout:
+            raise
+        except ReconcilerError as exc:
+            self._audit_separately(plan, audit, started, exc)
+            raise
+        except SQLAlchemyError as exc:
+            error = ApplyError(f"apply failed and was rolled back; nothing was changed ({_one_line(exc)})")
+            self._audit_separately(plan, audit, started, error)
+            raise error from exc
+        return ApplyResult(run_id, len(plan.ops), tuple(i.email for i in executor.invitations))
+
+    def after_execute(self, conn: Connection, executor: Executor, keyring: Keyring | None) -> None:
+        """Hook for work that must commit with the plan (the invitation outbox)."""
+
+    @contextmanager
+    def _locked(self, timeout: float, actor: str) -> Iterator[Connection]:
+        if self.sqlite:
+            with self._sqlite_locked(timeout, actor) as conn:
+                yield conn
+        else:
+            with self._postgres_locked(timeout, actor) as conn:
+                yield conn
+
+    @contextmanager
+    def _sqlite_locked(self, timeout: float, actor: str) -> Iterator[Connection]:
+        info = Path(self.engine.url.database or "reconciler.db").with_suffix(".lock-info")
+        with self.engine.connect() as raw:
+            _busy_timeout(raw, timeout)
+            conn = raw.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
+            try:
+                transaction = conn.begin()
+            except OperationalError as exc:
+                if "locked" in str(exc.orig) or "busy" in str(exc.orig):
+                    raise LockTimeout(_holder_message(_read_holder(info), timeout)) from None
+                raise
+            with suppress(OSError):
+                info.write_text(json.dumps({"actor": actor, "pid": os.getpid(), "since": _now_text()}))
+            try:
+                with transaction:
+                    yield conn
+            finally:
+                with suppress(OSError):
+                    info.unlink()
+
+    @contextmanager
+    def _postgres_locked(self, timeout: float, actor: str) -> Iterator[Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            key = zlib.crc32(("reconciler:" + conn.scalar(text("SELECT current_schema()"))).encode()) & 0x7FFFFFFF
+            conn.execute(text("SELECT set_config('application_name', :name, true)"), {"name": _app_name(actor)})
+            deadline = time.monotonic() + timeout
+            while not conn.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}):
+                if time.monotonic() >= deadline:
+                    raise LockTimeout(_holder_message(self._postgres_holder(key), timeout))
+                time.sleep(0.1)
+            yield conn
+
+    def _postgres_holder(self, key: int) -> str | None:
+        query = text(
+            "SELECT a.application_name, a.pid, a.xact_start FROM pg_locks l JOIN pg_stat_activity a "
+            "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = :k"
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query, {"k": key}).first()
+        if row is None:
+            return None
+        since = row.xact_start.isoformat(timespec="seconds") if row.xact_start else "an unknown time"
+        return f"{row.application_name or 'another session'} (pid {row.pid}, since {since})"
+
+    # --- audit ---------------------------------------------------------------------------------
+
+    def _audit(
+        self,
+        conn: Connection,
+        plan: ops.Plan,
+        audit: AuditInfo,
+        started: datetime,
+        result: str,
+        error: str | None,
+    ) -> int:
+        from ...render.jsonplan import plan_to_json_dict  # masked: never a metadata value
+
+        run_id = conn.execute(
+            insert(T_RUNS).returning(T_RUNS.c.id),
+            {
+                "started_at": started,
+                "finished_at": models.utcnow(),
+                "actor": audit.actor,
+                "command": audit.command,
+                "config_hash": audit.config_hash,
+                "summary": json.dumps(plan.summary),
+                "result": result,
+                "error": error,
+            },
+        ).scalar_one()
+        if result == "applied":
+            changes = plan_to_json_dict(plan)["changes"]
+            rows = [
+                {
+                    "run_id": run_id,
+                    "seq": i,
+                    "address": c["address"][:500],
+                    "action": ",".join(c["actions"]),
+                    "detail": json.dumps(c, sort_keys=True),
+                }
+                for i, c in enumerate(changes)
+            ]
+            if rows:
+                conn.execute(insert(T_CHANGES), rows)
+        return run_id
+
+    def _audit_separately(self, plan: ops.Plan, audit: AuditInfo, started: datetime, exc: ReconcilerError) -> None:
+        """Record a refused or failed run after the rollback; never mask the original error."""
+        result = "failed" if isinstance(exc, ApplyError) else "refused"
+        with suppress(SQLAlchemyError), self.engine.connect() as conn:
+            if self.sqlite:
+                _busy_timeout(conn, 5.0)
+            with conn.begin():
+                self._audit(conn, plan, audit, started, result, exc.message[:2000])
+
+    def history(self, limit: int = 20) -> list[AuditRun]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(T_RUNS).order_by(T_RUNS.c.id.desc()).limit(limit)).all()
+        return [
+            AuditRun(
+                r.id,
+                r.started_at,
+                r.finished_at,
+                r.actor,
+                r.command,
+                r.config_hash,
+                json.loads(r.summary),
+                r.result,
+                r.error,
+            )
+            for r in rows
+        ]
+
+    def delete_history(self) -> None:  # pragma: no cover - maintenance helper for tests
+        with self.engine.begin() as conn:
+            conn.execute(delete(T_RUNS))
+
+
+def _busy_timeout(conn: Connection, seconds: float) -> None:
+    """How long SQLite waits for another writer; set on the driver so SQLAlchemy does not autobegin."""
+    conn.connection.driver_connection.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+
+
+def _decryptor(keyring: Keyring | None) -> Callable[[str, str], dict[str, str]]:
+    def decrypt(membership_id: str, blob: str) -> dict[str, str]:
+        if keyring is None:
+            raise SecretError(NO_KEY, hint=KEY_HINT)
+        return decrypt_metadata(keyring, membership_id, blob)
+
+    return decrypt
+
+
+def _app_name(actor: str) -> str:
+    return f"reconciler apply by {actor}"[:63]
+
+
+def _now_text() -> str:
+    return models.utcnow().isoformat(timespec="seconds")
+
+
+def _read_holder(info: Path) -> str | None:
+    try:
+        data = json.loads(info.read_text())
+        return f"reconciler apply by {data['actor']} (pid {data['pid']}, since {data['since']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _holder_message(holder: str | None, timeout: float) -> str:
+    who = holder or "another process"
+    return (
+        f"another apply holds the lock: {who}; gave up after waiting {timeout:g}s (use --lock-timeout to wait longer)"
+    )
+
+
+def _one_line(exc: SQLAlchemyError) -> str:
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    return str(orig).strip().splitlines()[0][:300] if str(orig).strip() else type(orig).__name__

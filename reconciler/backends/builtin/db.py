@@ -1,0 +1,232 @@
+"""Opening the built-in database: URLs, engines, and the schema revision (Alembic, run programmatically).
+
+SQLite transactions
+-------------------
+Python's ``sqlite3`` (legacy transaction control) emits ``BEGIN`` only before DML, so SELECTs and DDL
+would run outside any transaction and a write lock could not be taken up front. Engines from
+:func:`create_engine_for` therefore follow SQLAlchemy's pysqlite recipe: every connection gets
+``isolation_level = None`` (the driver never emits ``BEGIN`` itself) and a ``begin`` event emits
+``BEGIN <mode>`` whenever SQLAlchemy starts a transaction. The mode comes from the :data:`SQLITE_BEGIN`
+execution option, ``DEFERRED`` unless set; the lock layer takes the write lock with::
+
+    with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, conn.begin(): ...
+
+(or ``Session(engine.execution_options(sqlite_begin="IMMEDIATE"))``). Connections start with
+``busy_timeout = 0``, so a locked database fails at once; whoever wants to wait sets ``PRAGMA busy_timeout``.
+Every connection also gets ``PRAGMA foreign_keys = ON``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
+
+from reconciler.errors import StateError
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+SQLITE_BEGIN = "sqlite_begin"  # execution option: DEFERRED (default), IMMEDIATE or EXCLUSIVE
+_BEGIN_MODES = frozenset({"DEFERRED", "IMMEDIATE", "EXCLUSIVE"})
+POSTGRES_CONNECT_TIMEOUT = 10  # seconds, unless the URL says otherwise
+UPGRADE_HINT = "run 'reconciler db upgrade'"
+POSTGRES_HINT = "pip install 'reconciler[postgres]'"
+
+
+def normalize_url(url: str) -> str:
+    """``postgres://`` and ``postgresql://`` use psycopg 3; every other URL is returned unchanged."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def mask_url(url: str) -> str:
+    """The URL as it may be shown to a user: the password, if any, replaced by ``***``."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+
+
+def create_engine_for(url: str) -> Engine:
+    """An engine for a SQLite or PostgreSQL URL, configured as described in the module docstring."""
+    try:
+        parsed = make_url(normalize_url(url))
+    except ArgumentError as exc:
+        raise StateError(
+            f"invalid database URL {mask_url(url)!r}", hint="use sqlite:///PATH or postgresql://USER@HOST/DB"
+        ) from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(parsed)
+    if backend == "postgresql":
+        return _postgres_engine(parsed)
+    raise StateError(
+        f"unsupported database {parsed.drivername!r}", hint="use sqlite:///PATH or postgresql://USER@HOST/DB"
+    )
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": 0})
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN, see _begin
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA busy_timeout = 0")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        mode = str(conn.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")).upper()
+        if mode not in _BEGIN_MODES:
+            raise ValueError(f"{SQLITE_BEGIN} must be one of {sorted(_BEGIN_MODES)}, not {mode!r}")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def _postgres_engine(url: URL) -> Engine:
+    connect_args = {} if "connect_timeout" in url.query else {"connect_timeout": POSTGRES_CONNECT_TIMEOUT}
+    try:
+        return create_engine(url, connect_args=connect_args)
+    except ImportError as exc:
+        raise StateError("PostgreSQL support is not installed (psycopg is missing)", hint=POSTGRES_HINT) from exc
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic ``Config`` built in code; ``migrations/env.py`` runs on ``connection``."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    """The schema revision this version of reconciler needs."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None, "the migrations directory has no revision"
+    return head
+
+
+@dataclass(frozen=True)
+class _SchemaState:
+    revision: str | None
+    foreign_tables: bool  # tables other than alembic_version exist
+
+
+def open_database(url: str, *, initialise: bool = True) -> Engine:
+    """An engine on a database whose schema is at the head revision.
+
+    An empty database gets the schema first (unless ``initialise`` is false); anything else that is not at the
+    head revision raises :class:`StateError` and the database is left untouched.
+    """
+    engine = create_engine_for(url)
+    try:
+        state = _read_schema_state(engine, url)
+        if state.revision is None:
+            _refuse_foreign(state, url)
+            if not initialise:
+                raise StateError(f"the database {mask_url(url)} has no reconciler schema yet", hint=UPGRADE_HINT)
+            _run_upgrade(engine, url)
+        else:
+            _check_revision(state.revision, upgradable=False)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
+def upgrade_database(url: str) -> tuple[str | None, str]:
+    """Migrate the schema to the head revision; returns (revision before, revision after). Idempotent."""
+    engine = create_engine_for(url)
+    try:
+        state = _read_schema_state(engine, url)
+        head = head_revision()
+        if state.revision is None:
+            _refuse_foreign(state, url)
+        else:
+            _check_revision(state.revision, upgradable=True)
+        if state.revision != head:
+            _run_upgrade(engine, url)
+        return state.revision, head
+    finally:
+        engine.dispose()
+
+
+def _read_schema_state(engine: Engine, url: str) -> _SchemaState:
+    _check_sqlite_directory(engine.url, url)
+    try:
+        with engine.connect() as conn:
+            heads = MigrationContext.configure(conn).get_current_heads()
+            tables = set(inspect(conn).get_table_names())
+    except DBAPIError as exc:
+        raise StateError(f"cannot open the database {mask_url(url)}: {_one_line(exc, engine.url)}") from exc
+    if len(heads) > 1:
+        raise StateError(f"the database schema has several revisions ({', '.join(sorted(heads))})")
+    return _SchemaState(heads[0] if heads else None, bool(tables - {"alembic_version"}))
+
+
+def _check_sqlite_directory(url: URL, shown: str) -> None:
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return
+    directory = Path(url.database).parent
+    if not directory.is_dir():
+        raise StateError(f"cannot open the database {mask_url(shown)}: the directory {directory} does not exist")
+
+
+def _one_line(exc: DBAPIError, url: URL) -> str:
+    text = " ".join(line.strip() for line in str(exc.orig).splitlines() if line.strip())
+    if url.password:
+        text = text.replace(str(url.password), "***")
+    return text or type(exc.orig).__name__
+
+
+def _refuse_foreign(state: _SchemaState, url: str) -> None:
+    if state.foreign_tables:
+        raise StateError(
+            f"the database {mask_url(url)} is not a reconciler database (it has tables but no schema revision)",
+            hint="point --database at an empty database or at one created by reconciler",
+        )
+
+
+def _check_revision(revision: str, *, upgradable: bool) -> None:
+    script = ScriptDirectory.from_config(alembic_config())
+    head = script.get_current_head()
+    if revision == head:
+        return
+    try:
+        known = script.get_revision(revision) is not None
+    except CommandError:
+        known = False
+    if not known:
+        raise StateError(
+            f"the database schema is at revision {revision}, which this version of reconciler does not know "
+            "(it was written by a newer reconciler)",
+            hint="upgrade reconciler",
+        )
+    if not upgradable:
+        raise StateError(
+            f"the database schema is at revision {revision}; this version of reconciler needs {head}",
+            hint=UPGRADE_HINT,
+        )
+
+
+def _run_upgrade(engine: Engine, url: str) -> None:
+    try:
+        with engine.begin() as conn:
+            command.upgrade(alembic_config(conn), "head")
+    except DBAPIError as exc:
+        raise StateError(f"cannot create the schema in {mask_url(url)}: {_one_line(exc, engine.url)}") from exc

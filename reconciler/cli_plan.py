@@ -1,0 +1,284 @@
+"""Commands that plan and apply: ``plan``, ``apply``, ``drift``, ``history``.
+
+Stage: CLI. Parses options, calls ``workflow``, prints renderings; no business rules here.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .cli import CONFIRM_QUESTION, Runtime, cli, config_option, err, fail
+from .errors import Aborted, ReconcilerError
+
+FORMATS = click.Choice(["text", "json", "markdown"])
+
+
+def workspace_option() -> Any:
+    return click.option(
+        "--workspace", "workspaces", multiple=True, metavar="SLUG", help="Only this workspace (repeatable)."
+    )
+
+
+def _plan_from_config(runtime: Runtime, config_path: Path, workspaces: tuple[str, ...], strict_roles: bool) -> Any:
+    from .workflow import load_desired, make_plan
+
+    desired = load_desired(config_path, strict_roles=strict_roles, workspaces=workspaces)
+    keyring = runtime.keyring(create=desired.needs_key(), required=desired.needs_key())
+    return make_plan(runtime.backend(), desired, keyring, workspaces=workspaces), keyring
+
+
+def _render(plan: Any, fmt: str, color: bool) -> str:
+    if fmt == "json":
+        from .render.jsonplan import render_json
+
+        return render_json(plan)
+    if fmt == "markdown":
+        from .render.markdown import render_markdown
+
+        return render_markdown(plan)
+    from .render.text import render_text
+
+    return render_text(plan, color=color)
+
+
+def _raise_refusals(planned: Any, *, allow_mass_change: bool) -> None:
+    from .workflow import refusals
+
+    broken = refusals(planned.plan, planned.snapshot, allow_mass_change=allow_mass_change)
+    if broken:
+        for refusal in broken[1:]:
+            err(f"Error: {refusal.message}")
+        raise broken[0]
+
+
+@cli.command()
+@config_option()
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Save the plan for `apply PLANFILE`.",
+)
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when there are no changes, 2 when there are.")
+@workspace_option()
+@click.option("--strict-roles", is_flag=True, help="Treat an end-user in a builder-level group as an error.")
+@click.pass_obj
+def plan(
+    runtime: Runtime,
+    config_path: Path,
+    out: Path | None,
+    fmt: str,
+    detailed_exitcode: bool,
+    workspaces: tuple[str, ...],
+    strict_roles: bool,
+) -> None:
+    """Show what apply would change.
+
+    \b
+    Example:
+      reconciler plan -f workspace.yaml --out plan.json
+      reconciler plan -f workspace.yaml --format markdown --detailed-exitcode
+    """
+    planned, keyring = _plan_from_config(runtime, config_path, workspaces, strict_roles)
+    click.echo(_render(planned.plan, fmt, runtime.color))
+    _raise_refusals(planned, allow_mass_change=True)
+    for refusal in _mass_refusals(planned):
+        err(f"Warning: {refusal.message}; apply needs --allow-mass-change")
+    if out is not None:
+        from .render.jsonplan import dump_saved_plan
+
+        out.write_text(dump_saved_plan(planned.plan, keyring), encoding="utf-8")
+        err(f"Saved the plan to {out}. Apply it with: reconciler apply {out}")
+    if detailed_exitcode and not planned.plan.empty:
+        sys.exit(2)
+
+
+def _mass_refusals(planned: Any) -> list:
+    from .workflow import refusals
+
+    return [r for r in refusals(planned.plan, planned.snapshot, allow_mass_change=False) if r.rule == "mass-change"]
+
+
+@cli.command()
+@click.argument("planfile", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@config_option(required=False)
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Seconds to wait for another apply.",
+)
+@click.option("--allow-mass-change", is_flag=True, help="Allow archiving/destroying more than 25% of a workspace.")
+@click.option("--actor", help="Who is applying, for the audit log (default: CI user or OS user).")
+@workspace_option()
+@click.option("--strict-roles", is_flag=True, help="Treat an end-user in a builder-level group as an error.")
+@click.pass_obj
+def apply(
+    runtime: Runtime,
+    planfile: Path | None,
+    config_path: Path | None,
+    auto_approve: bool,
+    lock_timeout: float,
+    allow_mass_change: bool,
+    actor: str | None,
+    workspaces: tuple[str, ...],
+    strict_roles: bool,
+) -> None:
+    """Apply the configuration (or a saved plan) in one transaction.
+
+    \b
+    Example:
+      reconciler apply -f workspace.yaml
+      reconciler apply -f workspace.yaml --auto-approve --lock-timeout 30
+      reconciler apply plan.json
+    """
+    from .render.text import render_text
+    from .workflow import apply_plan, default_actor
+
+    if (planfile is None) == (config_path is None):
+        fail("give either -f CONFIG or a saved PLANFILE", hint="reconciler apply -f workspace.yaml")
+    if planfile is not None:
+        plan_obj, keyring = _load_planfile(runtime, planfile)
+        command = "apply PLANFILE"
+    else:
+        if not auto_approve and not sys.stdin.isatty():
+            fail(
+                "cannot ask for confirmation: standard input is not a terminal",
+                hint="pass --auto-approve, or apply a saved plan file (reconciler plan --out FILE)",
+            )
+        planned, keyring = _plan_from_config(runtime, config_path, workspaces, strict_roles)
+        plan_obj = planned.plan
+        command = "apply"
+    click.echo(render_text(plan_obj, color=runtime.color))
+    if plan_obj.empty:
+        return
+    if planfile is None:
+        _raise_refusals(planned, allow_mass_change=allow_mass_change)
+        if not auto_approve:
+            _confirm()
+    result = apply_plan(
+        runtime.backend(),
+        plan_obj,
+        keyring,
+        actor=default_actor(actor),
+        command=command,
+        lock_timeout=lock_timeout,
+        allow_mass_change=allow_mass_change,
+        progress=_progress(len(plan_obj.ops)),
+    )
+    from .render.text import summary_line
+
+    click.echo("")
+    click.echo(f"Apply complete. {summary_line(plan_obj).removeprefix('Plan: ')}")
+    _after_apply(runtime, result)
+
+
+def _after_apply(runtime: Runtime, result: Any) -> None:
+    """Deliver the invitation emails queued by the apply (after commit; failures stay pending)."""
+    hook = getattr(runtime.backend(), "after_commit", None)
+    if hook is not None:
+        for line in hook(result, runtime):
+            err(line)
+
+
+def _load_planfile(runtime: Runtime, planfile: Path) -> tuple[Any, Any]:
+    from .render.jsonplan import load_saved_plan
+
+    try:
+        text = planfile.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReconcilerError(f"cannot read plan file {planfile}: {exc}") from None
+    keyring = runtime.keyring(create=False)
+    return load_saved_plan(text, keyring), keyring
+
+
+def _confirm() -> None:
+    click.echo("")
+    click.echo(CONFIRM_QUESTION)
+    click.echo("  Enter a value: ", nl=False)
+    answer = sys.stdin.readline().strip()
+    if answer != "yes":
+        raise Aborted("Apply cancelled: nothing was changed.")
+
+
+def _progress(total: int) -> Any:
+    """A progress bar on stderr for long applies (more than a few hundred operations)."""
+    if total < 300 or not sys.stderr.isatty():
+        return None
+    from rich.progress import Progress
+
+    bar = Progress(transient=True, console=None)
+    task = bar.add_task("applying", total=total)
+    bar.start()
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+        if done >= total:
+            bar.stop()
+
+    return update
+
+
+@cli.command()
+@config_option()
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown", "junit"]),
+    default="text",
+    show_default=True,
+)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to this file.")
+@workspace_option()
+@click.pass_obj
+def drift(runtime: Runtime, config_path: Path, fmt: str, output: Path | None, workspaces: tuple[str, ...]) -> None:
+    """Report whether the database differs from the configuration (read-only, for CI).
+
+    Exit codes: 0 in sync, 2 drift, 1 error.
+
+    \b
+    Example:
+      reconciler drift -f workspace.yaml --format junit --output drift.xml
+    """
+    planned, _ = _plan_from_config(runtime, config_path, workspaces, False)
+    if fmt == "junit":
+        from .render.junit import render_junit
+
+        text = render_junit(planned.plan, planned.desired, planned.snapshot)
+    else:
+        text = _render(planned.plan, fmt, runtime.color and output is None)
+    if output is not None:
+        output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        err(f"Wrote the drift report to {output}.")
+    else:
+        click.echo(text)
+    sys.exit(0 if planned.plan.empty else 2)
+
+
+@cli.command()
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.pass_obj
+def history(runtime: Runtime, limit: int) -> None:
+    """Show past applies: when, who, config hash, summary, result.
+
+    \b
+    Example:
+      reconciler history --limit 5
+    """
+    runs = runtime.backend().history(limit)
+    if not runs:
+        click.echo("No applies yet.")
+        return
+    for run in runs:
+        counts = ", ".join(f"{v} {k}" for k, v in run.summary.items() if v) or "no changes"
+        when = run.started_at.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+        click.echo(f"#{run.id}  {when}  {run.result:<8} {run.actor}  config {run.config_hash[:12]}  {counts}")
+        if run.error:
+            click.echo(f"      {run.error}")

@@ -1,0 +1,1 @@
+"""Configuration loading: YAML/CSV sources, validation and normalisation into the desired state."""

@@ -1,0 +1,393 @@
+"""The rules of SPEC 2.2 that need the whole configuration, and normalisation into a DesiredState.
+
+Stage: config. Input: documents whose form the pydantic models accepted. Output: a DesiredState, or one
+ConfigError listing every problem found, each located in its YAML or CSV file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from ..access import STRICT_ROLES_MESSAGE, strict_role_conflicts
+from ..desired import DesiredState, DesiredWorkspace, Settings
+from ..errors import ConfigError, Location, Problem
+from ..state import (
+    DEFAULT_BUILDER_PERMISSIONS,
+    FLAG_NAMES,
+    AppGrant,
+    DataSourceGrant,
+    GroupPermissions,
+    Membership,
+    User,
+    Workspace,
+)
+from . import models
+from .loader import LoadedUser, LoadedWorkspace, sorted_problems
+
+DUPLICATE_EMAIL = "Duplicate email found. Please provide a unique email address."
+NO_ADMIN = "Atleast one active admin is required"
+METADATA_TOTAL_MAX = 200_000
+SECRET_PLACEHOLDER = "(secret reference, not resolved)"
+
+
+def build_desired(
+    workspaces: list[LoadedWorkspace],
+    *,
+    config_hash: str,
+    resolve_secrets: bool,
+    environ: Mapping[str, str],
+) -> DesiredState:
+    problems: list[Problem] = []
+    _check_unique(
+        [(ws.model.slug, ws.locate("slug")) for ws in workspaces],
+        "workspace slug {!r} is declared twice",
+        problems,
+    )
+    _check_unique(
+        [(ws.model.name, ws.locate("name")) for ws in workspaces],
+        "workspace name {!r} is used twice",
+        problems,
+    )
+    desired: dict[str, DesiredWorkspace] = {}
+    for ws in workspaces:
+        checker = _WorkspaceChecker(ws, problems, resolve_secrets, environ)
+        result = checker.run()
+        if result is not None and ws.model.slug not in desired:
+            desired[ws.model.slug] = result
+    users = _instance_users(workspaces, problems)
+    if problems:
+        raise ConfigError(sorted_problems(problems))
+    return DesiredState(desired, users, config_hash, secrets_resolved=resolve_secrets)
+
+
+def _check_unique(items: list[tuple[str, Location]], message: str, problems: list[Problem]) -> None:
+    first: dict[str, Location] = {}
+    for key, where in items:
+        if key in first:
+            problems.append(Problem(where, message.format(key), f"first declared at {first[key]}"))
+        else:
+            first[key] = where
+
+
+def _instance_users(workspaces: list[LoadedWorkspace], problems: list[Problem]) -> dict[str, User]:
+    """Users are instance-wide: their names must agree wherever they are declared."""
+    users: dict[str, User] = {}
+    seen_at: dict[str, Location] = {}
+    for ws in workspaces:
+        for entry in ws.users:
+            user = entry.model
+            last_given = "last_name" in user.model_fields_set
+            known = users.get(user.email)
+            if known is None:
+                users[user.email] = User(user.email, user.first_name, user.last_name)
+                seen_at[user.email] = entry.locate(("first_name",))
+                continue
+            if known.first_name != user.first_name or (last_given and known.last_name not in ("", user.last_name)):
+                problems.append(
+                    Problem(
+                        entry.locate(("first_name",)),
+                        f"{user.email}: names differ between workspaces ({known.first_name} {known.last_name}".rstrip()
+                        + f" vs {user.first_name} {user.last_name}".rstrip()
+                        + ")",
+                        f"users are instance-wide; first declared at {seen_at[user.email]}",
+                    )
+                )
+            elif last_given and not known.last_name:
+                users[user.email] = User(user.email, user.first_name, user.last_name)
+    return users
+
+
+class _WorkspaceChecker:
+    def __init__(
+        self, ws: LoadedWorkspace, problems: list[Problem], resolve_secrets: bool, environ: Mapping[str, str]
+    ) -> None:
+        self.ws = ws
+        self.model = ws.model
+        self.problems = problems
+        self.resolve_secrets = resolve_secrets
+        self.environ = environ
+        self.app_slugs = {a.slug for a in self.model.apps}
+        self.ds_names = {d.name for d in self.model.data_sources}
+        self.group_names = {g.name for g in self.model.groups}
+
+    def error(self, where: Location, message: str, hint: str | None = None) -> None:
+        self.problems.append(Problem(where, message, hint))
+
+    def run(self) -> DesiredWorkspace | None:
+        before = len(self.problems)
+        self._check_registry()
+        groups = self._groups()
+        builder = self._builder()
+        memberships = self._memberships(groups)
+        self._check_protected(memberships)
+        self._check_admin()
+        if len(self.problems) > before:
+            return None
+        state = Workspace(
+            slug=self.model.slug,
+            name=self.model.name,
+            status=self.model.status,
+            apps={a.slug: a.name for a in self.model.apps},
+            data_sources=frozenset(self.ds_names),
+            builder=builder,
+            groups=groups,
+            memberships=memberships,
+        )
+        settings = Settings(
+            self.model.settings.prune,
+            self.model.settings.strict_roles,
+            frozenset(self.model.settings.protected_users),
+        )
+        self._check_strict_roles(state, settings)
+        previously = {g.name: tuple(g.previously) for g in self.model.groups if g.previously}
+        return DesiredWorkspace(state, settings, previously)
+
+    # --- registry and grants -------------------------------------------------------------------
+
+    def _check_registry(self) -> None:
+        loc = self.ws.locate
+        _check_unique(
+            [(a.slug, loc("apps", i, "slug")) for i, a in enumerate(self.model.apps)],
+            "app {!r} is declared twice",
+            self.problems,
+        )
+        _check_unique(
+            [(d.name, loc("data_sources", i, "name")) for i, d in enumerate(self.model.data_sources)],
+            "data source {!r} is declared twice",
+            self.problems,
+        )
+        names = [(g.name, loc("groups", i, "name")) for i, g in enumerate(self.model.groups)]
+        for i, group in enumerate(self.model.groups):
+            names += [(old, loc("groups", i, "previously", k)) for k, old in enumerate(group.previously)]
+        _check_unique(names, "group {!r} is declared twice (as a name or in previously)", self.problems)
+
+    def _grants(self, granular: models.Granular | None, path: tuple) -> tuple[tuple, tuple]:
+        if granular is None:
+            return (), ()
+        apps, sources = [], []
+        for i, grant in enumerate(granular.apps):
+            targets = self._targets(grant.apps, self.app_slugs, "app", (*path, "apps", i, "apps"))
+            apps.append(AppGrant(grant.access, targets, grant.hide_from_dashboard))
+        for i, ds in enumerate(granular.data_sources):
+            targets = self._targets(
+                ds.data_sources, self.ds_names, "data source", (*path, "data_sources", i, "data_sources")
+            )
+            sources.append(DataSourceGrant(ds.access, targets))
+        return tuple(apps), tuple(sources)
+
+    def _targets(self, value: object, known: set[str], what: str, path: tuple) -> tuple[str, ...] | None:
+        if value == "all":
+            return None
+        assert isinstance(value, list)
+        for k, name in enumerate(value):
+            if name not in known:
+                listed = ", ".join(sorted(known)) or "none"
+                self.error(
+                    self.ws.locate(*path, k),
+                    f"unknown {what} {name!r}",
+                    f"registered {what}s in this workspace: {listed}",
+                )
+        return tuple(sorted(set(value)))
+
+    def _builder(self) -> GroupPermissions:
+        roles = self.model.roles
+        if roles is None or roles.builder is None:
+            return DEFAULT_BUILDER_PERMISSIONS
+        perms = roles.builder.permissions
+        apps, sources = self._grants(roles.builder.granular, ("roles", "builder", "granular"))
+        return GroupPermissions(frozenset(perms.true_flags() if perms else ()), apps, sources)
+
+    # --- groups and duplicate_of ---------------------------------------------------------------
+
+    def _groups(self) -> dict[str, GroupPermissions]:
+        by_name = {g.name: (i, g) for i, g in enumerate(self.model.groups)}
+        order = self._duplicate_order(by_name)
+        resolved: dict[str, GroupPermissions] = {}
+        for name in order:
+            i, group = by_name[name]
+            apps, sources = self._grants(group.granular, ("groups", i, "granular"))
+            flags = _flag_values(group.permissions)
+            if group.duplicate_of is not None and group.duplicate_of.group in resolved:
+                source = resolved[group.duplicate_of.group]
+                parts = set(group.duplicate_of.parts)
+                if "permissions" in parts:
+                    flags = {f: (f in source.flags) for f in FLAG_NAMES} | flags
+                if "granular" in parts:
+                    apps, sources = source.app_grants + apps, source.data_source_grants + sources
+            true_flags = frozenset(f for f, on in flags.items() if on)
+            resolved[name] = GroupPermissions(true_flags, apps, sources)
+        return {g.name: resolved[g.name] for g in self.model.groups if g.name in resolved}
+
+    def _duplicate_order(self, by_name: dict[str, tuple[int, models.Group]]) -> list[str]:
+        """Groups sorted so that every duplicate_of source comes before its copy; reports cycles."""
+        order: list[str] = []
+        state: dict[str, str] = {}
+
+        def visit(name: str, chain: list[str]) -> None:
+            if state.get(name) == "done":
+                return
+            i, group = by_name[name]
+            if state.get(name) == "visiting":
+                cycle = " -> ".join([*chain[chain.index(name) :], name])
+                self.error(
+                    self.ws.locate("groups", i, "duplicate_of", "group"),
+                    f"duplicate_of forms a cycle: {cycle}",
+                )
+                return
+            state[name] = "visiting"
+            target = group.duplicate_of.group if group.duplicate_of else None
+            if target is not None:
+                if target not in by_name:
+                    self.error(
+                        self.ws.locate("groups", i, "duplicate_of", "group"),
+                        f"duplicate_of names unknown group {target!r}",
+                    )
+                else:
+                    visit(target, [*chain, name])
+            state[name] = "done"
+            order.append(name)
+
+        for name in by_name:
+            visit(name, [])
+        return order
+
+    # --- users ---------------------------------------------------------------------------------
+
+    def _memberships(self, groups: dict[str, GroupPermissions]) -> dict[str, Membership]:
+        first: dict[str, LoadedUser] = {}
+        copies = self._copies_with_users()
+        memberships: dict[str, Membership] = {}
+        for entry in self.ws.users:
+            user = entry.model
+            member_groups = self._user_groups(entry)
+            if user.email in first:
+                other = first[user.email]
+                hint = f"first declared at {other.locate(('email',))}"
+                if entry.from_csv != other.from_csv:
+                    hint += "; a CSV user may not also appear in the YAML"
+                self.error(entry.locate(("email",)), DUPLICATE_EMAIL, hint)
+                continue
+            first[user.email] = entry
+            for source, copy_names in copies.items():
+                if source in member_groups:
+                    member_groups |= copy_names
+            metadata = self._metadata(entry)
+            memberships[user.email] = Membership(
+                user.email,
+                user.role,
+                user.status,
+                frozenset(g for g in member_groups if g in groups),
+                metadata,
+            )
+        return memberships
+
+    def _copies_with_users(self) -> dict[str, set[str]]:
+        copies: dict[str, set[str]] = {}
+        for group in self.model.groups:
+            dup = group.duplicate_of
+            if dup is not None and "users" in dup.parts:
+                copies.setdefault(dup.group, set()).add(group.name)
+        # a copy of a copy also receives the original's users
+        changed = True
+        while changed:
+            changed = False
+            for names in copies.values():
+                extra = set().union(*(copies.get(n, set()) for n in names)) - names
+                if extra:
+                    names |= extra
+                    changed = True
+        return copies
+
+    def _user_groups(self, entry: LoadedUser) -> set[str]:
+        seen: set[str] = set()
+        for k, name in enumerate(entry.model.groups):
+            where = entry.locate(("groups", k))
+            if name in seen:
+                self.error(where, f"group {name!r} is listed twice for {entry.model.email}")
+            elif name not in self.group_names:
+                listed = ", ".join(sorted(self.group_names)) or "none"
+                self.error(where, f"unknown group {name!r}", f"groups declared in this workspace: {listed}")
+            seen.add(name)
+        return seen
+
+    def _metadata(self, entry: LoadedUser) -> dict[str, str] | None:
+        raw = entry.model.metadata
+        if raw is None:
+            return None
+        values: dict[str, str] = {}
+        for key, value in raw.items():
+            if isinstance(value, models.SecretRef):
+                value = self._resolve(value, entry.locate(("metadata", key)))
+                if value is None:
+                    continue
+            values[key] = value
+        if sum(len(v) for v in values.values()) > METADATA_TOTAL_MAX:
+            self.error(
+                entry.locate(("metadata",)),
+                f"metadata values together exceed {METADATA_TOTAL_MAX} characters",
+            )
+        return values
+
+    def _resolve(self, ref: models.SecretRef, where: Location) -> str | None:
+        if not self.resolve_secrets:
+            return SECRET_PLACEHOLDER
+        if ref.env is not None:
+            if ref.env not in self.environ:
+                self.error(
+                    where,
+                    f"environment variable {ref.env} is not set",
+                    "secret references never default to ''",
+                )
+                return None
+            value = self.environ[ref.env]
+        else:
+            assert ref.file is not None
+            path = Path(self.ws.base_dir, ref.file)
+            try:
+                value = path.read_text(encoding="utf-8").removesuffix("\n")
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = "not found" if isinstance(exc, FileNotFoundError) else "cannot be read"
+                self.error(where, f"secret file {ref.file!r} {reason} (looked in {path})")
+                return None
+        if len(value) > models.METADATA_VALUE_MAX:
+            self.error(where, f"the secret's value is longer than {models.METADATA_VALUE_MAX} characters")
+            return None
+        return value
+
+    def _check_protected(self, memberships: dict[str, Membership]) -> None:
+        for k, email in enumerate(self.model.settings.protected_users):
+            if email not in memberships:
+                self.error(
+                    self.ws.locate("settings", "protected_users", k),
+                    f"protected user {email!r} is not declared in workspace {self.model.slug!r}",
+                )
+
+    def _check_admin(self) -> None:
+        if not any(u.model.role == "admin" and u.model.status == "active" for u in self.ws.users):
+            where = self.ws.locate("users") if self.model.users else self.ws.locate()
+            self.error(where, NO_ADMIN, f"declare a user with role: admin in workspace {self.model.slug!r}")
+
+    def _check_strict_roles(self, state: Workspace, settings: Settings) -> None:
+        if not settings.strict_roles:
+            return
+        entries = {u.model.email: u for u in self.ws.users}
+        for email, implied in strict_role_conflicts(state):
+            groups = ", ".join(r.describe() for r in implied)
+            self.error(
+                entries[email].locate(("groups",)),
+                STRICT_ROLES_MESSAGE,
+                f"{email} is an end-user in builder-level {groups}; strict_roles is on",
+            )
+
+
+def _flag_values(perms: models.Permissions | None) -> dict[str, bool]:
+    """Only the flags the group states explicitly, so duplicate_of can fill in the rest from the source."""
+    if perms is None:
+        return {}
+    values: dict[str, bool] = {}
+    for section in perms.model_fields_set:
+        part = getattr(perms, section)
+        for action in part.model_fields_set:
+            values[f"{section}.{action}"] = getattr(part, action)
+    return values

@@ -1,0 +1,275 @@
+"""build_plan(desired, snapshot) -> Plan.
+
+Stage: plan. Pure: no Session, no I/O. Compares the configuration, normalised into the snapshot types, with
+what the database holds, by natural keys and set operations (no quadratic passes), and records every change
+as an op from ``ops.py``, with the affected role changes and their causes (SPEC 1, rule 2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from . import ops
+from .access import describe_groups, effective_role, implying_groups
+from .desired import DesiredState, DesiredWorkspace
+from .ops import FieldChange, MetadataKeyChange, Plan, RoleChange
+from .state import (
+    DEFAULT_BUILDER_PERMISSIONS,
+    FLAG_NAMES,
+    ROLE_RANK,
+    GroupPermissions,
+    Membership,
+    Snapshot,
+    User,
+    Workspace,
+)
+
+PRUNE_ARCHIVE_REASON = "not in configuration, prune: archive; groups and metadata kept"
+DECLARED_ARCHIVE_REASON = "status: archived in configuration; groups and metadata kept"
+
+
+def build_plan(
+    desired: DesiredState,
+    snapshot: Snapshot,
+    *,
+    workspaces: Collection[str] | None = None,
+    created_at: str | None = None,
+) -> Plan:
+    """Diff ``desired`` against ``snapshot``; ``workspaces`` limits the plan to those slugs."""
+    selected = [s for s in sorted(desired.workspaces) if workspaces is None or s in workspaces]
+    out: list[ops.Op] = []
+    role_changes: list[RoleChange] = []
+    unmanaged: list[str] = []
+    users_done: set[str] = set()
+    protected: list[str] = []
+    for slug in selected:
+        protected += [f"{slug}/user/{e}" for e in sorted(desired.workspaces[slug].settings.protected_users)]
+        diff = _WorkspaceDiff(desired.workspaces[slug], snapshot.workspaces.get(slug))
+        out += diff.workspace_ops()
+        out += _user_ops(slug, diff.want.memberships, desired.users, snapshot.users, users_done)
+        out += diff.membership_ops()
+        out += diff.destroy_ops()
+        role_changes += diff.role_changes
+        unmanaged += diff.unmanaged
+    return Plan(
+        ops=tuple(out),
+        role_changes=tuple(role_changes),
+        unmanaged=tuple(unmanaged),
+        workspaces=tuple(selected),
+        protected=tuple(protected),
+        config_hash=desired.config_hash,
+        state_fingerprint=snapshot.fingerprint,
+        created_at=created_at or datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+
+
+def diff_permissions(before: GroupPermissions, after: GroupPermissions) -> tuple[FieldChange, ...]:
+    changes = [
+        FieldChange(f"permissions.{flag}", flag in before.flags, flag in after.flags)
+        for flag in FLAG_NAMES
+        if (flag in before.flags) != (flag in after.flags)
+    ]
+    if before.app_grants != after.app_grants:
+        changes.append(
+            FieldChange(
+                "granular.apps",
+                tuple(g.describe() for g in before.app_grants),
+                tuple(g.describe() for g in after.app_grants),
+            )
+        )
+    if before.data_source_grants != after.data_source_grants:
+        changes.append(
+            FieldChange(
+                "granular.data_sources",
+                tuple(g.describe() for g in before.data_source_grants),
+                tuple(g.describe() for g in after.data_source_grants),
+            )
+        )
+    return tuple(changes)
+
+
+def _user_ops(
+    slug: str,
+    memberships: dict[str, Membership],
+    wanted: dict[str, User],
+    existing: dict[str, User],
+    done: set[str],
+) -> list[ops.Op]:
+    """Instance-wide users, each planned once, under the first workspace that declares them."""
+    result: list[ops.Op] = []
+    for email in sorted(memberships.keys() - done):
+        done.add(email)
+        want, have = wanted[email], existing.get(email)
+        if have is None:
+            result.append(ops.CreateUser(slug, email, want.first_name, want.last_name))
+            continue
+        changes = tuple(
+            FieldChange(name, getattr(have, name), getattr(want, name))
+            for name in ("first_name", "last_name")
+            if getattr(have, name) != getattr(want, name)
+        )
+        if changes:
+            result.append(ops.UpdateUser(slug, email, changes))
+    return result
+
+
+@dataclass
+class _WorkspaceDiff:
+    desired: DesiredWorkspace
+    current: Workspace | None
+
+    def __post_init__(self) -> None:
+        self.want = self.desired.workspace
+        self.slug = self.want.slug
+        self.have = self.current or Workspace(self.slug, self.want.name, builder=DEFAULT_BUILDER_PERMISSIONS)
+        self.prune = self.desired.settings.prune == "archive"
+        self.renames = self._renames()  # old name -> new name
+        # the database's groups as they will be named after the renames
+        self.have_groups = {self.renames.get(n, n): p for n, p in self.have.groups.items()}
+        self.unmanaged_groups = set() if self.prune else self.have_groups.keys() - self.want.groups.keys()
+        self.role_changes: list[RoleChange] = []
+        self.unmanaged: list[str] = [f"{self.slug}/group/{n}" for n in sorted(self.unmanaged_groups)]
+
+    def _renames(self) -> dict[str, str]:
+        renames = {}
+        for new, olds in sorted(self.desired.previously.items()):
+            if new in self.have.groups:
+                continue
+            for old in olds:
+                if old in self.have.groups and old not in self.want.groups and old not in renames:
+                    renames[old] = new
+                    break
+        return renames
+
+    # --- workspace, registry, roles, groups ----------------------------------------------------
+
+    def workspace_ops(self) -> list[ops.Op]:
+        slug, want, have = self.slug, self.want, self.have
+        result: list[ops.Op] = []
+        if self.current is None:
+            result.append(ops.CreateWorkspace(slug, want.name, want.status))
+        else:
+            changes = tuple(
+                FieldChange(f, getattr(have, f), getattr(want, f))
+                for f in ("name", "status")
+                if getattr(have, f) != getattr(want, f)
+            )
+            if changes:
+                result.append(ops.UpdateWorkspace(slug, changes))
+        for app_slug, name in sorted(want.apps.items()):
+            if app_slug not in have.apps:
+                result.append(ops.CreateApp(slug, app_slug, name))
+            elif have.apps[app_slug] != name:
+                result.append(ops.UpdateApp(slug, app_slug, (FieldChange("name", have.apps[app_slug], name),)))
+        result += [ops.CreateDataSource(slug, n) for n in sorted(want.data_sources - have.data_sources)]
+        if want.builder != have.builder:
+            result.append(
+                ops.UpdateBuilderRole(slug, have.builder, want.builder, diff_permissions(have.builder, want.builder))
+            )
+        result += [ops.RenameGroup(slug, old, new) for old, new in sorted(self.renames.items())]
+        for name, perms in sorted(want.groups.items()):
+            before = self.have_groups.get(name)
+            if before is None:
+                result.append(ops.CreateGroup(slug, name, perms))
+            elif before != perms:
+                result.append(ops.UpdateGroup(slug, name, before, perms, diff_permissions(before, perms)))
+        return result
+
+    def destroy_ops(self) -> list[ops.Op]:
+        if not self.prune:
+            return []
+        doomed = sorted(self.have_groups.keys() - self.want.groups.keys())
+        counts = dict.fromkeys(doomed, 0)
+        for member in self.have.memberships.values():
+            for group in member.groups:
+                name = self.renames.get(group, group)
+                if name in counts:
+                    counts[name] += 1
+        return [ops.DestroyGroup(self.slug, name, counts[name]) for name in doomed]
+
+    # --- memberships ---------------------------------------------------------------------------
+
+    def membership_ops(self) -> list[ops.Op]:
+        creates: list[ops.Op] = []
+        updates: list[ops.Op] = []
+        archives: list[ops.Op] = []
+        for email in sorted(self.want.memberships):
+            want = self.want.memberships[email]
+            have = self.have.memberships.get(email)
+            if have is None:
+                creates.append(self._create(want))
+                continue
+            if want.status == "archived" and have.status != "archived":
+                archives.append(ops.ArchiveMembership(self.slug, email, DECLARED_ARCHIVE_REASON))
+            elif want.status != "archived" and have.status == "archived":
+                updates.append(ops.UnarchiveMembership(self.slug, email))
+            update = self._update(want, have)
+            if update is not None:
+                updates.append(update)
+        for email in sorted(self.have.memberships.keys() - self.want.memberships.keys()):
+            if self.have.memberships[email].status == "archived":
+                continue
+            if self.prune:
+                archives.append(ops.ArchiveMembership(self.slug, email, PRUNE_ARCHIVE_REASON))
+            else:
+                self.unmanaged.append(f"{self.slug}/user/{email}")
+        return creates + updates + archives
+
+    def _create(self, want: Membership) -> ops.CreateMembership:
+        role, _ = effective_role(want.role, want.groups, self.want.groups)
+        status = "archived" if want.status == "archived" else "invited"
+        keys = tuple(sorted(want.metadata)) if want.metadata else ()
+        return ops.CreateMembership(
+            self.slug, want.email, role, status, tuple(sorted(want.groups)), keys, want.metadata or None
+        )
+
+    def _update(self, want: Membership, have: Membership) -> ops.UpdateMembership | None:
+        have_groups = {self.renames.get(g, g) for g in have.groups}
+        managed_have = (
+            have_groups - self.unmanaged_groups - (have_groups - self.want.groups.keys() if self.prune else set())
+        )
+        added = tuple(sorted(want.groups - have_groups))
+        removed = tuple(sorted(managed_have - want.groups))
+        role_change = self._role_change(want, have, have_groups)
+        meta_changes = _metadata_changes(have.metadata, want.metadata)
+        if role_change is None and not added and not removed and not meta_changes:
+            return None
+        return ops.UpdateMembership(
+            self.slug,
+            want.email,
+            role_change,
+            added,
+            removed,
+            meta_changes,
+            want.metadata if meta_changes else None,
+        )
+
+    def _role_change(self, want: Membership, have: Membership, have_groups: set[str]) -> RoleChange | None:
+        new, implied = effective_role(want.role, want.groups, self.want.groups)
+        if new == have.role:
+            return None
+        if implied:
+            cause = "implied by " + describe_groups(implied)
+        else:
+            before = implying_groups(have_groups, self.have_groups) if have.role == "builder" else ()
+            if before and ROLE_RANK[new] < ROLE_RANK[have.role]:
+                cause = "no longer implied by " + ", ".join(f'group "{r.group}"' for r in before)
+            else:
+                cause = "declared"
+        change = RoleChange(self.slug, want.email, have.role, new, cause)
+        # Only existing memberships that stay out of the archive have *affected* role changes (SPEC 4).
+        if have.status != "archived" and want.status != "archived":
+            self.role_changes.append(change)
+        return change
+
+
+def _metadata_changes(have: dict[str, str] | None, want: dict[str, str] | None) -> tuple[MetadataKeyChange, ...]:
+    if want is None:
+        return ()
+    have = have or {}
+    changes = [MetadataKeyChange(k, "add") for k in want.keys() - have.keys()]
+    changes += [MetadataKeyChange(k, "change") for k in want.keys() & have.keys() if want[k] != have[k]]
+    changes += [MetadataKeyChange(k, "remove") for k in have.keys() - want.keys()]
+    return tuple(sorted(changes, key=lambda c: c.key))

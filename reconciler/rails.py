@@ -1,0 +1,104 @@
+"""Safety rails (SPEC 5): checked against the fresh snapshot before anything is written.
+
+Stage: apply preconditions. Pure: a plan and a snapshot in, a list of refusals out.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Collection
+
+from . import ops
+from .access import LAST_ADMIN_MESSAGE, active_admins
+from .errors import PlanRefused
+from .state import ROLE_RANK, Snapshot
+
+MASS_CHANGE_SHARE = 0.25
+MASS_CHANGE_MINIMUM = 10
+
+
+def check_rails(
+    plan: ops.Plan, snapshot: Snapshot, *, protected: Collection[str] = (), allow_mass_change: bool = False
+) -> list[PlanRefused]:
+    """Every rule the plan breaks. ``protected`` holds ``slug/user/email`` addresses (SPEC 2.1)."""
+    refusals = _last_admin(plan, snapshot) + _protected(plan, protected)
+    if not allow_mass_change:
+        refusals += _mass_change(plan, snapshot)
+    return refusals
+
+
+def _after(plan: ops.Plan, slug: str) -> tuple[set[str], dict[str, str]]:
+    archived, roles = set(), {}
+    for op in plan.for_workspace(slug):
+        if isinstance(op, ops.ArchiveMembership):
+            archived.add(op.email)
+        elif isinstance(op, ops.UpdateMembership) and op.role is not None:
+            roles[op.email] = op.role.new
+    return archived, roles
+
+
+def _last_admin(plan: ops.Plan, snapshot: Snapshot) -> list[PlanRefused]:
+    refusals = []
+    for slug, ws in sorted(snapshot.workspaces.items()):
+        before = active_admins(ws.memberships.values())
+        if not before:
+            continue
+        archived, roles = _after(plan, slug)
+        after = [e for e in before if e not in archived and roles.get(e, "admin") == "admin"]
+        if not after:
+            refusals.append(
+                PlanRefused(
+                    "last-admin",
+                    f"{LAST_ADMIN_MESSAGE} (workspace {slug!r}: the plan removes its last active admin "
+                    f"{', '.join(before)})",
+                    hint="keep an active admin in the configuration; invited admins do not count",
+                )
+            )
+    return refusals
+
+
+def _protected(plan: ops.Plan, protected: Collection[str]) -> list[PlanRefused]:
+    refusals = []
+    for op in plan.ops:
+        if op.address not in protected:
+            continue
+        if isinstance(op, ops.ArchiveMembership):
+            what = "archive"
+        elif (
+            isinstance(op, ops.UpdateMembership)
+            and op.role is not None
+            and ROLE_RANK[op.role.new] < ROLE_RANK[op.role.old]
+        ):
+            what = f"demote ({op.role.old} -> {op.role.new})"
+        else:
+            continue
+        refusals.append(
+            PlanRefused(
+                "protected-user",
+                f"the plan would {what} protected user {op.address.split('/user/')[1]} in workspace {op.workspace!r}",
+                hint="remove the user from settings.protected_users first if this is intended",
+            )
+        )
+    return refusals
+
+
+def _mass_change(plan: ops.Plan, snapshot: Snapshot) -> list[PlanRefused]:
+    archives = Counter(op.workspace for op in plan.ops if isinstance(op, ops.ArchiveMembership))
+    destroys = Counter(op.workspace for op in plan.ops if isinstance(op, ops.DestroyGroup))
+    refusals = []
+    for slug, ws in sorted(snapshot.workspaces.items()):
+        members = sum(1 for m in ws.memberships.values() if m.status != "archived")
+        for count, total, what in (
+            (archives[slug], members, "non-archived members"),
+            (destroys[slug], len(ws.groups), "custom groups"),
+        ):
+            if total >= MASS_CHANGE_MINIMUM and count > MASS_CHANGE_SHARE * total:
+                verb = "archive" if what.endswith("members") else "destroy"
+                refusals.append(
+                    PlanRefused(
+                        "mass-change",
+                        f"the plan would {verb} {count} of the {total} {what} of workspace {slug!r} (more than 25%)",
+                        hint="check the configuration; pass --allow-mass-change if this is intended",
+                    )
+                )
+    return refusals

@@ -1,0 +1,431 @@
+"""The JSON plan (``plan --format json``) and the saved plan file (``plan --out`` / ``apply FILE``), SPEC 4.
+
+Stage: render. Pure: text in, text out; keys come in as a :class:`Keyring`.
+
+The JSON plan describes each change for people and tools: ``before``/``after`` hold the resource, or for
+partial updates only the parts that change (groups and metadata keys that leave appear in ``before``, those
+that arrive in ``after``); metadata values are always masked as ``"(sensitive)"``.
+
+A saved plan is the JSON plan plus ``ops``: every op, field by field, so that ``apply FILE`` executes exactly
+what was shown. Metadata values travel only encrypted under the ``plan-metadata`` key, bound to the
+membership address, and, with a key configured, the whole document is signed (HMAC over its canonical JSON).
+Loading is type-directed by the op dataclasses and turns every defect into a :class:`PlanFileError`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import types
+from collections.abc import Callable
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+from .. import ops
+from ..crypto import Keyring
+from ..errors import CryptoError, ReconcilerError, SecretError
+from ..ops import OP_TYPES, FieldChange, Op, Plan, RoleChange
+from ..state import FLAG_NAMES, GroupPermissions
+
+__all__ = [
+    "FORMAT_VERSION",
+    "MASK",
+    "PLAN_METADATA_PURPOSE",
+    "PlanFileError",
+    "dump_saved_plan",
+    "load_saved_plan",
+    "plan_to_json_dict",
+    "render_json",
+]
+
+FORMAT_VERSION = 1
+MASK = "(sensitive)"
+PLAN_METADATA_PURPOSE = "plan-metadata"
+BAD_SIGNATURE = "the plan file's signature does not verify: it was edited or made with another key"
+_NOT_A_PLAN = "not a reconciler plan file"
+
+
+class PlanFileError(ReconcilerError):
+    """A saved plan file is not one this version can read (malformed, another format version, unknown op)."""
+
+
+# --- the JSON plan ----------------------------------------------------------------------------------
+
+Described = tuple[dict[str, Any] | None, dict[str, Any] | None]
+
+
+def _permissions(permissions: GroupPermissions) -> dict[str, Any]:
+    """Flags and grants in the YAML's shape: ``permissions.apps.create``, ``granular.apps[].access``."""
+    flags: dict[str, dict[str, bool]] = {}
+    for flag in FLAG_NAMES:
+        section, action = flag.split(".")
+        flags.setdefault(section, {})[action] = flag in permissions.flags
+    apps = [
+        {
+            "access": g.access,
+            "apps": "all" if g.apps is None else list(g.apps),
+            "hide_from_dashboard": g.hide_from_dashboard,
+        }
+        for g in permissions.app_grants
+    ]
+    sources = [
+        {"access": g.access, "data_sources": "all" if g.data_sources is None else list(g.data_sources)}
+        for g in permissions.data_source_grants
+    ]
+    return {"permissions": flags, "granular": {"apps": apps, "data_sources": sources}}
+
+
+def _changed_fields(identity: dict[str, Any], changes: tuple[FieldChange, ...]) -> Described:
+    before = identity | {c.field: _encode(c.old) for c in changes}
+    return before, identity | {c.field: _encode(c.new) for c in changes}
+
+
+def _masked(keys: Any) -> dict[str, str]:
+    return dict.fromkeys(keys, MASK)
+
+
+def _update_membership(op: ops.UpdateMembership) -> Described:
+    before: dict[str, Any] = {"email": op.email}
+    after: dict[str, Any] = {"email": op.email}
+    if op.role is not None:
+        before["role"], after["role"] = op.role.old, op.role.new
+    if op.groups_removed:
+        before["groups"] = list(op.groups_removed)
+    if op.groups_added:
+        after["groups"] = list(op.groups_added)
+    leaving = [c.key for c in op.metadata_changes if c.kind != "add"]
+    arriving = [c.key for c in op.metadata_changes if c.kind != "remove"]
+    if leaving:
+        before["metadata"] = _masked(leaving)
+    if arriving:
+        after["metadata"] = _masked(arriving)
+    return before, after
+
+
+_DESCRIBERS: dict[type[Op], Callable[[Any], Described]] = {
+    ops.CreateWorkspace: lambda op: (None, {"slug": op.workspace, "name": op.name, "status": op.status}),
+    ops.UpdateWorkspace: lambda op: _changed_fields({"slug": op.workspace}, op.changes),
+    ops.CreateApp: lambda op: (None, {"slug": op.slug, "name": op.name}),
+    ops.UpdateApp: lambda op: _changed_fields({"slug": op.slug}, op.changes),
+    ops.CreateDataSource: lambda op: (None, {"name": op.name}),
+    ops.UpdateBuilderRole: lambda op: (
+        {"name": "builder", **_permissions(op.before)},
+        {"name": "builder", **_permissions(op.after)},
+    ),
+    ops.CreateGroup: lambda op: (None, {"name": op.name, **_permissions(op.permissions)}),
+    ops.RenameGroup: lambda op: ({"name": op.old_name}, {"name": op.new_name}),
+    ops.UpdateGroup: lambda op: (
+        {"name": op.name, **_permissions(op.before)},
+        {"name": op.name, **_permissions(op.after)},
+    ),
+    ops.DestroyGroup: lambda op: ({"name": op.name, "members": op.member_count}, None),
+    ops.CreateUser: lambda op: (
+        None,
+        {"email": op.email, "first_name": op.first_name, "last_name": op.last_name},
+    ),
+    ops.UpdateUser: lambda op: _changed_fields({"email": op.email}, op.changes),
+    ops.CreateMembership: lambda op: (
+        None,
+        {
+            "email": op.email,
+            "role": op.role,
+            "status": op.status,
+            "groups": list(op.groups),
+            "metadata": _masked(op.metadata_keys),
+        },
+    ),
+    ops.UpdateMembership: _update_membership,
+    ops.ArchiveMembership: lambda op: ({"email": op.email}, {"email": op.email, "status": "archived"}),
+    ops.UnarchiveMembership: lambda op: (
+        {"email": op.email, "status": "archived"},
+        {"email": op.email, "status": "invited"},
+    ),
+}
+
+
+def _reasons(op: Op) -> list[str]:
+    if isinstance(op, ops.UpdateMembership) and op.role is not None:
+        return [op.role.cause]
+    if isinstance(op, ops.ArchiveMembership):
+        return [op.reason]
+    if isinstance(op, ops.UnarchiveMembership):
+        return ["unarchived: status invited, new invitation"]
+    return []
+
+
+def _change(op: Op) -> dict[str, Any]:
+    before, after = _DESCRIBERS[type(op)](op)
+    return {
+        "address": op.address,
+        "actions": [op.action],
+        "kind": type(op).__name__,
+        "before": before,
+        "after": after,
+        "reasons": _reasons(op),
+    }
+
+
+def plan_to_json_dict(plan: Plan) -> dict[str, Any]:
+    """The JSON plan of SPEC 4 as a dict (``format_version`` 1); never a metadata value."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "changes": [_change(op) for op in plan.ops],
+        "role_changes": [
+            {"workspace": c.workspace, "email": c.email, "from": c.old, "to": c.new, "cause": c.cause}
+            for c in plan.role_changes
+        ],
+        "summary": plan.summary,
+        "unmanaged": list(plan.unmanaged),
+        "config_hash": plan.config_hash,
+        "state_fingerprint": plan.state_fingerprint,
+        "created_at": plan.created_at,
+    }
+
+
+def render_json(plan: Plan) -> str:
+    return json.dumps(plan_to_json_dict(plan), indent=2, ensure_ascii=False) + "\n"
+
+
+# --- saving -----------------------------------------------------------------------------------------
+
+
+def _encode(value: Any) -> Any:
+    """Dataclasses as objects, frozensets as sorted lists, tuples as lists; scalars as they are."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, frozenset):
+        return sorted(_encode(item) for item in value)
+    if isinstance(value, tuple | list):
+        return [_encode(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _encode(item) for key, item in value.items()}
+    return value
+
+
+def _canonical(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def _metadata_plaintext(metadata: dict[str, str]) -> bytes:
+    return json.dumps(metadata, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _encode_op(op: Op, keyring: Keyring | None) -> dict[str, Any]:
+    encoded: dict[str, Any] = {"kind": type(op).__name__}
+    for f in dataclasses.fields(op):
+        value = getattr(op, f.name)
+        if f.name != "metadata" or value is None:
+            encoded[f.name] = _encode(value)
+            continue
+        if keyring is None:
+            raise SecretError(
+                f"the plan changes metadata of {op.address}, and a saved plan holds metadata values only "
+                "encrypted: no master key is configured",
+                hint="set RECONCILER_MASTER_KEY (or --master-key-file), then run plan --out again",
+            )
+        ciphertext = keyring.encrypt(
+            _metadata_plaintext(value),
+            purpose=PLAN_METADATA_PURPOSE,
+            associated_data=op.address.encode("utf-8"),
+        )
+        encoded[f.name] = {"ciphertext": ciphertext}
+    return encoded
+
+
+def dump_saved_plan(plan: Plan, keyring: Keyring | None) -> str:
+    """The plan file: the JSON plan plus every op; metadata encrypted; signed when a keyring is given."""
+    document = plan_to_json_dict(plan)
+    document["ops"] = [_encode_op(op, keyring) for op in plan.ops]
+    if keyring is not None:
+        document["signature"] = keyring.sign(_canonical(document))
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+# --- loading ----------------------------------------------------------------------------------------
+
+
+def _malformed(where: str, problem: str) -> PlanFileError:
+    return PlanFileError(
+        f"malformed plan file: {where}: {problem}", hint="make a new one with: reconciler plan --out FILE"
+    )
+
+
+_JSON_KINDS = {
+    dict: "an object",
+    list: "a list",
+    str: "a string",
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    type(None): "null",
+}
+
+
+def _kind_name(value: Any) -> str:
+    return _JSON_KINDS.get(type(value), type(value).__name__)
+
+
+def _expect(value: Any, kind: type, where: str, described: str) -> Any:
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise _malformed(where, f"expected {described}, found {_kind_name(value)}")
+    return value
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return get_type_hints(cls)
+
+
+def _thaw(value: Any, where: str) -> Any:
+    """A value of a field typed ``Any`` (FieldChange.old/new): lists come back as tuples."""
+    if isinstance(value, list):
+        return tuple(_thaw(item, f"{where}[{i}]") for i, item in enumerate(value))
+    if isinstance(value, dict):
+        raise _malformed(where, "expected a value or a list, found an object")
+    return value
+
+
+def _decode(value: Any, hint: Any, where: str) -> Any:
+    origin, args = get_origin(hint), get_args(hint)
+    if hint is Any:
+        return _thaw(value, where)
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = (arg for arg in args if arg is not type(None))
+        return _decode(value, inner, where)
+    if origin is Literal:
+        if not isinstance(value, str) or value not in args:
+            raise _malformed(where, f"expected one of {', '.join(args)}, found {json.dumps(value)}")
+        return value
+    if origin in (tuple, frozenset):
+        items = _expect(value, list, where, "a list")
+        return origin(_decode(item, args[0], f"{where}[{i}]") for i, item in enumerate(items))
+    if origin is dict:
+        mapping = _expect(value, dict, where, "an object")
+        return {key: _decode(item, args[1], f"{where}.{key}") for key, item in mapping.items()}
+    if dataclasses.is_dataclass(hint):
+        return hint(**_decode_fields(hint, value, where))
+    described = {str: "a string", int: "an integer", bool: "a boolean"}[hint]
+    return _expect(value, hint, where, described)
+
+
+def _decode_fields(cls: type, value: Any, where: str, *, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
+    data = _expect(value, dict, where, "an object")
+    names = {f.name for f in dataclasses.fields(cls)} - skip
+    unknown = sorted(data.keys() - names - skip)
+    if unknown:
+        raise _malformed(where, f"unknown field {unknown[0]!r} for {cls.__name__}")
+    missing = sorted(names - data.keys())
+    if missing:
+        raise _malformed(where, f"missing field {missing[0]!r} for {cls.__name__}")
+    hints = _hints(cls)
+    return {name: _decode(data[name], hints[name], f"{where}.{name}") for name in sorted(names)}
+
+
+def _decrypt_metadata(blob: Any, op: Op, keyring: Keyring | None, where: str) -> dict[str, str]:
+    envelope = _expect(blob, dict, where, 'an object {"ciphertext": ...}')
+    if set(envelope) != {"ciphertext"} or not isinstance(envelope["ciphertext"], str):
+        raise _malformed(where, 'expected an object {"ciphertext": "..."}')
+    if keyring is None:
+        raise SecretError(
+            f"the plan file holds encrypted metadata for {op.address}, and no master key is configured",
+            hint="set RECONCILER_MASTER_KEY (or --master-key-file) to the key the plan was made with",
+        )
+    plaintext = keyring.decrypt(
+        envelope["ciphertext"], purpose=PLAN_METADATA_PURPOSE, associated_data=op.address.encode("utf-8")
+    )
+    try:
+        metadata = json.loads(plaintext.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        metadata = None
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise _malformed(where, "the decrypted metadata is not an object of string values")
+    return metadata
+
+
+def _decode_op(value: Any, keyring: Keyring | None, where: str) -> Op:
+    data = _expect(value, dict, where, "an object")
+    kind = data.get("kind")
+    cls = OP_TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise _malformed(where, f"unknown op kind {json.dumps(kind)}")
+    fields = {f.name for f in dataclasses.fields(cls)}
+    secret = frozenset({"metadata"} & fields)
+    op = cls(**_decode_fields(cls, {k: v for k, v in data.items() if k != "kind"}, where, skip=secret))
+    if secret and data.get("metadata") is not None:
+        metadata = _decrypt_metadata(data["metadata"], op, keyring, f"{where}.metadata")
+        op = dataclasses.replace(op, metadata=metadata)  # type: ignore[call-arg]
+    return op
+
+
+def _parse(text: str) -> dict[str, Any]:
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PlanFileError(f"{_NOT_A_PLAN}: it is not valid JSON (line {exc.lineno}, column {exc.colno})") from None
+    if not isinstance(document, dict) or "format_version" not in document:
+        raise PlanFileError(f"{_NOT_A_PLAN}: it has no format_version")
+    version = document["format_version"]
+    if type(version) is not int or version != FORMAT_VERSION:
+        raise PlanFileError(
+            f"unsupported plan format_version {json.dumps(version)}: this reconciler reads version {FORMAT_VERSION}",
+            hint="make the plan again with this version of reconciler",
+        )
+    if "ops" not in document:
+        raise PlanFileError(
+            f"{_NOT_A_PLAN}: it has no ops (the output of plan --format json cannot be applied)",
+            hint="save a plan for apply with: reconciler plan --out FILE",
+        )
+    return document
+
+
+def _verify(document: dict[str, Any], keyring: Keyring) -> None:
+    unsigned = {key: value for key, value in document.items() if key != "signature"}
+    signature = document.get("signature")
+    if not isinstance(signature, str) or not keyring.verify(_canonical(unsigned), signature):
+        raise CryptoError(BAD_SIGNATURE, hint="make the plan again with: reconciler plan --out FILE")
+
+
+_ROLE_CHANGE_KEYS = {"workspace": "workspace", "email": "email", "from": "old", "to": "new", "cause": "cause"}
+
+
+def _role_change(value: Any, where: str) -> RoleChange:
+    """A role change in the JSON plan's spelling (``from``/``to``) back into a RoleChange."""
+    data = _expect(value, dict, where, "an object")
+    for problem, keys in (
+        ("unknown", data.keys() - _ROLE_CHANGE_KEYS),
+        ("missing", _ROLE_CHANGE_KEYS.keys() - data.keys()),
+    ):
+        if keys:
+            raise _malformed(where, f"{problem} field {sorted(keys)[0]!r} in a role change")
+    hints = _hints(RoleChange)
+    return RoleChange(
+        **{name: _decode(data[key], hints[name], f"{where}.{key}") for key, name in _ROLE_CHANGE_KEYS.items()}
+    )
+
+
+def _plan(document: dict[str, Any], keyring: Keyring | None) -> Plan:
+    op_list = _expect(document["ops"], list, "ops", "a list")
+    role_list = _expect(document.get("role_changes", []), list, "role_changes", "a list")
+    scalars = {
+        name: _expect(document.get(name, ""), str, name, "a string")
+        for name in ("config_hash", "state_fingerprint", "created_at")
+    }
+    return Plan(
+        ops=tuple(_decode_op(item, keyring, f"ops[{i}]") for i, item in enumerate(op_list)),
+        role_changes=tuple(_role_change(item, f"role_changes[{i}]") for i, item in enumerate(role_list)),
+        unmanaged=_decode(document.get("unmanaged", []), tuple[str, ...], "unmanaged"),
+        **scalars,
+    )
+
+
+def load_saved_plan(text: str, keyring: Keyring | None) -> Plan:
+    """Rebuild the Plan of a plan file; with a keyring, only a file whose signature verifies is accepted."""
+    try:
+        document = _parse(text)
+        if keyring is not None:
+            _verify(document, keyring)
+        return _plan(document, keyring)
+    except RecursionError:
+        raise PlanFileError(f"{_NOT_A_PLAN}: it is nested too deeply") from None

@@ -1,0 +1,130 @@
+"""The library's orchestration: load the configuration, read the database, plan, apply.
+
+Stage: glue between config, backends and planner. The CLI and library users call these; they print nothing.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .access import STRICT_ROLES_MESSAGE, strict_role_conflicts
+from .backends.base import ApplyResult, AuditInfo, Backend
+from .crypto import Keyring
+from .desired import DesiredState
+from .errors import ConfigError, Location, PlanRefused, Problem, ReconcilerError, StalePlan
+from .ops import Plan
+from .rails import check_rails
+from .state import Snapshot
+
+STALE_MESSAGE = "Saved plan is stale: the database changed since the plan was made. Run plan again."
+
+
+@dataclass(frozen=True)
+class Planned:
+    desired: DesiredState
+    snapshot: Snapshot
+    plan: Plan
+
+
+def load_desired(config_path: Path, *, strict_roles: bool = False, workspaces: Collection[str] = ()) -> DesiredState:
+    from .config.loader import load_config
+
+    desired = load_config(config_path)
+    unknown = sorted(set(workspaces) - desired.workspaces.keys())
+    if unknown:
+        raise ReconcilerError(
+            f"--workspace {', '.join(unknown)}: not declared in {config_path}",
+            hint="declared workspaces: " + ", ".join(sorted(desired.workspaces)),
+        )
+    if strict_roles:
+        _check_strict_roles(desired, config_path)
+    return desired
+
+
+def _check_strict_roles(desired: DesiredState, config_path: Path) -> None:
+    problems = []
+    for slug, ws in sorted(desired.workspaces.items()):
+        for email, implied in strict_role_conflicts(ws.workspace):
+            groups = ", ".join(r.describe() for r in implied)
+            problems.append(
+                Problem(
+                    Location(str(config_path), path=f"{slug}: {email}"),
+                    STRICT_ROLES_MESSAGE,
+                    f"an end-user in builder-level {groups}; --strict-roles is on",
+                )
+            )
+    if problems:
+        raise ConfigError(problems)
+
+
+def make_plan(
+    backend: Backend,
+    desired: DesiredState,
+    keyring: Keyring | None,
+    *,
+    workspaces: Collection[str] = (),
+) -> Planned:
+    from .planner import build_plan
+
+    slugs = list(workspaces) or sorted(desired.workspaces)
+    snapshot = backend.read_snapshot(slugs, keyring)
+    plan = build_plan(desired, snapshot, workspaces=slugs)
+    return Planned(desired, snapshot, plan)
+
+
+def refusals(plan: Plan, snapshot: Snapshot, *, allow_mass_change: bool) -> list[PlanRefused]:
+    return check_rails(plan, snapshot, protected=plan.protected, allow_mass_change=allow_mass_change)
+
+
+def apply_plan(
+    backend: Backend,
+    plan: Plan,
+    keyring: Keyring | None,
+    *,
+    actor: str,
+    command: str,
+    lock_timeout: float = 0.0,
+    allow_mass_change: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> ApplyResult:
+    """Execute ``plan`` if the database still is what it was planned against and no safety rail objects."""
+
+    def check(snapshot: Snapshot) -> None:
+        if snapshot.fingerprint != plan.state_fingerprint:
+            raise StalePlan(STALE_MESSAGE)
+        broken = refusals(plan, snapshot, allow_mass_change=allow_mass_change)
+        if broken:
+            raise broken[0]
+
+    return backend.apply(
+        plan,
+        keyring=keyring,
+        lock_timeout=lock_timeout,
+        check=check,
+        audit=AuditInfo(actor=actor, command=command, config_hash=plan.config_hash),
+        progress=progress,
+    )
+
+
+def default_actor(explicit: str | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """``--actor``, else the CI system's user, else the OS user."""
+    if explicit:
+        return explicit
+    env = os.environ if environ is None else environ
+    for var in (
+        "RECONCILER_ACTOR",
+        "GITHUB_ACTOR",
+        "GITLAB_USER_LOGIN",
+        "BUILDKITE_BUILD_CREATOR",
+        "BUILD_REQUESTEDFOR",
+    ):
+        if env.get(var):
+            return f"{env[var]} (ci)" if var != "RECONCILER_ACTOR" else env[var]
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

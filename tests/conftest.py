@@ -1,0 +1,87 @@
+"""Shared database fixtures: every functional test runs on SQLite, and on PostgreSQL when it is configured.
+
+``RECONCILER_TEST_POSTGRES_URL`` (e.g. ``postgresql://root@127.0.0.1:5432/test``) names a database the tests
+may create schemas in. Each PostgreSQL test gets a fresh schema ``t_<hex>``, first on its ``search_path``
+(through the URL's ``options`` parameter, so every connection of every engine, subprocess included, uses it),
+and the schema is dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+
+POSTGRES_ENV = "RECONCILER_TEST_POSTGRES_URL"
+
+
+@contextmanager
+def postgres_schema_url() -> Iterator[str]:
+    """A URL whose connections see only a fresh, empty schema; the schema is dropped on exit."""
+    base = os.environ.get(POSTGRES_ENV)
+    if not base:
+        pytest.skip(f"{POSTGRES_ENV} is not set")
+    import psycopg
+    from psycopg import sql
+
+    schema = f"t_{secrets.token_hex(6)}"
+    admin = make_url(base).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    try:
+        url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute("SET lock_timeout = '30s'")  # a leaked transaction fails the test instead of hanging
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+def sqlite_file_url(directory: Path) -> str:
+    return f"sqlite:///{directory / 'reconciler.db'}"
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A SQLite database file that does not exist yet."""
+    return sqlite_file_url(tmp_path)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL URL on a fresh, empty schema (skipped when PostgreSQL is not configured)."""
+    with postgres_schema_url() as url:
+        yield url
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    ]
+)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database: once on SQLite, once on PostgreSQL."""
+    if request.param == "sqlite":
+        yield sqlite_file_url(tmp_path)
+        return
+    with postgres_schema_url() as url:
+        yield url
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """An engine on ``database_url`` with the schema created (``open_database``), disposed afterwards."""
+    from reconciler.backends.builtin.db import open_database
+
+    opened = open_database(database_url)
+    try:
+        yield opened
+    finally:
+        opened.dispose()

@@ -1,0 +1,263 @@
+"""The built-in schema: created on first use, upgraded by Alembic, refused when not ours or not current."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import sys
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, create_engine, inspect, select, text
+from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy.orm import Session
+
+from reconciler.backends.builtin import db, models
+from reconciler.errors import StateError
+
+HEAD = "0001"
+SCHEMA_TABLES = set(models.metadata.tables) | {"alembic_version"}
+
+
+def revision_of(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def table_names(url: str) -> set[str]:
+    engine = db.create_engine_for(url)
+    try:
+        with engine.connect() as conn:
+            return set(inspect(conn).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def execute(url: str, *statements: str) -> None:
+    engine = db.create_engine_for(url)
+    try:
+        with engine.begin() as conn:
+            for statement in statements:
+                conn.exec_driver_sql(statement)
+    finally:
+        engine.dispose()
+
+
+def test_a_new_database_gets_the_schema_on_first_use(database_url: str) -> None:
+    engine = db.open_database(database_url)
+    try:
+        assert table_names(database_url) == SCHEMA_TABLES
+        assert revision_of(engine) == HEAD == db.head_revision()
+    finally:
+        engine.dispose()
+
+
+def test_opening_again_at_head_changes_nothing(engine: Engine, database_url: str) -> None:
+    db.open_database(database_url).dispose()
+    assert revision_of(engine) == HEAD
+
+
+def test_upgrade_is_idempotent(database_url: str) -> None:
+    assert db.upgrade_database(database_url) == (None, HEAD)
+    assert db.upgrade_database(database_url) == (HEAD, HEAD)
+    assert table_names(database_url) == SCHEMA_TABLES
+
+
+def test_migrations_produce_exactly_the_models(engine: Engine) -> None:
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
+        assert compare_metadata(context, models.metadata) == []
+
+
+def test_the_comparison_does_see_a_difference(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP INDEX ix_memberships_user_id")
+    with engine.connect() as conn:
+        diffs = compare_metadata(MigrationContext.configure(conn), models.metadata)
+    assert [(kind, index.name) for kind, index in diffs] == [("add_index", "ix_memberships_user_id")]
+
+
+def test_without_initialise_an_empty_database_is_refused_and_left_empty(database_url: str) -> None:
+    with pytest.raises(StateError, match="has no reconciler schema yet") as raised:
+        db.open_database(database_url, initialise=False)
+    assert raised.value.hint == "run 'reconciler db upgrade'"
+    assert table_names(database_url) == set()
+
+
+@pytest.fixture
+def newer_migrations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Pretend to be a newer reconciler: the shipped migrations plus a harmless revision 0002."""
+    directory = tmp_path / "migrations"
+    shutil.copytree(db.MIGRATIONS_DIR, directory, ignore=shutil.ignore_patterns("__pycache__"))
+    (directory / "versions" / "0002_noop.py").write_text(
+        'revision = "0002"\ndown_revision = "0001"\nbranch_labels = None\ndepends_on = None\n\n\n'
+        "def upgrade():\n    pass\n\n\ndef downgrade():\n    pass\n"
+    )
+    monkeypatch.setattr(db, "MIGRATIONS_DIR", directory)
+    return "0002"
+
+
+def test_an_older_revision_is_refused_until_upgraded(
+    database_url: str, newer_migrations: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as shipped:
+        shipped.setattr(db, "MIGRATIONS_DIR", Path(db.__file__).with_name("migrations"))
+        db.upgrade_database(database_url)
+
+    with pytest.raises(StateError) as raised:
+        db.open_database(database_url)
+    assert raised.value.message == "the database schema is at revision 0001; this version of reconciler needs 0002"
+    assert raised.value.hint == "run 'reconciler db upgrade'"
+
+    assert db.upgrade_database(database_url) == ("0001", "0002")
+    db.open_database(database_url).dispose()
+
+
+def test_a_revision_from_a_newer_reconciler_is_refused(database_url: str) -> None:
+    db.upgrade_database(database_url)
+    execute(database_url, "UPDATE alembic_version SET version_num = 'f00dcafe'")
+
+    for attempt in (db.open_database, db.upgrade_database):
+        with pytest.raises(StateError) as raised:
+            attempt(database_url)
+        assert raised.value.message == (
+            "the database schema is at revision f00dcafe, which this version of reconciler does not know "
+            "(it was written by a newer reconciler)"
+        )
+        assert raised.value.hint == "upgrade reconciler"
+
+
+def test_a_database_of_something_else_is_refused_and_left_alone(database_url: str) -> None:
+    execute(database_url, "CREATE TABLE customers (id INTEGER PRIMARY KEY)")
+
+    for attempt in (db.open_database, db.upgrade_database):
+        with pytest.raises(StateError, match="is not a reconciler database"):
+            attempt(database_url)
+    assert table_names(database_url) == {"customers"}
+
+
+def test_a_missing_sqlite_directory_is_a_one_line_error(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/missing/reconciler.db"
+    with pytest.raises(StateError) as raised:
+        db.open_database(url)
+    assert raised.value.message == (f"cannot open the database {url}: the directory {tmp_path}/missing does not exist")
+
+
+def test_an_unreachable_server_is_a_one_line_error_without_the_password() -> None:
+    with pytest.raises(StateError) as raised:
+        db.open_database("postgresql://reconciler:s3cr3t-pw@127.0.0.1:1/reconciler")
+    message = raised.value.message
+    assert message.startswith("cannot open the database postgresql://reconciler:***@127.0.0.1:1/reconciler: ")
+    assert "\n" not in message
+    assert "s3cr3t-pw" not in message
+
+
+def test_a_file_that_is_not_sqlite_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "notes.db").write_text("these are not the tables you are looking for\n" * 100)
+    with pytest.raises(StateError, match=r"cannot open the database .*notes\.db: file is not a database"):
+        db.open_database(f"sqlite:///{tmp_path}/notes.db")
+
+
+def test_postgres_needs_psycopg(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    with pytest.raises(StateError) as raised:
+        db.create_engine_for("postgresql://reconciler@db.example/reconciler")
+    assert raised.value.hint == "pip install 'reconciler[postgres]'"
+
+
+def test_other_databases_are_refused() -> None:
+    with pytest.raises(StateError, match="unsupported database 'mysql'"):
+        db.create_engine_for("mysql://root@localhost/reconciler")
+
+
+@pytest.mark.parametrize(
+    ("url", "normalized"),
+    [
+        ("postgres://u:p@h:5432/d", "postgresql+psycopg://u:p@h:5432/d"),
+        ("postgresql://u@h/d?sslmode=require", "postgresql+psycopg://u@h/d?sslmode=require"),
+        ("postgresql+psycopg://u@h/d", "postgresql+psycopg://u@h/d"),
+        ("sqlite:///reconciler.db", "sqlite:///reconciler.db"),
+        ("sqlite:////abs/path.db", "sqlite:////abs/path.db"),
+    ],
+)
+def test_normalize_url(url: str, normalized: str) -> None:
+    assert db.normalize_url(url) == normalized
+
+
+def test_mask_url_hides_the_password() -> None:
+    assert db.mask_url("postgres://u:pw@h/d") == "postgres://u:***@h/d"
+    assert db.mask_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_sqlite_connections_enforce_foreign_keys_and_do_not_wait(sqlite_url: str) -> None:
+    engine = db.open_database(sqlite_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 0
+        with pytest.raises(IntegrityError, match="FOREIGN KEY constraint failed"), engine.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO apps (workspace_id, slug, name) VALUES ('nope', 'a', 'A')")
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_begin_immediate_takes_the_write_lock_at_once(sqlite_url: str) -> None:
+    engine = db.open_database(sqlite_url)
+    path = sqlite_url.removeprefix("sqlite:///")
+    try:
+        with engine.connect().execution_options(**{db.SQLITE_BEGIN: "IMMEDIATE"}) as conn, conn.begin():
+            other = sqlite3.connect(path, timeout=0, isolation_level=None)
+            try:
+                with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+                    other.execute("BEGIN IMMEDIATE")
+            finally:
+                other.close()
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_ddl_is_transactional(sqlite_url: str) -> None:
+    engine = db.open_database(sqlite_url)
+    try:
+        with pytest.raises(RuntimeError), engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE scratch (id INTEGER)")
+            raise RuntimeError("roll back")
+        assert "scratch" not in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def test_datetimes_are_timezone_aware_utc(engine: Engine) -> None:
+    created = datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=2)))
+    with Session(engine) as session:
+        session.add(models.User(email="Ada@Example.com", first_name="Ada", created_at=created))
+        session.commit()
+    with Session(engine) as session:
+        user = session.scalars(select(models.User)).one()
+        assert user.email == "ada@example.com"
+        assert user.created_at == created
+        assert user.created_at.tzinfo is UTC
+        assert user.updated_at.tzinfo is UTC
+        user.updated_at = datetime(2030, 1, 1)  # naive
+        with pytest.raises(StatementError, match="naive datetime"):
+            session.flush()
+
+
+@pytest.mark.postgres
+def test_postgres_tables_land_in_the_test_schema(postgres_url: str) -> None:
+    db.open_database(postgres_url).dispose()
+    engine = create_engine(db.normalize_url(postgres_url))
+    try:
+        with engine.connect() as conn:
+            schema = conn.execute(text("SELECT current_schema()")).scalar_one()
+            found = conn.execute(
+                text("SELECT table_name FROM information_schema.tables WHERE table_schema = :schema"),
+                {"schema": schema},
+            ).scalars()
+            assert schema.startswith("t_")
+            assert set(found) == SCHEMA_TABLES
+    finally:
+        engine.dispose()

@@ -1,0 +1,306 @@
+"""Saved plan files: lossless round trip, encrypted metadata, signatures, and clear errors for bad files."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from reconciler import ops
+from reconciler.crypto import Keyring
+from reconciler.errors import CryptoError, ReconcilerError, SecretError
+from reconciler.ops import FieldChange, MetadataKeyChange, Plan, RoleChange
+from reconciler.render.jsonplan import (
+    BAD_SIGNATURE,
+    PlanFileError,
+    dump_saved_plan,
+    load_saved_plan,
+    plan_to_json_dict,
+)
+from reconciler.state import DEFAULT_BUILDER_PERMISSIONS, AppGrant, DataSourceGrant, GroupPermissions
+
+KEYRING = Keyring(bytes(range(32)))
+OTHER_KEYRING = Keyring(bytes.fromhex("5a" * 32))
+SECRETS = {"api_key": "sk-live-Wombat-0042", "department": 'Zürich · Ops "quoted"', "badge": "B-77-Echidna"}
+
+
+def every_op_plan(*, with_metadata: bool = True) -> Plan:
+    rc = RoleChange("acme", "bob@acme.com", "end-user", "builder", 'implied by group "ops" (edit on all apps)')
+    group = GroupPermissions(
+        frozenset({"apps.create", "data_sources.delete"}),
+        (AppGrant("view", ("crm", "billing"), hide_from_dashboard=True), AppGrant("edit", None)),
+        (DataSourceGrant("use", None), DataSourceGrant("configure", ("pg",))),
+    )
+    create_metadata = {"department": SECRETS["department"], "badge": SECRETS["badge"]}
+    update_metadata = {"api_key": SECRETS["api_key"]}
+    return Plan(
+        ops=(
+            ops.CreateWorkspace("acme", "Acme Corp", "archived"),
+            ops.UpdateWorkspace("beta", (FieldChange("name", "Beta", "Beta Ltd"),)),
+            ops.CreateApp("acme", "crm", "CRM"),
+            ops.UpdateApp("acme", "billing", (FieldChange("name", "Bills", "Billing"),)),
+            ops.CreateDataSource("acme", "pg"),
+            ops.UpdateBuilderRole(
+                "acme",
+                DEFAULT_BUILDER_PERMISSIONS,
+                group,
+                (
+                    FieldChange("permissions.folders.create", True, False),
+                    FieldChange("granular.apps", ("edit all",), ("view [crm, billing] hidden", "edit all")),
+                    FieldChange("granular.data_sources", (), ("use all",)),
+                ),
+            ),
+            ops.CreateGroup("acme", "ops", group),
+            ops.RenameGroup("acme", "accounting", "finance"),
+            ops.UpdateGroup("acme", "finance", GroupPermissions(), group, ()),
+            ops.DestroyGroup("acme", "legacy", 3),
+            ops.CreateUser("acme", "dana@acme.com", "Dana", ""),
+            ops.UpdateUser("acme", "bob@acme.com", (FieldChange("last_name", "", "Smith"),)),
+            ops.CreateMembership(
+                "acme",
+                "dana@acme.com",
+                "builder",
+                "invited",
+                ("ops",),
+                tuple(sorted(create_metadata)) if with_metadata else (),
+                create_metadata if with_metadata else None,
+            ),
+            ops.UpdateMembership(
+                "acme",
+                "bob@acme.com",
+                rc,
+                ("ops",),
+                ("legacy",),
+                (MetadataKeyChange("api_key", "add"), MetadataKeyChange("old", "remove")) if with_metadata else (),
+                update_metadata if with_metadata else None,
+            ),
+            ops.UpdateMembership("acme", "erin@acme.com", groups_removed=("ops",)),
+            ops.ArchiveMembership("acme", "carol@acme.com", "status: archived in configuration"),
+            ops.UnarchiveMembership("acme", "gina@acme.com"),
+        ),
+        role_changes=(rc,),
+        unmanaged=("acme/group/sales",),
+        config_hash="sha256:1234",
+        state_fingerprint="sha256:abcd",
+        created_at="2024-05-01T12:00:00+00:00",
+    )
+
+
+def _metadata_of(plan: Plan) -> list[dict[str, str] | None]:
+    return [getattr(op, "metadata", None) for op in plan.ops]
+
+
+def _resigned(document: dict[str, Any], keyring: Keyring | None) -> str:
+    """A document edited by someone who holds the key (or by anyone, for unsigned plans)."""
+    document = {k: v for k, v in document.items() if k != "signature"}
+    if keyring is not None:
+        canonical = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+        document["signature"] = keyring.sign(canonical)
+    return json.dumps(document)
+
+
+# --- round trip -------------------------------------------------------------------------------------
+
+
+def test_round_trip_restores_every_op_and_the_metadata() -> None:
+    plan = every_op_plan()
+    assert {type(op) for op in plan.ops} == set(ops.OP_TYPES.values())
+    loaded = load_saved_plan(dump_saved_plan(plan, KEYRING), KEYRING)
+    assert loaded == plan
+    assert [type(op) for op in loaded.ops] == [type(op) for op in plan.ops]
+    assert _metadata_of(loaded) == _metadata_of(plan)
+    assert loaded.summary == plan.summary
+
+
+def test_unsigned_round_trip_without_metadata() -> None:
+    plan = every_op_plan(with_metadata=False)
+    text = dump_saved_plan(plan, None)
+    assert "signature" not in json.loads(text)
+    assert load_saved_plan(text, None) == plan
+
+
+def test_saved_plan_is_the_json_plan_plus_ops_and_signature() -> None:
+    plan = every_op_plan()
+    document = json.loads(dump_saved_plan(plan, KEYRING))
+    assert list(document) == [*plan_to_json_dict(plan), "ops", "signature"]
+    assert {k: v for k, v in document.items() if k not in ("ops", "signature")} == plan_to_json_dict(plan)
+    assert document["ops"][6]["permissions"]["flags"] == ["apps.create", "data_sources.delete"]
+
+
+def test_saved_plan_never_holds_a_metadata_value() -> None:
+    text = dump_saved_plan(every_op_plan(), KEYRING)
+    for secret in SECRETS.values():
+        assert secret not in text
+        assert json.dumps(secret)[1:-1] not in text
+    metadata = json.loads(text)["ops"][12]["metadata"]
+    assert list(metadata) == ["ciphertext"]
+
+
+def test_metadata_without_a_key_is_refused_without_naming_the_value() -> None:
+    with pytest.raises(SecretError) as caught:
+        dump_saved_plan(every_op_plan(), None)
+    assert "acme/user/dana@acme.com" in str(caught.value)
+    for secret in SECRETS.values():
+        assert secret not in f"{caught.value} {caught.value.hint}"
+
+
+def test_encrypted_metadata_needs_a_key_to_load() -> None:
+    text = dump_saved_plan(every_op_plan(), KEYRING)
+    with pytest.raises(SecretError):
+        load_saved_plan(text, None)
+
+
+def test_a_previous_key_still_verifies_and_decrypts() -> None:
+    text = dump_saved_plan(every_op_plan(), KEYRING)
+    rotated = Keyring(OTHER_KEYRING.current, previous=(KEYRING.current,))
+    assert _metadata_of(load_saved_plan(text, rotated)) == _metadata_of(every_op_plan())
+
+
+# --- signatures -------------------------------------------------------------------------------------
+
+
+def _edit_role(document: dict[str, Any]) -> None:
+    document["ops"][13]["role"]["new"] = "admin"
+
+
+def _edit_summary(document: dict[str, Any]) -> None:
+    document["summary"]["destroy"] = 0
+
+
+def _drop_signature(document: dict[str, Any]) -> None:
+    del document["signature"]
+
+
+def _garble_signature(document: dict[str, Any]) -> None:
+    document["signature"] = "not hex at all"
+
+
+@pytest.mark.parametrize("tamper", [_edit_role, _edit_summary, _drop_signature, _garble_signature])
+def test_tampered_plan_is_refused(tamper: Callable[[dict[str, Any]], None]) -> None:
+    document = json.loads(dump_saved_plan(every_op_plan(), KEYRING))
+    tamper(document)
+    with pytest.raises(CryptoError) as caught:
+        load_saved_plan(json.dumps(document), KEYRING)
+    assert caught.value.message == BAD_SIGNATURE
+    assert BAD_SIGNATURE == "the plan file's signature does not verify: it was edited or made with another key"
+
+
+def test_plan_signed_with_another_key_is_refused() -> None:
+    text = dump_saved_plan(every_op_plan(), OTHER_KEYRING)
+    with pytest.raises(CryptoError, match="signature does not verify"):
+        load_saved_plan(text, KEYRING)
+
+
+def test_unsigned_plan_is_refused_when_a_key_is_configured() -> None:
+    text = dump_saved_plan(every_op_plan(with_metadata=False), None)
+    with pytest.raises(CryptoError, match="signature does not verify"):
+        load_saved_plan(text, KEYRING)
+
+
+def test_metadata_ciphertext_is_bound_to_its_membership() -> None:
+    document = json.loads(dump_saved_plan(every_op_plan(), KEYRING))
+    create, update = document["ops"][12], document["ops"][13]
+    create["metadata"], update["metadata"] = update["metadata"], create["metadata"]
+    with pytest.raises(CryptoError, match="could not be decrypted"):
+        load_saved_plan(_resigned(document, KEYRING), KEYRING)
+
+
+# --- malformed files --------------------------------------------------------------------------------
+
+
+def _valid() -> dict[str, Any]:
+    return json.loads(dump_saved_plan(every_op_plan(with_metadata=False), None))
+
+
+def _with(edit: Callable[[dict[str, Any]], Any]) -> str:
+    document = copy.deepcopy(_valid())
+    edit(document)
+    return json.dumps(document)
+
+
+MALFORMED = {
+    "not json": ("{format_version: 1", "not a reconciler plan file: it is not valid JSON"),
+    "a list": ("[1, 2]", "not a reconciler plan file: it has no format_version"),
+    "other json": ('{"name": "x"}', "not a reconciler plan file: it has no format_version"),
+    "version true": (_with(lambda d: d.update(format_version=True)), "unsupported plan format_version true"),
+    "deeply nested": (
+        _with(lambda d: d["ops"][1]["changes"][0].update(old="DEEP")).replace('"DEEP"', "[" * 5000 + "]" * 5000),
+        "not a reconciler plan file: it is nested too deeply",
+    ),
+    "future version": (_with(lambda d: d.update(format_version=2)), "unsupported plan format_version 2"),
+    "json output": (
+        json.dumps(plan_to_json_dict(every_op_plan())),
+        "not a reconciler plan file: it has no ops",
+    ),
+    "ops not a list": (_with(lambda d: d.update(ops={})), "ops: expected a list, found an object"),
+    "op not an object": (
+        _with(lambda d: d["ops"].append("x")),
+        "ops[17]: expected an object, found a string",
+    ),
+    "unknown kind": (
+        _with(lambda d: d["ops"][0].update(kind="DropDatabase")),
+        'unknown op kind "DropDatabase"',
+    ),
+    "no kind": (_with(lambda d: d["ops"][0].pop("kind")), "unknown op kind null"),
+    "missing field": (_with(lambda d: d["ops"][2].pop("slug")), "ops[2]: missing field 'slug' for CreateApp"),
+    "unknown field": (
+        _with(lambda d: d["ops"][2].update(colour="red")),
+        "ops[2]: unknown field 'colour' for CreateApp",
+    ),
+    "bad literal": (
+        _with(lambda d: d["ops"][12].update(role="superuser")),
+        "ops[12].role: expected one of admin, builder, end-user",
+    ),
+    "string for int": (
+        _with(lambda d: d["ops"][9].update(member_count="3")),
+        "ops[9].member_count: expected an integer, found a string",
+    ),
+    "bool for int": (
+        _with(lambda d: d["ops"][9].update(member_count=True)),
+        "ops[9].member_count: expected an integer, found a boolean",
+    ),
+    "string for list": (
+        _with(lambda d: d["ops"][12].update(groups="ops")),
+        "ops[12].groups: expected a list, found a string",
+    ),
+    "nested": (
+        _with(lambda d: d["ops"][6]["permissions"]["app_grants"][0].update(access="own")),
+        "ops[6].permissions.app_grants[0].access: expected one of edit, view",
+    ),
+    "object in any": (
+        _with(lambda d: d["ops"][1]["changes"][0].update(old={"a": 1})),
+        "ops[1].changes[0].old: expected a value or a list, found an object",
+    ),
+    "bad metadata envelope": (
+        _with(lambda d: d["ops"][12].update(metadata={"department": "x"})),
+        'ops[12].metadata: expected an object {"ciphertext": "..."}',
+    ),
+    "role change": (
+        _with(lambda d: d["role_changes"][0].pop("to")),
+        "role_changes[0]: missing field 'to' in a role change",
+    ),
+    "unmanaged": (
+        _with(lambda d: d.update(unmanaged=[1])),
+        "unmanaged[0]: expected a string, found an integer",
+    ),
+    "created_at": (_with(lambda d: d.update(created_at=None)), "created_at: expected a string, found null"),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED), ids=list(MALFORMED))
+def test_malformed_files_give_clear_errors(case: str) -> None:
+    text, message = MALFORMED[case]
+    with pytest.raises(PlanFileError) as caught:
+        load_saved_plan(text, None)
+    assert isinstance(caught.value, ReconcilerError)
+    assert message in caught.value.message
+
+
+def test_malformed_but_signed_file_is_still_an_error() -> None:
+    document = json.loads(dump_saved_plan(every_op_plan(), KEYRING))
+    document["ops"][0]["status"] = "deleted"
+    with pytest.raises(PlanFileError, match=r"ops\[0\]\.status: expected one of active, archived"):
+        load_saved_plan(_resigned(document, KEYRING), KEYRING)

@@ -1,0 +1,420 @@
+"""The text, Markdown and JSON renderings of a plan, against golden files in tests/data/golden/.
+
+Set RECONCILER_UPDATE_GOLDEN=1 to rewrite the golden files after an intended change, then review the diff line
+by line against SPEC section 4 before committing it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from reconciler import ops
+from reconciler.ops import FieldChange, MetadataKeyChange, Plan, RoleChange
+from reconciler.render.jsonplan import plan_to_json_dict, render_json
+from reconciler.render.markdown import render_markdown
+from reconciler.render.text import render_text, summary_line
+from reconciler.state import DEFAULT_BUILDER_PERMISSIONS, AppGrant, DataSourceGrant, GroupPermissions
+
+GOLDEN = Path(__file__).parent.parent / "data" / "golden"
+UPDATE = os.environ.get("RECONCILER_UPDATE_GOLDEN") == "1"
+
+PRUNE_REASON = "not in configuration, prune: archive; groups and metadata kept"
+# Values that must never appear in any rendering.
+SECRETS = {
+    "department": "s3cret-dept-Quokka",
+    "api_key": "sk-live-9f8e7d6c5b4a",
+    "cost_center": "cc-PLATYPUS-4711",
+}
+
+
+def check_golden(name: str, actual: str) -> None:
+    path = GOLDEN / name
+    if UPDATE:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(actual if actual.endswith("\n") else actual + "\n", encoding="utf-8")
+    expected = path.read_text(encoding="utf-8")
+    # Golden files end with a newline (editors add one); renderings of text and Markdown do not.
+    assert actual == expected if actual.endswith("\n") else actual == expected.removesuffix("\n")
+
+
+# --- plans ------------------------------------------------------------------------------------------
+
+
+def spec_example_plan() -> Plan:
+    """The illustration of SPEC section 4, op for op."""
+    bob = RoleChange("acme", "bob@acme.com", "end-user", "builder", 'implied by group "support" (apps.create)')
+    erin = RoleChange("acme", "erin@acme.com", "end-user", "builder", 'implied by group "ops" (edit on invoices)')
+    return Plan(
+        ops=(
+            ops.CreateGroup(
+                "acme",
+                "support",
+                GroupPermissions(frozenset({"apps.create"}), (AppGrant("view", ("crm",)),)),
+            ),
+            ops.UpdateGroup(
+                "acme",
+                "ops",
+                GroupPermissions(app_grants=(AppGrant("view", ("invoices",)),)),
+                GroupPermissions(app_grants=(AppGrant("edit", ("invoices",)),)),
+                (FieldChange("granular.apps", ("view [invoices]",), ("edit [invoices]",)),),
+            ),
+            ops.RenameGroup("acme", "accounting", "finance"),
+            ops.CreateMembership(
+                "acme",
+                "dana@acme.com",
+                "builder",
+                "invited",
+                ("support",),
+                ("department",),
+                {"department": SECRETS["department"]},
+            ),
+            ops.UpdateMembership(
+                "acme",
+                "bob@acme.com",
+                bob,
+                groups_added=("support",),
+                metadata_changes=(MetadataKeyChange("api_key", "change"),),
+                metadata={"api_key": SECRETS["api_key"]},
+            ),
+            ops.UpdateMembership("acme", "erin@acme.com", erin),
+            ops.ArchiveMembership("acme", "carol@acme.com", PRUNE_REASON),
+            ops.DestroyGroup("acme", "legacy", 2),
+        ),
+        role_changes=(bob, erin),
+        config_hash="c0ffee",
+        state_fingerprint="f1n9e7",
+        created_at="2024-05-01T12:00:00+00:00",
+    )
+
+
+EVERY_OP_NAMES = {"initech": "Initech", "acme": "Old Acme Name"}
+
+
+def every_op_plan() -> Plan:
+    """Every op class, in three workspaces, with every variant of detail line."""
+    bob = RoleChange("acme", "bob@acme.com", "end-user", "builder", 'implied by group "support" (apps.create)')
+    erin = RoleChange("acme", "erin@acme.com", "end-user", "admin", "declared")
+    frank = RoleChange("acme", "frank.long-name@acme.com", "builder", "end-user", 'no longer implied by group "ops"')
+    support = GroupPermissions(
+        frozenset({"folders.create", "apps.create"}),
+        (AppGrant("view", ("crm",)), AppGrant("view", None, hide_from_dashboard=True)),
+        (DataSourceGrant("use", ("pg",)),),
+    )
+    builder_after = GroupPermissions(
+        DEFAULT_BUILDER_PERMISSIONS.flags - {"apps.delete"},
+        DEFAULT_BUILDER_PERMISSIONS.app_grants,
+        (DataSourceGrant("use", ("pg",)),),
+    )
+    ops_before = GroupPermissions(app_grants=(AppGrant("view", ("invoices",)),))
+    ops_after = GroupPermissions(
+        frozenset({"apps.create"}), (AppGrant("edit", ("invoices",)),), (DataSourceGrant("use", None),)
+    )
+    return Plan(
+        ops=(
+            ops.UpdateWorkspace("acme", (FieldChange("name", "Old Acme Name", "Acme Corp"),)),
+            ops.CreateApp("acme", "crm", "CRM"),
+            ops.UpdateApp("acme", "invoices", (FieldChange("name", "Invoices", "Billing"),)),
+            ops.CreateDataSource("acme", "pg"),
+            ops.UpdateBuilderRole(
+                "acme",
+                DEFAULT_BUILDER_PERMISSIONS,
+                builder_after,
+                (
+                    FieldChange("permissions.apps.delete", True, False),
+                    FieldChange("granular.data_sources", ("configure all",), ("use [pg]",)),
+                ),
+            ),
+            ops.RenameGroup("acme", "accounting", "finance"),
+            ops.CreateGroup("acme", "support", support),
+            ops.CreateGroup("acme", "readers", GroupPermissions()),
+            ops.UpdateGroup(
+                "acme",
+                "ops",
+                ops_before,
+                ops_after,
+                (
+                    FieldChange("permissions.apps.create", False, True),
+                    FieldChange("granular.apps", ("view [invoices]",), ("edit [invoices]",)),
+                    FieldChange("granular.data_sources", (), ("use all",)),
+                ),
+            ),
+            ops.CreateUser("acme", "dana@acme.com", "Dana", "Scully"),
+            ops.CreateUser("acme", "xi@acme.com", "Xi", ""),
+            ops.UpdateUser(
+                "acme",
+                "bob@acme.com",
+                (FieldChange("first_name", "Bob", "Robert"), FieldChange("last_name", "", "Smith")),
+            ),
+            ops.CreateMembership(
+                "acme",
+                "dana@acme.com",
+                "builder",
+                "invited",
+                ("ops", "support"),
+                ("cost_center", "department"),
+                {"cost_center": SECRETS["cost_center"], "department": SECRETS["department"]},
+            ),
+            ops.CreateMembership("acme", "xi@acme.com", "end-user", "archived"),
+            ops.UpdateMembership(
+                "acme",
+                "bob@acme.com",
+                bob,
+                groups_added=("support",),
+                groups_removed=("finance", "legacy"),
+                metadata_changes=(
+                    MetadataKeyChange("api_key", "change"),
+                    MetadataKeyChange("cost_center", "add"),
+                    MetadataKeyChange("department", "remove"),
+                ),
+                metadata={"api_key": SECRETS["api_key"], "cost_center": SECRETS["cost_center"]},
+            ),
+            ops.UpdateMembership("acme", "erin@acme.com", erin),
+            ops.UpdateMembership("acme", "frank.long-name@acme.com", frank, groups_removed=("ops",)),
+            ops.UnarchiveMembership("acme", "gina@acme.com"),
+            ops.ArchiveMembership("acme", "carol@acme.com", PRUNE_REASON),
+            ops.DestroyGroup("acme", "legacy", 1),
+            ops.DestroyGroup("acme", "unused", 0),
+            ops.CreateWorkspace("globex", "Globex"),
+            ops.CreateApp("globex", "portal", "Portal"),
+            ops.CreateMembership("globex", "dana@acme.com", "admin", "invited"),
+            ops.UpdateWorkspace("initech", (FieldChange("status", "active", "archived"),)),
+        ),
+        role_changes=(bob, erin, frank),
+        unmanaged=("initech/group/sales", "initech/user/old@initech.com"),
+        config_hash="sha256:abc123",
+        state_fingerprint="sha256:def456",
+        created_at="2024-05-01T12:00:00+00:00",
+    )
+
+
+def all_renderings(plan: Plan) -> dict[str, str]:
+    return {
+        "text": render_text(plan, workspace_names=EVERY_OP_NAMES),
+        "color": render_text(plan, color=True),
+        "markdown": render_markdown(plan),
+        "json": render_json(plan),
+    }
+
+
+# --- golden files -----------------------------------------------------------------------------------
+
+
+def test_spec_example_text() -> None:
+    check_golden("spec-example.txt", render_text(spec_example_plan(), workspace_names={"acme": "Acme Corp"}))
+
+
+def test_every_op_text() -> None:
+    check_golden("every-op.txt", render_text(every_op_plan(), workspace_names=EVERY_OP_NAMES))
+
+
+def test_spec_example_markdown() -> None:
+    check_golden("spec-example.md", render_markdown(spec_example_plan(), workspace_names={"acme": "Acme Corp"}))
+
+
+def test_every_op_markdown() -> None:
+    check_golden("every-op.md", render_markdown(every_op_plan()))
+
+
+def test_every_op_json() -> None:
+    check_golden("every-op.json", render_json(every_op_plan()))
+
+
+def test_golden_plans_cover_every_op_class() -> None:
+    used = {type(op) for op in every_op_plan().ops}
+    assert used == set(ops.OP_TYPES.values())
+
+
+# --- text details -----------------------------------------------------------------------------------
+
+
+def test_empty_plan_is_one_line() -> None:
+    assert render_text(Plan(ops=())) == "No changes. The database matches the configuration."
+    assert summary_line(Plan(ops=())) == "No changes. The database matches the configuration."
+
+
+def test_empty_plan_still_lists_unmanaged_resources() -> None:
+    plan = Plan(ops=(), unmanaged=("acme/user/old@acme.com",))
+    assert render_text(plan).splitlines() == [
+        "No changes. The database matches the configuration.",
+        "",
+        "Unmanaged (prune: none), left alone: 1",
+        "  acme/user/old@acme.com",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("plan_ops", "role_changes", "expected"),
+    [
+        ([ops.CreateDataSource("a", "pg")], 0, "Plan: 1 to add, 0 to change, 0 to destroy. 0 role changes."),
+        (
+            [ops.UpdateMembership("a", "b@a.com", groups_added=("g",))],
+            1,
+            "Plan: 0 to add, 1 to change, 0 to destroy. 1 role change.",
+        ),
+        (
+            [ops.RenameGroup("a", "x", "y"), ops.UnarchiveMembership("a", "b@a.com")],
+            2,
+            "Plan: 0 to add, 0 to change, 0 to destroy, 1 to rename, 1 to unarchive. 2 role changes.",
+        ),
+        (
+            [ops.UnarchiveMembership("a", "b@a.com"), ops.ArchiveMembership("a", "c@a.com", "r")] * 2,
+            0,
+            "Plan: 0 to add, 0 to change, 0 to destroy, 2 to archive, 2 to unarchive. 0 role changes.",
+        ),
+    ],
+)
+def test_summary_line_variants(plan_ops: list[ops.Op], role_changes: int, expected: str) -> None:
+    changes = tuple(RoleChange("a", f"u{i}@a.com", "end-user", "builder", "declared") for i in range(role_changes))
+    plan = Plan(ops=tuple(plan_ops), role_changes=changes)
+    assert summary_line(plan) == expected
+    assert render_text(plan).splitlines()[-1] == expected
+
+
+def test_workspace_name_is_omitted_when_unknown_and_taken_from_ops_first() -> None:
+    plan = Plan(ops=(ops.CreateDataSource("acme", "pg"),))
+    assert render_text(plan).splitlines()[2] == 'workspace "acme"'
+    assert render_text(plan, workspace_names={"acme": "Acme"}).splitlines()[2] == 'workspace "acme" (Acme)'
+    renamed = Plan(ops=(ops.UpdateWorkspace("acme", (FieldChange("name", "Old", "New"),)),))
+    assert render_text(renamed, workspace_names={"acme": "Old"}).splitlines()[2] == 'workspace "acme" (New)'
+
+
+def test_new_archived_workspace_shows_its_status_first_in_its_block() -> None:
+    plan = Plan(ops=(ops.CreateApp("w", "crm", "CRM"), ops.CreateWorkspace("w", "W", "archived")))
+    assert render_text(plan).splitlines()[2:6] == [
+        'workspace "w" (W)',
+        '  + workspace "w" (W)',
+        "      + status: archived",
+        '  + app "crm" (CRM)',
+    ]
+
+
+def test_role_change_columns_are_aligned() -> None:
+    lines = render_text(every_op_plan()).split("Affected role changes:\n")[1].splitlines()[:3]
+    assert lines == [
+        '  acme  bob@acme.com              end-user -> builder  implied by group "support" (apps.create)',
+        "  acme  erin@acme.com             end-user -> admin    declared",
+        '  acme  frank.long-name@acme.com  builder -> end-user  no longer implied by group "ops"',
+    ]
+
+
+def test_names_cannot_forge_lines_or_escape_codes() -> None:
+    plan = Plan(ops=(ops.CreateGroup("a", 'evil"\n  - group "x"\x1b[31m', GroupPermissions()),))
+    text = render_text(plan)
+    assert "\x1b" not in text
+    assert '  + group "evil\\"\\x0a  - group \\"x\\"\\x1b[31m"' in text.splitlines()
+
+
+def test_color_wraps_symbols_only_when_asked() -> None:
+    plain = render_text(every_op_plan())
+    coloured = render_text(every_op_plan(), color=True)
+    assert "\x1b" not in plain
+    for symbol, code in {"+": "32", "~": "33", "-": "31", ">": "36", "*": "35"}.items():
+        assert f"\x1b[{code}m{symbol}\x1b[0m " in coloured
+    assert coloured.replace("\x1b[0m", "").replace("\x1b[3", "").count("\x1b") == 0
+
+
+# --- secrets ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("plan", [spec_example_plan(), every_op_plan()], ids=["spec-example", "every-op"])
+def test_no_metadata_value_in_any_rendering(plan: Plan) -> None:
+    assert any(getattr(op, "metadata", None) for op in plan.ops)
+    for rendering in all_renderings(plan).values():
+        for secret in SECRETS.values():
+            assert secret not in rendering
+
+
+def test_json_masks_metadata_keys() -> None:
+    changes = {c["address"]: c for c in plan_to_json_dict(every_op_plan())["changes"]}
+    dana = changes["acme/user/dana@acme.com"]["after"]
+    assert dana["metadata"] == {"cost_center": "(sensitive)", "department": "(sensitive)"}
+    bob = changes["acme/user/bob@acme.com"]
+    assert bob["before"]["metadata"] == {"api_key": "(sensitive)", "department": "(sensitive)"}
+    assert bob["after"]["metadata"] == {"api_key": "(sensitive)", "cost_center": "(sensitive)"}
+
+
+def test_json_plan_shape() -> None:
+    document = json.loads(render_json(spec_example_plan()))
+    assert document["format_version"] == 1
+    assert document["summary"] == {
+        "add": 2,
+        "change": 3,
+        "destroy": 1,
+        "rename": 1,
+        "archive": 1,
+        "unarchive": 0,
+        "role_changes": 2,
+    }
+    assert document["role_changes"][0] == {
+        "workspace": "acme",
+        "email": "bob@acme.com",
+        "from": "end-user",
+        "to": "builder",
+        "cause": 'implied by group "support" (apps.create)',
+    }
+    rename = document["changes"][2]
+    assert rename == {
+        "address": "acme/group/finance",
+        "actions": ["rename"],
+        "kind": "RenameGroup",
+        "before": {"name": "accounting"},
+        "after": {"name": "finance"},
+        "reasons": [],
+    }
+    assert document["changes"][6]["reasons"] == [PRUNE_REASON]
+    assert "ops" not in document and "signature" not in document
+
+
+# --- markdown ---------------------------------------------------------------------------------------
+
+
+def test_empty_markdown() -> None:
+    assert render_markdown(Plan(ops=())) == "### reconciler plan\n\nNo changes. The database matches the configuration."
+
+
+def test_markdown_escapes_table_cells() -> None:
+    change = RoleChange("acme", "a|b`c@acme.com", "end-user", "builder", 'implied by group "x|`y`" (apps.create)')
+    plan = Plan(ops=(ops.UpdateMembership("acme", "a|b`c@acme.com", change),), role_changes=(change,))
+    row = next(line for line in render_markdown(plan).splitlines() if line.startswith("| acme"))
+    assert row == '| acme | a\\|b\\`c@acme.com | end-user | builder | implied by group "x\\|\\`y\\`" (apps.create) |'
+
+
+def test_markdown_fence_outlasts_backticks_in_names() -> None:
+    plan = Plan(ops=(ops.CreateGroup("acme", "```", GroupPermissions()),))
+    lines = render_markdown(plan).splitlines()
+    assert "````diff" in lines and lines.count("````") == 1
+
+
+@pytest.mark.parametrize("limit", [700, 1_500, 3_000])
+def test_markdown_truncates_within_the_limit(limit: int) -> None:
+    plan = every_op_plan()
+    full = render_markdown(plan)
+    assert len(full) > limit
+    truncated = render_markdown(plan, limit=limit)
+    assert len(truncated) <= limit
+    assert truncated.startswith("### reconciler plan\n\n**Plan: ")
+    note = truncated.splitlines()[-1]
+    assert note.startswith("_Plan truncated: ") and note.endswith(
+        " more lines not shown. Run reconciler plan locally for the full output._"
+    )
+    shown = truncated.count("\n") - 2  # the blank line and the note
+    hidden = int(note.split()[2])
+    assert shown + hidden == full.count("\n")
+    if "```diff" in truncated:
+        assert truncated.splitlines()[-5:-2] == ["```", "", "</details>"]
+
+
+def test_markdown_truncation_keeps_the_role_table_before_the_plan() -> None:
+    truncated = render_markdown(every_op_plan(), limit=1_500)
+    assert "| acme | frank.long-name@acme.com | builder | end-user |" in truncated
+
+
+def test_markdown_of_a_large_plan_stays_under_the_default_limit() -> None:
+    big = Plan(ops=tuple(ops.CreateDataSource("acme", f"source-{i:05d}") for i in range(5_000)))
+    rendered = render_markdown(big)
+    assert len(rendered) <= 60_000
+    assert "Plan truncated: " in rendered.splitlines()[-1]
