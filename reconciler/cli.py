@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from .backends.registry import BACKENDS
 from .errors import ReconcilerError
 
 if TYPE_CHECKING:
@@ -100,7 +101,7 @@ class ReconcilerGroup(click.Group):
 )
 @click.option(
     "--backend",
-    type=click.Choice(["builtin"]),
+    type=click.Choice(BACKENDS),
     envvar="RECONCILER_BACKEND",
     default="builtin",
     show_default=True,
@@ -196,7 +197,8 @@ def db_upgrade(runtime: Runtime) -> None:
 
 
 def register_later_commands() -> None:
-    from . import cli_plan  # noqa: F401  (registers plan, apply, history)
+    """Each module registers its commands on ``cli`` when imported."""
+    from . import cli_drift, cli_export, cli_people, cli_plan, cli_report  # noqa: F401
 
 
 def main() -> None:

@@ -176,7 +176,7 @@ def apply(
     from .render.text import summary_line
 
     click.echo("")
-    click.echo(f"Apply complete. {summary_line(plan_obj).removeprefix('Plan: ')}")
+    click.echo(f"Apply complete! {summary_line(plan_obj).removeprefix('Plan: ').replace(' to ', ' ')}")
     _after_apply(runtime, result)
 
 
@@ -224,42 +224,6 @@ def _progress(total: int) -> Any:
             bar.stop()
 
     return update
-
-
-@cli.command()
-@config_option()
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json", "markdown", "junit"]),
-    default="text",
-    show_default=True,
-)
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to this file.")
-@workspace_option()
-@click.pass_obj
-def drift(runtime: Runtime, config_path: Path, fmt: str, output: Path | None, workspaces: tuple[str, ...]) -> None:
-    """Report whether the database differs from the configuration (read-only, for CI).
-
-    Exit codes: 0 in sync, 2 drift, 1 error.
-
-    \b
-    Example:
-      reconciler drift -f workspace.yaml --format junit --output drift.xml
-    """
-    planned, _ = _plan_from_config(runtime, config_path, workspaces, False)
-    if fmt == "junit":
-        from .render.junit import render_junit
-
-        text = render_junit(planned.plan, planned.desired, planned.snapshot)
-    else:
-        text = _render(planned.plan, fmt, runtime.color and output is None)
-    if output is not None:
-        output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
-        err(f"Wrote the drift report to {output}.")
-    else:
-        click.echo(text)
-    sys.exit(0 if planned.plan.empty else 2)
 
 
 @cli.command()
