@@ -57,6 +57,10 @@ class Backend(ABC):
         """A consistent snapshot of ``slugs`` (one transaction; an apply in flight is never half-visible)."""
 
     @abstractmethod
+    def list_workspaces(self) -> list[str]:
+        """Slugs of every workspace in the database (for ``export`` and reports)."""
+
+    @abstractmethod
     def apply(
         self,
         plan: Plan,

@@ -63,6 +63,11 @@ class BuiltinBackend(Backend):
             snapshot, _ = read_snapshot(conn, slugs, decrypt_metadata=_decryptor(keyring))
         return snapshot
 
+    def list_workspaces(self) -> list[str]:
+        table = models.Workspace.__table__
+        with self.engine.connect() as conn:
+            return list(conn.scalars(select(table.c.slug).order_by(table.c.slug)))
+
     # --- applying ------------------------------------------------------------------------------
 
     def apply(
