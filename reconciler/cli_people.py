@@ -1,6 +1,245 @@
 """People commands: users, explain, invite-url, accept-invite, invites send, keys rotate, csv template.
 
-Stage: CLI.
+Stage: CLI. Parses options, calls the library, prints. Metadata values are shown only by ``explain --reveal``.
 """
 
 from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from .cli import Runtime, cli, err, fail
+
+
+def _builtin(runtime: Runtime, command: str) -> Any:
+    backend = runtime.backend()
+    if backend.name != "builtin":
+        fail(f"'{command}' is not supported by the {backend.name} backend")
+    return backend
+
+
+@cli.command()
+@click.option("--workspace", "workspaces", multiple=True, metavar="SLUG", help="Only this workspace (repeatable).")
+@click.option("--all-workspaces", is_flag=True, help="Every workspace in the database.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_obj
+def users(runtime: Runtime, workspaces: tuple[str, ...], all_workspaces: bool, fmt: str) -> None:
+    """List members: email, name, workspace, status, role, groups, metadata keys (values masked).
+
+    The footer counts users as ToolJet does: distinct users with an invited or active membership in an
+    active workspace; builders are those who are admin or builder in any such membership.
+
+    \b
+    Example:
+      reconciler users --workspace acme
+      reconciler users --all-workspaces --format json
+    """
+    from .people import count_users, user_rows
+
+    if bool(workspaces) == all_workspaces:
+        fail("give --workspace SLUG (repeatable) or --all-workspaces")
+    backend = runtime.backend()
+    known = backend.list_workspaces()
+    slugs = known if all_workspaces else list(workspaces)
+    missing = sorted(set(slugs) - set(known))
+    if missing:
+        fail(f"no such workspace: {', '.join(missing)}", hint="workspaces: " + (", ".join(known) or "none"))
+    snapshot = backend.read_snapshot(slugs, runtime.keyring())
+    rows = user_rows(snapshot, slugs)
+    counts = count_users(snapshot, slugs)
+    if fmt == "json":
+        data = {"users": [r.as_json() for r in rows], "total_users": counts.total, "builders": counts.builders}
+        click.echo(json.dumps(data, indent=2))
+        return
+    _print_table(rows, runtime.color)
+    click.echo(counts.footer())
+
+
+def _print_table(rows: list, color: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(show_lines=False, header_style="bold" if color else "")
+    for column in ("Email", "Name", "Workspace", "Status", "Role", "Groups", "Metadata"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        meta = ", ".join(f"{k}=••••" for k in r.metadata_keys)
+        table.add_row(r.email, r.name, r.workspace, r.status, r.role, ", ".join(r.groups), meta)
+    console = Console(no_color=not color, highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 160)
+    console.print(table)
+
+
+@cli.command("invite-url")
+@click.argument("email")
+@click.option("--workspace", required=True, metavar="SLUG")
+@click.pass_obj
+def invite_url(runtime: Runtime, email: str, workspace: str) -> None:
+    """Issue a fresh invitation link for an invited member (the old link stops working).
+
+    \b
+    Example:
+      reconciler invite-url dana@acme.com --workspace acme
+    """
+    from .backends.builtin.people import reissue_invitation
+
+    backend = _builtin(runtime, "invite-url")
+    base_url = backend.environ.get("RECONCILER_BASE_URL") or "http://localhost:8082"
+    link, expires = reissue_invitation(backend.engine, email, workspace, base_url=base_url)
+    click.echo(link)
+    err(f"The link expires on {expires.strftime('%Y-%m-%d %H:%M UTC')}; earlier links for {email} no longer work.")
+
+
+@cli.command("accept-invite")
+@click.argument("token")
+@click.pass_obj
+def accept_invite(runtime: Runtime, token: str) -> None:
+    """Activate the membership an invitation token belongs to (what the sign-up page calls).
+
+    \b
+    Example:
+      reconciler accept-invite 3q2-7wEXAMPLEtoken
+    """
+    from .backends.builtin.people import accept_invitation
+
+    slug, email = accept_invitation(_builtin(runtime, "accept-invite").engine, token)
+    click.echo(f"{email} is now an active member of workspace {slug!r}.")
+
+
+@cli.group()
+def invites() -> None:
+    """Invitation emails."""
+
+
+@invites.command("send")
+@click.option("--retries", type=click.IntRange(min=0), default=3, show_default=True, help="Extra attempts per run.")
+@click.option("--backoff", type=click.FloatRange(min=0), default=2.0, show_default=True, help="First wait, seconds.")
+@click.pass_obj
+def invites_send(runtime: Runtime, retries: int, backoff: float) -> None:
+    """Deliver pending invitation emails, retrying failures with exponential backoff.
+
+    Exit 1 when some emails are still pending afterwards.
+
+    \b
+    Example:
+      RECONCILER_SMTP_URL=smtp://user:pass@mail:587?starttls=1 reconciler invites send
+    """
+    import time
+
+    from .backends.builtin.people import deliver_pending
+    from .mail import DEFAULT_FROM, describe_transport, transport_from_env
+
+    backend = _builtin(runtime, "invites send")
+    keyring = runtime.keyring(required=True)
+    sender = backend.environ.get("RECONCILER_MAIL_FROM") or DEFAULT_FROM
+    sent, report = 0, None
+    for attempt in range(retries + 1):
+        transport = transport_from_env(backend.environ)
+        report = deliver_pending(backend.engine, keyring, transport, sender=sender, due_only=False)
+        sent += len(report.sent)
+        if not report.pending:
+            break
+        if attempt < retries:
+            time.sleep(backoff * 2**attempt)
+    assert report is not None
+    click.echo(f"Delivered {sent} invitation email(s) via {describe_transport(transport)}.")
+    if report.pending:
+        detail = f" (last error: {report.failed[-1][1]})" if report.failed else ""
+        fail(
+            f"{report.pending} invitation email(s) are still pending{detail}",
+            hint="run 'reconciler invites send' again later",
+        )
+
+
+@cli.group()
+def keys() -> None:
+    """Master key maintenance."""
+
+
+@keys.command("rotate")
+@click.option("--lock-timeout", type=click.FloatRange(min=0), default=0.0, show_default=True)
+@click.pass_obj
+def keys_rotate(runtime: Runtime, lock_timeout: float) -> None:
+    """Re-encrypt all metadata (and pending emails) with the current key, in one transaction.
+
+    Set the new key as RECONCILER_MASTER_KEY and the old one in RECONCILER_PREVIOUS_KEYS; afterwards the old
+    key is no longer needed.
+
+    \b
+    Example:
+      RECONCILER_MASTER_KEY=$NEW RECONCILER_PREVIOUS_KEYS=$OLD reconciler keys rotate
+    """
+    from .backends.builtin.people import rotate_metadata
+    from .workflow import default_actor
+
+    backend = _builtin(runtime, "keys rotate")
+    keyring = runtime.keyring(required=True)
+    with backend._locked(lock_timeout, default_actor()) as conn:
+        metadata, emails = rotate_metadata(conn, keyring)
+    click.echo(f"Re-encrypted {metadata} metadata record(s) and {emails} queued email(s) with the current key.")
+
+
+@cli.group("csv")
+def csv_group() -> None:
+    """Bulk-invite CSV files."""
+
+
+@csv_group.command("template")
+def csv_template() -> None:
+    """Print a sample bulk-invite CSV (header and one row).
+
+    \b
+    Example:
+      reconciler csv template > people.csv
+    """
+    from .config.csvsource import CSV_TEMPLATE
+
+    click.echo(CSV_TEMPLATE, nl=not CSV_TEMPLATE.endswith("\n"))
+
+
+@cli.command()
+@click.argument("email")
+@click.option("--workspace", required=True, metavar="SLUG")
+@click.option("--reveal", is_flag=True, help="Show metadata values (the only command that does).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_obj
+def explain(runtime: Runtime, email: str, workspace: str, reveal: bool, fmt: str) -> None:
+    """Effective role and permissions of a member, with the group that grants each, and the
+    globals.currentUser object apps see.
+
+    \b
+    Example:
+      reconciler explain bob@acme.com --workspace acme
+    """
+    from .grants import member_access
+    from .people import current_user, explain_text, role_cause
+
+    backend = runtime.backend()
+    snapshot = backend.read_snapshot([workspace], runtime.keyring())
+    ws = snapshot.workspaces.get(workspace)
+    if ws is None:
+        fail(f"no such workspace: {workspace}", hint="workspaces: " + (", ".join(backend.list_workspaces()) or "none"))
+    member = ws.memberships.get(email.lower())
+    if member is None:
+        fail(f"{email} is not a member of workspace {workspace!r}")
+    user = snapshot.users[member.email]
+    if reveal:
+        err("Warning: showing metadata values (--reveal).")
+    if fmt == "text":
+        click.echo(explain_text(ws, user, member, reveal=reveal))
+        return
+    access = member_access(ws, member)
+    data = {
+        "email": user.email,
+        "workspace": workspace,
+        "status": member.status,
+        "role": {"name": member.role, "cause": role_cause(ws, member)},
+        "groups": sorted(member.groups),
+        "permissions": {flag: list(sources) for flag, sources in access.flags.items()},
+        "apps": {k: {"access": a.level, "granted_by": list(a.sources)} for k, a in access.apps.items()},
+        "data_sources": {k: {"access": a.level, "granted_by": list(a.sources)} for k, a in access.data_sources.items()},
+        "currentUser": current_user(user, member, reveal=reveal),
+    }
+    click.echo(json.dumps(data, indent=2))

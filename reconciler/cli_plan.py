@@ -177,14 +177,14 @@ def apply(
 
     click.echo("")
     click.echo(f"Apply complete! {summary_line(plan_obj).removeprefix('Plan: ').replace(' to ', ' ')}")
-    _after_apply(runtime, result)
+    _after_apply(runtime, result, keyring)
 
 
-def _after_apply(runtime: Runtime, result: Any) -> None:
+def _after_apply(runtime: Runtime, result: Any, keyring: Any) -> None:
     """Deliver the invitation emails queued by the apply (after commit; failures stay pending)."""
     hook = getattr(runtime.backend(), "after_commit", None)
     if hook is not None:
-        for line in hook(result, runtime):
+        for line in hook(result, keyring):
             err(line)
 
 

@@ -27,7 +27,8 @@ class AuditInfo:
 class ApplyResult:
     run_id: int | None
     changes: int
-    invitations: tuple[str, ...] = ()  # emails that got an invitation queued
+    invitations: tuple[str, ...] = ()  # emails of the members who were invited
+    queued: int = 0  # invitation emails written to the outbox
 
 
 @dataclass(frozen=True)

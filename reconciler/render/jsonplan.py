@@ -232,9 +232,16 @@ def _encode_op(op: Op, keyring: Keyring | None) -> dict[str, Any]:
     return encoded
 
 
+def _extra_plan_fields() -> list[str]:
+    """Plan fields the JSON plan does not show (``workspaces``, ``protected``): saved under their own names."""
+    shown = {"ops", "role_changes", "unmanaged", "config_hash", "state_fingerprint", "created_at"}
+    return [f.name for f in dataclasses.fields(Plan) if f.name not in shown]
+
+
 def dump_saved_plan(plan: Plan, keyring: Keyring | None) -> str:
     """The plan file: the JSON plan plus every op; metadata encrypted; signed when a keyring is given."""
     document = plan_to_json_dict(plan)
+    document.update({name: _encode(getattr(plan, name)) for name in _extra_plan_fields()})
     document["ops"] = [_encode_op(op, keyring) for op in plan.ops]
     if keyring is not None:
         document["signature"] = keyring.sign(_canonical(document))
@@ -408,10 +415,15 @@ def _role_change(value: Any, where: str) -> RoleChange:
 def _plan(document: dict[str, Any], keyring: Keyring | None) -> Plan:
     op_list = _expect(document["ops"], list, "ops", "a list")
     role_list = _expect(document.get("role_changes", []), list, "role_changes", "a list")
-    scalars = {
+    scalars: dict[str, Any] = {
         name: _expect(document.get(name, ""), str, name, "a string")
         for name in ("config_hash", "state_fingerprint", "created_at")
     }
+    hints = _hints(Plan)
+    for name in _extra_plan_fields():
+        if name not in document:
+            raise _malformed("plan", f"missing field {name!r}")
+        scalars[name] = _decode(document[name], hints[name], name)
     return Plan(
         ops=tuple(_decode_op(item, keyring, f"ops[{i}]") for i, item in enumerate(op_list)),
         role_changes=tuple(_role_change(item, f"role_changes[{i}]") for i, item in enumerate(role_list)),

@@ -83,6 +83,8 @@ def every_op_plan(*, with_metadata: bool = True) -> Plan:
         ),
         role_changes=(rc,),
         unmanaged=("acme/group/sales",),
+        workspaces=("acme", "beta"),
+        protected=("acme/user/bob@acme.com",),
         config_hash="sha256:1234",
         state_fingerprint="sha256:abcd",
         created_at="2024-05-01T12:00:00+00:00",
@@ -110,6 +112,7 @@ def test_round_trip_restores_every_op_and_the_metadata() -> None:
     assert {type(op) for op in plan.ops} == set(ops.OP_TYPES.values())
     loaded = load_saved_plan(dump_saved_plan(plan, KEYRING), KEYRING)
     assert loaded == plan
+    assert (loaded.workspaces, loaded.protected) == (plan.workspaces, plan.protected)
     assert [type(op) for op in loaded.ops] == [type(op) for op in plan.ops]
     assert _metadata_of(loaded) == _metadata_of(plan)
     assert loaded.summary == plan.summary
@@ -125,8 +128,11 @@ def test_unsigned_round_trip_without_metadata() -> None:
 def test_saved_plan_is_the_json_plan_plus_ops_and_signature() -> None:
     plan = every_op_plan()
     document = json.loads(dump_saved_plan(plan, KEYRING))
-    assert list(document) == [*plan_to_json_dict(plan), "ops", "signature"]
-    assert {k: v for k, v in document.items() if k not in ("ops", "signature")} == plan_to_json_dict(plan)
+    assert list(document) == [*plan_to_json_dict(plan), "workspaces", "protected", "ops", "signature"]
+    assert document["workspaces"] == ["acme", "beta"]
+    assert document["protected"] == ["acme/user/bob@acme.com"]
+    shown = {k: v for k, v in document.items() if k not in ("workspaces", "protected", "ops", "signature")}
+    assert shown == plan_to_json_dict(plan)
     assert document["ops"][6]["permissions"]["flags"] == ["apps.create", "data_sources.delete"]
 
 
@@ -286,6 +292,8 @@ MALFORMED = {
         _with(lambda d: d.update(unmanaged=[1])),
         "unmanaged[0]: expected a string, found an integer",
     ),
+    "no protected": (_with(lambda d: d.pop("protected")), "plan: missing field 'protected'"),
+    "workspaces": (_with(lambda d: d.update(workspaces="acme")), "workspaces: expected a list, found a string"),
     "created_at": (_with(lambda d: d.update(created_at=None)), "created_at: expected a string, found null"),
 }
 

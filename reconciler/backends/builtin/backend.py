@@ -11,7 +11,7 @@ import json
 import os
 import time
 import zlib
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +30,7 @@ from .reader import read_snapshot
 
 T_RUNS = models.AuditRun.__table__
 T_CHANGES = models.AuditChange.__table__
+DEFAULT_BASE_URL = "http://localhost:8082"
 NO_KEY = "the database holds encrypted metadata but no master key is configured"
 KEY_HINT = "set RECONCILER_MASTER_KEY (64 hex characters) or pass --master-key-file"
 
@@ -37,8 +38,9 @@ KEY_HINT = "set RECONCILER_MASTER_KEY (64 hex characters) or pass --master-key-f
 class BuiltinBackend(Backend):
     name = "builtin"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, environ: Mapping[str, str] | None = None) -> None:
         self.url = url
+        self.environ = os.environ if environ is None else environ
         self.engine = open_database(url)
         self.sqlite = self.engine.dialect.name == "sqlite"
 
@@ -95,7 +97,7 @@ class BuiltinBackend(Backend):
                 executor = Executor(conn, ids, keyring, progress=tick)
                 executor.run(plan)
                 run_id = self._audit(conn, plan, audit, started, "applied", None)
-                self.after_execute(conn, executor, keyring)
+                queued = self.after_execute(conn, executor, keyring, audit)
         except LockTimeout:
             raise
         except ReconcilerError as exc:
@@ -105,10 +107,48 @@ class BuiltinBackend(Backend):
             error = ApplyError(f"apply failed and was rolled back; nothing was changed ({_one_line(exc)})")
             self._audit_separately(plan, audit, started, error)
             raise error from exc
-        return ApplyResult(run_id, len(plan.ops), tuple(i.email for i in executor.invitations))
+        return ApplyResult(run_id, len(plan.ops), tuple(i.email for i in executor.invitations), queued)
 
-    def after_execute(self, conn: Connection, executor: Executor, keyring: Keyring | None) -> None:
-        """Hook for work that must commit with the plan (the invitation outbox)."""
+    def after_execute(
+        self, conn: Connection, executor: Executor, keyring: Keyring | None, audit: AuditInfo
+    ) -> int:
+        """Queue the invitation emails in the apply's own transaction; returns how many were queued.
+
+        Without a master key an email holding a raw token cannot be stored safely, so none is queued and
+        ``invite-url`` issues links later.
+        """
+        if keyring is None or not executor.invitations:
+            return 0
+        from .people import queue_invitations
+
+        base_url = self.environ.get("RECONCILER_BASE_URL") or DEFAULT_BASE_URL
+        expires = executor.now + executor.invitation_ttl
+        return queue_invitations(
+            conn, executor.invitations, keyring, inviter=audit.actor, base_url=base_url, expires_at=expires
+        )
+
+    def after_commit(self, result: ApplyResult, keyring: Keyring | None) -> list[str]:
+        """Deliver queued invitations; a failure leaves them pending and never undoes the apply."""
+        if not result.invitations:
+            return []
+        if keyring is None or result.queued == 0:
+            return [
+                f"Note: {len(result.invitations)} invitation(s) were not emailed because no master key is "
+                "configured; issue links with 'reconciler invite-url EMAIL --workspace SLUG'."
+            ]
+        from ...mail import DEFAULT_FROM, describe_transport, transport_from_env
+        from .people import deliver_pending
+
+        transport = transport_from_env(self.environ)
+        sender = self.environ.get("RECONCILER_MAIL_FROM") or DEFAULT_FROM
+        report = deliver_pending(self.engine, keyring, transport, sender=sender)
+        lines = [f"Sent {len(report.sent)} invitation email(s) via {describe_transport(transport)}."]
+        if report.failed:
+            lines.append(
+                f"Warning: {len(report.failed)} invitation email(s) could not be delivered "
+                f"({report.failed[0][1]}); they stay pending. Retry with 'reconciler invites send'."
+            )
+        return lines
 
     @contextmanager
     def _locked(self, timeout: float, actor: str) -> Iterator[Connection]:

@@ -1,0 +1,191 @@
+"""Invitation emails: building them safely and delivering them (SPEC 5).
+
+Stage: delivery, after commit. Messages are built with the standard library's ``EmailMessage`` under the
+strict SMTP policy; display names are stripped of control characters first, so a name holding a newline or a
+header (``Bob\\nBcc: eve@x``) can never add a header. Delivery goes over SMTP when ``RECONCILER_SMTP_URL`` is
+set (``smtp://user:pass@host:587?starttls=1``, ``smtps://...`` for implicit TLS), else to ``.eml`` files in
+``RECONCILER_OUTBOX_DIR`` (default ``./outbox``).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import smtplib
+import ssl
+from collections.abc import Mapping
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from .errors import ReconcilerError
+
+DEFAULT_BASE_URL = "http://localhost:8082"
+DEFAULT_FROM = "reconciler@localhost"
+DEFAULT_OUTBOX_DIR = "outbox"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+
+
+@dataclass(frozen=True)
+class Invitation:
+    """What an invitation email says; ``link`` holds the raw token and is never logged."""
+
+    recipient: str
+    recipient_name: str
+    workspace_name: str
+    inviter: str
+    link: str
+    expires_at: datetime
+
+
+def invitation_link(base_url: str, token: str, workspace_id: str) -> str:
+    return f"{base_url.rstrip('/')}/invitations/{token}?oid={workspace_id}"
+
+
+def clean_display(text: str, limit: int = 200) -> str:
+    """A single line safe for a header or a subject: control characters become one space."""
+    return _CONTROL.sub(" ", text).strip()[:limit]
+
+
+def build_message(invitation: Invitation, *, sender: str) -> EmailMessage:
+    workspace = clean_display(invitation.workspace_name)
+    inviter = clean_display(invitation.inviter)
+    message = EmailMessage(policy=SMTP)
+    message["Subject"] = f"{inviter} invited you to {workspace}"
+    message["From"] = _address(sender, "reconciler")
+    message["To"] = _address(invitation.recipient, clean_display(invitation.recipient_name))
+    message["Date"] = format_datetime(datetime.now(UTC))
+    message["Message-ID"] = make_msgid(domain="reconciler.invalid")
+    expires = invitation.expires_at.strftime("%Y-%m-%d %H:%M UTC")
+    greeting = clean_display(invitation.recipient_name) or invitation.recipient
+    message.set_content(
+        f'Hello {greeting},\n\n{inviter} invited you to join the workspace "{workspace}".\n\n'
+        f"Accept the invitation: {invitation.link}\n\nThis link expires on {expires}.\n"
+    )
+    message.add_alternative(
+        "<!doctype html><html><body>"
+        f"<p>Hello {html.escape(greeting)},</p>"
+        f"<p>{html.escape(inviter)} invited you to join the workspace <strong>{html.escape(workspace)}</strong>.</p>"
+        f'<p><a href="{html.escape(invitation.link, quote=True)}">Accept the invitation</a></p>'
+        f"<p>This link expires on {expires}.</p></body></html>",
+        subtype="html",
+    )
+    return message
+
+
+def _address(email: str, name: str) -> Address:
+    local, _, domain = email.partition("@")
+    try:
+        return Address(display_name=name, username=local, domain=domain)
+    except (ValueError, IndexError) as exc:
+        raise ReconcilerError(f"cannot address an email to {email!r}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    starttls: bool
+    implicit_tls: bool
+    timeout: float = 10.0
+
+    @classmethod
+    def from_url(cls, url: str) -> SmtpSettings:
+        parts = urlsplit(url)
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ReconcilerError(
+                "RECONCILER_SMTP_URL must look like smtp://user:pass@host:587?starttls=1 or smtps://host:465"
+            )
+        query = parse_qs(parts.query)
+        implicit = parts.scheme == "smtps"
+        return cls(
+            host=parts.hostname,
+            port=parts.port or (465 if implicit else 25),
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            starttls=query.get("starttls", ["0"])[0] in ("1", "true", "yes"),
+            implicit_tls=implicit,
+            timeout=float(query.get("timeout", ["10"])[0]),
+        )
+
+
+class Transport:
+    """Sends one message; raises OSError/smtplib.SMTPException on failure."""
+
+    def send(self, message: EmailMessage) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the connection, if any."""
+
+
+class SmtpTransport(Transport):
+    def __init__(self, settings: SmtpSettings) -> None:
+        self.settings = settings
+        self._client: smtplib.SMTP | None = None
+
+    def _connect(self) -> smtplib.SMTP:
+        s = self.settings
+        context = ssl.create_default_context()
+        if s.implicit_tls:
+            client: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=context)
+        else:
+            client = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+            if s.starttls:
+                client.starttls(context=context)
+        if s.username:
+            client.login(s.username, s.password or "")
+        return client
+
+    def send(self, message: EmailMessage) -> None:
+        if self._client is None:
+            self._client = self._connect()
+        try:
+            self._client.send_message(message)
+        except (OSError, smtplib.SMTPException):
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._client is not None:
+            with suppress(OSError, smtplib.SMTPException):
+                self._client.quit()
+            self._client = None
+
+
+class DirectoryTransport(Transport):
+    """Writes each message as an ``.eml`` file, for setups without SMTP (and for inspection)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def send(self, message: EmailMessage) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        recipient = re.sub(r"[^A-Za-z0-9@._-]", "_", str(message["To"].addresses[0].addr_spec))
+        path = self.directory / f"{stamp}-{recipient}.eml"
+        path.write_bytes(message.as_bytes())
+        path.chmod(0o600)  # it holds an invitation link
+
+
+def transport_from_env(environ: Mapping[str, str]) -> Transport:
+    url = environ.get("RECONCILER_SMTP_URL", "").strip()
+    if url:
+        return SmtpTransport(SmtpSettings.from_url(url))
+    return DirectoryTransport(Path(environ.get("RECONCILER_OUTBOX_DIR") or DEFAULT_OUTBOX_DIR))
+
+
+def describe_transport(transport: Transport) -> str:
+    if isinstance(transport, SmtpTransport):
+        return f"SMTP server {transport.settings.host}:{transport.settings.port}"
+    if isinstance(transport, DirectoryTransport):
+        return f"directory {transport.directory}"
+    return type(transport).__name__

@@ -1,0 +1,66 @@
+"""Invitation messages: content, and no header injection through names."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from reconciler.errors import ReconcilerError
+from reconciler.mail import Invitation, SmtpSettings, build_message, invitation_link
+
+EXPIRES = datetime(2030, 1, 2, 3, 4, tzinfo=UTC)
+
+
+def invitation(**overrides: str) -> Invitation:
+    values = {
+        "recipient": "dana@acme.example",
+        "recipient_name": "Dana Scully",
+        "workspace_name": "Acme Corp",
+        "inviter": "alice",
+        "link": invitation_link("https://tj.example/", "TOKEN123", "ws-1"),
+    }
+    values.update(overrides)
+    return Invitation(expires_at=EXPIRES, **values)
+
+
+def test_message_names_workspace_inviter_and_link() -> None:
+    message = build_message(invitation(), sender="access@acme.example")
+    assert message["To"] == "Dana Scully <dana@acme.example>"
+    assert message["From"] == "reconciler <access@acme.example>"
+    assert message["Subject"] == "alice invited you to Acme Corp"
+    plain = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    assert "https://tj.example/invitations/TOKEN123?oid=ws-1" in plain
+    assert 'href="https://tj.example/invitations/TOKEN123?oid=ws-1"' in html
+    assert "alice invited you to join the workspace" in plain and "<strong>Acme Corp</strong>" in html
+    assert "2030-01-02 03:04 UTC" in plain
+
+
+@pytest.mark.parametrize("field", ["recipient_name", "workspace_name", "inviter"])
+def test_newlines_in_names_cannot_add_headers(field: str) -> None:
+    message = build_message(invitation(**{field: "Evil\r\nBcc: eve@evil.example\nX-Injected: 1"}), sender="a@b.example")
+    raw = message.as_bytes().decode()
+    headers = raw.split("\r\n\r\n", 1)[0]
+    assert "\r\nBcc:" not in headers and "\r\nX-Injected:" not in headers
+    assert message["Bcc"] is None and message["X-Injected"] is None
+
+
+def test_html_is_escaped() -> None:
+    message = build_message(invitation(workspace_name="<script>x</script>"), sender="a@b.example")
+    assert "<script>" not in message.get_body(("html",)).get_content()
+
+
+def test_smtp_url_parsing() -> None:
+    s = SmtpSettings.from_url("smtp://user%40x:p%3Ass@mail.example:587?starttls=1")
+    assert (s.host, s.port, s.username, s.password, s.starttls, s.implicit_tls) == (
+        "mail.example",
+        587,
+        "user@x",
+        "p:ss",
+        True,
+        False,
+    )
+    assert SmtpSettings.from_url("smtps://mail.example").port == 465
+    with pytest.raises(ReconcilerError):
+        SmtpSettings.from_url("http://mail.example")
