@@ -175,7 +175,12 @@ def schema() -> None:
 
 @cli.group()
 def db() -> None:
-    """Database maintenance."""
+    """Database maintenance.
+
+    \b
+    Example:
+      reconciler --database postgresql://localhost/access db upgrade
+    """
 
 
 @db.command("upgrade")

@@ -110,7 +110,12 @@ def accept_invite(runtime: Runtime, token: str) -> None:
 
 @cli.group()
 def invites() -> None:
-    """Invitation emails."""
+    """Invitation emails.
+
+    \b
+    Example:
+      reconciler invites send
+    """
 
 
 @invites.command("send")
@@ -155,7 +160,12 @@ def invites_send(runtime: Runtime, retries: int, backoff: float) -> None:
 
 @cli.group()
 def keys() -> None:
-    """Master key maintenance."""
+    """Master key maintenance.
+
+    \b
+    Example:
+      RECONCILER_MASTER_KEY=$NEW RECONCILER_PREVIOUS_KEYS=$OLD reconciler keys rotate
+    """
 
 
 @keys.command("rotate")
@@ -183,7 +193,12 @@ def keys_rotate(runtime: Runtime, lock_timeout: float) -> None:
 
 @cli.group("csv")
 def csv_group() -> None:
-    """Bulk-invite CSV files."""
+    """Bulk-invite CSV files.
+
+    \b
+    Example:
+      reconciler csv template > people.csv
+    """
 
 
 @csv_group.command("template")

@@ -37,15 +37,18 @@ def build_desired(
     config_hash: str,
     resolve_secrets: bool,
     environ: Mapping[str, str],
+    problems: list[Problem] | None = None,
 ) -> DesiredState:
-    problems: list[Problem] = []
+    """Check the rules that need the whole configuration; raise one ConfigError with these problems and
+    ``problems`` (those found earlier, e.g. form errors), or return the DesiredState when there are none."""
+    problems = list(problems or [])
     _check_unique(
-        [(ws.model.slug, ws.locate("slug")) for ws in workspaces],
+        [(ws.model.slug, ws.locate("slug")) for ws in workspaces if ws.slug_valid],
         "workspace slug {!r} is declared twice",
         problems,
     )
     _check_unique(
-        [(ws.model.name, ws.locate("name")) for ws in workspaces],
+        [(ws.model.name, ws.locate("name")) for ws in workspaces if ws.name_valid],
         "workspace name {!r} is used twice",
         problems,
     )
@@ -71,31 +74,42 @@ def _check_unique(items: list[tuple[str, Location]], message: str, problems: lis
 
 
 def _instance_users(workspaces: list[LoadedWorkspace], problems: list[Problem]) -> dict[str, User]:
-    """Users are instance-wide: their names must agree wherever they are declared."""
+    """Users are instance-wide: their names must agree wherever they are declared.
+
+    An omitted ``last_name`` is the empty string (SPEC 2.2), so it disagrees with a last name given elsewhere.
+    """
     users: dict[str, User] = {}
-    seen_at: dict[str, Location] = {}
+    first: dict[str, tuple[LoadedWorkspace, LoadedUser]] = {}
     for ws in workspaces:
         for entry in ws.users:
             user = entry.model
-            last_given = "last_name" in user.model_fields_set
             known = users.get(user.email)
             if known is None:
                 users[user.email] = User(user.email, user.first_name, user.last_name)
-                seen_at[user.email] = entry.locate(("first_name",))
+                first[user.email] = (ws, entry)
                 continue
-            if known.first_name != user.first_name or (last_given and known.last_name not in ("", user.last_name)):
-                problems.append(
-                    Problem(
-                        entry.locate(("first_name",)),
-                        f"{user.email}: names differ between workspaces ({known.first_name} {known.last_name}".rstrip()
-                        + f" vs {user.first_name} {user.last_name}".rstrip()
-                        + ")",
-                        f"users are instance-wide; first declared at {seen_at[user.email]}",
-                    )
+            if (known.first_name, known.last_name) == (user.first_name, user.last_name):
+                continue
+            other_ws, other = first[user.email]
+            if known.first_name != user.first_name:
+                where = entry.locate(("first_name",))
+            elif "last_name" in user.model_fields_set:
+                where = entry.locate(("last_name",))
+            else:
+                where = entry.locate(("email",))
+            problems.append(
+                Problem(
+                    where,
+                    f"the name of {user.email} differs between workspaces: {_full_name(user)!r} here, "
+                    f"{_full_name(known)!r} in workspace {other_ws.display_slug!r}",
+                    f"users are instance-wide; first declared at {other.locate(('first_name',))}",
                 )
-            elif last_given and not known.last_name:
-                users[user.email] = User(user.email, user.first_name, user.last_name)
+            )
     return users
+
+
+def _full_name(user: User | models.User) -> str:
+    return f"{user.first_name} {user.last_name}".strip()
 
 
 class _WorkspaceChecker:
@@ -122,8 +136,8 @@ class _WorkspaceChecker:
         memberships = self._memberships(groups)
         self._check_protected(memberships)
         self._check_admin()
-        if len(self.problems) > before:
-            return None
+        if len(self.problems) > before or self.ws.partial:
+            return None  # (strict_roles is not checked on a workspace whose broken parts were left out)
         state = Workspace(
             slug=self.model.slug,
             name=self.model.name,
@@ -177,11 +191,12 @@ class _WorkspaceChecker:
         return tuple(apps), tuple(sources)
 
     def _targets(self, value: object, known: set[str], what: str, path: tuple) -> tuple[str, ...] | None:
+        what_list = "apps" if what == "app" else "data_sources"
         if value == "all":
             return None
         assert isinstance(value, list)
         for k, name in enumerate(value):
-            if name not in known:
+            if name not in known and not self.ws.excused(what_list, name):
                 listed = ", ".join(sorted(known)) or "none"
                 self.error(
                     self.ws.locate(*path, k),
@@ -238,13 +253,13 @@ class _WorkspaceChecker:
             state[name] = "visiting"
             target = group.duplicate_of.group if group.duplicate_of else None
             if target is not None:
-                if target not in by_name:
+                if target in by_name:
+                    visit(target, [*chain, name])
+                elif not self.ws.excused("groups", target):
                     self.error(
                         self.ws.locate("groups", i, "duplicate_of", "group"),
                         f"duplicate_of names unknown group {target!r}",
                     )
-                else:
-                    visit(target, [*chain, name])
             state[name] = "done"
             order.append(name)
 
@@ -305,7 +320,7 @@ class _WorkspaceChecker:
             where = entry.locate(("groups", k))
             if name in seen:
                 self.error(where, f"group {name!r} is listed twice for {entry.model.email}")
-            elif name not in self.group_names:
+            elif name not in self.group_names and not self.ws.excused("groups", name):
                 listed = ", ".join(sorted(self.group_names)) or "none"
                 self.error(where, f"unknown group {name!r}", f"groups declared in this workspace: {listed}")
             seen.add(name)
@@ -357,16 +372,18 @@ class _WorkspaceChecker:
 
     def _check_protected(self, memberships: dict[str, Membership]) -> None:
         for k, email in enumerate(self.model.settings.protected_users):
-            if email not in memberships:
+            if email not in memberships and not self.ws.excused("users", email):
                 self.error(
                     self.ws.locate("settings", "protected_users", k),
-                    f"protected user {email!r} is not declared in workspace {self.model.slug!r}",
+                    f"protected user {email!r} is not declared in workspace {self.ws.display_slug!r}",
                 )
 
     def _check_admin(self) -> None:
+        if self.ws.admin_unknown:
+            return  # a user entry left out for its own errors may have been the admin
         if not any(u.model.role == "admin" and u.model.status == "active" for u in self.ws.users):
             where = self.ws.locate("users") if self.model.users else self.ws.locate()
-            self.error(where, NO_ADMIN, f"declare a user with role: admin in workspace {self.model.slug!r}")
+            self.error(where, NO_ADMIN, f"declare a user with role: admin in workspace {self.ws.display_slug!r}")
 
     def _check_strict_roles(self, state: Workspace, settings: Settings) -> None:
         if not settings.strict_roles:

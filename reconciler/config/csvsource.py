@@ -43,7 +43,9 @@ from typing import Any
 
 from reconciler.errors import ConfigError, Location, Problem
 
-__all__ = ["CSV_TEMPLATE", "CsvUserEntry", "load_users_csv", "neutralise_cell"]
+from .yamlsource import read_limited
+
+__all__ = ["CSV_TEMPLATE", "CsvUserEntry", "load_users_csv", "neutralise_cell", "read_users_csv"]
 
 CSV_TEMPLATE = (
     "Full Name,Email,Role,Groups,Metadata\n"
@@ -161,15 +163,36 @@ def load_users_csv(
     Raises :class:`ConfigError` carrying every problem of the file (all rows are checked first).
     ``display_name`` is the file name used in locations (default: ``str(path)``).
     """
+    entries, out = _collect(path, display_name, max_bytes)
+    out.raise_if_any()
+    return entries
+
+
+def read_users_csv(
+    path: Path, *, display_name: str | None = None, max_bytes: int = 16 * 1024 * 1024
+) -> tuple[list[CsvUserEntry], list[Problem]]:
+    """Like :func:`load_users_csv`, but return the valid rows together with the problems of the others.
+
+    The config loader uses this so that the rules needing the whole configuration (unknown groups, duplicate
+    emails across YAML and CSV) are still checked for the good rows of a file that has bad ones.
+    """
+    entries, out = _collect(path, display_name, max_bytes)
+    try:
+        out.raise_if_any()
+    except ConfigError as exc:
+        if any(p.location.line in (None, 1) for p in exc.problems):
+            return [], exc.problems  # the file or its header is broken: no row can be trusted
+        return entries, exc.problems
+    return entries, []
+
+
+def _collect(path: Path, display_name: str | None, max_bytes: int) -> tuple[list[CsvUserEntry], _Collector]:
     display = display_name if display_name is not None else str(path)
     out = _Collector(display)
     text = _read_text(Path(path), max_bytes, out)
     if text is None:
-        out.raise_if_any()
-        return []
-    entries = _parse(text, out)
-    out.raise_if_any()
-    return entries
+        return [], out
+    return _parse(text, out), out
 
 
 def _read_text(path: Path, max_bytes: int, out: _Collector) -> str | None:
@@ -179,7 +202,7 @@ def _read_text(path: Path, max_bytes: int, out: _Collector) -> str | None:
             out.file(f"file is too large ({size:,} bytes; the limit is {max_bytes:,})")
             return None
         with path.open("rb") as fh:
-            data = fh.read(max_bytes + 1)
+            data = read_limited(fh, max_bytes + 1)  # not fh.read(max_bytes + 1): that allocates it all
     except OSError as exc:
         out.file(f"cannot read file: {exc.strerror or exc}")
         return None

@@ -2,24 +2,31 @@
 
 Stage: config. Reads YAML (and the CSV files it names), checks the form of each document with the pydantic
 models, then hands the whole to ``checks.py`` for the cross-document rules. Every problem of a run is
-collected and raised together as one ConfigError.
+collected and raised together as one ConfigError, in file order.
+
+A workspace with form errors is not dropped: its broken parts are left out (``_salvage``) and the rest still
+goes through the cross-document rules, so that a typo in one user entry does not hide an unknown group in
+another. Problems are located at the key of a mapping entry (SPEC 2.2's example points at ``role:``, column 9),
+or at the item of a list.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ..desired import DesiredState
 from ..errors import ConfigError, Location, Problem
 from . import models
-from .csvsource import load_users_csv
-from .errors_map import field_names, problems_from_validation
+from .csvsource import read_users_csv
+from .errors_map import describe_value, error_path, field_names, problems_from_validation, step_kinds
 from .yamlsource import YamlDocument, load_yaml_file
 
 VOCABULARY = field_names(models.ConfigFile)
@@ -29,20 +36,53 @@ Locate = Callable[..., Location]
 @dataclass
 class LoadedUser:
     model: models.User
-    locate: Locate  # (path inside the entry, key=False) -> Location
+    locate: Locate  # (path inside the entry, key=True) -> Location
     from_csv: bool = False
+
+
+TOP_LISTS = ("users", "groups", "apps", "data_sources")
+_NAME_KEY = {"users": "email", "groups": "name", "apps": "slug", "data_sources": "name"}
 
 
 @dataclass
 class LoadedWorkspace:
+    """A workspace whose form is valid, located in its document.
+
+    When the workspace as written had form errors (already reported), ``model`` holds what was left after
+    leaving out the broken parts, so that the rules of ``checks.py`` can still report the *other* problems of
+    the file. The fields below say what was left out, so that those rules do not report consequences of the
+    errors already reported (a user naming a group whose declaration was broken, say).
+    """
+
     model: models.Workspace
     doc: YamlDocument
     index: int
     base_dir: Path
     users: list[LoadedUser] = field(default_factory=list)
+    kept: dict[str, list[int]] = field(default_factory=dict)  # top-level list -> original index of each kept item
+    left_out: dict[str, set[str] | None] = field(default_factory=dict)  # list -> names left out (None: all)
+    admin_unknown: bool = False  # a left-out user entry (YAML or CSV) may have been an active admin
+    slug_valid: bool = True
+    name_valid: bool = True
+    display_slug: str = ""
+    partial: bool = False  # parts with form errors were left out
 
-    def locate(self, *path: str | int, key: bool = False) -> Location:
+    def __post_init__(self) -> None:
+        if not self.display_slug:
+            self.display_slug = self.model.slug
+
+    def locate(self, *path: str | int, key: bool = True) -> Location:
+        """Where ``path`` (inside this workspace) is; a mapping entry is located at its key (SPEC 2.2 example)."""
+        if len(path) > 1 and path[0] in self.kept and isinstance(path[1], int):
+            path = (path[0], self.kept[str(path[0])][path[1]], *path[2:])
         return self.doc.locate(("workspaces", self.index, *path), key=key)
+
+    def excused(self, what: str, name: str) -> bool:
+        """True if ``name`` may have been declared by an entry of ``what`` that was left out (already reported)."""
+        if what not in self.left_out:
+            return False
+        names = self.left_out[what]
+        return names is None or name in names
 
 
 def config_files(path: Path) -> list[Path]:
@@ -82,53 +122,171 @@ def load_config(
         workspaces.extend(loaded)
     for ws in workspaces:
         _load_csv_users(ws, problems, digest)
-    if problems:
-        raise ConfigError(sorted_problems(problems))
     return build_desired(
         workspaces,
         config_hash=digest.hexdigest(),
         resolve_secrets=resolve_secrets,
         environ=os.environ if environ is None else environ,
+        problems=problems,
     )
 
 
 def _validate_document(doc: YamlDocument, base_dir: Path, problems: list[Problem]) -> list[LoadedWorkspace]:
     """Check the form of each workspace on its own, so one broken workspace does not hide the others' errors."""
     if not isinstance(doc.data, dict):
-        problems.append(Problem(doc.locate(()), "expected a mapping with 'version' and 'workspaces'"))
+        problems.append(
+            Problem(
+                doc.locate(()), f"expected a mapping with 'version' and 'workspaces', got {describe_value(doc.data)}"
+            )
+        )
         return []
 
-    def report(exc: ValidationError, prefix: tuple = ()) -> None:
+    def locate(path: tuple = (), key: bool = True) -> Location:
+        return doc.locate(path, key=key)
+
+    def report(exc: ValidationError, model: type[BaseModel], prefix: tuple = ()) -> None:
         problems.extend(
             problems_from_validation(
                 exc,
-                doc.locate,
+                locate,
                 prefix=prefix,
                 source_text=lambda p: doc.source_text.get(tuple(p)),
                 vocabulary=VOCABULARY,
+                model=model,
             )
         )
 
     try:
         envelope = models.Envelope.model_validate(doc.data)
     except ValidationError as exc:
-        report(exc)
+        report(exc, models.Envelope)
         return []
     loaded = []
     for index, raw in enumerate(envelope.workspaces):
         try:
             ws = models.Workspace.model_validate(raw)
         except ValidationError as exc:
-            report(exc, ("workspaces", index))
-            continue
-        item = LoadedWorkspace(ws, doc, index, base_dir)
-        item.users = [LoadedUser(user, _yaml_user_locator(item, j)) for j, user in enumerate(ws.users)]
+            report(exc, models.Workspace, ("workspaces", index))
+            item = _salvage(raw, exc, doc, index, base_dir)
+            if item is None:
+                continue
+        else:
+            item = LoadedWorkspace(ws, doc, index, base_dir)
+        item.users = [LoadedUser(user, _yaml_user_locator(item, j)) for j, user in enumerate(item.model.users)]
         loaded.append(item)
     return loaded
 
 
+# --- salvaging a workspace with form errors --------------------------------------------------------------
+
+
+def _salvage(raw: Any, exc: ValidationError, doc: YamlDocument, index: int, base_dir: Path) -> LoadedWorkspace | None:
+    """The workspace without the parts that have form errors, or None when nothing sensible is left.
+
+    Each error removes the smallest part that contains it and that the format allows to be absent: an unknown
+    key, an optional key (``metadata``, ``granular``, ``settings``, ...), or an entry of one of the workspace's
+    top-level lists (``users``, ``groups``, ``apps``, ``data_sources``). A broken ``slug`` or ``name`` is
+    replaced by a placeholder and left out of the checks that compare workspaces.
+    """
+    if not isinstance(raw, dict):
+        return None
+    data = copy.deepcopy(raw)
+    deletions: list[tuple] = []
+    dropped: dict[str, set[int]] = {}
+    placeholders: set[str] = set()
+    for err in exc.errors(include_url=False):
+        unit = _removable_part(error_path(err["loc"]))
+        if unit is None:
+            return None
+        action, path = unit
+        if action == "delete":
+            deletions.append(path)
+        elif action == "drop":
+            dropped.setdefault(str(path[0]), set()).add(int(path[1]))
+        else:
+            placeholders.add(str(path[0]))
+    left_out: dict[str, set[str] | None] = {}
+    admin_unknown = False
+    for path in deletions:
+        parent = _get(data, path[:-1])
+        if isinstance(parent, dict) and path[-1] in parent:
+            if len(path) == 1 and path[0] in TOP_LISTS:  # the whole list is broken: excuse every reference
+                left_out[str(path[0])] = None
+                admin_unknown |= path[0] == "users"
+            del parent[path[-1]]
+    kept: dict[str, list[int]] = {}
+    for name, indices in dropped.items():
+        items = data.get(name)
+        if not isinstance(items, list):
+            continue
+        kept[name] = [i for i in range(len(items)) if i not in indices]
+        names = left_out.setdefault(name, set())
+        for i in sorted(indices):
+            entry = items[i]
+            value = entry.get(_NAME_KEY[name]) if isinstance(entry, dict) else None
+            if not isinstance(value, str):
+                names = left_out[name] = None  # an entry without a usable name could have declared any name
+            elif names is not None:
+                names.add(value.lower() if name == "users" else value)
+            if name == "users":
+                admin_unknown |= _maybe_active_admin(entry)
+        data[name] = [items[i] for i in kept[name]]
+    display_slug = raw.get("slug") if isinstance(raw.get("slug"), str) else "?"
+    if "slug" in placeholders:
+        data["slug"] = "invalid"
+    if "name" in placeholders:
+        data["name"] = "invalid"
+    try:
+        model = models.Workspace.model_validate(data)
+    except ValidationError:
+        return None  # cannot happen if _removable_part is right; then the errors above are all there is
+    return LoadedWorkspace(
+        model,
+        doc,
+        index,
+        base_dir,
+        kept=kept,
+        left_out=left_out,
+        admin_unknown=admin_unknown,
+        slug_valid="slug" not in placeholders,
+        name_valid="name" not in placeholders,
+        display_slug=display_slug,
+        partial=True,
+    )
+
+
+def _maybe_active_admin(entry: Any) -> bool:
+    if not isinstance(entry, dict):
+        return True
+    return entry.get("role") not in ("builder", "end-user") and entry.get("status") != "archived"
+
+
+def _removable_part(loc: tuple) -> tuple[str, tuple] | None:
+    """What to remove for an error at ``loc`` (inside a workspace): ("delete", key path), ("drop", (list, i))
+    or ("placeholder", (key,)); None when the error is about the workspace as a whole."""
+    kinds = step_kinds(models.Workspace, loc)
+    for n in range(len(loc), 0, -1):
+        kind = kinds[n - 1]
+        if kind in ("extra", "optional"):
+            return "delete", loc[:n]
+        if kind == "item" and n == 2 and loc[0] in TOP_LISTS:
+            return "drop", loc[:n]
+        if n == 1 and kind == "required":
+            return "placeholder", loc[:1]
+    return None
+
+
+def _get(data: Any, path: tuple) -> Any:
+    for step in path:
+        in_list = isinstance(data, list) and isinstance(step, int) and 0 <= step < len(data)
+        if not (in_list or (isinstance(data, dict) and step in data)):
+            return None
+        data = data[step]
+    return data
+
+
 def _yaml_user_locator(ws: LoadedWorkspace, j: int) -> Locate:
-    def locate(path: tuple = (), key: bool = False) -> Location:
+    def locate(path: tuple = (), key: bool = True) -> Location:
         return ws.locate("users", j, *path, key=key)
 
     return locate
@@ -139,19 +297,22 @@ def _load_csv_users(ws: LoadedWorkspace, problems: list[Problem], digest: hashli
         path = ws.base_dir / name
         if not path.is_file():
             problems.append(Problem(ws.locate("users_csv", k), f"CSV file {name!r} not found (looked in {path})"))
+            ws.admin_unknown = True
+            ws.left_out["users"] = None
             continue
-        try:
-            entries = load_users_csv(path, display_name=str(path))
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-            continue
+        entries, csv_problems = read_users_csv(path, display_name=str(path))
+        if csv_problems:  # rows were left out: excuse what they might have declared
+            problems.extend(csv_problems)
+            ws.admin_unknown = True
+            ws.left_out["users"] = None
         digest.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
         for entry in entries:
             locate = _csv_locator(entry.locations)
             try:
                 user = models.User.model_validate(entry.entry)
             except ValidationError as exc:
-                problems.extend(problems_from_validation(exc, locate, vocabulary=VOCABULARY))
+                problems.extend(problems_from_validation(exc, locate, vocabulary=VOCABULARY, model=models.User))
+                ws.admin_unknown = True
                 continue
             ws.users.append(LoadedUser(user, locate, from_csv=True))
 

@@ -7,14 +7,18 @@ the whole configuration (references, duplicates, admins) live in ``checks.py``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
-    ValidationError,
+    Tag,
+    ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -25,6 +29,29 @@ EMAIL_RE = re.compile(r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 METADATA_VALUE_MAX = 2_000
 ROLE_NAMES = ("admin", "builder", "end-user")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+FIXED_ROLE_MESSAGE = "Group cannot be update because its not allowed"
+
+# The tags of the metadata value union. pydantic puts the tag of a tagged union into an error's ``loc``;
+# errors_map.py removes it again, so that errors read ``metadata.api_key.env``, not ``metadata.api_key.<tag>.env``.
+TAG_STRING = "metadata-string"
+TAG_SECRET = "metadata-secret-ref"
+UNION_TAGS = frozenset({TAG_STRING, TAG_SECRET})
+
+
+def _not_null(extra: dict[str, Any] | None = None) -> Callable[[dict[str, Any]], None]:
+    """A ``json_schema_extra`` for an optional field where an explicit null is not accepted (or not meant):
+    the schema keeps only the non-null branch, plus ``extra``."""
+
+    def edit(schema: dict[str, Any]) -> None:
+        branches = [b for b in schema.pop("anyOf", []) if b != {"type": "null"}]
+        if len(branches) == 1:
+            schema.update(branches[0])
+        elif branches:
+            schema["anyOf"] = branches
+        schema.update(extra or {})
+
+    return edit
 
 
 class Model(BaseModel):
@@ -66,10 +93,29 @@ def _check_name(value: str) -> str:
     return _plain_text(value, what="a name", max_length=255)
 
 
-Slug = Annotated[str, AfterValidator(_check_slug)]
-Email = Annotated[str, AfterValidator(_check_email)]
-GroupName = Annotated[str, AfterValidator(_check_group_name)]
-Name = Annotated[str, AfterValidator(_check_name)]
+Slug = Annotated[
+    str,
+    AfterValidator(_check_slug),
+    WithJsonSchema({"type": "string", "pattern": SLUG_RE.pattern, "minLength": 1, "maxLength": 50}),
+]
+Email = Annotated[
+    str,
+    AfterValidator(_check_email),
+    WithJsonSchema({"type": "string", "pattern": EMAIL_RE.pattern, "maxLength": 320}),
+]
+GroupName = Annotated[
+    str,
+    AfterValidator(_check_group_name),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 50,
+            "not": {"enum": [*ROLE_NAMES, "Admin", "Builder", "End-User", "End User", "end user", "end-users"]},
+        }
+    ),
+]
+Name = Annotated[str, AfterValidator(_check_name), WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 255})]
 
 
 class CreateDelete(Model):
@@ -103,31 +149,67 @@ def _all_or_list(value: Any, what: str) -> Any:
         return value
     if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
         return value
-    raise PydanticCustomError("all_or_list", f"expected 'all' or a non-empty list of {what}")
+    raise PydanticCustomError("all_or_list", f"expected 'all' or a non-empty list of {what}, got {_describe(value)}")
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, list):
+        if not value:
+            return "an empty list"
+        bad = next((v for v in value if not (isinstance(v, str) and v)), None)
+        return f"a list holding {_describe(bad)}"
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the string {value[:60]!r}"
+    return "a mapping" if isinstance(value, dict) else type(value).__name__
+
+
+def _targets_schema(what: str) -> dict[str, Any]:
+    return {
+        "anyOf": [
+            {"const": "all", "description": f"every {what}, including ones created later"},
+            {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1},
+                "minItems": 1,
+                "description": f"the named {what}s (registered in this workspace)",
+            },
+        ]
+    }
 
 
 class AppGrant(Model):
-    access: Literal["edit", "view"]
-    apps: Any
-    hide_from_dashboard: bool = False
+    access: Literal["edit", "view"] = Field(description="edit | view")
+    apps: Annotated[Any, WithJsonSchema(_targets_schema("app"))] = Field(
+        description="'all', or a list of app slugs registered under the workspace's apps"
+    )
+    hide_from_dashboard: bool = Field(default=False, description="only with access: view")
 
     @field_validator("apps", mode="before")
     @classmethod
     def _apps(cls, value: Any) -> Any:
         return _all_or_list(value, "app slugs")
 
-    @model_validator(mode="after")
-    def _hidden_only_with_view(self) -> AppGrant:
-        if self.hide_from_dashboard and self.access == "edit":
+    @field_validator("hide_from_dashboard")
+    @classmethod
+    def _hidden_only_with_view(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("access") == "edit":
             raise PydanticCustomError(
                 "hide_with_edit", "hide_from_dashboard can only be true when access is view, not edit"
             )
-        return self
+        return value
 
 
 class DataSourceGrant(Model):
-    access: Literal["configure", "use"]
-    data_sources: Any
+    access: Literal["configure", "use"] = Field(description="configure | use")
+    data_sources: Annotated[Any, WithJsonSchema(_targets_schema("data source"))] = Field(
+        description="'all', or a list of data source names registered under the workspace's data_sources"
+    )
 
     @field_validator("data_sources", mode="before")
     @classmethod
@@ -146,75 +228,130 @@ class BuilderRole(Model):
 
 
 def _fixed_role(value: Any) -> Any:
-    raise PydanticCustomError(
-        "fixed_role",
-        "Group cannot be update because its not allowed (only the builder role can be customised)",
-    )
+    raise PydanticCustomError("fixed_role", FIXED_ROLE_MESSAGE)
+
+
+_FIXED_ROLE_SCHEMA = WithJsonSchema(
+    {"not": {}, "description": "a default role that cannot be customised: only builder may be declared here"}
+)
 
 
 class Roles(Model):
-    builder: BuilderRole | None = None
-    admin: Annotated[Any, AfterValidator(_fixed_role)] = None
-    end_user: Annotated[Any, AfterValidator(_fixed_role)] = Field(default=None, alias="end-user")
+    builder: BuilderRole | None = Field(default=None, description="the only role that may be customised")
+    admin: Annotated[Any, AfterValidator(_fixed_role), _FIXED_ROLE_SCHEMA] = None
+    end_user: Annotated[Any, AfterValidator(_fixed_role), _FIXED_ROLE_SCHEMA] = Field(default=None, alias="end-user")
 
 
 class DuplicateOf(Model):
-    group: GroupName
+    group: GroupName = Field(description="the source group, declared in the same workspace")
     parts: list[Literal["users", "permissions", "granular"]] = Field(
-        default_factory=lambda: ["users", "permissions", "granular"]
+        default_factory=lambda: ["users", "permissions", "granular"],
+        description="what the copy receives from the source (default: all three)",
     )
 
 
 class Group(Model):
-    name: GroupName
-    previously: list[GroupName] = Field(default_factory=list)
+    name: GroupName = Field(description="unique in the workspace, at most 50 characters, not a role name")
+    previously: list[GroupName] = Field(
+        default_factory=list, description="former names: the group is renamed in place, keeping members and grants"
+    )
     permissions: Permissions | None = None
     granular: Granular | None = None
-    duplicate_of: DuplicateOf | None = None
+    duplicate_of: DuplicateOf | None = Field(default=None, description="copy parts of another group")
+
+
+def _check_env_name(value: str | None) -> str | None:
+    if value is not None and not ENV_NAME_RE.match(value):
+        raise PydanticCustomError(
+            "secret_env",
+            f"{value[:60]!r} is not a valid environment variable name (letters, digits and '_', not starting "
+            "with a digit)",
+        )
+    return value
+
+
+def _check_secret_file(value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise PydanticCustomError("secret_file", "the 'file' of a secret reference must not be empty")
+    if value is not None and "\x00" in value:
+        raise PydanticCustomError("secret_file", "the 'file' of a secret reference must not contain a NUL character")
+    return value
 
 
 class SecretRef(Model):
-    env: str | None = None
-    file: str | None = None
+    """{env: NAME} or {file: path}: a metadata value read when needed, never written in the YAML itself."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["env"]}, {"required": ["file"]}]},
+    )
+
+    env: Annotated[str | None, AfterValidator(_check_env_name)] = Field(
+        default=None,
+        description="name of an environment variable holding the value",
+        json_schema_extra=_not_null({"pattern": ENV_NAME_RE.pattern}),
+    )
+    file: Annotated[str | None, AfterValidator(_check_secret_file)] = Field(
+        default=None,
+        description="path of a file holding the value, relative to the YAML file",
+        json_schema_extra=_not_null({"minLength": 1}),
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SecretRef:
         if (self.env is None) == (self.file is None):
-            raise PydanticCustomError("secret_ref", "a secret reference needs exactly one of 'env' or 'file'")
-        if self.env is not None and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", self.env):
-            raise PydanticCustomError("secret_env", f"{self.env[:60]!r} is not a valid environment variable name")
-        if self.file is not None and not self.file.strip():
-            raise PydanticCustomError("secret_file", "the 'file' of a secret reference must not be empty")
+            given = "both" if self.env is not None else "neither"
+            raise PydanticCustomError(
+                "secret_ref", f"a secret reference needs exactly one of 'env' or 'file' (found {given})"
+            )
         return self
 
 
-def _metadata_value(value: Any) -> Any:
+def _check_metadata_string(value: str) -> str:
+    if len(value) > METADATA_VALUE_MAX:
+        raise PydanticCustomError(
+            "too_long", f"a metadata value is longer than {METADATA_VALUE_MAX:,} characters ({len(value):,})"
+        )
+    return value
+
+
+def _metadata_kind(value: Any) -> str | None:
     if isinstance(value, str):
-        if len(value) > METADATA_VALUE_MAX:
-            raise PydanticCustomError("too_long", f"a metadata value is longer than {METADATA_VALUE_MAX} characters")
-        return value
-    if isinstance(value, dict):
-        try:
-            return SecretRef.model_validate(value)
-        except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            raise PydanticCustomError("secret_ref", first["msg"]) from None
-    raise PydanticCustomError(
-        "metadata_value", "metadata values must be strings or secret references ({env: NAME} or {file: path})"
-    )
+        return TAG_STRING
+    if isinstance(value, dict | SecretRef):
+        return TAG_SECRET
+    return None  # reported with the message below (and, by errors_map.py, the quoting hint)
 
 
-MetadataValue = Annotated[Any, AfterValidator(_metadata_value)]
+METADATA_VALUE_MESSAGE = "metadata values must be strings or secret references ({env: NAME} or {file: path})"
+
+MetadataValue = Annotated[
+    Annotated[
+        str,
+        AfterValidator(_check_metadata_string),
+        WithJsonSchema({"type": "string", "maxLength": METADATA_VALUE_MAX}),
+        Tag(TAG_STRING),
+    ]
+    | Annotated[SecretRef, Tag(TAG_SECRET)],
+    Discriminator(_metadata_kind, custom_error_type="metadata_value", custom_error_message=METADATA_VALUE_MESSAGE),
+]
 
 
 class User(Model):
-    email: Email
+    """A membership of the workspace (the user itself is instance-wide: names must agree across workspaces)."""
+
+    email: Email = Field(description="compared case-insensitively, stored lower-case")
     first_name: Name
-    last_name: str = ""
-    role: Literal["admin", "builder", "end-user"]
-    status: Literal["active", "archived"] = "active"
-    groups: list[GroupName] = Field(default_factory=list)
-    metadata: dict[str, MetadataValue] | None = None
+    last_name: str = Field(default="", description="may be omitted, and is then empty")
+    role: Literal["admin", "builder", "end-user"] = Field(description="admin | builder | end-user")
+    status: Literal["active", "archived"] = Field(default="active", description="active (default) | archived")
+    groups: list[GroupName] = Field(
+        default_factory=list, description="custom groups of this workspace; none when omitted"
+    )
+    metadata: dict[str, MetadataValue] | None = Field(
+        default=None,
+        description="string values or secret references; omitted = leave the metadata alone, {} = no metadata",
+        json_schema_extra=_not_null(),
+    )
 
     @field_validator("last_name")
     @classmethod
@@ -223,6 +360,17 @@ class User(Model):
             raise PydanticCustomError("control_chars", "a name must not contain control characters")
         if len(value) > 255:
             raise PydanticCustomError("too_long", "a name is longer than 255 characters")
+        return value
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _metadata_not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise PydanticCustomError(
+                "metadata_null",
+                "metadata is empty (null): write 'metadata: {}' for no metadata, or leave the key out to keep "
+                "the current metadata",
+            )
         return value
 
     @field_validator("metadata")
@@ -234,35 +382,46 @@ class User(Model):
 
 
 class Settings(Model):
-    prune: Literal["archive", "none"] = "archive"
-    strict_roles: bool = False
-    protected_users: list[Email] = Field(default_factory=list)
+    prune: Literal["archive", "none"] = Field(
+        default="archive",
+        description="archive (default): members and groups not in the file are archived / destroyed; none: left alone",
+    )
+    strict_roles: bool = Field(
+        default=False, description="true: an end-user in a builder-level group is an error, not a promotion"
+    )
+    protected_users: list[Email] = Field(
+        default_factory=list, description="users of this workspace that are never archived or demoted"
+    )
 
 
 class App(Model):
-    slug: Slug
-    name: Name
+    slug: Slug = Field(description="the stable key grants use")
+    name: Name = Field(description="display name; updated in place")
 
 
 class DataSource(Model):
-    name: Name
+    name: Name = Field(description="the key grants use")
 
 
 class Workspace(Model):
-    slug: Slug
-    name: Name
-    status: Literal["active", "archived"] = "active"
+    slug: Slug = Field(description="stable key: [a-z0-9-], 1-50 characters")
+    name: Name = Field(description="display name, unique; changing it is an in-place update")
+    status: Literal["active", "archived"] = Field(default="active", description="active (default) | archived")
     settings: Settings = Field(default_factory=Settings)
-    apps: list[App] = Field(default_factory=list)
-    data_sources: list[DataSource] = Field(default_factory=list)
+    apps: list[App] = Field(default_factory=list, description="registry of apps that grants may name")
+    data_sources: list[DataSource] = Field(
+        default_factory=list, description="registry of data sources that grants may name"
+    )
     roles: Roles | None = None
-    groups: list[Group] = Field(default_factory=list)
-    users: list[User] = Field(default_factory=list)
-    users_csv: list[str] = Field(default_factory=list)
+    groups: list[Group] = Field(default_factory=list, description="custom groups")
+    users: list[User] = Field(default_factory=list, description="memberships")
+    users_csv: list[str] = Field(
+        default_factory=list, description="bulk-invite CSV files with more users, relative to this file"
+    )
 
 
 class ConfigFile(Model):
-    version: Literal[1]
+    version: Literal[1] = Field(description="the format version: 1")
     workspaces: list[Workspace] = Field(default_factory=list)
 
 

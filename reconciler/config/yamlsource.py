@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import yaml
 from yaml.constructor import SafeConstructor
@@ -94,13 +94,29 @@ def load_yaml_file(
         size = path.stat().st_size
         if size <= max_bytes:
             with path.open("rb") as handle:
-                data = handle.read(max_bytes + 1)  # a file growing (or a device) cannot sneak past the limit
+                data = read_limited(handle, max_bytes + 1)  # a growing file (or a device) cannot sneak past
                 size = max(size, len(data))
     except OSError as exc:
         raise _error(file, None, f"cannot read file: {exc.strerror or exc}") from None
     if size > max_bytes:
         raise _error(file, None, _size_message(size, max_bytes))
     return load_yaml_text(data, file=file, max_bytes=max_bytes, max_nodes=max_nodes)
+
+
+def read_limited(handle: BinaryIO, limit: int, chunk: int = 1 << 16) -> bytes:
+    """At most ``limit`` bytes from ``handle``, in chunks.
+
+    ``handle.read(limit)`` would allocate a buffer of ``limit`` bytes up front (16 MiB for every small file).
+    """
+    parts: list[bytes] = []
+    total = 0
+    while total < limit:
+        part = handle.read(min(chunk, limit - total))
+        if not part:
+            break
+        parts.append(part)
+        total += len(part)
+    return b"".join(parts)
 
 
 def load_yaml_text(data: bytes, *, file: str, max_bytes: int = MAX_BYTES, max_nodes: int = MAX_NODES) -> YamlDocument:
@@ -115,7 +131,7 @@ def load_yaml_text(data: bytes, *, file: str, max_bytes: int = MAX_BYTES, max_no
     except yaml.YAMLError as exc:
         raise ConfigError([_syntax_problem(exc, file)]) from None
     if root is None or (root.tag == _STD + "null" and root.value == ""):
-        raise _error(file, None, EMPTY_MESSAGE)
+        raise _error(file, (1, 1), EMPTY_MESSAGE)
     alias_at = _Measure(file, alias_marks, max_nodes).run(root)
     return _Builder(file, alias_at).run(root)
 

@@ -266,7 +266,7 @@ def test_explicit_single_document_is_fine() -> None:
 
 @pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n  # and another\n", "---\n", "--- # c\n"])
 def test_empty_file(text: str) -> None:
-    assert problems(text) == [f"w.yaml: {EMPTY_MESSAGE}"]
+    assert problems(text) == [f"w.yaml:1:1: {EMPTY_MESSAGE}"]
     assert EMPTY_MESSAGE == "file is empty: expected a mapping with 'version' and 'workspaces'"
 
 
