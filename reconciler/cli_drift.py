@@ -1,17 +1,32 @@
 """``drift``: a read-only plan for CI, with an exit code (SPEC 3).
 
-Stage: CLI.
+Stage: CLI. Drift never writes: it opens the database without creating it or its schema (a missing or empty
+database is an error, exit 1: in CI it almost always means a wrong ``RECONCILER_DATABASE_URL``), never creates
+a key file, and reads one consistent snapshot (the backend's ``read_snapshot``: one REPEATABLE READ
+transaction on PostgreSQL, one read transaction on SQLite), so an apply in progress is never seen half done.
+Members and groups left alone by ``prune: none`` are listed but are not drift.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from .cli import Runtime, cli, config_option, err
-from .cli_plan import _plan_from_config, _render, workspace_option
+from .cli_plan import workspace_option
+from .errors import ReconcilerError, StateError
+
+if TYPE_CHECKING:
+    from .backends.base import Backend
+    from .ops import Plan
+    from .workflow import Planned
+
+DRIFT_TITLE = "### reconciler drift report"
+DRIFT_DETECTED = "Drift detected: the database differs from the configuration. Apply would make these changes:"
+IN_SYNC = "No drift: the database matches the configuration."
 
 
 @cli.command()
@@ -22,6 +37,7 @@ from .cli_plan import _plan_from_config, _render, workspace_option
     type=click.Choice(["text", "json", "markdown", "junit"]),
     default="text",
     show_default=True,
+    help="junit: one test case per managed entity, a failure per drifted one.",
 )
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to this file.")
 @workspace_option()
@@ -29,22 +45,90 @@ from .cli_plan import _plan_from_config, _render, workspace_option
 def drift(runtime: Runtime, config_path: Path, fmt: str, output: Path | None, workspaces: tuple[str, ...]) -> None:
     """Report whether the database differs from the configuration (read-only, for CI).
 
-    Exit codes: 0 in sync, 2 drift, 1 error.
+    Exit codes: 0 in sync, 2 drift, 1 error. Unmanaged members and groups (prune: none) are listed but are
+    not drift.
 
     \b
     Example:
+      reconciler drift -f workspace.yaml
       reconciler drift -f workspace.yaml --format junit --output drift.xml
     """
-    planned, _ = _plan_from_config(runtime, config_path, workspaces, False)
+    from .workflow import load_desired, make_plan
+
+    desired = load_desired(config_path, workspaces=workspaces)
+    backend = open_read_only(runtime)
+    planned = make_plan(backend, desired, runtime.keyring(create=False), workspaces=workspaces)
+    report = render_report(planned, fmt, color=runtime.color and output is None)
+    if output is None:
+        click.echo(report.rstrip("\n"))
+    else:
+        _write(output, report)
+        click.echo(IN_SYNC if planned.plan.empty else f"Drift detected. {_summary(planned.plan)}")
+        err(f"Wrote the drift report to {output}.")
+    sys.exit(0 if planned.plan.empty else 2)
+
+
+def render_report(planned: Planned, fmt: str, *, color: bool = False) -> str:
+    """The drift report in ``fmt``: text, json, markdown or junit."""
+    names = {slug: ws.workspace.name for slug, ws in planned.desired.workspaces.items()}
     if fmt == "junit":
         from .render.junit import render_junit
 
-        text = render_junit(planned.plan, planned.desired, planned.snapshot)
-    else:
-        text = _render(planned.plan, fmt, runtime.color and output is None)
-    if output is not None:
-        output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
-        err(f"Wrote the drift report to {output}.")
-    else:
-        click.echo(text)
-    sys.exit(0 if planned.plan.empty else 2)
+        return render_junit(planned.plan, planned.desired, planned.snapshot)
+    if fmt == "markdown":
+        return drift_markdown(planned.plan, names)
+    if fmt == "json":
+        from .render.jsonplan import render_json
+
+        return render_json(planned.plan)
+    return drift_text(planned.plan, names, color=color)
+
+
+def open_read_only(runtime: Runtime) -> Backend:
+    """The runtime's backend, but only on an existing database with the current schema (never initialised)."""
+    if runtime.backend_name == "builtin":
+        from .backends.builtin.db import create_engine_for, mask_url, open_database
+
+        engine = create_engine_for(runtime.database_url)
+        path = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
+        engine.dispose()
+        if path and path != ":memory:" and not path.startswith("file:") and not Path(path).is_file():
+            raise StateError(
+                f"the database {mask_url(runtime.database_url)} does not exist",
+                hint="check --database / RECONCILER_DATABASE_URL; drift and export never create a database",
+            )
+        open_database(runtime.database_url, initialise=False).dispose()
+    return runtime.backend()
+
+
+def drift_text(plan: Plan, names: dict[str, str], *, color: bool = False) -> str:
+    """The text plan, introduced by a line that says whether there is drift."""
+    from .render.text import render_text
+
+    body = render_text(plan, color=color, workspace_names=names)
+    return body if plan.empty else f"{DRIFT_DETECTED}\n\n{body}"
+
+
+def drift_markdown(plan: Plan, names: dict[str, str]) -> str:
+    """The Markdown plan (role changes first, at most 60,000 characters) under a drift title."""
+    from .render.markdown import DEFAULT_LIMIT, TITLE, render_markdown
+
+    status = IN_SYNC if plan.empty else "**Drift detected**: the database differs from the configuration."
+    head = f"{DRIFT_TITLE}\n\n{status}"
+    if plan.empty and not plan.unmanaged:
+        return head
+    limit = DEFAULT_LIMIT - (len(head) - len(TITLE))
+    return head + render_markdown(plan, limit=limit, workspace_names=names).removeprefix(TITLE)
+
+
+def _summary(plan: Plan) -> str:
+    from .render.text import summary_line
+
+    return summary_line(plan)
+
+
+def _write(path: Path, report: str) -> None:
+    try:
+        path.write_text(report if report.endswith("\n") else report + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise ReconcilerError(f"cannot write the drift report to {path}: {exc.strerror or exc}") from None

@@ -1,6 +1,93 @@
 """``export``: the database as configuration YAML (SPEC 3, adoption).
 
-Stage: CLI.
+Stage: CLI. Reads one consistent snapshot of the chosen workspaces (read-only: an empty or missing database
+is an error, never initialised), hands it to ``export.snapshot_to_config`` and writes the YAML.
 """
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from .cli import Runtime, cli, err, fail
+from .cli_drift import open_read_only
+from .cli_plan import workspace_option
+from .errors import ReconcilerError
+from .state import Snapshot
+
+PLAIN_TEXT_WARNING = (
+    "Warning: --with-metadata writes metadata values in plain text. Treat the output as a secret: "
+    "never commit it; use {env:} or {file:} references in the configuration instead."
+)
+
+
+@cli.command("export")
+@workspace_option()
+@click.option("--with-metadata", is_flag=True, help="Include metadata values, in plain text (a warning is printed).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the YAML to this file instead of standard output.",
+)
+@click.pass_obj
+def export_command(runtime: Runtime, workspaces: tuple[str, ...], with_metadata: bool, output: Path | None) -> None:
+    """Write the database as configuration YAML (to adopt an existing database).
+
+    Without --with-metadata, user entries have no `metadata:` key, which plan and apply read as "leave the
+    metadata alone", so `plan` on the export prints `No changes.`. Only the chosen workspaces (default: all)
+    and their members are exported.
+
+    \b
+    Example:
+      reconciler export -o access/workspaces.yaml
+      reconciler plan -f access/workspaces.yaml      # No changes.
+    """
+    from .export import adoption_warnings, dump_config, snapshot_to_config
+
+    backend = open_read_only(runtime)
+    existing = backend.list_workspaces()
+    missing = sorted(set(workspaces) - set(existing))
+    if missing:
+        fail(
+            f"--workspace {', '.join(missing)}: no such workspace in the database",
+            hint="workspaces in the database: " + (", ".join(existing) or "none"),
+        )
+    keyring = runtime.keyring(create=False)
+    snapshot = backend.read_snapshot(sorted(set(workspaces)) or existing, keyring)
+    if with_metadata:
+        err(PLAIN_TEXT_WARNING)
+    else:
+        _note_omitted_metadata(snapshot)
+    text = dump_config(snapshot_to_config(snapshot, with_metadata=with_metadata), with_metadata=with_metadata)
+    for warning in adoption_warnings(snapshot):
+        err(f"Warning: {warning}")
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    _write(output, text, private=with_metadata)
+    count = len(snapshot.workspaces)
+    err(f"Wrote {count} workspace{'' if count == 1 else 's'} to {output}.")
+
+
+def _note_omitted_metadata(snapshot: Snapshot) -> None:
+    count = sum(m.metadata is not None for ws in snapshot.workspaces.values() for m in ws.memberships.values())
+    if count:
+        err(
+            f"Note: the metadata of {count} membership{'' if count == 1 else 's'} was left out (absent = left alone "
+            "by plan and apply); --with-metadata includes it."
+        )
+
+
+def _write(path: Path, text: str, *, private: bool) -> None:
+    """Write ``text``; a file holding plain-text metadata is created readable by its owner only."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o666)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        if private:
+            os.chmod(path, 0o600)  # an existing file keeps its mode on O_CREAT
+    except OSError as exc:
+        raise ReconcilerError(f"cannot write {path}: {exc.strerror or exc}") from None

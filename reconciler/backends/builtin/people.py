@@ -28,6 +28,7 @@ T_USERS = models.User.__table__
 T_WORKSPACES = models.Workspace.__table__
 T_METADATA = models.MembershipMetadata.__table__
 MAX_BACKOFF = timedelta(hours=1)
+DELIVERY_BATCH = 50  # emails whose outcome is committed together
 
 
 class InvitationError(ReconcilerError):
@@ -130,7 +131,8 @@ class DeliveryReport:
 def deliver_pending(
     engine: Engine, keyring: Keyring, transport: Transport, *, sender: str, due_only: bool = True
 ) -> DeliveryReport:
-    """Try every pending email (each committed on its own, so a crash never re-sends a delivered one)."""
+    """Try every pending email; outcomes are committed in small batches, so a crash re-sends at most a
+    batch (delivery is at-least-once) while a large invite run does not pay one commit per email."""
     report = DeliveryReport()
     now = models.utcnow()
     query = select(T_OUTBOX.c.id, T_OUTBOX.c.recipient, T_OUTBOX.c.payload_ciphertext, T_OUTBOX.c.attempts).where(
@@ -141,8 +143,11 @@ def deliver_pending(
     with engine.connect() as conn:
         rows = conn.execute(query.order_by(T_OUTBOX.c.id)).all()
     try:
-        for row in rows:
-            _deliver_one(engine, keyring, transport, row, sender, report)
+        for start in range(0, len(rows), DELIVERY_BATCH):
+            outcomes = [
+                _deliver_one(keyring, transport, row, sender, report) for row in rows[start : start + DELIVERY_BATCH]
+            ]
+            _record(engine, outcomes)
     finally:
         transport.close()
     with engine.connect() as conn:
@@ -150,24 +155,46 @@ def deliver_pending(
     return report
 
 
-def _deliver_one(
-    engine: Engine, keyring: Keyring, transport: Transport, row, sender: str, report: DeliveryReport
-) -> None:
+def _deliver_one(keyring: Keyring, transport: Transport, row, sender: str, report: DeliveryReport) -> dict:
     try:
         transport.send(build_message(_email(keyring, row.recipient, row.payload_ciphertext), sender=sender))
     except Exception as exc:  # any delivery failure (network, SMTP, TLS) leaves the email pending
         error = f"{type(exc).__name__}: {str(exc)[:300]}"
-        values = {
-            "attempts": row.attempts + 1,
-            "next_attempt_at": models.utcnow() + backoff(row.attempts + 1),
-            "last_error": error,
-        }
         report.failed.append((row.recipient, error))
-    else:
-        values = {"status": "sent", "sent_at": models.utcnow(), "attempts": row.attempts + 1, "last_error": None}
-        report.sent.append(row.recipient)
+        return {
+            "b_id": row.id,
+            "v_status": "pending",
+            "v_sent": None,
+            "v_attempts": row.attempts + 1,
+            "v_next": models.utcnow() + backoff(row.attempts + 1),
+            "v_error": error,
+        }
+    report.sent.append(row.recipient)
+    now = models.utcnow()
+    return {
+        "b_id": row.id,
+        "v_status": "sent",
+        "v_sent": now,
+        "v_attempts": row.attempts + 1,
+        "v_next": None,
+        "v_error": None,
+    }
+
+
+def _record(engine: Engine, outcomes: list[dict]) -> None:
+    statement = (
+        update(T_OUTBOX)
+        .where(T_OUTBOX.c.id == bindparam("b_id"))
+        .values(
+            status=bindparam("v_status"),
+            sent_at=bindparam("v_sent"),
+            attempts=bindparam("v_attempts"),
+            next_attempt_at=bindparam("v_next"),
+            last_error=bindparam("v_error"),
+        )
+    )
     with engine.begin() as conn:
-        conn.execute(update(T_OUTBOX).where(T_OUTBOX.c.id == row.id).values(**values))
+        _executemany(conn, statement, outcomes)
 
 
 # --- accepting and re-issuing -------------------------------------------------------------------

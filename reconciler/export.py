@@ -1,0 +1,210 @@
+"""The database as configuration: ``export`` turns a Snapshot into a SPEC 2 document (adopting a database).
+
+Stage: render, in reverse. ``snapshot_to_config`` is pure (a Snapshot in, plain dicts and lists out) and
+``dump_config`` turns its result into YAML; ``adoption_warnings`` names what would keep the exported file
+from validating or from planning ``No changes.``. The output is deterministic: keys in one fixed, readable
+order (the order of SPEC 2.1), lists sorted by their natural key, except granular grants, whose order is
+part of their meaning and is kept as stored.
+
+Round-trip rules (``export`` then ``plan`` prints ``No changes.``):
+
+- the builder role is always written out (``roles.builder``), since leaving it out means "the default";
+- a membership's role is the role *stored* (the effective one): an end-user who sits in a builder-level
+  group is stored, and exported, as ``builder``;
+- archived memberships get ``status: archived``; invited and active ones get nothing (``active`` is the
+  default and means "not archived");
+- ``settings.prune: archive`` is written explicitly;
+- metadata is left out unless asked for (absent means "leave alone"), and then written in plain text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import yaml
+
+from .access import implying_groups
+from .state import FLAG_NAMES, GroupPermissions, Membership, Snapshot, User, Workspace
+
+__all__ = ["EXPORT_HEADER", "adoption_warnings", "dump_config", "snapshot_to_config"]
+
+CONFIG_VERSION = 1
+MAP_TAG, SEQ_TAG = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
+EXPORT_HEADER = (
+    "# Exported by `reconciler export`: the database as configuration (SPEC 2).\n"
+    "# `reconciler plan -f` on this file prints `No changes.` until the database changes.\n"
+)
+METADATA_OMITTED = "# Metadata was not exported: a user entry without `metadata:` leaves that metadata alone.\n"
+METADATA_INCLUDED = "# WARNING: contains metadata values in plain text. Keep it out of version control.\n"
+
+
+def snapshot_to_config(snapshot: Snapshot, *, with_metadata: bool) -> dict[str, Any]:
+    """Every workspace of ``snapshot`` as a configuration document (the data ``yaml.safe_load`` would return)."""
+    return {
+        "version": CONFIG_VERSION,
+        "workspaces": [
+            _workspace(snapshot.workspaces[slug], snapshot.users, with_metadata=with_metadata)
+            for slug in sorted(snapshot.workspaces)
+        ],
+    }
+
+
+def dump_config(config: dict[str, Any], *, with_metadata: bool) -> str:
+    """The document as YAML, with a short header; strings YAML would misread (``NO``, ``1.10``) are quoted."""
+    body = yaml.dump(
+        _styled(config),
+        Dumper=_Dumper,
+        sort_keys=False,  # the dicts are built in their display order
+        default_flow_style=False,
+        allow_unicode=True,
+        width=1_000_000,  # one value per line: long metadata values are not folded
+    )
+    return EXPORT_HEADER + (METADATA_INCLUDED if with_metadata else METADATA_OMITTED) + "\n" + body
+
+
+def adoption_warnings(snapshot: Snapshot) -> list[str]:
+    """What keeps the export of ``snapshot`` from validating, or from planning ``No changes.``, as sentences."""
+    warnings: list[str] = []
+    for slug in sorted(snapshot.workspaces):
+        ws = snapshot.workspaces[slug]
+        if not any(m.role == "admin" and m.status != "archived" for m in ws.memberships.values()):
+            warnings.append(
+                f"workspace {slug!r} has no admin that is not archived; the exported configuration will not "
+                "validate ('Atleast one active admin is required') until you declare one"
+            )
+        for email in sorted(ws.memberships):
+            member = ws.memberships[email]
+            implied = implying_groups(member.groups, ws.groups)
+            if member.role == "end-user" and implied and member.status != "archived":
+                groups = ", ".join(f'"{r.group}"' for r in implied)
+                warnings.append(
+                    f"{slug}: {email} is stored as end-user but is in builder-level group {groups}; "
+                    "plan will promote them to builder"
+                )
+    for email in sorted(_exported_emails(snapshot)):
+        if not snapshot.users[email].first_name.strip():
+            warnings.append(f"user {email} has no first name; the exported configuration needs one")
+    return warnings
+
+
+class _Dumper(yaml.CSafeDumper if hasattr(yaml, "CSafeDumper") else yaml.SafeDumper):  # type: ignore[misc]
+    """A safe dumper that never writes anchors and aliases (the loader limits them; people misread them)."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+class _FlowMap(dict):
+    """A mapping written on one line, ``{slug: crm, name: CRM}``, like the examples in SPEC 2.1."""
+
+
+class _FlowList(list):
+    """A list of names written on one line, ``[finance, support]``."""
+
+
+_Dumper.add_representer(_FlowMap, lambda dumper, data: dumper.represent_mapping(MAP_TAG, data, flow_style=True))
+_Dumper.add_representer(_FlowList, lambda dumper, data: dumper.represent_sequence(SEQ_TAG, data, flow_style=True))
+
+
+def _styled(node: Any, key: str | None = None) -> Any:
+    """The document with its small leaves marked for one-line style: registry entries and grants (the lists
+    under ``apps`` and ``data_sources``), permission sections, and users' group lists. Metadata stays in block
+    style: its values can be long."""
+    if isinstance(node, dict):
+        if key == "metadata":
+            return node
+        styled = {k: _styled(v, k) for k, v in node.items()}
+        if key == "permissions":
+            return {k: _FlowMap(v) for k, v in styled.items()}
+        return styled
+    if isinstance(node, list):
+        if key in ("apps", "data_sources") and all(isinstance(item, dict) for item in node):
+            return [_FlowMap({k: _FlowList(v) if isinstance(v, list) else v for k, v in i.items()}) for i in node]
+        if key == "groups" and all(isinstance(item, str) for item in node):
+            return _FlowList(node)
+        return [_styled(item) for item in node]
+    return node
+
+
+def _exported_emails(snapshot: Snapshot) -> set[str]:
+    return {email for ws in snapshot.workspaces.values() for email in ws.memberships}
+
+
+# --- one workspace ------------------------------------------------------------------------------------------
+
+
+def _workspace(ws: Workspace, users: dict[str, User], *, with_metadata: bool) -> dict[str, Any]:
+    entry: dict[str, Any] = {"slug": ws.slug, "name": ws.name}
+    if ws.status != "active":
+        entry["status"] = ws.status
+    entry["settings"] = {"prune": "archive"}
+    if ws.apps:
+        entry["apps"] = [{"slug": slug, "name": ws.apps[slug]} for slug in sorted(ws.apps)]
+    if ws.data_sources:
+        entry["data_sources"] = [{"name": name} for name in sorted(ws.data_sources)]
+    entry["roles"] = {"builder": _permissions(ws.builder, always=True)}
+    if ws.groups:
+        entry["groups"] = [{"name": name, **_permissions(ws.groups[name])} for name in sorted(ws.groups)]
+    entry["users"] = [
+        _user(users[email], ws.memberships[email], with_metadata=with_metadata) for email in sorted(ws.memberships)
+    ]
+    return entry
+
+
+def _permissions(permissions: GroupPermissions, *, always: bool = False) -> dict[str, Any]:
+    """``permissions`` (the true flags; the others default to false) and ``granular`` (grants in stored order).
+
+    ``always`` writes both keys even when empty: the builder role's entry must say "nothing", not "default".
+    """
+    entry: dict[str, Any] = {}
+    flags = _flags(permissions.flags)
+    if flags or always:
+        entry["permissions"] = flags
+    granular: dict[str, Any] = {}
+    if permissions.app_grants:
+        granular["apps"] = [_app_grant(g.access, g.apps, g.hide_from_dashboard) for g in permissions.app_grants]
+    if permissions.data_source_grants:
+        granular["data_sources"] = [
+            {"access": g.access, "data_sources": _targets(g.data_sources)} for g in permissions.data_source_grants
+        ]
+    if granular or always:
+        entry["granular"] = granular
+    return entry
+
+
+def _flags(true_flags: Iterable[str]) -> dict[str, dict[str, bool]]:
+    enabled = set(true_flags)
+    sections: dict[str, dict[str, bool]] = {}
+    for flag in FLAG_NAMES:  # the YAML's order: apps, folders, workspace_constants, data_sources
+        if flag in enabled:
+            section, action = flag.split(".", 1)
+            sections.setdefault(section, {})[action] = True
+    return sections
+
+
+def _app_grant(access: str, apps: tuple[str, ...] | None, hidden: bool) -> dict[str, Any]:
+    grant: dict[str, Any] = {"access": access, "apps": _targets(apps)}
+    if access == "view":
+        grant["hide_from_dashboard"] = hidden
+    elif hidden:  # not valid with edit in the YAML; written anyway so validation names it
+        grant["hide_from_dashboard"] = True
+    return grant
+
+
+def _targets(names: tuple[str, ...] | None) -> str | list[str]:
+    return "all" if names is None else sorted(names)
+
+
+def _user(user: User, member: Membership, *, with_metadata: bool) -> dict[str, Any]:
+    entry: dict[str, Any] = {"email": user.email, "first_name": user.first_name}
+    if user.last_name:
+        entry["last_name"] = user.last_name
+    entry["role"] = member.role
+    if member.status == "archived":
+        entry["status"] = "archived"
+    if member.groups:
+        entry["groups"] = sorted(member.groups)
+    if with_metadata and member.metadata is not None:
+        entry["metadata"] = {key: member.metadata[key] for key in sorted(member.metadata)}
+    return entry
