@@ -1,6 +1,144 @@
 """``report``: the access review report (HTML, CSV, JSON).
 
-Stage: CLI.
+Stage: CLI. Picks the workspaces, reads the snapshot and the audit history, optionally plans against a
+configuration for drift marks, and hands everything to ``reconciler.report``.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .cli import Runtime, cli, config_option, err, fail
+
+FORMATS = ("html", "csv", "json")
+
+
+@cli.command()
+@click.option("--workspace", "workspaces", multiple=True, metavar="SLUG", help="Only this workspace (repeatable).")
+@click.option("--all-workspaces", is_flag=True, help="Every workspace in the database.")
+@config_option(required=False)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    help="Output format (default: from the -o file's extension, else html).",
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to FILE.")
+@click.option(
+    "--history",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    metavar="N",
+    help="How many recent applies to list (0: none).",
+)
+@click.pass_obj
+def report(
+    runtime: Runtime,
+    workspaces: tuple[str, ...],
+    all_workspaces: bool,
+    config_path: Path | None,
+    fmt: str | None,
+    output: Path | None,
+    history: int,
+) -> None:
+    """Access review: who can do what in each workspace, through which role or group.
+
+    With -f CONFIG the workspaces default to the declared ones, and entries that differ from the
+    configuration are marked. Metadata appears as keys only, never values.
+
+    \b
+    Example:
+      reconciler report --all-workspaces -o access-review.html
+      reconciler report --workspace acme --format csv -o acme-access.csv
+      reconciler report -f workspace.yaml --format json
+    """
+    from .report import RENDERERS, build_report
+
+    fmt = fmt or _format_from(output)
+    backend = runtime.backend()
+    desired = _load(config_path)
+    slugs = _choose_workspaces(backend.list_workspaces(), workspaces, all_workspaces, desired, config_path)
+    needs_key = desired is not None and desired.needs_key()
+    keyring = runtime.keyring(create=needs_key, required=needs_key)
+    snapshot, plan = _snapshot_and_plan(backend, slugs, desired, keyring)
+    built = build_report(
+        snapshot,
+        slugs,
+        runs=backend.history(history) if history else (),
+        plan=plan,
+        declared=_declared_roles(desired),
+    )
+    _write(RENDERERS[fmt](built), output, built)
+
+
+def _format_from(output: Path | None) -> str:
+    suffix = output.suffix.lower().lstrip(".") if output is not None else ""
+    return suffix if suffix in FORMATS else "html"
+
+
+def _load(config_path: Path | None) -> Any:
+    if config_path is None:
+        return None
+    from .workflow import load_desired
+
+    return load_desired(config_path)
+
+
+def _choose_workspaces(
+    known: list[str], workspaces: tuple[str, ...], all_workspaces: bool, desired: Any, config_path: Path | None
+) -> list[str]:
+    if workspaces and all_workspaces:
+        fail("give either --workspace SLUG (repeatable) or --all-workspaces, not both")
+    if all_workspaces:
+        return known
+    if workspaces:
+        missing = sorted(set(workspaces) - set(known))
+        if missing:
+            fail(f"no such workspace: {', '.join(missing)}", hint="workspaces: " + (", ".join(known) or "none"))
+        return sorted(set(workspaces))
+    if desired is None:
+        fail(
+            "give --workspace SLUG (repeatable), --all-workspaces or -f CONFIG",
+            hint="workspaces: " + (", ".join(known) or "none"),
+        )
+    absent = sorted(desired.workspaces.keys() - set(known))
+    if absent:
+        err(f"Note: not in the database yet, so not in the report: {', '.join(absent)} (declared in {config_path})")
+    return sorted(desired.workspaces.keys() & set(known))
+
+
+def _snapshot_and_plan(backend: Any, slugs: list[str], desired: Any, keyring: Any) -> tuple[Any, Any]:
+    if desired is None:
+        return backend.read_snapshot(slugs, keyring), None
+    from .ops import Plan
+    from .workflow import make_plan
+
+    declared = [slug for slug in slugs if slug in desired.workspaces]
+    if not declared:
+        return backend.read_snapshot(slugs, keyring), Plan((), config_hash=desired.config_hash)
+    planned = make_plan(backend, desired, keyring, workspaces=declared)
+    if set(slugs) <= planned.snapshot.workspaces.keys():
+        return planned.snapshot, planned.plan
+    return backend.read_snapshot(slugs, keyring), planned.plan
+
+
+def _declared_roles(desired: Any) -> dict[str, dict[str, str]] | None:
+    if desired is None:
+        return None
+    return {
+        slug: {email: m.role for email, m in ws.workspace.memberships.items()}
+        for slug, ws in desired.workspaces.items()
+    }
+
+
+def _write(text: str, output: Path | None, built: Any) -> None:
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    output.write_text(text, encoding="utf-8", newline="")
+    members = sum(len(w.members) for w in built.workspaces)
+    err(f"Wrote the access report to {output} ({members} memberships in {len(built.workspaces)} workspaces).")

@@ -55,34 +55,42 @@ def member_access(workspace: Workspace, member: Membership) -> MemberAccess:
         for flag in FLAG_NAMES
         if any(flag in perms.flags for _, perms in sources)
     }
-    apps = {slug: _best(_app_levels(sources, slug), APP_LEVELS) for slug in sorted(workspace.apps)}
+    apps = {
+        slug: _best([(app_level(perms, slug), label) for label, perms in sources], APP_LEVELS)
+        for slug in sorted(workspace.apps)
+    }
     data_sources = {
-        name: _best(_ds_levels(sources, name), DATA_SOURCE_LEVELS) for name in sorted(workspace.data_sources)
+        name: _best([(data_source_level(perms, name), label) for label, perms in sources], DATA_SOURCE_LEVELS)
+        for name in sorted(workspace.data_sources)
     }
     return MemberAccess(flags, apps, data_sources)
 
 
-def _app_levels(sources: list[tuple[str, GroupPermissions]], slug: str) -> list[tuple[str, str]]:
-    levels = []
-    for label, perms in sources:
-        for grant in perms.app_grants:
-            if grant.apps is None or slug in grant.apps:
-                level = "edit" if grant.access == "edit" else ("view-hidden" if grant.hide_from_dashboard else "view")
-                levels.append((level, label))
-    return levels
+def app_level(permissions: GroupPermissions, app: str) -> str:
+    """The highest access one group's grants give on ``app``: edit > view > view-hidden > none."""
+    best = "none"
+    for grant in permissions.app_grants:
+        if grant.apps is not None and app not in grant.apps:
+            continue
+        if grant.access == "edit":
+            level = "edit"
+        else:
+            level = "view-hidden" if grant.hide_from_dashboard else "view"
+        best = max(best, level, key=APP_LEVELS.index)
+    return best
 
 
-def _ds_levels(sources: list[tuple[str, GroupPermissions]], name: str) -> list[tuple[str, str]]:
-    return [
-        (grant.access, label)
-        for label, perms in sources
-        for grant in perms.data_source_grants
-        if grant.data_sources is None or name in grant.data_sources
-    ]
+def data_source_level(permissions: GroupPermissions, name: str) -> str:
+    """The highest access one group's grants give on a data source: configure > use > none."""
+    best = "none"
+    for grant in permissions.data_source_grants:
+        if grant.data_sources is None or name in grant.data_sources:
+            best = max(best, grant.access, key=DATA_SOURCE_LEVELS.index)
+    return best
 
 
 def _best(levels: list[tuple[str, str]], order: tuple[str, ...]) -> Access:
-    if not levels:
+    best = max((level for level, _ in levels), key=order.index, default="none")
+    if best == "none":
         return Access("none")
-    best = max(levels, key=lambda item: order.index(item[0]))[0]
     return Access(best, tuple(dict.fromkeys(label for level, label in levels if level == best)))
