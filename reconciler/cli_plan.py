@@ -6,15 +6,20 @@ Stage: CLI. Parses options, calls ``workflow``, prints renderings; no business r
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
 from .cli import CONFIRM_QUESTION, Runtime, cli, config_option, err, fail
-from .errors import Aborted, ReconcilerError
+from .errors import Aborted, ReconcilerError, StalePlan
 
 FORMATS = click.Choice(["text", "json", "markdown"])
+REPLAN_ATTEMPTS = 3
+PROGRESS_MINIMUM = 300  # operations
+CHANGED_MESSAGE = "the database changed after the plan was made (another apply?); nothing was changed"
 
 
 def workspace_option() -> Any:
@@ -31,7 +36,12 @@ def _plan_from_config(runtime: Runtime, config_path: Path, workspaces: tuple[str
     return make_plan(runtime.backend(), desired, keyring, workspaces=workspaces), keyring
 
 
-def _render(plan: Any, fmt: str, color: bool) -> str:
+def workspace_names(planned: Any) -> dict[str, str]:
+    """The display name of every declared workspace, for the ``workspace "slug" (Name)`` headings."""
+    return {slug: ws.workspace.name for slug, ws in planned.desired.workspaces.items()}
+
+
+def _render(plan: Any, fmt: str, color: bool, names: Mapping[str, str] | None = None) -> str:
     if fmt == "json":
         from .render.jsonplan import render_json
 
@@ -39,10 +49,15 @@ def _render(plan: Any, fmt: str, color: bool) -> str:
     if fmt == "markdown":
         from .render.markdown import render_markdown
 
-        return render_markdown(plan)
+        return render_markdown(plan, workspace_names=names)
     from .render.text import render_text
 
-    return render_text(plan, color=color)
+    return render_text(plan, color=color, workspace_names=names)
+
+
+def stdin_is_interactive() -> bool:
+    """Whether a person can answer the confirmation question (tests replace this)."""
+    return sys.stdin.isatty()
 
 
 def _raise_refusals(planned: Any, *, allow_mass_change: bool) -> None:
@@ -85,7 +100,7 @@ def plan(
       reconciler plan -f workspace.yaml --format markdown --detailed-exitcode
     """
     planned, keyring = _plan_from_config(runtime, config_path, workspaces, strict_roles)
-    click.echo(_render(planned.plan, fmt, runtime.color))
+    click.echo(_render(planned.plan, fmt, runtime.color, workspace_names(planned)))
     _raise_refusals(planned, allow_mass_change=True)
     for refusal in _mass_refusals(planned):
         err(f"Warning: {refusal.message}; apply needs --allow-mass-change")
@@ -139,44 +154,91 @@ def apply(
       reconciler apply -f workspace.yaml --auto-approve --lock-timeout 30
       reconciler apply plan.json
     """
-    from .render.text import render_text
-    from .workflow import apply_plan, default_actor
+    from .workflow import default_actor
 
     if (planfile is None) == (config_path is None):
         fail("give either -f CONFIG or a saved PLANFILE", hint="reconciler apply -f workspace.yaml")
+    options = _ApplyOptions(default_actor(actor), lock_timeout, allow_mass_change)
     if planfile is not None:
-        plan_obj, keyring = _load_planfile(runtime, planfile)
-        command = "apply PLANFILE"
-    else:
-        if not auto_approve and not sys.stdin.isatty():
-            fail(
-                "cannot ask for confirmation: standard input is not a terminal",
-                hint="pass --auto-approve, or apply a saved plan file (reconciler plan --out FILE)",
-            )
-        planned, keyring = _plan_from_config(runtime, config_path, workspaces, strict_roles)
-        plan_obj = planned.plan
-        command = "apply"
-    click.echo(render_text(plan_obj, color=runtime.color))
-    if plan_obj.empty:
+        _apply_saved_plan(runtime, planfile, options)
         return
-    if planfile is None:
-        _raise_refusals(planned, allow_mass_change=allow_mass_change)
+    assert config_path is not None
+    if not auto_approve and not stdin_is_interactive():
+        fail(
+            "cannot ask for confirmation: standard input is not a terminal",
+            hint="pass --auto-approve, or apply a saved plan file (reconciler plan --out FILE)",
+        )
+    _apply_config(runtime, config_path, workspaces, strict_roles, auto_approve, options)
+
+
+@dataclass(frozen=True)
+class _ApplyOptions:
+    actor: str
+    lock_timeout: float
+    allow_mass_change: bool
+
+
+def _apply_saved_plan(runtime: Runtime, planfile: Path, options: _ApplyOptions) -> None:
+    """The plan file is the approval: no question, no TTY needed; a stale plan is refused."""
+    from .render.text import render_text
+
+    plan, keyring = _load_planfile(runtime, planfile)
+    click.echo(render_text(plan, color=runtime.color, workspace_names=_names_in_database(runtime, plan, keyring)))
+    if not plan.empty:
+        _execute(runtime, plan, keyring, "apply PLANFILE", options)
+
+
+def _apply_config(
+    runtime: Runtime,
+    config_path: Path,
+    workspaces: tuple[str, ...],
+    strict_roles: bool,
+    auto_approve: bool,
+    options: _ApplyOptions,
+) -> None:
+    """Plan, show, ask, execute. When another apply changed the database while this one waited for the lock,
+    an auto-approved apply plans again (the configuration is what was approved); an interactive one stops."""
+    from .render.text import render_text
+
+    for attempt in range(1, REPLAN_ATTEMPTS + 1):
+        planned, keyring = _plan_from_config(runtime, config_path, workspaces, strict_roles)
+        click.echo(render_text(planned.plan, color=runtime.color, workspace_names=workspace_names(planned)))
+        if planned.plan.empty:
+            return
+        _raise_refusals(planned, allow_mass_change=options.allow_mass_change)
         if not auto_approve:
             _confirm()
-    result = apply_plan(
-        runtime.backend(),
-        plan_obj,
-        keyring,
-        actor=default_actor(actor),
-        command=command,
-        lock_timeout=lock_timeout,
-        allow_mass_change=allow_mass_change,
-        progress=_progress(len(plan_obj.ops)),
-    )
-    from .render.text import summary_line
+        try:
+            _execute(runtime, planned.plan, keyring, "apply", options)
+            return
+        except StalePlan:
+            if not auto_approve or attempt == REPLAN_ATTEMPTS:
+                raise StalePlan(CHANGED_MESSAGE, hint="run apply again to see the new plan") from None
+            err("Note: another apply changed the database while this one waited for the lock; planning again.")
+            click.echo("")
 
+
+def _execute(runtime: Runtime, plan: Any, keyring: Any, command: str, options: _ApplyOptions) -> None:
+    from .render.text import summary_line
+    from .workflow import apply_plan
+
+    progress = _progress(len(plan.ops))
+    try:
+        result = apply_plan(
+            runtime.backend(),
+            plan,
+            keyring,
+            actor=options.actor,
+            command=command,
+            lock_timeout=options.lock_timeout,
+            allow_mass_change=options.allow_mass_change,
+            progress=progress,
+        )
+    finally:
+        if progress is not None:
+            progress.close()  # also when the apply fails: never leave the terminal in the bar's state
     click.echo("")
-    click.echo(f"Apply complete! {summary_line(plan_obj).removeprefix('Plan: ').replace(' to ', ' ')}")
+    click.echo(f"Apply complete! {summary_line(plan).removeprefix('Plan: ').replace(' to ', ' ')}")
     _after_apply(runtime, result, keyring)
 
 
@@ -199,6 +261,12 @@ def _load_planfile(runtime: Runtime, planfile: Path) -> tuple[Any, Any]:
     return load_saved_plan(text, keyring), keyring
 
 
+def _names_in_database(runtime: Runtime, plan: Any, keyring: Any) -> dict[str, str]:
+    """A saved plan carries no desired state: the headings name the workspaces as the database does."""
+    snapshot = runtime.backend().read_snapshot(plan.workspaces, keyring)
+    return {slug: ws.name for slug, ws in snapshot.workspaces.items()}
+
+
 def _confirm() -> None:
     click.echo("")
     click.echo(CONFIRM_QUESTION)
@@ -208,22 +276,29 @@ def _confirm() -> None:
         raise Aborted("Apply cancelled: nothing was changed.")
 
 
-def _progress(total: int) -> Any:
-    """A progress bar on stderr for long applies (more than a few hundred operations)."""
-    if total < 300 or not sys.stderr.isatty():
+class _ProgressBar:
+    """A transient progress bar on stderr, fed by the backend's progress callback."""
+
+    def __init__(self, total: int) -> None:
+        from rich.console import Console
+        from rich.progress import Progress
+
+        self.bar = Progress(transient=True, console=Console(stderr=True))
+        self.task = self.bar.add_task("applying", total=total)
+        self.bar.start()
+
+    def __call__(self, done: int, total: int) -> None:
+        self.bar.update(self.task, completed=done, total=total)
+
+    def close(self) -> None:
+        self.bar.stop()
+
+
+def _progress(total: int) -> _ProgressBar | None:
+    """A progress bar for long applies (more than a few hundred operations), when stderr is a terminal."""
+    if total < PROGRESS_MINIMUM or not sys.stderr.isatty():
         return None
-    from rich.progress import Progress
-
-    bar = Progress(transient=True, console=None)
-    task = bar.add_task("applying", total=total)
-    bar.start()
-
-    def update(done: int, total: int) -> None:
-        bar.update(task, completed=done, total=total)
-        if done >= total:
-            bar.stop()
-
-    return update
+    return _ProgressBar(total)
 
 
 @cli.command()

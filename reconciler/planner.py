@@ -247,7 +247,10 @@ class _WorkspaceDiff:
         )
 
     def _role_change(self, want: Membership, have: Membership, have_groups: set[str]) -> RoleChange | None:
-        new, implied = effective_role(want.role, want.groups, self.want.groups)
+        # Groups the file does not manage (prune: none) stay, and so does the role they imply (SPEC 1, rule 1).
+        kept = have_groups & self.unmanaged_groups
+        definitions = {**{name: self.have_groups[name] for name in kept}, **self.want.groups}
+        new, implied = effective_role(want.role, want.groups | kept, definitions)
         if new == have.role:
             return None
         if implied:

@@ -31,6 +31,7 @@ from .reader import read_snapshot
 T_RUNS = models.AuditRun.__table__
 T_CHANGES = models.AuditChange.__table__
 DEFAULT_BASE_URL = "http://localhost:8082"
+COMMIT_GRACE_SECONDS = 30.0
 NO_KEY = "the database holds encrypted metadata but no master key is configured"
 KEY_HINT = "set RECONCILER_MASTER_KEY (64 hex characters) or pass --master-key-file"
 
@@ -103,15 +104,13 @@ class BuiltinBackend(Backend):
         except ReconcilerError as exc:
             self._audit_separately(plan, audit, started, exc)
             raise
-        except SQLAlchemyError as exc:
+        except Exception as exc:  # the transaction is rolled back: say so, and record the failed run
             error = ApplyError(f"apply failed and was rolled back; nothing was changed ({_one_line(exc)})")
             self._audit_separately(plan, audit, started, error)
             raise error from exc
         return ApplyResult(run_id, len(plan.ops), tuple(i.email for i in executor.invitations), queued)
 
-    def after_execute(
-        self, conn: Connection, executor: Executor, keyring: Keyring | None, audit: AuditInfo
-    ) -> int:
+    def after_execute(self, conn: Connection, executor: Executor, keyring: Keyring | None, audit: AuditInfo) -> int:
         """Queue the invitation emails in the apply's own transaction; returns how many were queued.
 
         Without a master key an email holding a raw token cannot be stored safely, so none is queued and
@@ -171,6 +170,8 @@ class BuiltinBackend(Backend):
                 if "locked" in str(exc.orig) or "busy" in str(exc.orig):
                     raise LockTimeout(_holder_message(_read_holder(info), timeout)) from None
                 raise
+            # The lock is ours; COMMIT may still have to wait for readers (drift, plan) to finish their read.
+            _busy_timeout(raw, max(timeout, COMMIT_GRACE_SECONDS))
             with suppress(OSError):
                 info.write_text(json.dumps({"actor": actor, "pid": os.getpid(), "since": _now_text()}))
             try:
@@ -315,6 +316,10 @@ def _holder_message(holder: str | None, timeout: float) -> str:
     )
 
 
-def _one_line(exc: SQLAlchemyError) -> str:
+def _one_line(exc: Exception) -> str:
+    """The database's own message, or ``Type: message`` for anything else that went wrong."""
     orig = exc.orig if isinstance(exc, DBAPIError) else exc
-    return str(orig).strip().splitlines()[0][:300] if str(orig).strip() else type(orig).__name__
+    first = str(orig).strip().splitlines()[0][:300] if str(orig).strip() else ""
+    if isinstance(exc, SQLAlchemyError):
+        return first or type(orig).__name__
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__

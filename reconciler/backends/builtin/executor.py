@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, bindparam, delete, insert, tuple_, update
+from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 
 from ... import ops
 from ...crypto import Keyring, encrypt_metadata
@@ -80,6 +80,7 @@ class Executor:
         self.groups = dict(self.ids.groups)
         self.memberships = dict(self.ids.memberships)
         self.users = dict(self.ids.users)
+        self.slugs = {ws_id: slug for slug, ws_id in self.workspaces.items()}  # workspace id -> slug
 
     def run(self, plan: ops.Plan) -> None:
         by_kind: dict[type, list] = defaultdict(list)
@@ -135,6 +136,7 @@ class Executor:
         ]
         self.conn.execute(insert(T_WORKSPACES), rows)
         self.workspaces.update({r["slug"]: r["id"] for r in rows})
+        self.slugs.update({r["id"]: r["slug"] for r in rows})
         role_rows = [
             {"workspace_id": r["id"], "name": name, "kind": "role", **_flag_values(perms)}
             for r in rows
@@ -220,10 +222,10 @@ class Executor:
     def _replace_grants(self, items: list[tuple[str, str, GroupPermissions]], *, existing: bool) -> None:
         """Delete a group's grants and write them anew, in their declared order (position)."""
         group_ids = [self.groups[(slug, name)] for slug, name, _ in items]
-        if existing and group_ids:
-            for chunk in _chunks(group_ids):
-                self.conn.execute(delete(T_APP_GRANTS).where(T_APP_GRANTS.c.group_id.in_(chunk)))
-                self.conn.execute(delete(T_DS_GRANTS).where(T_DS_GRANTS.c.group_id.in_(chunk)))
+        if existing:
+            by_group = [{"b_group": group_id} for group_id in group_ids]
+            self._executemany(delete(T_APP_GRANTS).where(T_APP_GRANTS.c.group_id == bindparam("b_group")), by_group)
+            self._executemany(delete(T_DS_GRANTS).where(T_DS_GRANTS.c.group_id == bindparam("b_group")), by_group)
         app_rows, app_targets, ds_rows, ds_targets = [], [], [], []
         for (slug, _name, perms), group_id in zip(items, group_ids, strict=True):
             for position, grant in enumerate(perms.app_grants):
@@ -247,8 +249,8 @@ class Executor:
                     }
                 )
                 ds_targets.append([self.sources[(slug, d)] for d in grant.data_sources or ()])
-        app_ids = self._insert_ids(T_APP_GRANTS, app_rows)
-        ds_ids = self._insert_ids(T_DS_GRANTS, ds_rows)
+        app_ids = self._insert_grants(T_APP_GRANTS, app_rows)
+        ds_ids = self._insert_grants(T_DS_GRANTS, ds_rows)
         self._executemany(
             insert(T_GRANT_APPS),
             [{"grant_id": g, "app_id": a} for g, targets in zip(app_ids, app_targets, strict=True) for a in targets],
@@ -263,10 +265,9 @@ class Executor:
         )
 
     def _destroy_groups(self, items: list[ops.DestroyGroup]) -> None:
-        group_ids = [self.groups.pop((op.workspace, op.name)) for op in items]
-        for chunk in _chunks(group_ids):
-            self.conn.execute(delete(T_GROUP_MEMBERS).where(T_GROUP_MEMBERS.c.group_id.in_(chunk)))
-            self.conn.execute(delete(T_GROUPS).where(T_GROUPS.c.id.in_(chunk)))
+        rows = [{"b_group": self.groups.pop((op.workspace, op.name))} for op in items]
+        self._executemany(delete(T_GROUP_MEMBERS).where(T_GROUP_MEMBERS.c.group_id == bindparam("b_group")), rows)
+        self._executemany(delete(T_GROUPS).where(T_GROUPS.c.id == bindparam("b_group")), rows)
         self._tick(len(items))
 
     # --- people --------------------------------------------------------------------------------
@@ -282,8 +283,13 @@ class Executor:
             }
             for op in items
         ]
-        for (email,), new_id in self._insert_returning(T_USERS, rows, ("email",)):
-            self.users[email] = new_id
+        self._executemany(insert(T_USERS), rows)
+        if rows:
+            # Read the new ids back in one statement: INSERT ... RETURNING would cost one statement per row on
+            # SQLite and one per page of rows on PostgreSQL. Every row of this apply has created_at == now.
+            new = {row["email"] for row in rows}
+            found = self.conn.execute(select(T_USERS.c.email, T_USERS.c.id).where(T_USERS.c.created_at == self.now))
+            self.users.update({email: user_id for email, user_id in found if email in new})
         self._tick(len(items))
 
     def _update_users(self, items: list[ops.UpdateUser]) -> None:
@@ -388,13 +394,17 @@ class Executor:
         self._executemany(insert(T_GROUP_MEMBERS), rows)
 
     def _remove_from_groups(self, items: list[tuple[str, str, str]]) -> None:
-        pairs = [(self.groups[(slug, group)], self.memberships[(slug, email)]) for slug, email, group in items]
-        for chunk in _chunks(pairs):
-            self.conn.execute(
-                delete(T_GROUP_MEMBERS).where(
-                    tuple_(T_GROUP_MEMBERS.c.group_id, T_GROUP_MEMBERS.c.membership_id).in_(chunk)
-                )
-            )
+        rows = [
+            {"b_group": self.groups[(slug, group)], "b_membership": self.memberships[(slug, email)]}
+            for slug, email, group in items
+        ]
+        link = T_GROUP_MEMBERS.c
+        self._executemany(
+            delete(T_GROUP_MEMBERS).where(
+                link.group_id == bindparam("b_group"), link.membership_id == bindparam("b_membership")
+            ),
+            rows,
+        )
         self._tick(len(items))
 
     def _write_metadata(self, items: list[tuple[str, str, dict[str, str]]]) -> None:
@@ -402,8 +412,10 @@ class Executor:
         if not items:
             return
         ids = [self.memberships[(slug, email)] for slug, email, _ in items]
-        for chunk in _chunks(ids):
-            self.conn.execute(delete(T_METADATA).where(T_METADATA.c.membership_id.in_(chunk)))
+        self._executemany(
+            delete(T_METADATA).where(T_METADATA.c.membership_id == bindparam("b_membership")),
+            [{"b_membership": membership_id} for membership_id in ids],
+        )
         rows = []
         for membership_id, (_slug, _email, values) in zip(ids, items, strict=True):
             if not values:
@@ -426,27 +438,28 @@ class Executor:
     # --- helpers -------------------------------------------------------------------------------
 
     def _slug(self, workspace_id: str) -> str:
-        return {ws_id: slug for slug, ws_id in self.workspaces.items()}[workspace_id]
+        return self.slugs[workspace_id]
 
     def _executemany(self, statement, rows: list[dict]) -> None:
         if rows:
             self.conn.execute(statement, rows)
 
-    def _insert_returning(self, table, rows: list[dict], keys: tuple[str, ...]) -> Iterable[tuple[tuple, int]]:
-        """Insert many rows at once and yield (natural key, new id) pairs."""
+    def _insert_returning(self, table: Table, rows: list[dict], keys: tuple[str, ...]) -> list[tuple[tuple, int]]:
+        """Insert many rows at once; (natural key, new id) pairs.
+
+        The natural key comes back with the id, so the order of the returned rows does not matter, and the
+        driver may batch the rows (``sort_by_parameter_order`` would cost one statement per row on SQLite).
+        Used for registry entries, groups and grants, whose number does not grow with the number of users.
+        """
         if not rows:
             return []
-        result = self.conn.execute(
-            insert(table).returning(table.c.id, *(table.c[k] for k in keys), sort_by_parameter_order=True),
-            rows,
-        )
+        result = self.conn.execute(insert(table).returning(table.c.id, *(table.c[k] for k in keys)), rows)
         return [(tuple(row[1:]), row[0]) for row in result]
 
-    def _insert_ids(self, table, rows: list[dict]) -> list[int]:
-        if not rows:
-            return []
-        result = self.conn.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
-        return [row[0] for row in result]
+    def _insert_grants(self, table: Table, rows: list[dict]) -> list[int]:
+        """The ids of new grant rows, in the order of ``rows`` (a grant is keyed by group and position)."""
+        ids = dict(self._insert_returning(table, rows, ("group_id", "position")))
+        return [ids[(row["group_id"], row["position"])] for row in rows]
 
     def _tick(self, count: int) -> None:
         if self.progress is not None and count:
@@ -455,8 +468,3 @@ class Executor:
 
 def _flag_values(perms: GroupPermissions) -> dict[str, bool]:
     return {column: flag in perms.flags for flag, column in FLAG_COLUMNS.items()}
-
-
-def _chunks(items: list, size: int = 500) -> Iterable[list]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

@@ -1,0 +1,302 @@
+"""Apply's safety (SPEC 5): confirmation, no TTY, one apply at a time, all-or-nothing, exit codes."""
+
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from helpers import Harness, config_yaml, run_cli, workspace_yaml
+from sqlalchemy import text
+
+from reconciler.backends.builtin.executor import Executor
+from reconciler.cli import CONFIRM_QUESTION
+from reconciler.errors import ApplyError
+from reconciler.render.text import NO_CHANGES
+
+RECONCILER = Path(sys.executable).with_name("reconciler")
+GROUPS = """
+- {name: ops, granular: {apps: [{access: view, apps: [crm]}]}}
+- {name: old}
+"""
+USERS = """
+- {email: alice@acme.com, first_name: Alice, role: admin, groups: [ops, old], metadata: {team: blue}}
+- {email: bob@acme.com, first_name: Bob, role: end-user, groups: [old]}
+"""
+# Touches every phase of the executor: a new group, a role, a new user, group gains and losses, metadata,
+# an archive and a destroyed group.
+CHANGED_GROUPS = """
+- {name: ops, granular: {apps: [{access: edit, apps: [crm]}]}}
+- {name: new}
+"""
+CHANGED_USERS = """
+- {email: alice@acme.com, first_name: Alice, role: admin, groups: [ops, new], metadata: {team: red}}
+- {email: carol@acme.com, first_name: Carol, role: end-user, groups: [new], metadata: {k: v}}
+"""
+
+
+@pytest.fixture
+def harness(database_url: str, tmp_path: Path) -> Iterator[Harness]:
+    opened = Harness(database_url, tmp_path)
+    opened.apply(config_yaml(workspace_yaml(users=USERS, groups=GROUPS)))
+    opened.write(config_yaml(workspace_yaml(users=CHANGED_USERS, groups=CHANGED_GROUPS)))
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def subprocess_env(harness: Harness) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECONCILER_")}
+    return env | {k: v for k, v in harness.cli_env().items() if v is not None} | {"NO_COLOR": "1"}
+
+
+# --- confirmation -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("answer", ["no", "YES", "y", "", "yes please"])
+def test_apply_answered_with_anything_but_yes_changes_nothing(
+    harness: Harness, answer: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("reconciler.cli_plan.stdin_is_interactive", lambda: True)
+    before, runs = harness.dump(), len(harness.backend.history(100))
+
+    result = harness.cli("apply", "-f", str(harness.config_path), input=answer + "\n")
+
+    assert result.exit_code == 1
+    assert CONFIRM_QUESTION in result.stdout
+    assert result.stderr == "Error: Apply cancelled: nothing was changed.\n"
+    assert harness.dump() == before
+    assert len(harness.backend.history(100)) == runs  # declined before the apply started: no run recorded
+
+
+def test_apply_answered_yes_on_a_terminal(harness: Harness) -> None:
+    """A real pseudo-terminal on stdin: the prompt is shown and ``yes`` applies."""
+    for answer, code in (("no", 1), ("yes", 0)):
+        result = _on_a_pty(harness, answer)
+        assert result.returncode == code, result.stderr
+        assert CONFIRM_QUESTION in result.stdout
+    assert "Apply complete!" in result.stdout
+    harness.assert_in_sync()
+
+
+def _on_a_pty(harness: Harness, answer: str) -> subprocess.CompletedProcess[str]:
+    controller, terminal = pty.openpty()
+    try:
+        os.write(controller, (answer + "\n").encode())
+        return subprocess.run(
+            [str(RECONCILER), "--database", harness.url, "apply", "-f", str(harness.config_path)],
+            stdin=terminal,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=subprocess_env(harness),
+        )
+    finally:
+        os.close(terminal)
+        os.close(controller)
+
+
+def test_apply_without_a_tty_and_without_auto_approve_refuses_at_once(harness: Harness) -> None:
+    before = harness.dump()
+    started = time.monotonic()
+
+    result = subprocess.run(
+        [str(RECONCILER), "--database", harness.url, "apply", "-f", str(harness.config_path)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=subprocess_env(harness),
+    )
+
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[0] == "Error: cannot ask for confirmation: standard input is not a terminal"
+    assert "--auto-approve" in result.stderr and "Traceback" not in result.stderr
+    assert time.monotonic() - started < 60  # it does not wait for an answer
+    assert harness.dump() == before
+
+
+# --- one apply at a time ----------------------------------------------------------------------------------
+
+
+class HeldLock:
+    """Holds the apply lock of ``harness``'s database in a thread, as another apply would."""
+
+    def __init__(self, harness: Harness, actor: str, change: str | None = None) -> None:
+        self.taken, self.release = threading.Event(), threading.Event()
+        self.thread = threading.Thread(target=self._hold, args=(harness, actor, change), daemon=True)
+        self.error: BaseException | None = None
+
+    def _hold(self, harness: Harness, actor: str, change: str | None) -> None:
+        try:
+            with harness.backend._locked(0, actor) as conn:
+                if change is not None:
+                    conn.execute(text(change))  # what the other apply writes; committed when it ends
+                self.taken.set()
+                self.release.wait(60)
+        except BaseException as exc:  # surfaced by the test
+            self.error = exc
+            self.taken.set()
+
+    def __enter__(self) -> HeldLock:
+        self.thread.start()
+        assert self.taken.wait(30) and self.error is None, self.error
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.release.set()
+        self.thread.join(30)
+
+
+def test_a_second_apply_fails_naming_the_holder(harness: Harness) -> None:
+    before = harness.dump()
+    with HeldLock(harness, "holder-of-the-lock"):
+        result = harness.cli("apply", "-f", str(harness.config_path), "--auto-approve")
+    assert result.exit_code == 1
+    error = result.stderr.splitlines()[0]
+    assert error.startswith("Error: another apply holds the lock: reconciler apply by holder-of-the-lock (pid ")
+    assert "since " in error and "--lock-timeout" in error
+    assert harness.dump() == before
+
+
+def test_a_second_apply_waits_with_lock_timeout(harness: Harness) -> None:
+    with HeldLock(harness, "holder-of-the-lock") as held:
+        threading.Timer(1.0, held.release.set).start()
+        started = time.monotonic()
+        result = harness.cli("apply", "-f", str(harness.config_path), "--auto-approve", "--lock-timeout", "30")
+    assert result.exit_code == 0, result.stderr
+    assert time.monotonic() - started >= 0.9
+    assert harness.groups_of("carol@acme.com") == ["new"]
+    harness.assert_in_sync()
+
+
+RENAME = "UPDATE workspaces SET name = 'Renamed by the other apply'"
+
+
+def test_a_waiting_auto_approved_apply_plans_again_after_the_other_apply(harness: Harness) -> None:
+    with HeldLock(harness, "holder-of-the-lock", change=RENAME) as held:
+        threading.Timer(1.0, held.release.set).start()
+        result = harness.cli("apply", "-f", str(harness.config_path), "--auto-approve", "--lock-timeout", "30")
+
+    assert result.exit_code == 0, result.stderr
+    assert "planning again" in result.stderr
+    # The second plan shows, and undoes, what the other apply did.
+    assert '  ~ workspace "acme"\n      ~ name: "Renamed by the other apply" -> "Acme Corp"' in result.stdout
+    assert result.stdout.count("Apply complete!") == 1
+    harness.assert_in_sync()
+
+
+def test_a_waiting_interactive_apply_stops_when_the_database_changed(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("reconciler.cli_plan.stdin_is_interactive", lambda: True)
+    before = harness.dump()
+    with HeldLock(harness, "holder-of-the-lock", change=RENAME) as held:
+        threading.Timer(1.0, held.release.set).start()
+        result = harness.cli("apply", "-f", str(harness.config_path), "--lock-timeout", "30", input="yes\n")
+    after = harness.dump()
+
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (
+        "Error: the database changed after the plan was made (another apply?); nothing was changed"
+    )
+    # What the person approved was not applied: only the other apply's change is there.
+    assert harness.scalar("SELECT name FROM workspaces") == "Renamed by the other apply"
+    assert {k: v for k, v in after.items() if k != "workspaces"} == {
+        k: v for k, v in before.items() if k != "workspaces"
+    }
+
+
+# --- all or nothing ---------------------------------------------------------------------------------------
+
+
+def _explode(*_args: object) -> None:
+    raise RuntimeError("injected failure")
+
+
+@pytest.mark.parametrize("phase", ["_write_metadata", "_remove_from_groups", "_destroy_groups"])
+def test_an_exception_in_the_executor_leaves_the_database_as_it_was(
+    harness: Harness, phase: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran: list[str] = []
+    original = Executor._create_memberships
+
+    def create_then_note(self: Executor, items: list) -> None:
+        original(self, items)
+        ran.append("created")
+
+    monkeypatch.setattr(Executor, "_create_memberships", create_then_note)
+    monkeypatch.setattr(Executor, phase, _explode)
+    before = harness.dump()
+
+    result = harness.cli("apply", "-f", str(harness.config_path), "--auto-approve")
+
+    assert ran == ["created"]  # earlier phases did write before the failure
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "Error: apply failed and was rolled back; nothing was changed (RuntimeError: injected failure)"
+    ]
+    assert "Traceback" not in result.output
+    assert harness.dump() == before
+    run = harness.backend.history(1)[0]
+    assert (run.result, run.command) == ("failed", "apply")
+    assert "injected failure" in (run.error or "")
+    history = harness.cli("history")
+    latest, error = history.stdout.splitlines()[:2]
+    assert "  failed " in latest
+    assert error.strip() == run.error
+
+    monkeypatch.undo()
+    harness.apply()
+    harness.assert_in_sync()
+
+
+def test_a_database_error_in_the_executor_rolls_back(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    def duplicate_user(self: Executor, items: list) -> None:
+        from sqlalchemy import text
+
+        self.conn.execute(text("INSERT INTO users (email, first_name, last_name) VALUES ('bob@acme.com', '', '')"))
+
+    monkeypatch.setattr(Executor, "_archive", duplicate_user)
+    before = harness.dump()
+    with pytest.raises(ApplyError, match="apply failed and was rolled back; nothing was changed"):
+        harness.apply()
+    assert harness.dump() == before
+    assert harness.backend.history(1)[0].result == "failed"
+
+
+# --- exit codes -------------------------------------------------------------------------------------------
+
+
+def test_detailed_exitcode(harness: Harness) -> None:
+    plan = ["plan", "-f", str(harness.config_path), "--detailed-exitcode"]
+
+    changes = harness.cli(*plan)
+    assert changes.exit_code == 2, changes.stderr
+    assert changes.stdout.splitlines()[-1].startswith("Plan: ")
+
+    applied = harness.cli("apply", "-f", str(harness.config_path), "--auto-approve")
+    assert applied.exit_code == 0
+    in_sync = harness.cli(*plan)
+    assert (in_sync.exit_code, in_sync.stdout) == (0, NO_CHANGES + "\n")
+    assert harness.cli(*plan[:-1]).exit_code == 0  # without the flag, changes or not, 0
+
+    harness.config_path.write_text("version: 1\nworkspaces:\n  - slug: acme\n    grups: []\n")
+    broken = harness.cli(*plan)
+    assert broken.exit_code == 1
+    assert broken.stderr.startswith("Error: ")
+    unreachable = run_cli(["--database", "sqlite:////nonexistent/dir/x.db", *plan], env=harness.cli_env())
+    assert unreachable.exit_code == 1 and unreachable.stderr.startswith("Error: ")
+
+
+def test_detailed_exitcode_in_a_subprocess(harness: Harness) -> None:
+    args = [str(RECONCILER), "--database", harness.url, "plan", "-f", str(harness.config_path), "--detailed-exitcode"]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=120, env=subprocess_env(harness))
+    assert result.returncode == 2, result.stderr

@@ -1,0 +1,328 @@
+"""Role rules on a real database, from ToolJet's behaviour (SPEC 1): implied promotions and demotions with
+their causes, strict roles, the last active admin, protected users and the mass-change rail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from helpers import Harness, config_yaml, workspace_yaml
+
+from reconciler.access import LAST_ADMIN_MESSAGE, STRICT_ROLES_MESSAGE
+from reconciler.errors import ConfigError, PlanRefused
+from reconciler.ops import RoleChange
+from reconciler.render.text import NO_CHANGES
+
+ADMIN = "- {email: alice@acme.com, first_name: Alice, role: admin}\n"
+
+
+@pytest.fixture
+def harness(database_url: str, tmp_path: Path) -> Iterator[Harness]:
+    opened = Harness(database_url, tmp_path)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def acme(users: str, groups: str = "", settings: str = "") -> str:
+    return config_yaml(workspace_yaml(users=ADMIN + users, groups=groups, settings=settings))
+
+
+def user(name: str, role: str = "end-user", groups: str = "[]") -> str:
+    return f"- {{email: {name}@acme.com, first_name: {name.title()}, role: {role}, groups: {groups}}}\n"
+
+
+def accept(harness: Harness, *emails: str) -> None:
+    """What the invited people do when they accept their invitations."""
+    for email in emails:
+        harness.execute(
+            "UPDATE memberships SET status = 'active', invitation_token_hash = NULL "
+            "WHERE user_id = (SELECT id FROM users WHERE email = :e)",
+            e=email,
+        )
+
+
+def roles(harness: Harness) -> dict[str, str]:
+    return dict(
+        harness.rows("SELECT u.email, m.role FROM memberships m JOIN users u ON u.id = m.user_id ORDER BY u.email")
+    )
+
+
+# --- implied promotions and demotions ---------------------------------------------------------------------
+
+MAKERS = """
+- name: makers
+  permissions: {apps: {create: true}}
+"""
+VIEWERS_VIEW = """
+- name: viewers
+  granular:
+    apps: [{access: view, apps: [invoices]}]
+"""
+VIEWERS_EDIT = VIEWERS_VIEW.replace("access: view", "access: edit")
+
+
+def test_end_user_added_to_a_group_with_apps_create_becomes_builder(harness: Harness) -> None:
+    harness.apply(acme(user("dave"), MAKERS))
+    harness.assert_in_sync()
+
+    planned = harness.plan(acme(user("dave", groups="[makers]"), MAKERS))
+
+    cause = 'implied by group "makers" (apps.create)'
+    assert planned.plan.role_changes == (RoleChange("acme", "dave@acme.com", "end-user", "builder", cause),)
+    assert harness.text(planned).splitlines()[2:] == [
+        'workspace "acme" (Acme Corp)',
+        '  ~ user "dave@acme.com"',
+        f"      ~ role: end-user -> builder ({cause})",
+        "      + groups: makers",
+        "",
+        "Affected role changes:",
+        f"  acme  dave@acme.com  end-user -> builder  {cause}",
+        "",
+        "Plan: 0 to add, 1 to change, 0 to destroy. 1 role change.",
+    ]
+    harness.apply_plan(planned.plan)
+    assert roles(harness)["dave@acme.com"] == "builder"
+    harness.assert_in_sync()
+
+
+def test_a_group_gaining_edit_promotes_its_end_users_and_losing_it_demotes_them(harness: Harness) -> None:
+    members = (
+        user("dave", groups="[viewers]")
+        + user("erin", groups="[viewers]")
+        + user("frank", groups="[viewers]")
+        + user("gina", role="builder", groups="[viewers]")
+        + user("hugo")
+    )
+    harness.apply(acme(members, VIEWERS_VIEW))
+    accept(harness, "dave@acme.com")  # active or invited, a member's role follows the group alike
+
+    promoted = harness.plan(acme(members, VIEWERS_EDIT))
+
+    cause = 'implied by group "viewers" (edit on invoices)'
+    assert promoted.plan.role_changes == tuple(
+        RoleChange("acme", f"{name}@acme.com", "end-user", "builder", cause) for name in ("dave", "erin", "frank")
+    )
+    text = harness.text(promoted)
+    assert '  ~ group "viewers"\n      ~ granular.apps: view [invoices] -> edit [invoices]' in text
+    assert text.split("Affected role changes:\n")[1].splitlines()[:3] == [
+        f"  acme  dave@acme.com   end-user -> builder  {cause}",
+        f"  acme  erin@acme.com   end-user -> builder  {cause}",
+        f"  acme  frank@acme.com  end-user -> builder  {cause}",
+    ]
+    assert text.endswith("Plan: 0 to add, 4 to change, 0 to destroy. 3 role changes.")
+    harness.apply_plan(promoted.plan)
+    assert roles(harness) == {
+        "alice@acme.com": "admin",
+        "dave@acme.com": "builder",
+        "erin@acme.com": "builder",
+        "frank@acme.com": "builder",
+        "gina@acme.com": "builder",
+        "hugo@acme.com": "end-user",
+    }
+    harness.assert_in_sync()
+
+    demoted = harness.plan(acme(members, VIEWERS_VIEW))
+
+    back = 'no longer implied by group "viewers"'
+    assert demoted.plan.role_changes == tuple(
+        RoleChange("acme", f"{name}@acme.com", "builder", "end-user", back) for name in ("dave", "erin", "frank")
+    )
+    assert f"  acme  erin@acme.com   builder -> end-user  {back}" in harness.text(demoted).splitlines()
+    harness.apply_plan(demoted.plan)
+    assert roles(harness)["dave@acme.com"] == roles(harness)["frank@acme.com"] == "end-user"
+    assert roles(harness)["gina@acme.com"] == "builder"  # declared builder: the group never mattered
+    harness.assert_in_sync()
+
+
+def test_leaving_a_builder_level_group_demotes_with_its_cause(harness: Harness) -> None:
+    harness.apply(acme(user("dave", groups="[makers]"), MAKERS))
+    assert roles(harness)["dave@acme.com"] == "builder"
+
+    planned = harness.plan(acme(user("dave"), MAKERS))
+
+    assert planned.plan.role_changes == (
+        RoleChange("acme", "dave@acme.com", "builder", "end-user", 'no longer implied by group "makers"'),
+    )
+    harness.apply_plan(planned.plan)
+    harness.assert_in_sync()
+
+
+def test_strict_roles_turns_the_promotion_into_a_validation_error(harness: Harness, database_url: str) -> None:
+    members = user("dave", groups="[viewers]") + user("erin", groups="[viewers]")
+    harness.apply(acme(members, VIEWERS_VIEW, settings="strict_roles: true"))
+    before = harness.dump()
+
+    with pytest.raises(ConfigError) as raised:
+        harness.plan(acme(members, VIEWERS_EDIT, settings="strict_roles: true"))
+
+    lines = raised.value.lines()
+    assert len(lines) == 2
+    for line, email in zip(lines, ("dave@acme.com", "erin@acme.com"), strict=True):
+        assert STRICT_ROLES_MESSAGE in line
+        assert email in line and 'group "viewers" (edit on invoices)' in line
+    assert harness.dump() == before
+
+    # The same rule from the command line, for a file that does not set strict_roles.
+    harness.write(acme(members, VIEWERS_EDIT))
+    result = harness.cli("plan", "-f", str(harness.config_path), "--strict-roles")
+    assert result.exit_code == 1
+    errors = result.stderr.splitlines()
+    assert len(errors) == 2 and all(line.startswith("Error: ") and STRICT_ROLES_MESSAGE in line for line in errors)
+    assert "dave@acme.com" in errors[0] and "erin@acme.com" in errors[1] and '"viewers"' in errors[0]
+    assert result.stdout == ""
+    result = harness.cli("apply", "-f", str(harness.config_path), "--strict-roles", "--auto-approve")
+    assert result.exit_code == 1 and STRICT_ROLES_MESSAGE in result.stderr
+    assert harness.dump() == before
+
+
+# --- the last active admin --------------------------------------------------------------------------------
+
+
+def _refused(harness: Harness, yaml_text: str, rule: str) -> PlanRefused:
+    before = harness.dump()
+    planned = harness.plan(yaml_text)
+    with pytest.raises(PlanRefused) as raised:
+        harness.apply_plan(planned.plan)
+    assert raised.value.rule == rule
+    assert harness.dump() == before
+    assert harness.backend.history(1)[0].result == "refused"
+    return raised.value
+
+
+def test_demoting_the_last_active_admin_is_refused(harness: Harness, database_url: str) -> None:
+    harness.apply(acme(user("bob", role="admin")))
+    accept(harness, "alice@acme.com")  # bob, the other admin, is only invited: he does not count
+    demoted = config_yaml(workspace_yaml(users=user("alice", role="builder") + user("bob", role="admin")))
+
+    refusal = _refused(harness, demoted, "last-admin")
+
+    assert refusal.message.startswith(LAST_ADMIN_MESSAGE)
+    assert "alice@acme.com" in refusal.message
+    before = harness.dump()
+    harness.write(demoted)
+    result = harness.cli("apply", "-f", str(harness.config_path), "--auto-approve")
+    assert result.exit_code == 1
+    assert f"Error: {LAST_ADMIN_MESSAGE}" in result.stderr
+    assert "~ role: admin -> builder" in result.stdout  # the plan is printed with the rule it breaks
+    assert harness.dump() == before
+
+    # Once Bob has accepted, Alice may step down.
+    accept(harness, "bob@acme.com")
+    harness.apply(demoted)
+    harness.assert_in_sync()
+
+
+def test_archiving_the_last_active_admin_is_refused(harness: Harness) -> None:
+    harness.apply(acme(user("bob", role="admin")))
+    accept(harness, "alice@acme.com")
+    without_alice = config_yaml(workspace_yaml(users=user("bob", role="admin")))
+    archived_alice = config_yaml(
+        workspace_yaml(users=user("bob", role="admin") + ADMIN.replace("}", ", status: archived}"))
+    )
+
+    for yaml_text in (without_alice, archived_alice):
+        assert LAST_ADMIN_MESSAGE in _refused(harness, yaml_text, "last-admin").message
+
+
+def test_a_workspace_without_active_admins_is_not_blocked(harness: Harness) -> None:
+    # Every admin is still invited: there is no active admin to lose, so the rule does not apply.
+    harness.apply(acme(user("bob", role="admin")))
+    harness.apply(config_yaml(workspace_yaml(users=user("alice", role="builder") + user("bob", role="admin"))))
+    assert roles(harness)["alice@acme.com"] == "builder"
+    harness.assert_in_sync()
+
+
+def test_admins_may_sit_in_custom_groups_without_a_role_change(harness: Harness) -> None:
+    harness.apply(acme("", MAKERS))
+    planned = harness.plan(
+        config_yaml(workspace_yaml(users=user("alice", role="admin", groups="[makers]"), groups=MAKERS))
+    )
+    assert planned.plan.role_changes == ()
+    harness.apply_plan(planned.plan)
+    assert roles(harness)["alice@acme.com"] == "admin"
+    harness.assert_in_sync()
+
+
+# --- protected users --------------------------------------------------------------------------------------
+
+
+def test_protected_users_are_never_archived_or_demoted(harness: Harness) -> None:
+    protected = "protected_users: [carol@acme.com]"
+    harness.apply(acme(user("carol", role="builder"), settings=protected))
+    accept(harness, "alice@acme.com", "carol@acme.com")
+
+    archived = acme(user("carol", role="builder").replace("}", ", status: archived}"), settings=protected)
+    refusal = _refused(harness, archived, "protected-user")
+    assert "archive protected user carol@acme.com" in refusal.message
+
+    demoted = acme(user("carol"), settings=protected)
+    refusal = _refused(harness, demoted, "protected-user")
+    assert "demote (builder -> end-user) protected user carol@acme.com" in refusal.message
+
+    # Promotions are fine, and so is everything once the protection is lifted.
+    harness.apply(acme(user("carol", role="admin"), settings=protected))
+    harness.apply(acme(user("carol")))
+    assert roles(harness)["carol@acme.com"] == "end-user"
+    harness.assert_in_sync()
+
+
+# --- mass change ------------------------------------------------------------------------------------------
+
+
+def _members(count: int) -> str:
+    return "".join(user(f"user{i:02d}") for i in range(count))
+
+
+def test_archiving_more_than_a_quarter_of_members_needs_allow_mass_change(harness: Harness) -> None:
+    harness.apply(acme(_members(11)))  # 12 members with Alice
+    assert harness.scalar("SELECT count(*) FROM memberships") == 12
+
+    refusal = _refused(harness, acme(_members(7)), "mass-change")  # 4 of 12 > 25%
+    assert "archive 4 of the 12 non-archived members of workspace 'acme'" in refusal.message
+    assert refusal.hint is not None and "--allow-mass-change" in refusal.hint
+
+    harness.apply(acme(_members(8)))  # 3 of 12 is exactly 25%: allowed
+    harness.apply(acme(_members(11)))  # back to 12 members
+    plan, _ = harness.apply(acme(_members(7)), allow_mass_change=True)  # 4 of 12, allowed explicitly
+    assert plan.summary["archive"] == 4
+    assert harness.scalar("SELECT count(*) FROM memberships WHERE status = 'archived'") == 4
+    harness.assert_in_sync()
+
+
+def test_small_workspaces_and_group_destruction(harness: Harness) -> None:
+    groups = "".join(f"- name: g{i}\n" for i in range(10))
+    harness.apply(acme(_members(4), groups))
+    # 5 of 5 members archived, but the workspace has fewer than 10: no mass-change rail.
+    harness.apply(config_yaml(workspace_yaml(users=ADMIN.replace("}", ", groups: [g0]}"), groups=groups)))
+    kept = "".join(f"- name: g{i}\n" for i in range(7))
+
+    refusal = _refused(harness, acme("", kept), "mass-change")  # 3 of 10 groups
+
+    assert "destroy 3 of the 10 custom groups of workspace 'acme'" in refusal.message
+    harness.apply(acme("", kept), allow_mass_change=True)
+    assert harness.text(harness.plan()) == NO_CHANGES
+
+
+def test_an_unmanaged_builder_level_group_still_implies_builder(harness: Harness) -> None:
+    """With prune: none, a member keeps the groups the file does not manage, and their permissions count."""
+    harness.apply(acme(user("dave", groups="[makers]") + user("erin", groups="[makers]"), MAKERS))
+    assert roles(harness)["dave@acme.com"] == "builder"
+
+    planned = harness.plan(acme(user("dave") + user("erin", role="builder"), settings="prune: none"))
+
+    assert planned.plan.empty and planned.plan.role_changes == ()
+    assert planned.plan.unmanaged == ("acme/group/makers",)
+    assert harness.groups_of("dave@acme.com") == ["makers"]
+
+    # Once the group is managed again without its flag, the cause names it.
+    viewers_only = MAKERS.replace("permissions: {apps: {create: true}}", "permissions: {}")
+    planned = harness.plan(acme(user("dave", groups="[makers]") + user("erin", role="builder"), viewers_only))
+    assert planned.plan.role_changes == (
+        RoleChange("acme", "dave@acme.com", "builder", "end-user", 'no longer implied by group "makers"'),
+    )
+    harness.apply_plan(planned.plan)
+    harness.assert_in_sync()

@@ -1,0 +1,142 @@
+"""Saved plans (SPEC 4): ``plan --out`` then ``apply PLANFILE``; stale plans and edited signed plans are refused."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+from helpers import Harness, config_yaml, workspace_yaml
+
+from reconciler.render.jsonplan import BAD_SIGNATURE
+from reconciler.render.text import NO_CHANGES
+from reconciler.workflow import STALE_MESSAGE
+
+SECRET = "tok-Pangolin-7731"
+USERS = f"""
+- {{email: alice@acme.com, first_name: Alice, role: admin}}
+- {{email: bob@acme.com, first_name: Bob, role: end-user, groups: [ops], metadata: {{token: {SECRET}}}}}
+"""
+GROUPS = "- {name: ops, granular: {apps: [{access: view, apps: [crm]}]}}\n"
+
+
+@pytest.fixture
+def harness(database_url: str, tmp_path: Path) -> Iterator[Harness]:
+    opened = Harness(database_url, tmp_path)
+    opened.write(config_yaml(workspace_yaml(users=USERS, groups=GROUPS)))
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def cli(harness: Harness, *args: str, without_key: bool = False) -> Result:
+    return harness.cli(*args, **({"RECONCILER_MASTER_KEY": None} if without_key else {}))
+
+
+def save_plan(harness: Harness, *, without_key: bool = False) -> Path:
+    out = harness.directory / "plan.json"
+    result = cli(harness, "plan", "-f", str(harness.config_path), "--out", str(out), without_key=without_key)
+    assert result.exit_code == 0, result.stderr
+    assert f"Saved the plan to {out}" in result.stderr
+    return out
+
+
+def test_apply_of_a_saved_plan(harness: Harness) -> None:
+    planfile = save_plan(harness)
+    saved = planfile.read_text()
+    assert SECRET not in saved  # metadata travels encrypted
+    assert "signature" in json.loads(saved)
+
+    result = cli(harness, "apply", str(planfile))  # the file is the approval: no prompt, no TTY needed
+
+    assert result.exit_code == 0, result.stderr
+    assert 'workspace "acme" (Acme Corp)' in result.stdout
+    assert "Apply complete! 9 add, 0 change, 0 destroy. 0 role changes." in result.stdout
+    assert harness.metadata_of("bob@acme.com") == {"token": SECRET}
+    assert harness.groups_of("bob@acme.com") == ["ops"]
+    assert harness.backend.history(1)[0].command == "apply PLANFILE"
+    harness.assert_in_sync()
+
+    # A plan made against an empty database is stale now that it has been applied.
+    again = cli(harness, "apply", str(planfile))
+    assert again.exit_code == 1
+    assert again.stderr.splitlines()[0] == f"Error: {STALE_MESSAGE}"
+
+
+def test_a_saved_plan_is_refused_after_an_out_of_band_change(harness: Harness) -> None:
+    harness.apply()
+    harness.write(config_yaml(workspace_yaml(users=USERS.replace("role: end-user", "role: builder"), groups=GROUPS)))
+    planfile = save_plan(harness)
+    harness.execute("UPDATE users SET first_name = 'Robert' WHERE email = 'bob@acme.com'")
+    before = harness.dump()
+
+    result = cli(harness, "apply", str(planfile))
+
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == f"Error: {STALE_MESSAGE}"
+    assert "Traceback" not in result.output
+    assert harness.dump() == before
+    assert harness.backend.history(1)[0].result == "refused"
+
+
+@pytest.mark.parametrize("edit", ["role", "summary", "signature"])
+def test_an_edited_signed_plan_is_refused(harness: Harness, edit: str) -> None:
+    harness.apply()
+    harness.write(config_yaml(workspace_yaml(users=USERS.replace("role: end-user", "role: builder"), groups=GROUPS)))
+    planfile = save_plan(harness)
+    document = json.loads(planfile.read_text())
+    if edit == "role":
+        change = next(op for op in document["ops"] if op["kind"] == "UpdateMembership")
+        change["role"]["new"] = "admin"
+    elif edit == "summary":
+        document["summary"]["change"] = 0
+    else:
+        document.pop("signature")
+    planfile.write_text(json.dumps(document))
+    before = harness.dump()
+
+    result = cli(harness, "apply", str(planfile))
+
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == f"Error: {BAD_SIGNATURE}"
+    assert harness.dump() == before
+
+
+def test_sqlite_key_file_signs_the_plan(sqlite_url: str, tmp_path: Path) -> None:
+    harness = Harness(sqlite_url, tmp_path)
+    try:
+        harness.write(config_yaml(workspace_yaml(users=USERS, groups=GROUPS)))
+        planfile = save_plan(harness, without_key=True)  # no key in the environment: the key file beside the database
+        key_file = Path(sqlite_url.removeprefix("sqlite:///") + ".key")
+        assert key_file.exists()
+        document = json.loads(planfile.read_text())
+        assert "signature" in document
+        bob = next(op for op in document["ops"] if op["kind"] == "CreateMembership" and op["email"] == "bob@acme.com")
+        bob["role"] = "admin"
+        edited = harness.directory / "edited.json"
+        edited.write_text(json.dumps(document))
+
+        refused = cli(harness, "apply", str(edited), without_key=True)
+        assert refused.exit_code == 1 and f"Error: {BAD_SIGNATURE}" in refused.stderr
+        assert harness.scalar("SELECT count(*) FROM workspaces") == 0
+
+        applied = cli(harness, "apply", str(planfile), without_key=True)
+        assert applied.exit_code == 0, applied.stderr
+        harness.keyring = None
+        after = cli(harness, "plan", "-f", str(harness.config_path), without_key=True)
+        assert after.stdout.strip() == NO_CHANGES
+    finally:
+        harness.close()
+
+
+def test_saved_plan_round_trip_is_what_plan_showed(harness: Harness) -> None:
+    planfile = save_plan(harness)
+    shown = cli(harness, "plan", "-f", str(harness.config_path), "--format", "json")
+    assert shown.exit_code == 0
+    shown_doc, saved_doc = json.loads(shown.stdout), json.loads(planfile.read_text())
+    assert [c["address"] for c in saved_doc["changes"]] == [c["address"] for c in shown_doc["changes"]]
+    assert saved_doc["summary"] == shown_doc["summary"]
+    assert saved_doc["workspaces"] == ["acme"]
