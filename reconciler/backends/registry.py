@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from ..errors import ReconcilerError
 from .base import Backend
 
-BACKENDS = ("builtin",)
+BACKENDS = ("builtin", "tooljet")
+
+TOOLJET_OWNS_SCHEMA = (
+    "the tooljet backend never changes ToolJet's database schema: ToolJet owns it and migrates it itself "
+    "when it starts; nothing was changed"
+)
 
 
 def open_backend(name: str, url: str) -> Backend:
@@ -12,6 +18,10 @@ def open_backend(name: str, url: str) -> Backend:
         from .builtin.backend import BuiltinBackend
 
         return BuiltinBackend(url)
+    if name == "tooljet":
+        from .tooljet.backend import ToolJetBackend
+
+        return ToolJetBackend(url)
     raise ValueError(f"unknown backend {name!r}")
 
 
@@ -20,4 +30,6 @@ def upgrade_backend(name: str, url: str) -> tuple[str | None, str]:
         from .builtin.db import upgrade_database
 
         return upgrade_database(url)
+    if name == "tooljet":
+        raise ReconcilerError(TOOLJET_OWNS_SCHEMA, hint="upgrade ToolJet itself; see docs/tooljet.md")
     raise ValueError(f"unknown backend {name!r}")

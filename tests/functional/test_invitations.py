@@ -39,7 +39,7 @@ class Inbox:
         self.messages: list[email.message.EmailMessage] = []
         self.envelopes: list = []
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201, N802 - aiosmtpd hook
+    async def handle_DATA(self, server, session, envelope):
         self.envelopes.append(envelope)
         self.messages.append(email.message_from_bytes(envelope.content, policy=default_policy))
         return "250 OK"
@@ -63,7 +63,7 @@ def start_smtp(port: int) -> tuple[Controller, Inbox]:
     return controller, inbox
 
 
-def run(url: str, tmp_path: Path, *args: str, port: int, input: str | None = None):  # noqa: A002
+def run(url: str, tmp_path: Path, *args: str, port: int, input: str | None = None):
     env = {
         "RECONCILER_MASTER_KEY": KEY,
         "RECONCILER_SMTP_URL": f"smtp://127.0.0.1:{port}?timeout=2",
