@@ -219,7 +219,7 @@ def _apply_config(
 
 
 def _execute(runtime: Runtime, plan: Any, keyring: Any, command: str, options: _ApplyOptions) -> None:
-    from .render.text import summary_line
+    from .render.text import applied_line
     from .workflow import apply_plan
 
     progress = _progress(len(plan.ops))
@@ -238,7 +238,7 @@ def _execute(runtime: Runtime, plan: Any, keyring: Any, command: str, options: _
         if progress is not None:
             progress.close()  # also when the apply fails: never leave the terminal in the bar's state
     click.echo("")
-    click.echo(f"Apply complete! {summary_line(plan).removeprefix('Plan: ').replace(' to ', ' ')}")
+    click.echo(applied_line(plan))
     _after_apply(runtime, result, keyring)
 
 

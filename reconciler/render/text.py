@@ -241,6 +241,25 @@ def summary_line(plan: Plan) -> str:
     return f"Plan: {', '.join(parts)}. {roles} role change{'' if roles == 1 else 's'}."
 
 
+_PAST = {
+    "add": "added",
+    "change": "changed",
+    "destroy": "destroyed",
+    "rename": "renamed",
+    "archive": "archived",
+    "unarchive": "unarchived",
+}
+
+
+def applied_line(plan: Plan) -> str:
+    """``Apply complete! 3 added, 2 changed, 1 destroyed, 1 archived. 2 role changes.``"""
+    counts = plan.summary
+    parts = [f"{counts[k]} {_PAST[k]}" for k in ("add", "change", "destroy")]
+    parts += [f"{counts[k]} {_PAST[k]}" for k in ("rename", "archive", "unarchive") if counts[k]]
+    roles = counts["role_changes"]
+    return f"Apply complete! {', '.join(parts)}. {roles} role change{'' if roles == 1 else 's'}."
+
+
 def _workspace_names(plan: Plan, known: Mapping[str, str] | None) -> dict[str, str]:
     """The name each workspace will have: from the plan's own workspace ops, else from ``known``."""
     names = dict(known or {})

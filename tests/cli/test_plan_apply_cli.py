@@ -68,7 +68,7 @@ def test_apply_prints_the_same_plan_and_a_summary(harness: Harness) -> None:
     result = harness.cli("apply", "-f", str(harness.config_path), "--auto-approve", "--actor", "ci-bot")
 
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == EXPECTED_TEXT + "\nApply complete! 0 add, 1 change, 0 destroy. 1 role change.\n"
+    assert result.stdout == EXPECTED_TEXT + "\nApply complete! 0 added, 1 changed, 0 destroyed. 1 role change.\n"
     history = harness.cli("history")
     latest = history.stdout.splitlines()[0]
     assert "applied" in latest and "ci-bot" in latest and "1 change, 1 role_changes" in latest

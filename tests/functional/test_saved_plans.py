@@ -54,7 +54,7 @@ def test_apply_of_a_saved_plan(harness: Harness) -> None:
 
     assert result.exit_code == 0, result.stderr
     assert 'workspace "acme" (Acme Corp)' in result.stdout
-    assert "Apply complete! 9 add, 0 change, 0 destroy. 0 role changes." in result.stdout
+    assert "Apply complete! 9 added, 0 changed, 0 destroyed. 0 role changes." in result.stdout
     assert harness.metadata_of("bob@acme.com") == {"token": SECRET}
     assert harness.groups_of("bob@acme.com") == ["ops"]
     assert harness.backend.history(1)[0].command == "apply PLANFILE"
