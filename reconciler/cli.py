@@ -74,18 +74,36 @@ def fail(message: str, hint: str | None = None) -> NoReturn:
 class ReconcilerGroup(click.Group):
     """Catches user errors once, at the edge, and turns them into ``Error:`` lines and exit code 1."""
 
+    @staticmethod
+    def _report(ctx: click.Context, lines: list[str], hint: str | None = None) -> None:
+        runtime = ctx.obj
+        if isinstance(runtime, Runtime) and runtime.debug:
+            raise
+        for line in lines:
+            err(f"Error: {line}")
+        if hint:
+            err(f"Hint: {hint}")
+        ctx.exit(1)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
         except ReconcilerError as exc:
-            runtime = ctx.obj
-            if isinstance(runtime, Runtime) and runtime.debug:
-                raise
-            for line in exc.lines():
-                err(f"Error: {line}")
-            if exc.hint:
-                err(f"Hint: {exc.hint}")
-            ctx.exit(1)
+            self._report(ctx, exc.lines(), exc.hint)
+        except OSError as exc:  # a file that cannot be read or written: the user's to fix
+            name = f"{exc.filename}: " if exc.filename else ""
+            self._report(ctx, [f"{name}{exc.strerror or exc}"])
+        except KeyboardInterrupt:
+            err("Interrupted; an apply in progress was rolled back.")
+            ctx.exit(130)
+        except Exception as exc:  # a bug: say so plainly, show the traceback only with --debug
+            self._report(
+                ctx,
+                [f"internal error ({type(exc).__name__}); this is a bug in reconciler"],
+                "run again with --debug for the traceback, and report it",
+            )
         finally:
             if isinstance(ctx.obj, Runtime):
                 ctx.obj.close()

@@ -204,3 +204,34 @@ def test_long_applies_show_a_progress_bar_on_stderr(
 
     assert "applying" in terminal.getvalue()
     assert capsys.readouterr().out == ""  # stdout keeps only the plan and the summary
+
+
+def test_unwritable_plan_file_is_an_error_line_not_a_traceback(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "version: 1\nworkspaces:\n  - slug: a\n    name: A\n    users:\n"
+        "      - {email: a@x.example, first_name: A, role: admin}\n"
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "reconciler",
+            "--database",
+            f"sqlite:///{tmp_path}/r.db",
+            "plan",
+            "-f",
+            str(config),
+            "--out",
+            str(tmp_path / "missing-dir" / "plan.json"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().endswith(f"Error: {tmp_path}/missing-dir/plan.json: No such file or directory")
