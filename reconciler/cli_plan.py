@@ -32,8 +32,10 @@ def _plan_from_config(runtime: Runtime, config_path: Path, workspaces: tuple[str
     from .workflow import load_desired, make_plan
 
     desired = load_desired(config_path, strict_roles=strict_roles, workspaces=workspaces)
-    keyring = runtime.keyring(create=desired.needs_key(), required=desired.needs_key())
-    return make_plan(runtime.backend(), desired, keyring, workspaces=workspaces), keyring
+    backend = runtime.backend()
+    needs_key = desired.needs_key() and backend.uses_keyring
+    keyring = runtime.keyring(create=needs_key, required=needs_key)
+    return make_plan(backend, desired, keyring, workspaces=workspaces), keyring
 
 
 def workspace_names(planned: Any) -> dict[str, str]:

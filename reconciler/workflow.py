@@ -73,6 +73,7 @@ def make_plan(
     slugs = list(workspaces) or sorted(desired.workspaces)
     snapshot = backend.read_snapshot(slugs, keyring)
     plan = build_plan(desired, snapshot, workspaces=slugs)
+    backend.validate_plan(plan, snapshot)
     return Planned(desired, snapshot, plan)
 
 

@@ -52,6 +52,8 @@ class Backend(ABC):
     """One database. Implementations must never leave a half-applied plan behind."""
 
     name: str
+    # Whether metadata is encrypted with reconciler's own master key (the ToolJet backend uses ToolJet's).
+    uses_keyring: bool = True
 
     @abstractmethod
     def read_snapshot(self, slugs: Collection[str], keyring: Keyring | None) -> Snapshot:
@@ -73,6 +75,9 @@ class Backend(ABC):
         progress: Callable[[int, int], None] | None = None,
     ) -> ApplyResult:
         """Take the lock, re-read the snapshot, run ``check`` on it, execute ``plan`` in one transaction."""
+
+    def validate_plan(self, plan: Plan, snapshot: Snapshot) -> None:  # noqa: B027 - optional hook
+        """Raise a ReconcilerError for changes this backend cannot make (called right after planning)."""
 
     @abstractmethod
     def history(self, limit: int = 20) -> list[AuditRun]:

@@ -1,0 +1,111 @@
+"""Audit records of the ToolJet backend: in a schema of the tool's own, or nowhere — never in ToolJet's tables.
+
+Stage: storage. ``RECONCILER_TOOLJET_AUDIT_SCHEMA`` names a schema in the same database (created on first use,
+with the built-in backend's ``audit_runs``/``audit_changes`` tables); the run record is written in the apply's
+transaction, so it exists exactly when the apply committed. Unset, applies leave no record and ``history`` says
+so. Records are masked like the built-in ones: addresses and field names, never a metadata value or a token.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from contextlib import suppress
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine, MetaData, Table, insert, select, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from ... import ops
+from ...errors import ReconcilerError
+from ..base import AuditInfo, AuditRun
+from ..builtin import models
+
+AUDIT_SCHEMA_ENV = "RECONCILER_TOOLJET_AUDIT_SCHEMA"
+
+
+class AuditLog:
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.schema = (environ.get(AUDIT_SCHEMA_ENV) or "").strip() or None
+        if self.schema and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", self.schema):
+            raise ReconcilerError(f"{AUDIT_SCHEMA_ENV} must be a plain schema name (letters, digits, _)")
+        if self.schema:
+            target = MetaData()
+            self.runs: Table = models.AuditRun.__table__.to_metadata(target, schema=self.schema)  # type: ignore[attr-defined]
+            self.changes: Table = models.AuditChange.__table__.to_metadata(target, schema=self.schema)  # type: ignore[attr-defined]
+            self.metadata = target
+
+    def record(
+        self, conn: Connection, plan: ops.Plan, audit: AuditInfo, started: datetime, result: str, error: str | None
+    ) -> int | None:
+        """The run and, when applied, one masked row per change; None without an audit schema."""
+        if not self.schema:
+            return None
+        from ...render.jsonplan import plan_to_json_dict  # masked: never a metadata value
+
+        self._ensure(conn)
+        run = {
+            "started_at": started,
+            "finished_at": models.utcnow(),
+            "actor": audit.actor,
+            "command": audit.command,
+            "config_hash": audit.config_hash,
+            "summary": json.dumps(plan.summary),
+            "result": result,
+            "error": error,
+        }
+        run_id = conn.execute(insert(self.runs).returning(self.runs.c.id), run).scalar_one()
+        if result == "applied":
+            rows = [
+                {
+                    "run_id": run_id,
+                    "seq": i,
+                    "address": c["address"][:500],
+                    "action": ",".join(c["actions"]),
+                    "detail": json.dumps(c, sort_keys=True),
+                }
+                for i, c in enumerate(plan_to_json_dict(plan)["changes"])
+            ]
+            if rows:
+                conn.execute(insert(self.changes), rows)
+        return int(run_id)
+
+    def record_separately(
+        self, engine: Engine, plan: ops.Plan, audit: AuditInfo, started: datetime, exc: ReconcilerError, result: str
+    ) -> None:
+        """A refused or failed run, after the rollback; never masks the original error."""
+        if not self.schema:
+            return
+        with suppress(SQLAlchemyError), engine.begin() as conn:
+            self.record(conn, plan, audit, started, result, exc.message[:2000])
+
+    def history(self, engine: Engine, limit: int) -> list[AuditRun]:
+        if not self.schema:
+            raise ReconcilerError(
+                "the tooljet backend keeps no history unless it has an audit schema of its own",
+                hint=f"set {AUDIT_SCHEMA_ENV}=reconciler_audit (a schema beside ToolJet's; created on first apply)",
+            )
+        with engine.connect() as conn:
+            exists = conn.scalar(text("SELECT to_regclass(:name) IS NOT NULL"), {"name": f'"{self.schema}".audit_runs'})
+            if not exists:
+                return []
+            rows = conn.execute(select(self.runs).order_by(self.runs.c.id.desc()).limit(limit)).all()
+        return [
+            AuditRun(
+                r.id,
+                r.started_at,
+                r.finished_at,
+                r.actor,
+                r.command,
+                r.config_hash,
+                json.loads(r.summary),
+                r.result,
+                r.error,
+            )
+            for r in rows
+        ]
+
+    def _ensure(self, conn: Connection) -> None:
+        conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
+        self.metadata.create_all(conn, checkfirst=True)

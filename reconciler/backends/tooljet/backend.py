@@ -1,0 +1,214 @@
+"""The ToolJet backend: plan and apply against a ToolJet 3.x installation's own PostgreSQL tables.
+
+Stage: storage. Same contract as the built-in backend: consistent snapshots (REPEATABLE READ), one apply at a
+time under a transaction-scoped PostgreSQL advisory lock (dies with its holder), the whole plan in one
+transaction. It never runs DDL on ToolJet's schema and never writes apps or data sources; audit records go to a
+schema of the tool's own, or nowhere (``audit.py``). User metadata is encrypted with ToolJet's key and scheme
+(``lockbox.py``), so the ``keyring`` arguments of the interface are not used for ToolJet's data.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import zlib
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from ... import ops
+from ...crypto import Keyring
+from ...errors import ApplyError, LockTimeout, ReconcilerError, StateError
+from ...state import Snapshot
+from ..base import ApplyResult, AuditInfo, AuditRun, Backend, PreconditionCheck
+from ..builtin import models
+from ..builtin.db import create_engine_for, mask_url
+from .audit import AuditLog
+from .checks import ToolJetPlanError, plan_problems
+from .executor import Executor
+from .invitations import PendingInvitation, deliver
+from .lockbox import decrypt_metadata, load_key
+from .queries import ALL_SLUGS
+from .reader import ToolJetIds, read_snapshot
+from .variant import Variant, detect_variant
+
+
+class ToolJetBackend(Backend):
+    name = "tooljet"
+    uses_keyring = False  # metadata is encrypted with ToolJet's LOCKBOX_MASTER_KEY
+
+    def __init__(self, url: str, *, environ: Mapping[str, str] | None = None) -> None:
+        self.url = url
+        self.environ = os.environ if environ is None else environ
+        self.engine = create_engine_for(url)
+        if self.engine.dialect.name != "postgresql":
+            self.engine.dispose()
+            raise StateError(
+                f"the tooljet backend needs ToolJet's PostgreSQL database, not {mask_url(url)}",
+                hint="--database postgresql://USER@HOST/TOOLJET_DB (add ?options=-csearch_path%3DSCHEMA if needed)",
+            )
+        self.audit_log = AuditLog(self.environ)
+        self._variant: Variant | None = None
+        self._archived_users: dict[str, frozenset[str]] = {}  # fingerprint -> instance-archived emails
+        self.pending_invitations: list[PendingInvitation] = []
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- reading -------------------------------------------------------------------------------
+
+    @contextmanager
+    def _connect(self, **options: Any) -> Iterator[Connection]:
+        try:
+            conn = self.engine.connect()
+        except DBAPIError as exc:
+            raise StateError(f"cannot open the database {mask_url(self.url)}: {_one_line(exc)}") from exc
+        with conn:
+            yield conn.execution_options(**options) if options else conn
+
+    def variant(self, conn: Connection | None = None) -> Variant:
+        """The schema variant, introspected once per backend."""
+        if self._variant is None:
+            if conn is None:
+                with self._connect() as fresh, fresh.begin():
+                    self._variant = detect_variant(fresh)
+            else:
+                self._variant = detect_variant(conn)
+        return self._variant
+
+    def _read(self, conn: Connection, slugs: Collection[str]) -> tuple[Snapshot, ToolJetIds]:
+        key = _optional_key(self.environ)
+
+        def decrypt(slug: str, email: str, blob: str) -> dict[str, str]:
+            return decrypt_metadata(key, slug, email, blob)
+
+        snapshot, ids = read_snapshot(conn, self.variant(conn), slugs, decrypt=decrypt)
+        self._archived_users = {snapshot.fingerprint: frozenset(ids.archived_users)}
+        return snapshot, ids
+
+    def read_snapshot(self, slugs: Collection[str], keyring: Keyring | None) -> Snapshot:
+        """``keyring`` is not used: ToolJet's metadata is read with LOCKBOX_MASTER_KEY."""
+        with self._connect(isolation_level="REPEATABLE READ") as conn, conn.begin():
+            return self._read(conn, slugs)[0]
+
+    def list_workspaces(self) -> list[str]:
+        with self._connect() as conn, conn.begin():
+            self.variant(conn)
+            return list(conn.scalars(text(ALL_SLUGS)))
+
+    def validate_plan(self, plan: ops.Plan, snapshot: Snapshot) -> None:
+        """Raise :class:`ToolJetPlanError` for what this backend cannot do (call it right after planning)."""
+        archived = self._archived_users.get(snapshot.fingerprint, frozenset())
+        problems = plan_problems(plan, snapshot, self.variant(), archived)
+        if problems:
+            raise ToolJetPlanError(problems)
+
+    # --- applying ------------------------------------------------------------------------------
+
+    def apply(
+        self,
+        plan: ops.Plan,
+        *,
+        keyring: Keyring | None,
+        lock_timeout: float,
+        check: PreconditionCheck,
+        audit: AuditInfo,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> ApplyResult:
+        started = models.utcnow()
+        try:
+            with self._locked(lock_timeout, audit.actor) as conn:
+                snapshot, ids = self._read(conn, plan.workspaces)
+                check(snapshot)
+                problems = plan_problems(plan, snapshot, self.variant(conn), ids.archived_users)
+                if problems:
+                    raise ToolJetPlanError(problems)
+                executor = Executor(conn, self.variant(conn), ids, _optional_key(self.environ), _ticker(plan, progress))
+                executor.run(plan)
+                run_id = self.audit_log.record(conn, plan, audit, started, "applied", None)
+        except LockTimeout:
+            raise
+        except ReconcilerError as exc:
+            result = "failed" if isinstance(exc, ApplyError) else "refused"
+            self.audit_log.record_separately(self.engine, plan, audit, started, exc, result)
+            raise
+        except SQLAlchemyError as exc:
+            error = ApplyError(f"apply failed and was rolled back; nothing was changed ({_one_line(exc)})")
+            self.audit_log.record_separately(self.engine, plan, audit, started, error, "failed")
+            raise error from exc
+        self.pending_invitations = list(executor.invitations)
+        return ApplyResult(run_id, len(plan.ops), tuple(i.email for i in executor.invitations))
+
+    def after_commit(self, result: ApplyResult, keyring: Keyring | None = None) -> list[str]:
+        """Deliver the invitations of the last apply (the CLI calls this after commit); lines for stderr.
+
+        There is no outbox table (ToolJet's tables are not ours to extend): a failed delivery is reported, and
+        the invitation link stays available in ToolJet's UI, since the token is stored the way ToolJet stores it.
+        """
+        pending, self.pending_invitations = self.pending_invitations, []
+        return deliver(pending, self.environ)
+
+    @contextmanager
+    def _locked(self, timeout: float, actor: str) -> Iterator[Connection]:
+        with self._connect() as conn, conn.begin():
+            key = lock_key(str(conn.scalar(text("SELECT current_schema()"))))
+            app_name = f"reconciler apply by {actor}"[:63]
+            conn.execute(text("SELECT set_config('application_name', :name, true)"), {"name": app_name})
+            deadline = time.monotonic() + timeout
+            while not conn.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}):
+                if time.monotonic() >= deadline:
+                    raise LockTimeout(_holder_message(self._holder(key), timeout))
+                time.sleep(0.1)
+            yield conn
+
+    def _holder(self, key: int) -> str | None:
+        query = text(
+            "SELECT a.application_name, a.pid, a.xact_start FROM pg_locks l JOIN pg_stat_activity a "
+            "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = :k"
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query, {"k": key}).first()
+        if row is None:
+            return None
+        since = row.xact_start.isoformat(timespec="seconds") if row.xact_start else "an unknown time"
+        return f"{row.application_name or 'another session'} (pid {row.pid}, since {since})"
+
+    def history(self, limit: int = 20) -> list[AuditRun]:
+        return self.audit_log.history(self.engine, limit)
+
+
+def lock_key(schema: str) -> int:
+    """The advisory lock key: the built-in backend's derivation, from the schema that holds the data."""
+    return zlib.crc32(("reconciler:" + schema).encode()) & 0x7FFFFFFF
+
+
+def _optional_key(environ: Mapping[str, str]) -> bytes | None:
+    return load_key(environ) if environ.get("LOCKBOX_MASTER_KEY", "").strip() else None
+
+
+def _ticker(plan: ops.Plan, progress: Callable[[int, int], None] | None) -> Callable[[int], None] | None:
+    if progress is None:
+        return None
+    done = [0]
+
+    def tick(count: int) -> None:
+        done[0] += count
+        progress(min(done[0], len(plan.ops)), len(plan.ops))
+
+    return tick
+
+
+def _holder_message(holder: str | None, timeout: float) -> str:
+    who = holder or "another process"
+    return (
+        f"another apply holds the lock: {who}; gave up after waiting {timeout:g}s (use --lock-timeout to wait longer)"
+    )
+
+
+def _one_line(exc: SQLAlchemyError) -> str:
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    first = str(orig).strip().splitlines()
+    return first[0][:300] if first else type(orig).__name__

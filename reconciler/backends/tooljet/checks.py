@@ -1,0 +1,97 @@
+"""Plan checks only the ToolJet backend needs: the registry must match ToolJet, flags must fit its columns.
+
+Stage: plan validation (pure: a plan, a snapshot and the schema variant in, problems out). The planner is shared
+and knows nothing of ToolJet, so it plans ``CreateApp`` for a registry entry ToolJet lacks; this backend never
+creates, renames or deletes apps and data sources (they hold work built inside ToolJet), so such a plan is an
+error that lists what the workspace really has. Flags that ToolJet keeps in one column must agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from ... import ops
+from ...errors import PlanRefused
+from ...state import Snapshot
+from .flags import tie_problems
+from .variant import Variant
+
+ARCHIVED_IN_INSTANCE = "User is archived in the instance. Contact super admin to activate them."
+
+
+class ToolJetPlanError(PlanRefused):
+    """Every problem at once, one line each (the CLI prints ``Error:`` per line)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("tooljet", problems[0], hint="see docs/tooljet.md (what the tooljet backend manages)")
+        self.problems = problems
+
+    def lines(self) -> list[str]:
+        return list(self.problems)
+
+
+def plan_problems(
+    plan: ops.Plan, snapshot: Snapshot, variant: Variant, archived_users: Collection[str] = ()
+) -> list[str]:
+    return registry_problems(plan, snapshot) + flag_problems(plan, variant) + archived_problems(plan, archived_users)
+
+
+def registry_problems(plan: ops.Plan, snapshot: Snapshot) -> list[str]:
+    problems = []
+    for op in plan.ops:
+        ws = snapshot.workspaces.get(op.workspace)
+        where = f'workspace "{op.workspace}"'
+        if isinstance(op, ops.CreateApp):
+            problems.append(
+                f'{where}: app "{op.slug}" does not exist in ToolJet, and the tooljet backend never creates apps '
+                f"(build it in ToolJet, or remove it from the configuration); the workspace has {_apps(ws)}"
+            )
+        elif isinstance(op, ops.UpdateApp):
+            names = {c.field: c for c in op.changes}
+            change = names.get("name")
+            actual = change.old if change else "?"
+            problems.append(
+                f'{where}: app "{op.slug}" is called "{actual}" in ToolJet, not "{change.new if change else "?"}"; '
+                f"the tooljet backend never renames apps (declare name: {actual})"
+            )
+        elif isinstance(op, ops.CreateDataSource):
+            problems.append(
+                f'{where}: data source "{op.name}" does not exist in ToolJet, and the tooljet backend never creates '
+                f"data sources; the workspace has {_sources(ws)}"
+            )
+    return problems
+
+
+def flag_problems(plan: ops.Plan, variant: Variant) -> list[str]:
+    problems = []
+    for op in plan.ops:
+        if isinstance(op, ops.CreateGroup):
+            problems += tie_problems(variant, f'workspace "{op.workspace}", group "{op.name}"', op.permissions)
+        elif isinstance(op, ops.UpdateGroup):
+            problems += tie_problems(variant, f'workspace "{op.workspace}", group "{op.name}"', op.after)
+        elif isinstance(op, ops.UpdateBuilderRole):
+            problems += tie_problems(variant, f'workspace "{op.workspace}", role "builder"', op.after)
+    return problems
+
+
+def archived_problems(plan: ops.Plan, archived_users: Collection[str]) -> list[str]:
+    """ToolJet refuses to invite or unarchive someone archived in the whole instance; so does this backend."""
+    return [
+        f'workspace "{op.workspace}": {op.email}: {ARCHIVED_IN_INSTANCE}'
+        for op in plan.ops
+        if isinstance(op, ops.CreateMembership | ops.UnarchiveMembership) and op.email in archived_users
+    ]
+
+
+def _apps(ws: object) -> str:
+    apps = getattr(ws, "apps", None)
+    if not apps:
+        return "no apps" if ws is not None else "no apps (it does not exist yet)"
+    return "these apps: " + ", ".join(f"{slug} ({name})" for slug, name in sorted(apps.items()))
+
+
+def _sources(ws: object) -> str:
+    sources = getattr(ws, "data_sources", None)
+    if not sources:
+        return "no data sources" if ws is not None else "no data sources (it does not exist yet)"
+    return "these data sources: " + ", ".join(sorted(sources))

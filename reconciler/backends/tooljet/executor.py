@@ -1,0 +1,331 @@
+"""Execute a Plan against ToolJet's tables inside one open transaction.
+
+Stage: apply. Same order as the built-in executor (SPEC 5): creations (workspace, groups, renames), promotions,
+permission gains and membership additions and unarchives, metadata, permission losses and membership removals,
+demotions and archives, group destruction. Writes are batched (executemany) per statement.
+
+What is written is what ToolJet's own services write for the same action (reference §3-§5):
+memberships get ``role = 'all-users'``, ``source = 'invite'`` and a raw uuid invitation token; new accounts get
+``status 'invited'``, ``source 'invite'`` and their own token; a role is exactly one ``group_users`` row in a
+default group (the old one is deleted first, so never two); archive clears the token and keeps group rows and
+metadata; unarchive re-invites with a new token. Apps and data sources are never written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, text
+
+from ... import ops
+from ...crypto import tooljet_encrypt
+from ...errors import ApplyError
+from ...state import ROLE_RANK, GroupPermissions
+from .defaults import create_default_groups
+from .flags import column_values, mapped_columns
+from .granular import GrantWriter, new_id
+from .invitations import PendingInvitation
+from .lockbox import METADATA_COLUMN, METADATA_TABLE, require_key
+from .reader import ToolJetIds
+from .variant import Variant
+
+_IDS = "ANY(CAST(:ids AS uuid[]))"
+_REGISTRY_OPS = (ops.CreateApp, ops.UpdateApp, ops.CreateDataSource)
+
+
+@dataclass
+class Executor:
+    conn: Connection
+    variant: Variant
+    ids: ToolJetIds
+    lockbox_key: bytes | None
+    progress: Callable[[int], None] | None = None
+    invitations: list[PendingInvitation] = field(default_factory=list)
+    account_tokens: dict[str, str] = field(default_factory=dict)  # email -> users.invitation_token (new accounts)
+
+    def __post_init__(self) -> None:
+        self.grants = GrantWriter(self.conn, self.variant, self.ids)
+
+    def run(self, plan: ops.Plan) -> None:
+        by_kind: defaultdict[type, list] = defaultdict(list)
+        for op in plan.ops:
+            by_kind[type(op)].append(op)
+        k = by_kind.__getitem__
+        if any(by_kind[kind] for kind in _REGISTRY_OPS):
+            raise ApplyError("the tooljet backend never creates or renames apps and data sources; nothing was changed")
+        updates = k(ops.UpdateMembership)
+        self._create_workspaces(k(ops.CreateWorkspace))
+        self._update_workspaces(k(ops.UpdateWorkspace), archive=False)
+        self._rename_groups(k(ops.RenameGroup))
+        self._create_groups(k(ops.CreateGroup))
+        self._set_roles([u for u in updates if u.role and ROLE_RANK[u.role.new] > ROLE_RANK[u.role.old]])
+        self._set_permissions(
+            [(op.workspace, "builder", op.before, op.after) for op in k(ops.UpdateBuilderRole)]
+            + [(op.workspace, op.name, op.before, op.after) for op in k(ops.UpdateGroup)]
+        )
+        self._create_users(k(ops.CreateUser))
+        self._update_users(k(ops.UpdateUser))
+        self._create_memberships(k(ops.CreateMembership))
+        self._unarchive(k(ops.UnarchiveMembership))
+        self._group_users(
+            [(op.workspace, op.email, g) for op in k(ops.CreateMembership) for g in op.groups]
+            + [(op.workspace, op.email, g) for op in updates for g in op.groups_added],
+            add=True,
+        )
+        self._write_metadata(
+            [(op.workspace, op.email, op.metadata) for op in k(ops.CreateMembership) if op.metadata]
+            + [(op.workspace, op.email, op.metadata or {}) for op in updates if op.metadata_changes]
+        )
+        self._group_users([(op.workspace, op.email, g) for op in updates for g in op.groups_removed], add=False)
+        self._set_roles([u for u in updates if u.role and ROLE_RANK[u.role.new] < ROLE_RANK[u.role.old]])
+        self._archive(k(ops.ArchiveMembership))
+        self._update_workspaces(k(ops.UpdateWorkspace), archive=True)
+        self._destroy_groups(k(ops.DestroyGroup))
+        self._fill_account_tokens()
+
+    # --- workspaces and groups -----------------------------------------------------------------
+
+    def _create_workspaces(self, items: list[ops.CreateWorkspace]) -> None:
+        rows = [{"id": new_id(), "name": op.name, "slug": op.workspace, "status": op.status} for op in items]
+        self._many("INSERT INTO organizations (id, name, slug, status) VALUES (:id, :name, :slug, :status)", rows)
+        for row in rows:
+            self.ids.workspaces[row["slug"]], self.ids.workspace_names[row["slug"]] = row["id"], row["name"]
+        create_default_groups(self.conn, self.variant, self.ids, [(r["slug"], r["id"]) for r in rows])
+        self._tick(len(items))
+
+    def _update_workspaces(self, items: list[ops.UpdateWorkspace], *, archive: bool) -> None:
+        """Renames and unarchiving come first; archiving last, after every membership change."""
+        changes = [
+            (self.ids.workspaces[op.workspace], op.workspace, c)
+            for op in items
+            for c in op.changes
+            if (c.field == "status" and c.new == "archived") == archive
+        ]
+        for field_name in ("name", "status"):
+            rows = [{"id": org_id, "value": c.new} for org_id, _slug, c in changes if c.field == field_name]
+            self._many(f"UPDATE organizations SET {field_name} = :value, updated_at = now() WHERE id = :id", rows)
+        self.ids.workspace_names.update({slug: c.new for _id, slug, c in changes if c.field == "name"})
+        if archive:
+            self._tick(len(items))
+
+    def _rename_groups(self, items: list[ops.RenameGroup]) -> None:
+        rows = []
+        for op in items:
+            group_id = self.ids.groups.pop((op.workspace, op.old_name))
+            self.ids.groups[op.workspace, op.new_name] = group_id
+            rows.append({"id": group_id, "name": op.new_name})
+        self._many("UPDATE permission_groups SET name = :name, updated_at = now() WHERE id = :id", rows)
+        self._tick(len(items))
+
+    def _create_groups(self, items: list[ops.CreateGroup]) -> None:
+        columns = mapped_columns(self.variant)
+        rows = []
+        for op in items:
+            group_id = new_id()
+            self.ids.groups[op.workspace, op.name] = group_id
+            rows.append({"id": group_id, "org": self.ids.workspaces[op.workspace], "name": op.name})
+            rows[-1].update(column_values(self.variant, op.permissions.flags))
+            self.grants.sync(op.workspace, group_id, op.permissions, default_builder=False)
+        names = ", ".join(["id", "organization_id", "name", "type", *columns])
+        values = ", ".join([":id", ":org", ":name", "'custom'", *(f":{c}" for c in columns)])
+        self._many(f"INSERT INTO permission_groups ({names}) VALUES ({values})", rows)
+        self.grants.flush()
+        self._tick(len(items))
+
+    def _set_permissions(self, items: list[tuple[str, str, GroupPermissions, GroupPermissions]]) -> None:
+        """Only the mapped flag columns are written: ToolJet's other flags stay as they are."""
+        columns = mapped_columns(self.variant)
+        rows = []
+        for slug, name, before, after in items:
+            group_id = self.ids.groups[slug, name]
+            rows.append({"id": group_id, **column_values(self.variant, after.flags)})
+            if (before.app_grants, before.data_source_grants) != (after.app_grants, after.data_source_grants):
+                self.grants.sync(slug, group_id, after, default_builder=name == "builder")
+        sets = ", ".join(f"{c} = :{c}" for c in columns)
+        self._many(f"UPDATE permission_groups SET {sets}, updated_at = now() WHERE id = :id", rows)
+        self.grants.flush()
+        self._tick(len(items))
+
+    def _destroy_groups(self, items: list[ops.DestroyGroup]) -> None:
+        group_ids = [self.ids.groups.pop((op.workspace, op.name)) for op in items]
+        if group_ids:
+            self.conn.execute(text(f"DELETE FROM group_users WHERE group_id = {_IDS}"), {"ids": group_ids})
+            self.conn.execute(text(f"DELETE FROM granular_permissions WHERE group_id = {_IDS}"), {"ids": group_ids})
+            self.conn.execute(text(f"DELETE FROM permission_groups WHERE id = {_IDS}"), {"ids": group_ids})
+        self._tick(len(items))
+
+    # --- people --------------------------------------------------------------------------------
+
+    def _create_users(self, items: list[ops.CreateUser]) -> None:
+        if not items:
+            return
+        first_user = not self.conn.scalar(text("SELECT EXISTS (SELECT 1 FROM users)"))
+        extra = {
+            "source": "'invite'",
+            "user_type": ":user_type",
+            "organization_id": ":org",
+        }
+        extra = {c: v for c, v in extra.items() if self.variant.has("users", c)}
+        rows = []
+        for index, op in enumerate(items):
+            user_id, token = new_id(), new_id()
+            self.ids.users[op.email], self.account_tokens[op.email] = user_id, token
+            user_type = "instance" if first_user and index == 0 else "workspace"
+            org = self.ids.workspaces[op.workspace]
+            rows.append(
+                {"id": user_id, "email": op.email, "first": op.first_name, "last": op.last_name, "token": token}
+                | {"user_type": user_type, "org": org}
+            )
+        names = ", ".join(["id", "email", "first_name", "last_name", "status", "invitation_token", *extra])
+        values = ", ".join([":id", ":email", ":first", ":last", "'invited'", ":token", *extra.values()])
+        self._many(f"INSERT INTO users ({names}) VALUES ({values})", rows)
+        self._tick(len(items))
+
+    def _update_users(self, items: list[ops.UpdateUser]) -> None:
+        for field_name in ("first_name", "last_name"):
+            rows = [
+                {"id": self.ids.users[op.email], "value": c.new}
+                for op in items
+                for c in op.changes
+                if c.field == field_name
+            ]
+            self._many(f"UPDATE users SET {field_name} = :value, updated_at = now() WHERE id = :id", rows)
+        self._tick(len(items))
+
+    def _create_memberships(self, items: list[ops.CreateMembership]) -> None:
+        source = self.variant.has("organization_users", "source")
+        rows, roles = [], []
+        for op in items:
+            membership_id, user_id = new_id(), self.ids.users[op.email]
+            token = self._invite(op.workspace, op.email, user_id) if op.status == "invited" else None
+            rows.append(
+                {
+                    "id": membership_id,
+                    "org": self.ids.workspaces[op.workspace],
+                    "user": user_id,
+                    "status": op.status,
+                    "token": token,
+                }
+            )
+            self.ids.memberships[op.workspace, op.email] = membership_id
+            roles.append({"id": new_id(), "user": user_id, "group": self.ids.groups[op.workspace, op.role]})
+        names = "id, organization_id, user_id, role, status, invitation_token" + (", source" if source else "")
+        values = ":id, :org, :user, 'all-users', :status, :token" + (", 'invite'" if source else "")
+        self._many(f"INSERT INTO organization_users ({names}) VALUES ({values})", rows)
+        self._many("INSERT INTO group_users (id, user_id, group_id) VALUES (:id, :user, :group)", roles)
+        self._tick(len(items))
+
+    def _invite(self, slug: str, email: str, user_id: str) -> str:
+        token = new_id()  # crypto.randomUUID(), stored raw, as ToolJet does
+        self.invitations.append(
+            PendingInvitation(slug, self.ids.workspaces[slug], self.ids.workspace_names[slug], email, user_id, token)
+        )
+        return token
+
+    def _unarchive(self, items: list[ops.UnarchiveMembership]) -> None:
+        source = ", source = 'invite'" if self.variant.has("organization_users", "source") else ""
+        rows = [
+            {
+                "id": self.ids.memberships[op.workspace, op.email],
+                "token": self._invite(op.workspace, op.email, self.ids.users[op.email]),
+            }
+            for op in items
+        ]
+        self._many(
+            f"UPDATE organization_users SET status = 'invited', invitation_token = :token{source}, updated_at = now() "
+            "WHERE id = :id",
+            rows,
+        )
+        self._tick(len(items))
+
+    def _archive(self, items: list[ops.ArchiveMembership]) -> None:
+        rows = [{"id": self.ids.memberships[op.workspace, op.email]} for op in items]
+        self._many(
+            "UPDATE organization_users SET status = 'archived', invitation_token = NULL, updated_at = now() "
+            "WHERE id = :id",
+            rows,
+        )
+        self._tick(len(items))
+
+    def _set_roles(self, items: list[ops.UpdateMembership]) -> None:
+        """Delete the member's default-group rows in the workspace, then insert the one new row."""
+        rows = [
+            {
+                "id": new_id(),
+                "org": self.ids.workspaces[op.workspace],
+                "user": self.ids.users[op.email],
+                "group": self.ids.groups[op.workspace, op.role.new],
+            }
+            for op in items
+            if op.role is not None
+        ]
+        self._many(
+            "DELETE FROM group_users WHERE user_id = :user AND group_id IN "
+            "(SELECT id FROM permission_groups WHERE organization_id = :org AND type::text = 'default')",
+            rows,
+        )
+        self._many("INSERT INTO group_users (id, user_id, group_id) VALUES (:id, :user, :group)", rows)
+        self._tick(len(items))
+
+    def _group_users(self, items: list[tuple[str, str, str]], *, add: bool) -> None:
+        rows = [
+            {"id": new_id(), "user": self.ids.users[email], "group": self.ids.groups[slug, group]}
+            for slug, email, group in items
+        ]
+        if add:
+            self._many("INSERT INTO group_users (id, user_id, group_id) VALUES (:id, :user, :group)", rows)
+        else:
+            self._many("DELETE FROM group_users WHERE user_id = :user AND group_id = :group", rows)
+            self._tick(len(items))
+
+    def _write_metadata(self, items: list[tuple[str, str, dict[str, str]]]) -> None:
+        """Upsert user_details per (user, workspace), as UserDetailsService.updateUserMetadata does."""
+        if not items:
+            return
+        key = require_key(self.lockbox_key)
+        rows = [
+            {
+                "id": new_id(),
+                "user": self.ids.users[email],
+                "org": self.ids.workspaces[slug],
+                "blob": tooljet_encrypt(key, _stringify(values), table=METADATA_TABLE, column=METADATA_COLUMN),
+            }
+            for slug, email, values in items
+        ]
+        self._many(
+            "INSERT INTO user_details (id, user_id, organization_id, user_metadata) VALUES (:id, :user, :org, :blob) "
+            "ON CONFLICT (organization_id, user_id) DO UPDATE SET user_metadata = EXCLUDED.user_metadata, "
+            "updated_at = now()",
+            rows,
+        )
+        self._tick(len(items))
+
+    def _fill_account_tokens(self) -> None:
+        """Existing accounts that were never set up keep their users.invitation_token: their link needs it."""
+        wanted = sorted({i.user_id for i in self.invitations if i.email not in self.account_tokens})
+        if wanted:
+            found = self.conn.execute(
+                text(f"SELECT lower(email), invitation_token FROM users WHERE id = {_IDS} AND invitation_token <> ''"),
+                {"ids": wanted},
+            )
+            self.account_tokens.update({email: token for email, token in found})
+        self.invitations = [i.with_account_token(self.account_tokens.get(i.email)) for i in self.invitations]
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _many(self, sql: str, rows: Iterable[dict]) -> None:
+        rows = list(rows)
+        if rows:
+            self.conn.execute(text(sql), rows)
+
+    def _tick(self, count: int) -> None:
+        if self.progress is not None and count:
+            self.progress(count)
+
+
+def _stringify(values: dict[str, str]) -> str:
+    """``JSON.stringify`` of the object: no spaces, non-ASCII kept as is, keys in their given order."""
+    return json.dumps(values, separators=(",", ":"), ensure_ascii=False)

@@ -1,0 +1,107 @@
+"""The bulk SELECTs of the ToolJet reader, one per table, shaped by the schema variant.
+
+Stage: storage. Each query reads one table for every declared workspace at once (``= ANY(:ids)``), so a plan
+costs the same handful of round trips for ten members or ten thousand. Columns come back as plain text and
+booleans (uuids cast to text, enums to text, NULL flags as false) so the rows can be fingerprinted as they are.
+"""
+
+from __future__ import annotations
+
+from .flags import mapped_columns
+from .variant import Variant
+
+IN_ORGS = "= ANY(CAST(:ids AS uuid[]))"
+_GRANULAR_JOIN = (
+    "JOIN granular_permissions gp ON gp.id = {child}.granular_permission_id "
+    "JOIN permission_groups g ON g.id = gp.group_id"
+)
+
+USERS = (
+    "SELECT u.id::text, lower(u.email), coalesce(u.first_name, ''), coalesce(u.last_name, ''), u.status::text "
+    "FROM users u WHERE u.email IS NOT NULL ORDER BY u.created_at, u.id"
+)
+WORKSPACES = (
+    "SELECT o.id::text, o.slug, coalesce(o.name, ''), o.status::text FROM organizations o "
+    "WHERE o.slug = ANY(CAST(:slugs AS varchar[]))"
+)
+ALL_SLUGS = "SELECT slug FROM organizations WHERE slug IS NOT NULL ORDER BY slug"
+
+
+def workspace_queries(variant: Variant) -> dict[str, str]:
+    """Name of the ``_Rows`` field -> SQL reading it for the organizations in ``:ids``."""
+    return {
+        "apps": _apps(variant),
+        "data_sources": _data_sources(variant),
+        "groups": _groups(variant),
+        "granular": (
+            "SELECT gp.id::text, gp.group_id::text, gp.name, gp.type::text, coalesce(gp.is_all, true), "
+            "coalesce(gp.created_at::text, '') FROM granular_permissions gp "
+            f"JOIN permission_groups g ON g.id = gp.group_id WHERE g.organization_id {IN_ORGS}"
+        ),
+        "app_children": _app_children(variant),
+        "app_targets": (
+            "SELECT ga.apps_group_permissions_id::text, ap.slug FROM group_apps ga "
+            "JOIN apps ap ON ap.id = ga.app_id JOIN apps_group_permissions a ON a.id = ga.apps_group_permissions_id "
+            f"{_GRANULAR_JOIN.format(child='a')} WHERE g.organization_id {IN_ORGS} AND ap.slug IS NOT NULL"
+        ),
+        "data_source_children": (
+            "SELECT d.id::text, d.granular_permission_id::text, coalesce(d.can_configure, false), "
+            "coalesce(d.can_use, false) FROM data_sources_group_permissions d "
+            f"{_GRANULAR_JOIN.format(child='d')} WHERE g.organization_id {IN_ORGS} AND gp.type::text = 'data_source'"
+        ),
+        "data_source_targets": (
+            "SELECT x.data_sources_group_permissions_id::text, ds.name FROM group_data_sources x "
+            "JOIN data_sources ds ON ds.id = x.data_source_id "
+            "JOIN data_sources_group_permissions d ON d.id = x.data_sources_group_permissions_id "
+            f"{_GRANULAR_JOIN.format(child='d')} WHERE g.organization_id {IN_ORGS}"
+        ),
+        "memberships": (
+            "SELECT ou.organization_id::text, ou.id::text, ou.user_id::text, ou.status::text "
+            f"FROM organization_users ou WHERE ou.organization_id {IN_ORGS}"
+        ),
+        "group_users": (
+            "SELECT g.organization_id::text, gu.user_id::text, gu.group_id::text FROM group_users gu "
+            f"JOIN permission_groups g ON g.id = gu.group_id WHERE g.organization_id {IN_ORGS}"
+        ),
+        "metadata": (
+            "SELECT ud.organization_id::text, ud.user_id::text, ud.user_metadata FROM user_details ud "
+            f"WHERE ud.organization_id {IN_ORGS} AND ud.user_metadata IS NOT NULL AND ud.user_metadata <> ''"
+        ),
+    }
+
+
+def _apps(variant: Variant) -> str:
+    """Front-end apps only: workflows and modules are apps too, but granular app grants never name them."""
+    only_front_end = " AND a.type = 'front-end'" if variant.has("apps", "type") else ""
+    return (
+        "SELECT a.organization_id::text, a.id::text, a.slug, coalesce(a.name, '') FROM apps a "
+        f"WHERE a.organization_id {IN_ORGS} AND a.slug IS NOT NULL{only_front_end}"
+    )
+
+
+def _data_sources(variant: Variant) -> str:
+    """Workspace-level data sources (global scope, not the built-in static ones), oldest first."""
+    scope = " AND d.scope::text = 'global'" if variant.has("data_sources", "scope") else ""
+    kind = " AND d.type::text <> 'static'" if variant.has("data_sources", "type") else ""
+    order = "d.created_at, d.id" if variant.has("data_sources", "created_at") else "d.id"
+    return (
+        "SELECT d.organization_id::text, d.id::text, d.name FROM data_sources d "
+        f"WHERE d.organization_id {IN_ORGS}{scope}{kind} ORDER BY {order}"
+    )
+
+
+def _groups(variant: Variant) -> str:
+    flags = ", ".join(f"coalesce(g.{column}, false)" for column in mapped_columns(variant))
+    return (
+        f"SELECT g.organization_id::text, g.id::text, g.name, g.type::text, {flags} FROM permission_groups g "
+        f"WHERE g.organization_id {IN_ORGS}"
+    )
+
+
+def _app_children(variant: Variant) -> str:
+    front_end = " AND a.app_type::text = 'front-end'" if variant.has("apps_group_permissions", "app_type") else ""
+    return (
+        "SELECT a.id::text, a.granular_permission_id::text, coalesce(a.can_edit, false), "
+        "coalesce(a.can_view, false), coalesce(a.hide_from_dashboard, false) FROM apps_group_permissions a "
+        f"{_GRANULAR_JOIN.format(child='a')} WHERE g.organization_id {IN_ORGS} AND gp.type::text = 'app'{front_end}"
+    )

@@ -1,0 +1,179 @@
+"""The ToolJet backend through the command line: plan, apply, saved and stale plans, export, history, locks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from lockbox_reference import tooljet_decrypt_metadata
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from tooljet_harness import ToolJetDb, acme, base_config, user
+
+from reconciler.backends.tooljet.backend import lock_key
+from reconciler.cli import cli, register_later_commands
+from reconciler.render.text import NO_CHANGES
+
+MASTER_KEY = "5e" * 32  # reconciler's own key: signs plan files and encrypts metadata inside them
+
+register_later_commands()
+
+
+def run(db: ToolJetDb, *args: str, env: dict[str, str] | None = None, backend_option: bool = True) -> Result:
+    options = ["--backend", "tooljet"] if backend_option else []
+    environment = {"RECONCILER_MASTER_KEY": MASTER_KEY, **(env or {})}
+    return CliRunner().invoke(cli, [*options, "--database", db.url, *args], env=environment, catch_exceptions=False)
+
+
+def test_plan_and_apply_through_the_cli(tooljet: ToolJetDb) -> None:
+    config = base_config(tooljet.variant)
+    user(config, "carol@acme.example")["role"] = "builder"
+    user(config, "carol@acme.example")["metadata"] = {"desk": "4F"}
+    path = tooljet.write(config)
+
+    planned = run(tooljet, "plan", "-f", str(path), "--detailed-exitcode")
+    assert planned.exit_code == 2, planned.output
+    assert "acme  carol@acme.example  end-user -> builder  declared" in planned.output
+    assert "4F" not in planned.output
+
+    applied = run(tooljet, "apply", "-f", str(path), "--auto-approve")
+    assert applied.exit_code == 0, applied.output
+    assert "Apply complete!" in applied.output
+    assert tooljet.role_of("carol@acme.example") == ["builder"]
+
+    again = run(
+        tooljet,
+        "plan",
+        "-f",
+        str(path),
+        "--detailed-exitcode",
+        backend_option=False,
+        env={"RECONCILER_BACKEND": "tooljet"},
+    )
+    assert again.exit_code == 0 and NO_CHANGES in again.output
+
+
+def test_saved_plan_applies_and_a_stale_one_is_refused(tooljet: ToolJetDb, tmp_path: Path) -> None:
+    config = base_config(tooljet.variant)
+    gina = {"email": "gina@acme.example", "first_name": "Gina", "role": "builder", "metadata": {"desk": "2B"}}
+    acme(config)["users"].append(gina)
+    path, plan_file = tooljet.write(config), tmp_path / "plan.json"
+
+    assert run(tooljet, "plan", "-f", str(path), "--out", str(plan_file)).exit_code == 0
+    applied = run(tooljet, "apply", str(plan_file))
+    assert applied.exit_code == 0, applied.output
+    assert tooljet.role_of("gina@acme.example") == ["builder"]
+    blob = tooljet.one(
+        "SELECT d.user_metadata FROM user_details d JOIN users u ON u.id = d.user_id "
+        "WHERE u.email = 'gina@acme.example'"
+    )
+    assert tooljet_decrypt_metadata(blob) == {"desk": "2B"}  # travelled encrypted in the plan file, then Lockbox
+    assert "2B" not in plan_file.read_text()
+    assert NO_CHANGES in run(tooljet, "plan", "-f", str(path)).output
+
+    user(config, "gina@acme.example")["role"] = "end-user"
+    path = tooljet.write(config)
+    assert run(tooljet, "plan", "-f", str(path), "--out", str(plan_file)).exit_code == 0
+    tooljet.query("UPDATE users SET first_name = 'Roberta' WHERE email = 'bob@acme.example' RETURNING id")
+    stale = run(tooljet, "apply", str(plan_file))
+    assert stale.exit_code == 1
+    assert "Saved plan is stale: the database changed since the plan was made. Run plan again." in stale.output
+    assert tooljet.role_of("gina@acme.example") == ["builder"]
+
+
+def test_export_then_plan_prints_no_changes(tooljet: ToolJetDb, tmp_path: Path) -> None:
+    exported = tmp_path / "exported.yaml"
+    result = run(tooljet, "export", "--workspace", "acme", "-o", str(exported))
+    assert result.exit_code == 0, result.output
+    planned = run(tooljet, "plan", "-f", str(exported), "--detailed-exitcode")
+    assert planned.exit_code == 0, planned.output
+    assert NO_CHANGES in planned.output
+
+
+def test_export_of_the_whole_instance_round_trips(tooljet: ToolJetDb, tmp_path: Path) -> None:
+    exported = tmp_path / "all.yaml"
+    assert run(tooljet, "export", "-o", str(exported)).exit_code == 0
+    planned = run(tooljet, "plan", "-f", str(exported), "--detailed-exitcode")
+    assert planned.exit_code == 0, planned.output
+
+
+def test_db_upgrade_is_refused(tooljet: ToolJetDb) -> None:
+    result = run(tooljet, "db", "upgrade")
+    assert result.exit_code == 1
+    assert "never changes ToolJet's database schema" in result.output
+
+
+def test_registry_mismatch_fails_apply_with_every_problem(tooljet: ToolJetDb) -> None:
+    config = base_config(tooljet.variant)
+    acme(config)["apps"].append({"slug": "reports", "name": "Reports"})
+    result = run(tooljet, "apply", "-f", str(tooljet.write(config)), "--auto-approve")
+    assert result.exit_code == 1
+    assert 'Error: workspace "acme": app "reports" does not exist in ToolJet' in result.output
+    assert "crm (CRM), invoices (Invoices), payroll (Payroll)" in result.output
+
+
+def test_history_needs_an_audit_schema_of_its_own(tooljet: ToolJetDb) -> None:
+    config = base_config(tooljet.variant)
+    user(config, "carol@acme.example")["role"] = "builder"
+    path = tooljet.write(config)
+    assert "RECONCILER_TOOLJET_AUDIT_SCHEMA" in run(tooljet, "history").output
+
+    audit = {"RECONCILER_TOOLJET_AUDIT_SCHEMA": f"{tooljet.schema}_audit"}
+    assert run(tooljet, "apply", "-f", str(path), "--auto-approve", "--actor", "ci-bot", env=audit).exit_code == 0
+    history = run(tooljet, "history", env=audit)
+    assert history.exit_code == 0 and "applied" in history.output and "ci-bot" in history.output
+    tables = tooljet.query(
+        "SELECT table_schema, table_name FROM information_schema.tables WHERE table_name LIKE 'audit%' "
+        "AND table_schema IN (:a, :b) ORDER BY 2",
+        a=tooljet.schema,
+        b=f"{tooljet.schema}_audit",
+    )
+    assert tables == [(f"{tooljet.schema}_audit", "audit_changes"), (f"{tooljet.schema}_audit", "audit_runs")]
+
+
+def test_a_second_apply_fails_naming_the_lock_holder(tooljet: ToolJetDb) -> None:
+    config = base_config(tooljet.variant)
+    user(config, "carol@acme.example")["role"] = "builder"
+    path = tooljet.write(config)
+    engine = create_engine(make_url(tooljet.url).set(drivername="postgresql+psycopg"))
+    try:
+        with engine.connect() as holder:
+            holder.execute(text("SET application_name = 'reconciler apply by someone-else'"))
+            holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": lock_key(tooljet.schema)})
+            result = run(tooljet, "apply", "-f", str(path), "--auto-approve", "--lock-timeout", "0.3")
+            holder.execute(text("SELECT pg_advisory_unlock_all()"))
+    finally:
+        engine.dispose()
+    assert result.exit_code == 1
+    assert "another apply holds the lock: reconciler apply by someone-else" in result.output
+    assert tooljet.role_of("carol@acme.example") == ["end-user"]
+
+
+@pytest.mark.parametrize("fmt", ["json"])
+def test_json_plan_never_holds_tooljet_tokens(tooljet: ToolJetDb, fmt: str) -> None:
+    config = base_config(tooljet.variant)
+    user(config, "erin@acme.example").pop("status")
+    result = run(tooljet, "plan", "-f", str(tooljet.write(config)), "--format", fmt)
+    document = json.loads(result.output)
+    assert document["summary"]["unarchive"] == 1
+    assert "e1a1c6a0" not in result.output and "f7b2d4c1" not in result.output
+
+
+def test_drift_reports_through_the_tooljet_backend(tooljet: ToolJetDb) -> None:
+    config = base_config(tooljet.variant)
+    assert run(tooljet, "drift", "-f", str(tooljet.write(config))).exit_code == 0
+    user(config, "carol@acme.example")["role"] = "builder"
+    drifted = run(tooljet, "drift", "-f", str(tooljet.write(config)))
+    assert drifted.exit_code == 2 and "carol@acme.example" in drifted.output
+
+
+def test_people_commands_read_tooljet_and_the_builtin_only_ones_refuse(tooljet: ToolJetDb) -> None:
+    listing = run(tooljet, "users", "--workspace", "acme")
+    assert listing.exit_code == 0, listing.output
+    assert "Total users: 4  Builders: 2" in listing.output  # erin is archived; alice and bob build
+    explained = run(tooljet, "explain", "carol@acme.example", "--workspace", "acme")
+    assert explained.exit_code == 0 and "end-user" in explained.output
+    refused = run(tooljet, "invite-url", "dave@acme.example", "--workspace", "acme")
+    assert refused.exit_code == 1 and "not supported by the tooljet backend" in refused.output

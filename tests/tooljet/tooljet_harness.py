@@ -1,0 +1,257 @@
+"""Test harness for the ToolJet backend: plan and apply configuration dicts, query and dump ToolJet's tables.
+
+Configurations are written as YAML files (through ``yaml.safe_dump``) and go through the real loader, planner and
+workflow (``load_desired``, ``make_plan``, ``apply_plan``), exactly as the CLI drives them. ``plan`` also calls
+``ToolJetBackend.validate_plan``, which ``workflow.make_plan`` is meant to call for every backend.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from reconciler.backends.base import ApplyResult
+from reconciler.backends.tooljet import ToolJetBackend
+from reconciler.render.text import NO_CHANGES, render_text
+from reconciler.workflow import Planned, apply_plan, load_desired, make_plan
+
+SQL_DIR = Path(__file__).with_name("sql")
+POSTGRES_ENV = "RECONCILER_TEST_POSTGRES_URL"
+
+
+@contextmanager
+def fresh_schema() -> Iterator[tuple[str, str, str]]:
+    """(URL on a new empty schema, the schema, an admin URL); the schema and its audit twin are dropped after."""
+    base = os.environ.get(POSTGRES_ENV)
+    if not base:
+        pytest.skip(f"{POSTGRES_ENV} is not set: the tooljet backend is PostgreSQL-only")
+    import psycopg
+    from psycopg import sql
+
+    schema = f"tj_{secrets.token_hex(6)}"
+    admin = make_url(base).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    try:
+        url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield url.render_as_string(hide_password=False), schema, admin
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute("SET lock_timeout = '30s'")
+            for name in (schema, f"{schema}_audit"):
+                conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
+def load_sql(url: str, *files: str) -> None:
+    import psycopg
+
+    plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(plain) as conn:
+        for name in files:
+            conn.execute((SQL_DIR / name).read_text(encoding="utf-8"))
+
+
+VARIANTS = ("v3_early", "v3_recent")
+ACME_ID = "0a000000-0000-4000-8000-000000000001"
+OTHER_ID = "0a000000-0000-4000-8000-000000000002"
+ALL_FLAGS = {
+    "apps": {"create": True, "delete": True},
+    "folders": {"create": True, "update": True, "delete": True},
+    "workspace_constants": {"create": True, "update": True, "delete": True},
+    "data_sources": {"create": True, "delete": True},
+}
+
+
+def base_config(variant: str) -> dict[str, Any]:
+    """The configuration that describes the seed exactly (plan: ``No changes.``)."""
+    builder_flags = copy.deepcopy(ALL_FLAGS)
+    if variant == "v3_early":  # early 3.0 constants: the builder could not create or delete data sources
+        builder_flags["data_sources"] = {"create": False, "delete": False}
+    return {
+        "version": 1,
+        "workspaces": [
+            {
+                "slug": "acme",
+                "name": "Acme Corp",
+                "apps": [
+                    {"slug": "invoices", "name": "Invoices"},
+                    {"slug": "crm", "name": "CRM"},
+                    {"slug": "payroll", "name": "Payroll"},
+                ],
+                "data_sources": [{"name": "postgres-prod"}, {"name": "stripe"}],
+                "roles": {
+                    "builder": {
+                        "permissions": builder_flags,
+                        "granular": {
+                            "apps": [{"access": "edit", "apps": "all"}],
+                            "data_sources": [{"access": "configure", "data_sources": "all"}],
+                        },
+                    }
+                },
+                "groups": [
+                    {"name": "finance", "granular": {"apps": [{"access": "view", "apps": ["invoices"]}]}},
+                    {
+                        "name": "sales-ops",
+                        "permissions": {"apps": {"create": True}},
+                        "granular": {
+                            "apps": [{"access": "edit", "apps": ["crm"]}],
+                            "data_sources": [{"access": "use", "data_sources": ["stripe"]}],
+                        },
+                    },
+                ],
+                "users": [
+                    _user("alice", "Alice", "Smith", "admin", ["finance"]),
+                    _user("bob", "Bob", "Jones", "builder", ["sales-ops"]),
+                    _user("carol", "Carol", "Diaz", "end-user", ["finance"]),
+                    {"email": "dave@acme.example", "first_name": "Dave", "role": "end-user"},
+                    _user("erin", "Erin", "Park", "end-user", ["finance"]) | {"status": "archived"},
+                ],
+            }
+        ],
+    }
+
+
+def _user(name: str, first: str, last: str, role: str, groups: list[str]) -> dict[str, Any]:
+    return {"email": f"{name}@acme.example", "first_name": first, "last_name": last, "role": role, "groups": groups}
+
+
+def acme(config: dict[str, Any]) -> dict[str, Any]:
+    return config["workspaces"][0]
+
+
+def user(config: dict[str, Any], email: str) -> dict[str, Any]:
+    return next(u for u in acme(config)["users"] if u["email"] == email)
+
+
+def group(config: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(g for g in acme(config)["groups"] if g["name"] == name)
+
+
+@dataclass
+class ToolJetDb:
+    url: str
+    schema: str
+    variant: str
+    tmp: Path
+    admin_url: str
+    _backend: ToolJetBackend | None = field(default=None, repr=False)
+    _counter: int = 0
+
+    def backend(self) -> ToolJetBackend:
+        if self._backend is None:
+            self._backend = ToolJetBackend(self.url)
+        return self._backend
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+
+    def write(self, config: dict[str, Any]) -> Path:
+        self._counter += 1
+        path = self.tmp / f"config-{self._counter}.yaml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+        return path
+
+    def plan(self, config: dict[str, Any], *, strict_roles: bool = False) -> Planned:
+        desired = load_desired(self.write(config), strict_roles=strict_roles)
+        planned = make_plan(self.backend(), desired, None)
+        self.backend().validate_plan(planned.plan, planned.snapshot)
+        return planned
+
+    def plan_text(self, config: dict[str, Any]) -> str:
+        return render_text(self.plan(config).plan)
+
+    def apply(self, config: dict[str, Any]) -> tuple[Planned, ApplyResult]:
+        planned = self.plan(config)
+        result = apply_plan(self.backend(), planned.plan, None, actor="tester", command="apply")
+        self.check_tooljet_invariants()
+        return planned, result
+
+    def check_tooljet_invariants(self) -> None:
+        """What ToolJet itself guarantees, for every membership of every workspace after any apply."""
+        broken = self.query(
+            "SELECT u.email, o.slug, ou.role, ou.status::text, ou.invitation_token IS NOT NULL, "
+            "(SELECT count(*) FROM group_users gu JOIN permission_groups g ON g.id = gu.group_id "
+            " WHERE gu.user_id = ou.user_id AND g.organization_id = ou.organization_id AND g.type = 'default') "
+            "FROM organization_users ou JOIN users u ON u.id = ou.user_id "
+            "JOIN organizations o ON o.id = ou.organization_id"
+        )
+        for email, slug, role, status, has_token, defaults in broken:
+            assert role == "all-users", (email, slug, role)
+            assert defaults == 1, f"{email} in {slug} is in {defaults} default groups"
+            assert has_token == (status == "invited"), (email, slug, status, has_token)
+        per_org = self.query(
+            "SELECT o.slug, string_agg(g.name, ',' ORDER BY g.name) FROM permission_groups g "
+            "JOIN organizations o ON o.id = g.organization_id WHERE g.type = 'default' GROUP BY o.slug"
+        )
+        assert all(names == "admin,builder,end-user" for _slug, names in per_org), per_org
+
+    def assert_no_changes(self, config: dict[str, Any]) -> None:
+        rendered = self.plan_text(config)
+        assert NO_CHANGES in rendered, rendered
+
+    def query(self, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+        engine = create_engine(make_url(self.url).set(drivername="postgresql+psycopg"))
+        try:
+            with engine.begin() as conn:  # committed: tests also use it for out-of-band changes
+                return [tuple(row) for row in conn.execute(text(sql), params)]
+        finally:
+            engine.dispose()
+
+    def one(self, sql: str, **params: Any) -> Any:
+        rows = self.query(sql, **params)
+        assert len(rows) == 1, rows
+        return rows[0] if len(rows[0]) > 1 else rows[0][0]
+
+    def dump(self) -> dict[str, list[str]]:
+        """Every row of every table in the schema, as sorted text (to prove nothing changed)."""
+        tables = [
+            name
+            for (name,) in self.query(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+            )
+        ]
+        return {t: sorted(str(row) for row in self.query(f'SELECT * FROM "{t}"')) for t in sorted(tables)}
+
+    # --- ToolJet-shaped facts -----------------------------------------------------------------------------
+
+    def role_of(self, email: str, org_id: str = ACME_ID) -> list[str]:
+        """Every default group the user is in within the organization (ToolJet requires exactly one)."""
+        rows = self.query(
+            "SELECT g.name FROM group_users gu JOIN permission_groups g ON g.id = gu.group_id "
+            "JOIN users u ON u.id = gu.user_id WHERE u.email = :email AND g.organization_id = :org "
+            "AND g.type = 'default' ORDER BY g.name",
+            email=email,
+            org=org_id,
+        )
+        return [name for (name,) in rows]
+
+    def groups_of(self, email: str, org_id: str = ACME_ID) -> list[str]:
+        rows = self.query(
+            "SELECT g.name FROM group_users gu JOIN permission_groups g ON g.id = gu.group_id "
+            "JOIN users u ON u.id = gu.user_id WHERE u.email = :email AND g.organization_id = :org "
+            "AND g.type = 'custom' ORDER BY g.name",
+            email=email,
+            org=org_id,
+        )
+        return [name for (name,) in rows]
+
+    def membership(self, email: str, org_id: str = ACME_ID) -> tuple[Any, ...]:
+        """(role column, status, invitation token, source) of the organization_users row."""
+        return self.one(
+            "SELECT ou.role, ou.status::text, ou.invitation_token, ou.source::text FROM organization_users ou "
+            "JOIN users u ON u.id = ou.user_id WHERE u.email = :email AND ou.organization_id = :org",
+            email=email,
+            org=org_id,
+        )
