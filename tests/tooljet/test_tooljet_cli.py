@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from tooljet_harness import ToolJetDb, acme, base_config, user
 
-from reconciler.backends.tooljet.backend import lock_key
+from reconciler.backends.common import lock_key
 from reconciler.cli import cli, register_later_commands
 from reconciler.render.text import NO_CHANGES
 

@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import json
 import os
-import time
-import zlib
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, delete, insert, select, text
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from ... import ops
 from ...crypto import Keyring, decrypt_metadata
 from ...errors import ApplyError, LockTimeout, ReconcilerError, SecretError
 from ..base import ApplyResult, AuditInfo, AuditRun, Backend, PreconditionCheck
+from ..common import holder_message, one_line, take_postgres_lock, ticker
 from . import models
 from .db import SQLITE_BEGIN, open_database
 from .executor import Executor
@@ -88,14 +87,7 @@ class BuiltinBackend(Backend):
             with self._locked(lock_timeout, audit.actor) as conn:
                 snapshot, ids = read_snapshot(conn, plan.workspaces, decrypt_metadata=_decryptor(keyring))
                 check(snapshot)
-                done = [0]
-
-                def tick(count: int) -> None:
-                    done[0] += count
-                    if progress is not None:
-                        progress(min(done[0], len(plan.ops)), len(plan.ops))
-
-                executor = Executor(conn, ids, keyring, progress=tick)
+                executor = Executor(conn, ids, keyring, progress=ticker(len(plan.ops), progress))
                 executor.run(plan)
                 run_id = self._audit(conn, plan, audit, started, "applied", None)
                 queued = self.after_execute(conn, executor, keyring, audit)
@@ -105,7 +97,7 @@ class BuiltinBackend(Backend):
             self._audit_separately(plan, audit, started, exc)
             raise
         except Exception as exc:  # the transaction is rolled back: say so, and record the failed run
-            error = ApplyError(f"apply failed and was rolled back; nothing was changed ({_one_line(exc)})")
+            error = ApplyError(f"apply failed and was rolled back; nothing was changed ({one_line(exc)})")
             self._audit_separately(plan, audit, started, error)
             raise error from exc
         return ApplyResult(run_id, len(plan.ops), tuple(i.email for i in executor.invitations), queued)
@@ -168,7 +160,7 @@ class BuiltinBackend(Backend):
                 transaction = conn.begin()
             except OperationalError as exc:
                 if "locked" in str(exc.orig) or "busy" in str(exc.orig):
-                    raise LockTimeout(_holder_message(_read_holder(info), timeout)) from None
+                    raise LockTimeout(holder_message(_read_holder(info), timeout)) from None
                 raise
             # The lock is ours; COMMIT may still have to wait for readers (drift, plan) to finish their read.
             _busy_timeout(raw, max(timeout, COMMIT_GRACE_SECONDS))
@@ -184,26 +176,8 @@ class BuiltinBackend(Backend):
     @contextmanager
     def _postgres_locked(self, timeout: float, actor: str) -> Iterator[Connection]:
         with self.engine.connect() as conn, conn.begin():
-            key = zlib.crc32(("reconciler:" + conn.scalar(text("SELECT current_schema()"))).encode()) & 0x7FFFFFFF
-            conn.execute(text("SELECT set_config('application_name', :name, true)"), {"name": _app_name(actor)})
-            deadline = time.monotonic() + timeout
-            while not conn.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}):
-                if time.monotonic() >= deadline:
-                    raise LockTimeout(_holder_message(self._postgres_holder(key), timeout))
-                time.sleep(0.1)
+            take_postgres_lock(conn, self.engine, timeout, actor)
             yield conn
-
-    def _postgres_holder(self, key: int) -> str | None:
-        query = text(
-            "SELECT a.application_name, a.pid, a.xact_start FROM pg_locks l JOIN pg_stat_activity a "
-            "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = :k"
-        )
-        with self.engine.connect() as conn:
-            row = conn.execute(query, {"k": key}).first()
-        if row is None:
-            return None
-        since = row.xact_start.isoformat(timespec="seconds") if row.xact_start else "an unknown time"
-        return f"{row.application_name or 'another session'} (pid {row.pid}, since {since})"
 
     # --- audit ---------------------------------------------------------------------------------
 
@@ -293,10 +267,6 @@ def _decryptor(keyring: Keyring | None) -> Callable[[str, str], dict[str, str]]:
     return decrypt
 
 
-def _app_name(actor: str) -> str:
-    return f"reconciler apply by {actor}"[:63]
-
-
 def _now_text() -> str:
     return models.utcnow().isoformat(timespec="seconds")
 
@@ -307,19 +277,3 @@ def _read_holder(info: Path) -> str | None:
         return f"reconciler apply by {data['actor']} (pid {data['pid']}, since {data['since']})"
     except (OSError, ValueError, KeyError, TypeError):
         return None
-
-
-def _holder_message(holder: str | None, timeout: float) -> str:
-    who = holder or "another process"
-    return (
-        f"another apply holds the lock: {who}; gave up after waiting {timeout:g}s (use --lock-timeout to wait longer)"
-    )
-
-
-def _one_line(exc: Exception) -> str:
-    """The database's own message, or ``Type: message`` for anything else that went wrong."""
-    orig = exc.orig if isinstance(exc, DBAPIError) else exc
-    first = str(orig).strip().splitlines()[0][:300] if str(orig).strip() else ""
-    if isinstance(exc, SQLAlchemyError):
-        return first or type(orig).__name__
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__

@@ -10,8 +10,6 @@ schema of the tool's own, or nowhere (``audit.py``). User metadata is encrypted 
 from __future__ import annotations
 
 import os
-import time
-import zlib
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -26,6 +24,7 @@ from ...state import Snapshot
 from ..base import ApplyResult, AuditInfo, AuditRun, Backend, PreconditionCheck
 from ..builtin import models
 from ..builtin.db import create_engine_for, mask_url
+from ..common import one_line, take_postgres_lock, ticker
 from .audit import AuditLog
 from .checks import ToolJetPlanError, plan_problems
 from .executor import Executor
@@ -65,7 +64,7 @@ class ToolJetBackend(Backend):
         try:
             conn = self.engine.connect()
         except DBAPIError as exc:
-            raise StateError(f"cannot open the database {mask_url(self.url)}: {_one_line(exc)}") from exc
+            raise StateError(f"cannot open the database {mask_url(self.url)}: {one_line(exc)}") from exc
         with conn:
             yield conn.execution_options(**options) if options else conn
 
@@ -126,7 +125,9 @@ class ToolJetBackend(Backend):
                 problems = plan_problems(plan, snapshot, self.variant(conn), ids.archived_users)
                 if problems:
                     raise ToolJetPlanError(problems)
-                executor = Executor(conn, self.variant(conn), ids, _optional_key(self.environ), _ticker(plan, progress))
+                executor = Executor(
+                    conn, self.variant(conn), ids, _optional_key(self.environ), ticker(len(plan.ops), progress)
+                )
                 executor.run(plan)
                 run_id = self.audit_log.record(conn, plan, audit, started, "applied", None)
         except LockTimeout:
@@ -136,7 +137,7 @@ class ToolJetBackend(Backend):
             self.audit_log.record_separately(self.engine, plan, audit, started, exc, result)
             raise
         except SQLAlchemyError as exc:
-            error = ApplyError(f"apply failed and was rolled back; nothing was changed ({_one_line(exc)})")
+            error = ApplyError(f"apply failed and was rolled back; nothing was changed ({one_line(exc)})")
             self.audit_log.record_separately(self.engine, plan, audit, started, error, "failed")
             raise error from exc
         self.pending_invitations = list(executor.invitations)
@@ -154,61 +155,12 @@ class ToolJetBackend(Backend):
     @contextmanager
     def _locked(self, timeout: float, actor: str) -> Iterator[Connection]:
         with self._connect() as conn, conn.begin():
-            key = lock_key(str(conn.scalar(text("SELECT current_schema()"))))
-            app_name = f"reconciler apply by {actor}"[:63]
-            conn.execute(text("SELECT set_config('application_name', :name, true)"), {"name": app_name})
-            deadline = time.monotonic() + timeout
-            while not conn.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}):
-                if time.monotonic() >= deadline:
-                    raise LockTimeout(_holder_message(self._holder(key), timeout))
-                time.sleep(0.1)
+            take_postgres_lock(conn, self.engine, timeout, actor)
             yield conn
-
-    def _holder(self, key: int) -> str | None:
-        query = text(
-            "SELECT a.application_name, a.pid, a.xact_start FROM pg_locks l JOIN pg_stat_activity a "
-            "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = :k"
-        )
-        with self.engine.connect() as conn:
-            row = conn.execute(query, {"k": key}).first()
-        if row is None:
-            return None
-        since = row.xact_start.isoformat(timespec="seconds") if row.xact_start else "an unknown time"
-        return f"{row.application_name or 'another session'} (pid {row.pid}, since {since})"
 
     def history(self, limit: int = 20) -> list[AuditRun]:
         return self.audit_log.history(self.engine, limit)
 
 
-def lock_key(schema: str) -> int:
-    """The advisory lock key: the built-in backend's derivation, from the schema that holds the data."""
-    return zlib.crc32(("reconciler:" + schema).encode()) & 0x7FFFFFFF
-
-
 def _optional_key(environ: Mapping[str, str]) -> bytes | None:
     return load_key(environ) if environ.get("LOCKBOX_MASTER_KEY", "").strip() else None
-
-
-def _ticker(plan: ops.Plan, progress: Callable[[int, int], None] | None) -> Callable[[int], None] | None:
-    if progress is None:
-        return None
-    done = [0]
-
-    def tick(count: int) -> None:
-        done[0] += count
-        progress(min(done[0], len(plan.ops)), len(plan.ops))
-
-    return tick
-
-
-def _holder_message(holder: str | None, timeout: float) -> str:
-    who = holder or "another process"
-    return (
-        f"another apply holds the lock: {who}; gave up after waiting {timeout:g}s (use --lock-timeout to wait longer)"
-    )
-
-
-def _one_line(exc: SQLAlchemyError) -> str:
-    orig = exc.orig if isinstance(exc, DBAPIError) else exc
-    first = str(orig).strip().splitlines()
-    return first[0][:300] if first else type(orig).__name__
