@@ -5,9 +5,11 @@ Stage: glue between config, backends and planner. The CLI and library users call
 
 from __future__ import annotations
 
+import gc
 import getpass
 import os
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +21,23 @@ from .errors import ConfigError, Location, PlanRefused, Problem, ReconcilerError
 from .ops import Plan
 from .rails import check_rails
 from .state import Snapshot
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building large acyclic structures.
+
+    Loading 10,000 users creates millions of objects and no cycles; the collector would traverse them again
+    and again (about half of the load time). Garbage with cycles is still collected after the block.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
 
 STALE_MESSAGE = "Saved plan is stale: the database changed since the plan was made. Run plan again."
 
@@ -33,7 +52,8 @@ class Planned:
 def load_desired(config_path: Path, *, strict_roles: bool = False, workspaces: Collection[str] = ()) -> DesiredState:
     from .config.loader import load_config
 
-    desired = load_config(config_path)
+    with paused_gc():
+        desired = load_config(config_path)
     unknown = sorted(set(workspaces) - desired.workspaces.keys())
     if unknown:
         raise ReconcilerError(
@@ -71,8 +91,9 @@ def make_plan(
     from .planner import build_plan
 
     slugs = list(workspaces) or sorted(desired.workspaces)
-    snapshot = backend.read_snapshot(slugs, keyring)
-    plan = build_plan(desired, snapshot, workspaces=slugs)
+    with paused_gc():
+        snapshot = backend.read_snapshot(slugs, keyring)
+        plan = build_plan(desired, snapshot, workspaces=slugs)
     backend.validate_plan(plan, snapshot)
     return Planned(desired, snapshot, plan)
 
@@ -101,14 +122,15 @@ def apply_plan(
         if broken:
             raise broken[0]
 
-    return backend.apply(
-        plan,
-        keyring=keyring,
-        lock_timeout=lock_timeout,
-        check=check,
-        audit=AuditInfo(actor=actor, command=command, config_hash=plan.config_hash),
-        progress=progress,
-    )
+    with paused_gc():
+        return backend.apply(
+            plan,
+            keyring=keyring,
+            lock_timeout=lock_timeout,
+            check=check,
+            audit=AuditInfo(actor=actor, command=command, config_hash=plan.config_hash),
+            progress=progress,
+        )
 
 
 def default_actor(explicit: str | None = None, environ: Mapping[str, str] | None = None) -> str:

@@ -6,7 +6,7 @@ ConfigError listing every problem found, each located in its YAML or CSV file.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from ..access import STRICT_ROLES_MESSAGE, strict_role_conflicts
@@ -43,12 +43,12 @@ def build_desired(
     ``problems`` (those found earlier, e.g. form errors), or return the DesiredState when there are none."""
     problems = list(problems or [])
     _check_unique(
-        [(ws.model.slug, ws.locate("slug")) for ws in workspaces if ws.slug_valid],
+        [(ws.model.slug, (ws.locate, ("slug",))) for ws in workspaces if ws.slug_valid],
         "workspace slug {!r} is declared twice",
         problems,
     )
     _check_unique(
-        [(ws.model.name, ws.locate("name")) for ws in workspaces if ws.name_valid],
+        [(ws.model.name, (ws.locate, ("name",))) for ws in workspaces if ws.name_valid],
         "workspace name {!r} is used twice",
         problems,
     )
@@ -64,13 +64,21 @@ def build_desired(
     return DesiredState(desired, users, config_hash, secrets_resolved=resolve_secrets)
 
 
-def _check_unique(items: list[tuple[str, Location]], message: str, problems: list[Problem]) -> None:
-    first: dict[str, Location] = {}
-    for key, where in items:
+Place = tuple[Callable[..., Location], tuple]  # a locate function and its path, resolved only on error
+
+
+def _check_unique(items: list[tuple[str, Place]], message: str, problems: list[Problem]) -> None:
+    """Report every repeated key. Locations are resolved only for problems: on a valid file, finding
+    positions would mean a second, slower parse (see yamlsource's fast path)."""
+    first: dict[str, Place] = {}
+    for key, (locate, path) in items:
         if key in first:
-            problems.append(Problem(where, message.format(key), f"first declared at {first[key]}"))
+            other_locate, other_path = first[key]
+            problems.append(
+                Problem(locate(*path), message.format(key), f"first declared at {other_locate(*other_path)}")
+            )
         else:
-            first[key] = where
+            first[key] = (locate, path)
 
 
 def _instance_users(workspaces: list[LoadedWorkspace], problems: list[Problem]) -> dict[str, User]:
@@ -162,18 +170,18 @@ class _WorkspaceChecker:
     def _check_registry(self) -> None:
         loc = self.ws.locate
         _check_unique(
-            [(a.slug, loc("apps", i, "slug")) for i, a in enumerate(self.model.apps)],
+            [(a.slug, (loc, ("apps", i, "slug"))) for i, a in enumerate(self.model.apps)],
             "app {!r} is declared twice",
             self.problems,
         )
         _check_unique(
-            [(d.name, loc("data_sources", i, "name")) for i, d in enumerate(self.model.data_sources)],
+            [(d.name, (loc, ("data_sources", i, "name"))) for i, d in enumerate(self.model.data_sources)],
             "data source {!r} is declared twice",
             self.problems,
         )
-        names = [(g.name, loc("groups", i, "name")) for i, g in enumerate(self.model.groups)]
+        names = [(g.name, (loc, ("groups", i, "name"))) for i, g in enumerate(self.model.groups)]
         for i, group in enumerate(self.model.groups):
-            names += [(old, loc("groups", i, "previously", k)) for k, old in enumerate(group.previously)]
+            names += [(old, (loc, ("groups", i, "previously", k))) for k, old in enumerate(group.previously)]
         _check_unique(names, "group {!r} is declared twice (as a name or in previously)", self.problems)
 
     def _grants(self, granular: models.Granular | None, path: tuple) -> tuple[tuple, tuple]:
@@ -317,12 +325,15 @@ class _WorkspaceChecker:
     def _user_groups(self, entry: LoadedUser) -> set[str]:
         seen: set[str] = set()
         for k, name in enumerate(entry.model.groups):
-            where = entry.locate(("groups", k))
             if name in seen:
-                self.error(where, f"group {name!r} is listed twice for {entry.model.email}")
+                self.error(entry.locate(("groups", k)), f"group {name!r} is listed twice for {entry.model.email}")
             elif name not in self.group_names and not self.ws.excused("groups", name):
                 listed = ", ".join(sorted(self.group_names)) or "none"
-                self.error(where, f"unknown group {name!r}", f"groups declared in this workspace: {listed}")
+                self.error(
+                    entry.locate(("groups", k)),
+                    f"unknown group {name!r}",
+                    f"groups declared in this workspace: {listed}",
+                )
             seen.add(name)
         return seen
 

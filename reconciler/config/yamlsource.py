@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import codecs
 import re
+import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -57,7 +57,6 @@ def render_path(path: Sequence[Any]) -> str:
     return out
 
 
-@dataclass(frozen=True)
 class YamlDocument:
     """A loaded YAML file: plain data plus 1-based (line, column) positions keyed by path tuples.
 
@@ -65,13 +64,55 @@ class YamlDocument:
     alias that is the alias itself, for nodes below it their place in the anchored original.
     ``key_positions[path]`` is where the key of the mapping entry at ``path`` starts.
     ``source_text[path]`` is the scalar as written, for every value that is not a string (``NO``, ``1.10``).
+
+    A document loaded by the fast path (see :func:`load_yaml_text`) finds its positions only when first
+    asked, by loading its text again the careful way: valid files never pay for positions.
     """
 
-    file: str
-    data: Any
-    positions: dict[tuple, Pos] = field(default_factory=dict)
-    key_positions: dict[tuple, Pos] = field(default_factory=dict)
-    source_text: dict[tuple, str] = field(default_factory=dict)
+    def __init__(
+        self,
+        file: str,
+        data: Any,
+        positions: dict[tuple, Pos] | None = None,
+        key_positions: dict[tuple, Pos] | None = None,
+        source_text: dict[tuple, str] | None = None,
+        *,
+        text: str | None = None,
+    ) -> None:
+        self.file = file
+        self.data = data
+        self._text = text
+        self._index = None if text is not None else (positions or {}, key_positions or {}, source_text or {})
+
+    def _indexes(self) -> tuple[dict[tuple, Pos], dict[tuple, Pos], dict[tuple, str]]:
+        if self._index is None:
+            assert self._text is not None
+            # No aliases on the fast path, so no expansion to bound: the file's size already bounds it.
+            careful = _load_careful(self._text, self.file, max_nodes=sys.maxsize)
+            self._index = (careful.positions, careful.key_positions, careful.source_text)
+        return self._index
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, YamlDocument):
+            return NotImplemented
+        return (self.file, self.data, self._indexes()) == (other.file, other.data, other._indexes())
+
+    __hash__ = None  # type: ignore[assignment]  # mutable (lazily indexed), like a dict
+
+    def __repr__(self) -> str:
+        return f"YamlDocument(file={self.file!r}, data={self.data!r})"
+
+    @property
+    def positions(self) -> dict[tuple, Pos]:
+        return self._indexes()[0]
+
+    @property
+    def key_positions(self) -> dict[tuple, Pos]:
+        return self._indexes()[1]
+
+    @property
+    def source_text(self) -> dict[tuple, str]:
+        return self._indexes()[2]
 
     def locate(self, path: Sequence[Any], *, key: bool = False) -> Location:
         """The location of ``path``, or of its nearest ancestor present in the document."""
@@ -120,11 +161,66 @@ def read_limited(handle: BinaryIO, limit: int, chunk: int = 1 << 16) -> bytes:
 
 
 def load_yaml_text(data: bytes, *, file: str, max_bytes: int = MAX_BYTES, max_nodes: int = MAX_NODES) -> YamlDocument:
-    """Load one YAML document from ``data``; ``file`` is the name used in error locations."""
+    """Load one YAML document from ``data``; ``file`` is the name used in error locations.
+
+    A plain document (no aliases, anchors, tags or merge keys, which is what configurations are) is loaded
+    straight by PyYAML's C loader with a duplicate-key check, and finds its positions later only if an error
+    needs them. Anything else, or anything the fast path does not accept, takes the careful path below.
+    """
     if len(data) > max_bytes:
         raise _error(file, None, _size_message(len(data), max_bytes))
     text = _decode(data, file)
     _check_characters(text, file)
+    fast = _load_fast(text)
+    if fast is not None:
+        return YamlDocument(file, fast, text=text)
+    return _load_careful(text, file, max_nodes)
+
+
+class _FastPathRefused(Exception):
+    """The document needs the careful path (a duplicate key, or anything unusual)."""
+
+
+class _FastLoader(_LOADER):  # type: ignore[misc, valid-type]
+    """The C safe loader, but a mapping with a repeated key is refused instead of keeping the last value."""
+
+    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict:
+        mapping = super().construct_mapping(node, deep=deep)
+        if len(mapping) != len(node.value):
+            raise _FastPathRefused
+        return mapping
+
+
+_FAST_PATH_MARKERS = ("*", "&", "!", "<<")
+
+
+def _load_fast(text: str) -> Any | None:
+    if any(marker in text for marker in _FAST_PATH_MARKERS):
+        return None
+    try:
+        documents = list(yaml.load_all(text, Loader=_FastLoader))
+    except Exception:  # any problem at all: the careful path finds and locates it
+        return None
+    if len(documents) != 1 or documents[0] is None or _deeper_than(documents[0], MAX_DEPTH):
+        return None
+    return documents[0]
+
+
+def _deeper_than(data: Any, limit: int) -> bool:
+    """Whether containers nest more than ``limit`` levels (iterative: no recursion on hostile input)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def _load_careful(text: str, file: str, max_nodes: int) -> YamlDocument:
     alias_marks = _scan(text, file)
     try:
         root = yaml.compose(text, Loader=_LOADER)

@@ -261,3 +261,8 @@ def test_postgres_tables_land_in_the_test_schema(postgres_url: str) -> None:
             assert set(found) == SCHEMA_TABLES
     finally:
         engine.dispose()
+
+
+def test_head_revision_constant_matches_the_migrations() -> None:
+    # open_database skips Alembic when alembic_version holds HEAD_REVISION; a new migration must update it.
+    assert db.newest_revision() == db.head_revision()

@@ -219,8 +219,21 @@ def test_node_limit_is_configurable_and_counts_alias_expansion() -> None:
     assert line.startswith("w.yaml:2:13: b[2]: document expands to more than 12 nodes through aliases")
 
 
-def test_large_document_without_aliases_has_its_own_message() -> None:
-    assert problems("[1, 2, 3, 4]", max_nodes=3) == ["w.yaml:1:8: [2]: document has more than 3 nodes"]
+def test_large_document_with_anchors_has_its_own_message() -> None:
+    assert problems("[&a 1, 2, 3, 4]", max_nodes=3) == ["w.yaml:1:11: [2]: document has more than 3 nodes"]
+
+
+def test_plain_documents_take_the_fast_path_and_find_positions_only_when_asked() -> None:
+    # Without aliases a document cannot grow beyond its bytes (max_bytes bounds it), so no node limit applies.
+    doc = load("a: [1, 2, 3, 4]\nb:\n  c: NO\n", max_nodes=3)
+    assert doc.data == {"a": [1, 2, 3, 4], "b": {"c": False}}
+    assert doc._index is None  # nothing located yet
+    assert str(doc.locate(("b", "c"))) == "w.yaml:3:6: b.c"
+    assert doc.source_text[("b", "c")] == "NO"
+
+
+def test_duplicate_keys_are_caught_even_on_the_fast_path() -> None:
+    assert problems("a: 1\nb: 2\na: 3\n") == ["w.yaml:3:1: a: duplicate key 'a' (first defined at line 1)"]
 
 
 def test_recursive_alias_is_an_error() -> None:

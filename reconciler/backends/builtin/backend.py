@@ -85,7 +85,8 @@ class BuiltinBackend(Backend):
         started = models.utcnow()
         try:
             with self._locked(lock_timeout, audit.actor) as conn:
-                snapshot, ids = read_snapshot(conn, plan.workspaces, decrypt_metadata=_decryptor(keyring))
+                # Neither the precondition check nor the executor needs metadata values: no decryption here.
+                snapshot, ids = read_snapshot(conn, plan.workspaces, decrypt_metadata=None)
                 check(snapshot)
                 executor = Executor(conn, ids, keyring, progress=ticker(len(plan.ops), progress))
                 executor.run(plan)

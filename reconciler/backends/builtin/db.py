@@ -21,18 +21,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
-from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from reconciler.errors import StateError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BEGIN = "sqlite_begin"  # execution option: DEFERRED (default), IMMEDIATE or EXCLUSIVE
@@ -107,6 +106,8 @@ def _postgres_engine(url: URL) -> Engine:
 
 def alembic_config(connection: Connection | None = None) -> Config:
     """An Alembic ``Config`` built in code; ``migrations/env.py`` runs on ``connection``."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
     if connection is not None:
@@ -116,6 +117,8 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 def head_revision() -> str:
     """The schema revision this version of reconciler needs."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None, "the migrations directory has no revision"
     return head
@@ -134,6 +137,8 @@ def open_database(url: str, *, initialise: bool = True) -> Engine:
     head revision raises :class:`StateError` and the database is left untouched.
     """
     engine = create_engine_for(url)
+    if _at_head(engine):
+        return engine
     try:
         state = _read_schema_state(engine, url)
         if state.revision is None:
@@ -147,6 +152,23 @@ def open_database(url: str, *, initialise: bool = True) -> Engine:
         engine.dispose()
         raise
     return engine
+
+
+def newest_revision() -> str:
+    """The head revision read from the migration file names (``0001_initial_schema.py``), without importing
+    Alembic: revisions are numbered in sequence, and a test checks this agrees with Alembic's own head."""
+    return max(p.name.split("_", 1)[0] for p in (MIGRATIONS_DIR / "versions").glob("[0-9]*_*.py"))
+
+
+def _at_head(engine: Engine) -> bool:
+    """The common case, answered with one SELECT: the schema is current."""
+    if engine.dialect.name == "sqlite" and not Path(engine.url.database or "").is_file():
+        return False
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(text("SELECT version_num FROM alembic_version")).scalars()) == [newest_revision()]
+    except DBAPIError:
+        return False
 
 
 def upgrade_database(url: str) -> tuple[str | None, str]:
@@ -170,6 +192,8 @@ def _read_schema_state(engine: Engine, url: str) -> _SchemaState:
     _check_sqlite_directory(engine.url, url)
     try:
         with engine.connect() as conn:
+            from alembic.runtime.migration import MigrationContext
+
             heads = MigrationContext.configure(conn).get_current_heads()
             tables = set(inspect(conn).get_table_names())
     except DBAPIError as exc:
@@ -203,6 +227,9 @@ def _refuse_foreign(state: _SchemaState, url: str) -> None:
 
 
 def _check_revision(revision: str, *, upgradable: bool) -> None:
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
     script = ScriptDirectory.from_config(alembic_config())
     head = script.get_current_head()
     if revision == head:
@@ -227,6 +254,8 @@ def _check_revision(revision: str, *, upgradable: bool) -> None:
 def _run_upgrade(engine: Engine, url: str) -> None:
     try:
         with engine.begin() as conn:
+            from alembic import command
+
             command.upgrade(alembic_config(conn), "head")
     except DBAPIError as exc:
         raise StateError(f"cannot create the schema in {mask_url(url)}: {_one_line(exc, engine.url)}") from exc
