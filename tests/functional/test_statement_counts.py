@@ -99,7 +99,7 @@ def test_statements_do_not_grow_with_users(generate: ModuleType, database_url: s
     if database_url.startswith("sqlite"):
         large = _measure(generate, LARGE, f"sqlite:///{tmp_path / 'large.db'}", tmp_path)
     else:
-        from conftest import postgres_schema_url
+        from dbtools import postgres_schema_url
 
         with postgres_schema_url() as large_url:
             large = _measure(generate, LARGE, large_url, tmp_path)
