@@ -186,3 +186,7 @@ def test_no_metadata_value_or_token_in_outputs_or_audit(database_url: str, tmp_p
     blob = "\n".join(outputs)
     assert SECRET not in blob
     assert "token" in blob  # the key name is shown, only the value is secret
+    if database_url.startswith("sqlite:///"):  # the raw database file holds no plaintext either
+        raw = Path(database_url.removeprefix("sqlite:///")).read_bytes()
+        assert SECRET.encode() not in raw and b"blue-" not in raw
+        assert b"eve@acme.example" in raw  # (the scan does see the file's plain content)
