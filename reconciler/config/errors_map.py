@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ..errors import Location, Problem
-from .models import UNION_TAGS
+from .models import UNION_TAGS, describe_value
 
 Locate = Callable[..., Location]
 
@@ -31,22 +31,6 @@ _KIND = {
 
 # errors where a string was expected: a YAML 1.1 boolean or number there gets the quoting hint
 _WANTS_STRING = frozenset({"string_type", "metadata_value"})
-
-
-def describe_value(value: Any) -> str:
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}"
-    if isinstance(value, int | float):
-        return f"the number {value}"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return f"the string {value[:60]!r}"
-    return type(value).__name__
 
 
 def field_names(*models: type[BaseModel]) -> set[str]:

@@ -152,21 +152,31 @@ def _all_or_list(value: Any, what: str) -> Any:
     raise PydanticCustomError("all_or_list", f"expected 'all' or a non-empty list of {what}, got {_describe(value)}")
 
 
-def _describe(value: Any) -> str:
-    if isinstance(value, list):
-        if not value:
-            return "an empty list"
-        bad = next((v for v in value if not (isinstance(v, str) and v)), None)
-        return f"a list holding {_describe(bad)}"
+def describe_value(value: Any) -> str:
+    """A value as an error message names it: ``the boolean false``, ``the string 'x'``, ``a mapping``."""
     if value is None:
         return "nothing (null)"
     if isinstance(value, bool):
         return f"the boolean {str(value).lower()}"
     if isinstance(value, int | float):
         return f"the number {value}"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
     if isinstance(value, str):
         return f"the string {value[:60]!r}"
-    return "a mapping" if isinstance(value, dict) else type(value).__name__
+    return type(value).__name__
+
+
+def _describe(value: Any) -> str:
+    """Like describe_value, but a list is described by its first offending item."""
+    if isinstance(value, list):
+        if not value:
+            return "an empty list"
+        bad = next((v for v in value if not (isinstance(v, str) and v)), None)
+        return f"a list holding {_describe(bad)}"
+    return describe_value(value)
 
 
 def _targets_schema(what: str) -> dict[str, Any]:
