@@ -6,9 +6,13 @@ derived from the schema that holds the data, so two installations in one databas
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 import zlib
 from collections.abc import Callable
+from dataclasses import fields
+from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -62,6 +66,22 @@ def one_line(exc: BaseException) -> str:
     if isinstance(exc, SQLAlchemyError):
         return first or type(orig).__name__
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def fingerprint(rows: Any) -> str:
+    """sha256 over every row a reader read (a dataclass of row lists plus ``slugs``), canonically sorted.
+
+    The ``metadata`` table's last column is a ciphertext and counts as its sha256, never as plaintext. The
+    repr of plain tuples (ints, strings, booleans, None) is canonical and much cheaper than JSON per row.
+    """
+    digest = hashlib.sha256(json.dumps(rows.slugs).encode())
+    for name in (f.name for f in fields(rows) if f.name != "slugs"):
+        table = getattr(rows, name)
+        if name == "metadata":
+            table = [(*row[:-1], hashlib.sha256(row[-1].encode()).hexdigest()) for row in table]
+        digest.update(f"\n[{name}]\n".encode())
+        digest.update("\n".join(sorted(map(repr, table))).encode())
+    return digest.hexdigest()
 
 
 def ticker(total: int, progress: Callable[[int, int], None] | None) -> Callable[[int], None]:

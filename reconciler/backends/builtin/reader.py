@@ -7,11 +7,9 @@ snapshot, :class:`SnapshotIds` carries the database ids the executor needs to wr
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Select, select
@@ -21,6 +19,8 @@ from reconciler import state
 from reconciler.backends.builtin import models
 from reconciler.backends.builtin.models import FLAG_COLUMNS
 from reconciler.errors import StateError
+
+from ..common import fingerprint
 
 DecryptMetadata = Callable[[str, str], dict[str, str]]  # (membership id, ciphertext blob) -> metadata
 IN_LIST_CHUNK = 500  # values per IN (...) list
@@ -223,7 +223,7 @@ def _build(rows: _Rows, decrypt: DecryptMetadata | None) -> tuple[state.Snapshot
             memberships=memberships.get(slug, {}),
             id=ws_id,
         )
-    snapshot = state.Snapshot(workspaces=workspaces, users=users, fingerprint=_fingerprint(rows))
+    snapshot = state.Snapshot(workspaces=workspaces, users=users, fingerprint=fingerprint(rows))
     return snapshot, ids
 
 
@@ -322,16 +322,3 @@ def _memberships(
             email=email, role=role, status=status, groups=frozenset(groups_of[mid]), metadata=metadata
         )
     return result
-
-
-def _fingerprint(rows: _Rows) -> str:
-    """sha256 over every row read, canonically sorted; metadata counts as the sha256 of its ciphertext."""
-    digest = hashlib.sha256(json.dumps(rows.slugs).encode())
-    for name in (f.name for f in fields(_Rows) if f.name != "slugs"):
-        table = getattr(rows, name)
-        if name == "metadata":
-            table = [(mid, hashlib.sha256(blob.encode()).hexdigest()) for mid, blob in table]
-        # repr of plain tuples (ints, strings, booleans, None) is canonical and much cheaper than JSON per row
-        digest.update(f"\n[{name}]\n".encode())
-        digest.update("\n".join(sorted(map(repr, table))).encode())
-    return digest.hexdigest()

@@ -19,18 +19,17 @@ How ToolJet's rows become the snapshot's words (docs/tooljet.md has the full tab
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections import defaultdict
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, text
 
 from ... import state
 from ...errors import StateError
+from ..common import fingerprint
 from .flags import flags_from_columns, mapped_columns
 from .queries import USERS, WORKSPACES, workspace_queries
 from .variant import Variant
@@ -106,18 +105,6 @@ def read_snapshot(
 
 def _fetch(conn: Connection, sql: str, **params: Any) -> list[Row]:
     return [tuple(row) for row in conn.execute(text(sql), params)]
-
-
-def fingerprint(rows: _Rows) -> str:
-    """sha256 over every row read, canonically sorted; metadata counts as the sha256 of its ciphertext."""
-    tables: dict[str, Any] = {"slugs": rows.slugs}
-    for name in (f.name for f in fields(_Rows) if f.name != "slugs"):
-        table = getattr(rows, name)
-        if name == "metadata":
-            table = [(org, user, hashlib.sha256(blob.encode()).hexdigest()) for org, user, blob in table]
-        tables[name] = sorted(json.dumps(list(row)) for row in table)
-    canonical = json.dumps(tables, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _natural(name: str) -> tuple[str, int]:
