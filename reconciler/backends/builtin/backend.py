@@ -24,7 +24,7 @@ from ..base import ApplyResult, AuditInfo, AuditRun, Backend, PreconditionCheck
 from ..common import holder_message, one_line, take_postgres_lock, ticker
 from . import models
 from .db import SQLITE_BEGIN, open_database
-from .executor import Executor
+from .executor import Executor, bulk_insert
 from .reader import read_snapshot
 
 T_RUNS = models.AuditRun.__table__
@@ -191,7 +191,7 @@ class BuiltinBackend(Backend):
         result: str,
         error: str | None,
     ) -> int:
-        from ...render.jsonplan import plan_to_json_dict  # masked: never a metadata value
+        from ...render.jsonplan import _change as change_to_json_dict  # masked: never a metadata value
 
         run_id = conn.execute(
             insert(T_RUNS).returning(T_RUNS.c.id),
@@ -206,20 +206,22 @@ class BuiltinBackend(Backend):
                 "error": error,
             },
         ).scalar_one()
-        if result == "applied":
-            changes = plan_to_json_dict(plan)["changes"]
-            rows = [
-                {
-                    "run_id": run_id,
-                    "seq": i,
-                    "address": c["address"][:500],
-                    "action": ",".join(c["actions"]),
-                    "detail": json.dumps(c, sort_keys=True),
-                }
-                for i, c in enumerate(changes)
-            ]
-            if rows:
-                conn.execute(insert(T_CHANGES), rows)
+        if result == "applied" and plan.ops:
+            # One masked JSON change per op, serialized once (the same dict as the JSON plan's "changes").
+            encode = json.JSONEncoder(sort_keys=True).encode
+            rows = []
+            for seq, op in enumerate(plan.ops):
+                change = change_to_json_dict(op)
+                rows.append(
+                    {
+                        "run_id": run_id,
+                        "seq": seq,
+                        "address": change["address"][:500],
+                        "action": ",".join(change["actions"]),
+                        "detail": encode(change),
+                    }
+                )
+            bulk_insert(conn, T_CHANGES, rows)
         return run_id
 
     def _audit_separately(self, plan: ops.Plan, audit: AuditInfo, started: datetime, exc: ReconcilerError) -> None:

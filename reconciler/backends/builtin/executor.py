@@ -54,8 +54,13 @@ class Invitation:
 
 
 def new_token() -> tuple[str, str]:
-    """A 192-bit URL-safe token and its SHA-256 hex digest (only the digest is stored)."""
+    """A 192-bit URL-safe token and its SHA-256 hex digest (only the digest is stored).
+
+    Never one starting with '-': pasted into ``reconciler accept-invite TOKEN`` it would read as an option.
+    """
     token = secrets.token_urlsafe(24)
+    while token.startswith("-"):
+        token = secrets.token_urlsafe(24)
     return token, hash_token(token)
 
 
@@ -72,6 +77,7 @@ class Executor:
     progress: Callable[[int], None] | None = None
     now: datetime = field(default_factory=utcnow)
     invitations: list[Invitation] = field(default_factory=list)
+    created_memberships: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.workspaces = dict(self.ids.workspaces)
@@ -283,7 +289,7 @@ class Executor:
             }
             for op in items
         ]
-        self._executemany(insert(T_USERS), rows)
+        bulk_insert(self.conn, T_USERS, rows)
         if rows:
             # Read the new ids back in one statement: INSERT ... RETURNING would cost one statement per row on
             # SQLite and one per page of rows on PostgreSQL. Every row of this apply has created_at == now.
@@ -327,7 +333,8 @@ class Executor:
                 }
             )
             self.memberships[(op.workspace, op.email)] = membership_id
-        self._executemany(insert(T_MEMBERSHIPS), rows)
+            self.created_memberships.add(membership_id)
+        bulk_insert(self.conn, T_MEMBERSHIPS, rows)
         self._tick(len(items))
 
     def _invite(self, slug: str, email: str, membership_id: str, invited: bool) -> tuple[str | None, datetime | None]:
@@ -391,7 +398,7 @@ class Executor:
             {"group_id": self.groups[(slug, group)], "membership_id": self.memberships[(slug, email)]}
             for slug, email, group in items
         ]
-        self._executemany(insert(T_GROUP_MEMBERS), rows)
+        bulk_insert(self.conn, T_GROUP_MEMBERS, rows)
 
     def _remove_from_groups(self, items: list[tuple[str, str, str]]) -> None:
         rows = [
@@ -412,9 +419,11 @@ class Executor:
         if not items:
             return
         ids = [self.memberships[(slug, email)] for slug, email, _ in items]
+        # A membership created by this apply has no metadata yet: only older ones need the delete.
+        created = self.created_memberships
         self._executemany(
             delete(T_METADATA).where(T_METADATA.c.membership_id == bindparam("b_membership")),
-            [{"b_membership": membership_id} for membership_id in ids],
+            [{"b_membership": membership_id} for membership_id in ids if membership_id not in created],
         )
         rows = []
         for membership_id, (_slug, _email, values) in zip(ids, items, strict=True):
@@ -432,7 +441,7 @@ class Executor:
                     "updated_at": self.now,
                 }
             )
-        self._executemany(insert(T_METADATA), rows)
+        bulk_insert(self.conn, T_METADATA, rows)
         self._tick(len(items))
 
     # --- helpers -------------------------------------------------------------------------------
@@ -464,6 +473,46 @@ class Executor:
     def _tick(self, count: int) -> None:
         if self.progress is not None and count:
             self.progress(count)
+
+
+def bulk_insert(conn: Connection, table: Table, rows: list[dict]) -> None:
+    """Insert many rows (all with the same keys) in one driver call, without per-row SQLAlchemy processing.
+
+    SQLAlchemy's executemany converts every parameter of every row (``construct_params`` and the bind
+    processors, e.g. ``UtcDateTime``); here each column is converted once per distinct value, which suits
+    columns of repeated values (timestamps, roles, statuses). SQLite gets one ``executemany`` of tuples;
+    PostgreSQL gets ``COPY ... FROM STDIN`` (psycopg), a single stream instead of one protocol message per row.
+    Columns left out of the rows must not have Python-side defaults (they are not applied here).
+    """
+    if not rows:
+        return
+    dialect = conn.dialect
+    names = list(rows[0])
+    columns = []
+    for name in names:
+        values = [row[name] for row in rows]
+        process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            memo: dict = {}
+            values = [memo[v] if v in memo else memo.setdefault(v, process(v)) for v in values]
+        columns.append(values)
+    tuples = list(zip(*columns, strict=True))
+    quote = dialect.identifier_preparer
+    target = f"{quote.format_table(table)} ({', '.join(quote.quote(name) for name in names)})"
+    if dialect.name == "postgresql":
+        cursor = conn.connection.dbapi_connection.cursor()  # the apply's own connection and transaction
+        try:
+            with cursor.copy(f"COPY {target} FROM STDIN") as copy:
+                for row in tuples:
+                    copy.write_row(row)
+        finally:
+            cursor.close()
+        return
+    marker = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(dialect.paramstyle)
+    if marker is None:  # pragma: no cover - SQLite and psycopg use the styles above
+        conn.execute(insert(table), rows)
+        return
+    conn.exec_driver_sql(f"INSERT INTO {target} VALUES ({', '.join([marker] * len(names))})", tuples)
 
 
 def _flag_values(perms: GroupPermissions) -> dict[str, bool]:

@@ -12,14 +12,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, select, update
 
 from ...crypto import Keyring, decrypt_metadata, encrypt_metadata
 from ...errors import ReconcilerError
 from ...mail import Invitation as Email
 from ...mail import Transport, build_message, invitation_link
 from . import models
-from .executor import INVITATION_TTL, Invitation, hash_token, new_token
+from .executor import INVITATION_TTL, Invitation, bulk_insert, hash_token, new_token
 
 OUTBOX_PURPOSE = "invitation-email"
 T_OUTBOX = models.OutboxMessage.__table__
@@ -53,6 +53,7 @@ def queue_invitations(
     if not invitations:
         return 0
     names = _names(conn, {i.email for i in invitations}, {i.workspace_id for i in invitations})
+    now = models.utcnow()
     rows = []
     for inv in invitations:
         user_name, workspace_name = names[0][inv.email], names[1][inv.workspace_id]
@@ -74,11 +75,11 @@ def queue_invitations(
                 ),
                 "status": "pending",
                 "attempts": 0,
-                "next_attempt_at": models.utcnow(),
-                "created_at": models.utcnow(),
+                "next_attempt_at": now,
+                "created_at": now,
             }
         )
-    conn.execute(insert(T_OUTBOX), rows)
+    bulk_insert(conn, T_OUTBOX, rows)
     return len(rows)
 
 
