@@ -153,7 +153,7 @@ def _reasons(op: Op) -> list[str]:
     return []
 
 
-def _change(op: Op) -> dict[str, Any]:
+def change_to_json_dict(op: Op) -> dict[str, Any]:
     before, after = _DESCRIBERS[type(op)](op)
     return {
         "address": op.address,
@@ -169,7 +169,7 @@ def plan_to_json_dict(plan: Plan) -> dict[str, Any]:
     """The JSON plan of SPEC 4 as a dict (``format_version`` 1); never a metadata value."""
     return {
         "format_version": FORMAT_VERSION,
-        "changes": [_change(op) for op in plan.ops],
+        "changes": [change_to_json_dict(op) for op in plan.ops],
         "role_changes": [
             {"workspace": c.workspace, "email": c.email, "from": c.old, "to": c.new, "cause": c.cause}
             for c in plan.role_changes

@@ -191,7 +191,7 @@ class BuiltinBackend(Backend):
         result: str,
         error: str | None,
     ) -> int:
-        from ...render.jsonplan import _change as change_to_json_dict  # masked: never a metadata value
+        from ...render.jsonplan import change_to_json_dict  # masked: never a metadata value
 
         run_id = conn.execute(
             insert(T_RUNS).returning(T_RUNS.c.id),
