@@ -215,7 +215,24 @@ class _WorkspaceDiff:
                 archives.append(ops.ArchiveMembership(self.slug, email, PRUNE_ARCHIVE_REASON))
             else:
                 self.unmanaged.append(f"{self.slug}/user/{email}")
+                promotion = self._unmanaged_promotion(self.have.memberships[email])
+                if promotion is not None:
+                    updates.append(promotion)
         return creates + updates + archives
+
+    def _unmanaged_promotion(self, have: Membership) -> ops.UpdateMembership | None:
+        """Rule 1 holds for unmanaged members too: an end-user in a group that becomes builder-level is
+        promoted (their groups stay as they are; only the role follows the group's new permissions)."""
+        if have.role != "end-user":
+            return None
+        groups = {self.renames.get(g, g) for g in have.groups}
+        definitions = {**self.have_groups, **self.want.groups}
+        new, implied = effective_role("end-user", groups, definitions)
+        if new == "end-user":
+            return None
+        change = RoleChange(self.slug, have.email, "end-user", new, "implied by " + describe_groups(implied))
+        self.role_changes.append(change)
+        return ops.UpdateMembership(self.slug, have.email, change)
 
     def _create(self, want: Membership) -> ops.CreateMembership:
         role, _ = effective_role(want.role, want.groups, self.want.groups)

@@ -176,7 +176,7 @@ def _problem(
     if kind == "literal_error":
         expected = err["ctx"]["expected"].replace("'", "").replace(" or ", ", ")
         return Problem(locate(path), f"{_short(value)} is not one of {expected}")
-    hint = _quote_hint(source_text(path), value) if kind in _WANTS_STRING else None
+    hint = _quote_hint(source_text(path), value, secret="metadata" in path) if kind in _WANTS_STRING else None
     if kind in _KIND:
         return Problem(locate(path), f"expected {_KIND[kind]}, got {describe_value(value)}", hint)
     return Problem(locate(path), err["msg"], hint)
@@ -203,10 +203,16 @@ def _short(value: Any) -> str:
     return repr(value[:60]) if isinstance(value, str) else describe_value(value)
 
 
-def _quote_hint(source: str | None, value: Any) -> str | None:
-    """YAML 1.1 reads NO, yes, on and 1.10 as booleans and numbers: tell the user to quote them."""
+def _quote_hint(source: str | None, value: Any, *, secret: bool = False) -> str | None:
+    """YAML 1.1 reads NO, yes, on and 1.10 as booleans and numbers: tell the user to quote them.
+
+    A metadata value is never repeated, not even in a hint (SPEC 6): only what YAML read it as is named.
+    """
     if not isinstance(value, bool | int | float) or source is None:
         return None
+    if secret:
+        kind = "a boolean" if isinstance(value, bool) else "a number"
+        return f"YAML reads this value as {kind}; put it in quotes"
     if source == str(value):
         return f'quote it: "{source}"'
     return f'YAML reads {source} as {describe_value(value)}; quote it: "{source}"'

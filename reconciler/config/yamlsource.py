@@ -31,7 +31,7 @@ _LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 MAX_BYTES = 16 * 1024 * 1024
 MAX_DEPTH = 64
-MAX_NODES = 1_000_000
+MAX_NODES = 3_000_000  # a 100,000-user workspace in one file has about 1.3 million
 EMPTY_MESSAGE = "file is empty: expected a mapping with 'version' and 'workspaces'"
 DEPTH_MESSAGE = f"document nested deeper than {MAX_DEPTH} levels"
 
@@ -171,6 +171,8 @@ def load_yaml_text(data: bytes, *, file: str, max_bytes: int = MAX_BYTES, max_no
         raise _error(file, None, _size_message(len(data), max_bytes))
     text = _decode(data, file)
     _check_characters(text, file)
+    if _node_bound(text) > max_nodes:
+        _count_nodes(text, file, max_nodes)
     fast = _load_fast(text)
     if fast is not None:
         return YamlDocument(file, fast, text=text)
@@ -192,6 +194,25 @@ class _FastLoader(_LOADER):  # type: ignore[misc, valid-type]
 
 
 _FAST_PATH_MARKERS = ("*", "&", "!", "<<")
+
+
+def _node_bound(text: str) -> int:
+    """A cheap upper bound on the number of nodes: every node needs a separator or a line of its own."""
+    separators = sum(text.count(c) for c in ",:-[{?\n")
+    return 2 * separators + 1
+
+
+def _count_nodes(text: str, file: str, max_nodes: int) -> None:
+    """Count nodes in the event stream (no document is built) and refuse past ``max_nodes``, located."""
+    nodes = 0
+    try:
+        for event in yaml.parse(text, Loader=_LOADER):
+            if isinstance(event, yaml.ScalarEvent | yaml.CollectionStartEvent):
+                nodes += 1
+                if nodes > max_nodes:
+                    raise _error(file, _pos(event.start_mark), f"document has more than {max_nodes:,} nodes")
+    except yaml.YAMLError as exc:
+        raise ConfigError([_syntax_problem(exc, file)]) from None
 
 
 def _load_fast(text: str) -> Any | None:

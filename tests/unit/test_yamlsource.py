@@ -207,7 +207,7 @@ def test_billion_laughs_is_rejected_fast_with_flat_memory() -> None:
     assert elapsed < 1.0
     assert peak < 50 * 1024 * 1024
     assert info.value.lines() == [
-        "w.yaml:7:12: g[1]: document expands to more than 1,000,000 nodes through aliases"
+        "w.yaml:7:28: g[5]: document expands to more than 3,000,000 nodes through aliases"
         ' (a "billion laughs" document?)'
     ]
 
@@ -219,13 +219,16 @@ def test_node_limit_is_configurable_and_counts_alias_expansion() -> None:
     assert line.startswith("w.yaml:2:13: b[2]: document expands to more than 12 nodes through aliases")
 
 
+def test_plain_document_over_the_node_limit_is_refused_without_being_built() -> None:
+    assert problems("[1, 2, 3, 4]", max_nodes=3) == ["w.yaml:1:8: document has more than 3 nodes"]
+
+
 def test_large_document_with_anchors_has_its_own_message() -> None:
-    assert problems("[&a 1, 2, 3, 4]", max_nodes=3) == ["w.yaml:1:11: [2]: document has more than 3 nodes"]
+    assert problems("[&a 1, 2, 3, 4]", max_nodes=3) == ["w.yaml:1:11: document has more than 3 nodes"]
 
 
 def test_plain_documents_take_the_fast_path_and_find_positions_only_when_asked() -> None:
-    # Without aliases a document cannot grow beyond its bytes (max_bytes bounds it), so no node limit applies.
-    doc = load("a: [1, 2, 3, 4]\nb:\n  c: NO\n", max_nodes=3)
+    doc = load("a: [1, 2, 3, 4]\nb:\n  c: NO\n")
     assert doc.data == {"a": [1, 2, 3, 4], "b": {"c": False}}
     assert doc._index is None  # nothing located yet
     assert str(doc.locate(("b", "c"))) == "w.yaml:3:6: b.c"

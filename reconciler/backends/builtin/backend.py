@@ -198,7 +198,7 @@ class BuiltinBackend(Backend):
             {
                 "started_at": started,
                 "finished_at": models.utcnow(),
-                "actor": audit.actor,
+                "actor": audit.actor[:255],
                 "command": audit.command,
                 "config_hash": audit.config_hash,
                 "summary": json.dumps(plan.summary),

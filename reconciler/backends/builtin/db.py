@@ -19,6 +19,8 @@ Every connection also gets ``PRAGMA foreign_keys = ON``.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +29,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
+from reconciler.backends.common import lock_key
 from reconciler.errors import StateError
 
 if TYPE_CHECKING:
@@ -34,6 +37,7 @@ if TYPE_CHECKING:
 
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+SCHEMA_CHECK_WAIT = 30.0  # seconds a schema check or creation waits for another writer (SQLite)
 SQLITE_BEGIN = "sqlite_begin"  # execution option: DEFERRED (default), IMMEDIATE or EXCLUSIVE
 _BEGIN_MODES = frozenset({"DEFERRED", "IMMEDIATE", "EXCLUSIVE"})
 POSTGRES_CONNECT_TIMEOUT = 10  # seconds, unless the URL says otherwise
@@ -165,10 +169,24 @@ def _at_head(engine: Engine) -> bool:
     if engine.dialect.name == "sqlite" and not Path(engine.url.database or "").is_file():
         return False
     try:
-        with engine.connect() as conn:
+        with engine.connect() as conn, _patient(conn):
             return list(conn.execute(text("SELECT version_num FROM alembic_version")).scalars()) == [newest_revision()]
     except DBAPIError:
         return False
+
+
+@contextmanager
+def _patient(conn: Connection, seconds: float = SCHEMA_CHECK_WAIT) -> Iterator[None]:
+    """On SQLite, wait for a writer that is committing instead of failing at once (then back to 0)."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    driver = conn.connection.driver_connection
+    driver.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+    try:
+        yield
+    finally:
+        driver.execute("PRAGMA busy_timeout = 0")
 
 
 def upgrade_database(url: str) -> tuple[str | None, str]:
@@ -191,7 +209,7 @@ def upgrade_database(url: str) -> tuple[str | None, str]:
 def _read_schema_state(engine: Engine, url: str) -> _SchemaState:
     _check_sqlite_directory(engine.url, url)
     try:
-        with engine.connect() as conn:
+        with engine.connect() as conn, _patient(conn):
             from alembic.runtime.migration import MigrationContext
 
             heads = MigrationContext.configure(conn).get_current_heads()
@@ -252,10 +270,24 @@ def _check_revision(revision: str, *, upgradable: bool) -> None:
 
 
 def _run_upgrade(engine: Engine, url: str) -> None:
+    """Create or migrate the schema, one process at a time: two commands opening a new database at once
+    must not both create it. Under the lock the revision is read again; the loser finds it done."""
     try:
-        with engine.begin() as conn:
-            from alembic import command
+        with engine.connect() as raw, _patient(raw):
+            conn = raw.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
+            with conn.begin():
+                if conn.dialect.name == "postgresql":
+                    schema = str(conn.scalar(text("SELECT current_schema()")))
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key("schema:" + schema)})
+                from alembic import command
+                from alembic.runtime.migration import MigrationContext
 
-            command.upgrade(alembic_config(conn), "head")
+                if MigrationContext.configure(conn).get_current_heads() == (head_revision(),):
+                    return
+                command.upgrade(alembic_config(conn), "head")
     except DBAPIError as exc:
+        # Another process (say an older reconciler, without the lock) created the schema at the same time;
+        # its CREATE blocked ours until it committed. If the schema is now current, that is all we wanted.
+        if _at_head(engine):
+            return
         raise StateError(f"cannot create the schema in {mask_url(url)}: {_one_line(exc, engine.url)}") from exc

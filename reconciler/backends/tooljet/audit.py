@@ -48,7 +48,7 @@ class AuditLog:
         run = {
             "started_at": started,
             "finished_at": models.utcnow(),
-            "actor": audit.actor,
+            "actor": audit.actor[:255],
             "command": audit.command,
             "config_hash": audit.config_hash,
             "summary": json.dumps(plan.summary),
