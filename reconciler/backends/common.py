@@ -10,8 +10,9 @@ import hashlib
 import json
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import fields
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
@@ -94,3 +95,57 @@ def ticker(total: int, progress: Callable[[int, int], None] | None) -> Callable[
             progress(min(done[0], total), total)
 
     return tick
+
+
+def audit_run_row(plan: Any, audit: Any, started: datetime, result: str, error: str | None) -> dict[str, Any]:
+    """The ``audit_runs`` row of an apply (both backends keep the same audit tables)."""
+    return {
+        "started_at": started,
+        "finished_at": datetime.now(UTC),
+        "actor": audit.actor[:255],
+        "command": audit.command,
+        "config_hash": audit.config_hash,
+        "summary": json.dumps(plan.summary),
+        "result": result,
+        "error": error,
+    }
+
+
+def audit_change_rows(run_id: int, plan: Any) -> list[dict[str, Any]]:
+    """One ``audit_changes`` row per op: the op's masked JSON (never a metadata value), serialised once."""
+    from ..render.jsonplan import change_to_json_dict
+
+    encode = json.JSONEncoder(sort_keys=True).encode
+    rows = []
+    for seq, op in enumerate(plan.ops):
+        change = change_to_json_dict(op)
+        rows.append(
+            {
+                "run_id": run_id,
+                "seq": seq,
+                "address": change["address"][:500],
+                "action": ",".join(change["actions"]),
+                "detail": encode(change),
+            }
+        )
+    return rows
+
+
+def audit_runs(rows: Iterable[Any]) -> list[Any]:
+    """``audit_runs`` rows as the Backend.history() result."""
+    from .base import AuditRun
+
+    return [
+        AuditRun(
+            r.id,
+            r.started_at,
+            r.finished_at,
+            r.actor,
+            r.command,
+            r.config_hash,
+            json.loads(r.summary),
+            r.result,
+            r.error,
+        )
+        for r in rows
+    ]

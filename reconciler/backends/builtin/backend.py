@@ -21,7 +21,15 @@ from ... import ops
 from ...crypto import Keyring, decrypt_metadata
 from ...errors import ApplyError, LockTimeout, ReconcilerError, SecretError
 from ..base import ApplyResult, AuditInfo, AuditRun, Backend, PreconditionCheck
-from ..common import holder_message, one_line, take_postgres_lock, ticker
+from ..common import (
+    audit_change_rows,
+    audit_run_row,
+    audit_runs,
+    holder_message,
+    one_line,
+    take_postgres_lock,
+    ticker,
+)
 from . import models
 from .db import SQLITE_BEGIN, open_database
 from .executor import Executor, bulk_insert
@@ -191,37 +199,11 @@ class BuiltinBackend(Backend):
         result: str,
         error: str | None,
     ) -> int:
-        from ...render.jsonplan import change_to_json_dict  # masked: never a metadata value
-
         run_id = conn.execute(
-            insert(T_RUNS).returning(T_RUNS.c.id),
-            {
-                "started_at": started,
-                "finished_at": models.utcnow(),
-                "actor": audit.actor[:255],
-                "command": audit.command,
-                "config_hash": audit.config_hash,
-                "summary": json.dumps(plan.summary),
-                "result": result,
-                "error": error,
-            },
+            insert(T_RUNS).returning(T_RUNS.c.id), audit_run_row(plan, audit, started, result, error)
         ).scalar_one()
         if result == "applied" and plan.ops:
-            # One masked JSON change per op, serialized once (the same dict as the JSON plan's "changes").
-            encode = json.JSONEncoder(sort_keys=True).encode
-            rows = []
-            for seq, op in enumerate(plan.ops):
-                change = change_to_json_dict(op)
-                rows.append(
-                    {
-                        "run_id": run_id,
-                        "seq": seq,
-                        "address": change["address"][:500],
-                        "action": ",".join(change["actions"]),
-                        "detail": encode(change),
-                    }
-                )
-            bulk_insert(conn, T_CHANGES, rows)
+            bulk_insert(conn, T_CHANGES, audit_change_rows(run_id, plan))
         return run_id
 
     def _audit_separately(self, plan: ops.Plan, audit: AuditInfo, started: datetime, exc: ReconcilerError) -> None:
@@ -235,21 +217,7 @@ class BuiltinBackend(Backend):
 
     def history(self, limit: int = 20) -> list[AuditRun]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(T_RUNS).order_by(T_RUNS.c.id.desc()).limit(limit)).all()
-        return [
-            AuditRun(
-                r.id,
-                r.started_at,
-                r.finished_at,
-                r.actor,
-                r.command,
-                r.config_hash,
-                json.loads(r.summary),
-                r.result,
-                r.error,
-            )
-            for r in rows
-        ]
+            return audit_runs(conn.execute(select(T_RUNS).order_by(T_RUNS.c.id.desc()).limit(limit)).all())
 
     def delete_history(self) -> None:  # pragma: no cover - maintenance helper for tests
         with self.engine.begin() as conn:

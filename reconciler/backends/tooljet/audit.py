@@ -8,7 +8,6 @@ so. Records are masked like the built-in ones: addresses and field names, never 
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from contextlib import suppress
@@ -21,6 +20,7 @@ from ... import ops
 from ...errors import ReconcilerError
 from ..base import AuditInfo, AuditRun
 from ..builtin import models
+from ..common import audit_change_rows, audit_run_row, audit_runs
 
 AUDIT_SCHEMA_ENV = "RECONCILER_TOOLJET_AUDIT_SCHEMA"
 
@@ -42,33 +42,12 @@ class AuditLog:
         """The run and, when applied, one masked row per change; None without an audit schema."""
         if not self.schema:
             return None
-        from ...render.jsonplan import plan_to_json_dict  # masked: never a metadata value
-
         self._ensure(conn)
-        run = {
-            "started_at": started,
-            "finished_at": models.utcnow(),
-            "actor": audit.actor[:255],
-            "command": audit.command,
-            "config_hash": audit.config_hash,
-            "summary": json.dumps(plan.summary),
-            "result": result,
-            "error": error,
-        }
-        run_id = conn.execute(insert(self.runs).returning(self.runs.c.id), run).scalar_one()
-        if result == "applied":
-            rows = [
-                {
-                    "run_id": run_id,
-                    "seq": i,
-                    "address": c["address"][:500],
-                    "action": ",".join(c["actions"]),
-                    "detail": json.dumps(c, sort_keys=True),
-                }
-                for i, c in enumerate(plan_to_json_dict(plan)["changes"])
-            ]
-            if rows:
-                conn.execute(insert(self.changes), rows)
+        run_id = conn.execute(
+            insert(self.runs).returning(self.runs.c.id), audit_run_row(plan, audit, started, result, error)
+        ).scalar_one()
+        if result == "applied" and plan.ops:
+            conn.execute(insert(self.changes), audit_change_rows(run_id, plan))
         return int(run_id)
 
     def record_separately(
@@ -91,20 +70,7 @@ class AuditLog:
             if not exists:
                 return []
             rows = conn.execute(select(self.runs).order_by(self.runs.c.id.desc()).limit(limit)).all()
-        return [
-            AuditRun(
-                r.id,
-                r.started_at,
-                r.finished_at,
-                r.actor,
-                r.command,
-                r.config_hash,
-                json.loads(r.summary),
-                r.result,
-                r.error,
-            )
-            for r in rows
-        ]
+        return audit_runs(rows)
 
     def _ensure(self, conn: Connection) -> None:
         conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
