@@ -10,7 +10,8 @@ import hashlib
 import json
 import time
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
@@ -18,12 +19,29 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from ..errors import LockTimeout
+from ..errors import ApplyError, LockTimeout, ReconcilerError
 
 _HOLDER = text(
     "SELECT a.application_name, a.pid, a.xact_start FROM pg_locks l JOIN pg_stat_activity a "
     "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = :k"
 )
+
+
+@contextmanager
+def audited_failures(record: Callable[[ReconcilerError, str], None]) -> Iterator[None]:
+    """Around an apply's transaction: record a refused or failed run (after the rollback) and turn any
+    unexpected exception into one ``ApplyError`` saying nothing was changed. A lock timeout is not a run."""
+    try:
+        yield
+    except LockTimeout:
+        raise
+    except ReconcilerError as exc:
+        record(exc, "failed" if isinstance(exc, ApplyError) else "refused")
+        raise
+    except Exception as exc:  # the transaction was rolled back: say so, and record the failed run
+        error = ApplyError(f"apply failed and was rolled back; nothing was changed ({one_line(exc)})")
+        record(error, "failed")
+        raise error from exc
 
 
 def lock_key(schema: str) -> int:

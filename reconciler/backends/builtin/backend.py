@@ -19,14 +19,14 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from ... import ops
 from ...crypto import Keyring, decrypt_metadata
-from ...errors import ApplyError, LockTimeout, ReconcilerError, SecretError
+from ...errors import LockTimeout, ReconcilerError, SecretError
 from ..base import ApplyResult, AuditInfo, AuditRun, Backend, PreconditionCheck
 from ..common import (
     audit_change_rows,
     audit_run_row,
     audit_runs,
+    audited_failures,
     holder_message,
-    one_line,
     take_postgres_lock,
     ticker,
 )
@@ -91,24 +91,18 @@ class BuiltinBackend(Backend):
         progress: Callable[[int, int], None] | None = None,
     ) -> ApplyResult:
         started = models.utcnow()
-        try:
-            with self._locked(lock_timeout, audit.actor) as conn:
-                # Neither the precondition check nor the executor needs metadata values: no decryption here.
-                snapshot, ids = read_snapshot(conn, plan.workspaces, decrypt_metadata=None)
-                check(snapshot)
-                executor = Executor(conn, ids, keyring, progress=ticker(len(plan.ops), progress))
-                executor.run(plan)
-                run_id = self._audit(conn, plan, audit, started, "applied", None)
-                queued = self.after_execute(conn, executor, keyring, audit)
-        except LockTimeout:
-            raise
-        except ReconcilerError as exc:
-            self._audit_separately(plan, audit, started, exc)
-            raise
-        except Exception as exc:  # the transaction is rolled back: say so, and record the failed run
-            error = ApplyError(f"apply failed and was rolled back; nothing was changed ({one_line(exc)})")
-            self._audit_separately(plan, audit, started, error)
-            raise error from exc
+
+        def record(exc: ReconcilerError, result: str) -> None:
+            self._audit_separately(plan, audit, started, exc, result)
+
+        with audited_failures(record), self._locked(lock_timeout, audit.actor) as conn:
+            # Neither the precondition check nor the executor needs metadata values: no decryption here.
+            snapshot, ids = read_snapshot(conn, plan.workspaces, decrypt_metadata=None)
+            check(snapshot)
+            executor = Executor(conn, ids, keyring, progress=ticker(len(plan.ops), progress))
+            executor.run(plan)
+            run_id = self._audit(conn, plan, audit, started, "applied", None)
+            queued = self.after_execute(conn, executor, keyring, audit)
         return ApplyResult(run_id, len(plan.ops), tuple(i.email for i in executor.invitations), queued)
 
     def after_execute(self, conn: Connection, executor: Executor, keyring: Keyring | None, audit: AuditInfo) -> int:
@@ -206,9 +200,10 @@ class BuiltinBackend(Backend):
             bulk_insert(conn, T_CHANGES, audit_change_rows(run_id, plan))
         return run_id
 
-    def _audit_separately(self, plan: ops.Plan, audit: AuditInfo, started: datetime, exc: ReconcilerError) -> None:
+    def _audit_separately(
+        self, plan: ops.Plan, audit: AuditInfo, started: datetime, exc: ReconcilerError, result: str
+    ) -> None:
         """Record a refused or failed run after the rollback; never mask the original error."""
-        result = "failed" if isinstance(exc, ApplyError) else "refused"
         with suppress(SQLAlchemyError), self.engine.connect() as conn:
             if self.sqlite:
                 _busy_timeout(conn, 5.0)

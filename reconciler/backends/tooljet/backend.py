@@ -15,16 +15,16 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, text
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError
 
 from ... import ops
 from ...crypto import Keyring
-from ...errors import ApplyError, LockTimeout, ReconcilerError, StateError
+from ...errors import ReconcilerError, StateError
 from ...state import Snapshot
 from ..base import ApplyResult, AuditInfo, AuditRun, Backend, PreconditionCheck
 from ..builtin import models
 from ..builtin.db import create_engine_for, mask_url
-from ..common import one_line, take_postgres_lock, ticker
+from ..common import audited_failures, one_line, take_postgres_lock, ticker
 from .audit import AuditLog
 from .checks import ToolJetPlanError, plan_problems
 from .executor import Executor
@@ -118,28 +118,21 @@ class ToolJetBackend(Backend):
         progress: Callable[[int, int], None] | None = None,
     ) -> ApplyResult:
         started = models.utcnow()
-        try:
-            with self._locked(lock_timeout, audit.actor) as conn:
-                snapshot, ids = self._read(conn, plan.workspaces)
-                check(snapshot)
-                problems = plan_problems(plan, snapshot, self.variant(conn), ids.archived_users)
-                if problems:
-                    raise ToolJetPlanError(problems)
-                executor = Executor(
-                    conn, self.variant(conn), ids, _optional_key(self.environ), ticker(len(plan.ops), progress)
-                )
-                executor.run(plan)
-                run_id = self.audit_log.record(conn, plan, audit, started, "applied", None)
-        except LockTimeout:
-            raise
-        except ReconcilerError as exc:
-            result = "failed" if isinstance(exc, ApplyError) else "refused"
+
+        def record(exc: ReconcilerError, result: str) -> None:
             self.audit_log.record_separately(self.engine, plan, audit, started, exc, result)
-            raise
-        except SQLAlchemyError as exc:
-            error = ApplyError(f"apply failed and was rolled back; nothing was changed ({one_line(exc)})")
-            self.audit_log.record_separately(self.engine, plan, audit, started, error, "failed")
-            raise error from exc
+
+        with audited_failures(record), self._locked(lock_timeout, audit.actor) as conn:
+            snapshot, ids = self._read(conn, plan.workspaces)
+            check(snapshot)
+            problems = plan_problems(plan, snapshot, self.variant(conn), ids.archived_users)
+            if problems:
+                raise ToolJetPlanError(problems)
+            executor = Executor(
+                conn, self.variant(conn), ids, _optional_key(self.environ), ticker(len(plan.ops), progress)
+            )
+            executor.run(plan)
+            run_id = self.audit_log.record(conn, plan, audit, started, "applied", None)
         self.pending_invitations = list(executor.invitations)
         return ApplyResult(run_id, len(plan.ops), tuple(i.email for i in executor.invitations))
 
