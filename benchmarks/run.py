@@ -38,6 +38,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reconciler.backends.builtin.models import FLAG_COLUMNS as BUILTIN_FLAG_COLUMNS
+
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
 RECONCILER = Path(sys.executable).with_name("reconciler")
@@ -530,18 +532,7 @@ def _cpu() -> float:
 
 # --- workers (run in a child process each, so that their peak RSS is their own) -------------------------
 
-FLAG_COLUMNS = [
-    "app_create",
-    "app_delete",
-    "folder_create",
-    "folder_update",
-    "folder_delete",
-    "constant_create",
-    "constant_update",
-    "constant_delete",
-    "data_source_create",
-    "data_source_delete",
-]
+FLAG_COLUMNS = list(BUILTIN_FLAG_COLUMNS.values())  # the groups table's flag columns, in FLAG_NAMES order
 FLOOR_QUERIES = {
     "users": "SELECT id, email, first_name, last_name FROM users",
     "workspaces": "SELECT id, slug, name, status FROM workspaces",
@@ -703,16 +694,7 @@ def worker_apply(config: Path, url: str) -> dict[str, Any]:
 
 # --- the naive planner: DeepDiff over nested dicts ------------------------------------------------------
 
-ALL_FLAGS = [
-    f"{section}.{action}"
-    for section, actions in (
-        ("apps", ("create", "delete")),
-        ("folders", ("create", "update", "delete")),
-        ("workspace_constants", ("create", "update", "delete")),
-        ("data_sources", ("create", "delete")),
-    )
-    for action in actions
-]
+ALL_FLAGS = list(BUILTIN_FLAG_COLUMNS)  # state.FLAG_NAMES, in the same order as FLAG_COLUMNS
 DEFAULT_BUILDER = {
     "flags": sorted(ALL_FLAGS),
     "apps": [{"access": "edit", "apps": "all", "hide": False}],
