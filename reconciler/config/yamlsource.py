@@ -17,7 +17,7 @@ from __future__ import annotations
 import codecs
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -163,9 +163,9 @@ def read_limited(handle: BinaryIO, limit: int, chunk: int = 1 << 16) -> bytes:
 def load_yaml_text(data: bytes, *, file: str, max_bytes: int = MAX_BYTES, max_nodes: int = MAX_NODES) -> YamlDocument:
     """Load one YAML document from ``data``; ``file`` is the name used in error locations.
 
-    A plain document (no aliases, anchors, tags or merge keys, which is what configurations are) is loaded
-    straight by PyYAML's C loader with a duplicate-key check, and finds its positions later only if an error
-    needs them. Anything else, or anything the fast path does not accept, takes the careful path below.
+    A plain document (no aliases, anchors, tags or merge keys, which is what configurations are) is built
+    straight from the C parser's events in one pass, and finds its positions later only if an error needs
+    them. Anything else, or anything the fast path does not accept, takes the careful path below.
     """
     if len(data) > max_bytes:
         raise _error(file, None, _size_message(len(data), max_bytes))
@@ -177,23 +177,6 @@ def load_yaml_text(data: bytes, *, file: str, max_bytes: int = MAX_BYTES, max_no
     if fast is not None:
         return YamlDocument(file, fast, text=text)
     return _load_careful(text, file, max_nodes)
-
-
-class _FastPathRefused(Exception):
-    """The document needs the careful path (a duplicate key, or anything unusual)."""
-
-
-class _FastLoader(_LOADER):  # type: ignore[misc, valid-type]
-    """The C safe loader, but a mapping with a repeated key is refused instead of keeping the last value."""
-
-    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict:
-        mapping = super().construct_mapping(node, deep=deep)
-        if len(mapping) != len(node.value):
-            raise _FastPathRefused
-        return mapping
-
-
-_FAST_PATH_MARKERS = ("*", "&", "!", "<<")
 
 
 def _node_bound(text: str) -> int:
@@ -215,30 +198,90 @@ def _count_nodes(text: str, file: str, max_nodes: int) -> None:
         raise ConfigError([_syntax_problem(exc, file)]) from None
 
 
+class _Refused(Exception):
+    """The document needs the careful path: an alias, anchor, tag, merge key, duplicate key, error, ..."""
+
+
+_IMPLICIT = _LOADER.yaml_implicit_resolvers  # first character -> [(tag, regexp)], as PyYAML's resolver uses them
+_WILDCARD = _IMPLICIT.get(None, [])
+_PLAIN_SCALAR_TAGS = frozenset(_STD + t for t in ("null", "bool", "int", "float", "timestamp"))
+_CONSTRUCTOR = SafeConstructor()
+_NO_KEY = object()
+
+
+def _resolve_plain(value: str) -> Any:
+    """A plain scalar as ``SafeLoader`` reads it: ``yes`` -> True, ``1_000`` -> 1000, ``~`` -> None."""
+    for tag, regexp in _IMPLICIT.get(value[:1], []) + _WILDCARD:
+        if regexp.match(value):
+            if tag not in _PLAIN_SCALAR_TAGS:  # `<<` (merge), `=` (value) and the like
+                raise _Refused
+            return SafeConstructor.yaml_constructors[tag](_CONSTRUCTOR, ScalarNode(tag, value))
+    return value
+
+
 def _load_fast(text: str) -> Any | None:
-    if any(marker in text for marker in _FAST_PATH_MARKERS):
-        return None
+    """The document built straight from the parser's events, or None when it needs the careful path.
+
+    One pass, no node graph: what the careful path would build, for documents without aliases, anchors,
+    tags or merge keys, with no duplicate key, nested at most ``MAX_DEPTH`` deep.
+    """
+    loader = _LOADER(text)
     try:
-        documents = list(yaml.load_all(text, Loader=_FastLoader))
+        return _build_from_events(loader.get_event)
     except Exception:  # any problem at all: the careful path finds and locates it
         return None
-    if len(documents) != 1 or documents[0] is None or _deeper_than(documents[0], MAX_DEPTH):
-        return None
-    return documents[0]
+    finally:
+        loader.dispose()
 
 
-def _deeper_than(data: Any, limit: int) -> bool:
-    """Whether containers nest more than ``limit`` levels (iterative: no recursion on hostile input)."""
-    stack = [(data, 1)]
-    while stack:
-        value, depth = stack.pop()
-        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
-        if children is None:
+def _build_from_events(next_event: Callable[[], yaml.Event]) -> Any:
+    if type(next_event()) is not yaml.StreamStartEvent or type(next_event()) is not yaml.DocumentStartEvent:
+        raise _Refused  # no document at all
+    scalar, mapping_start, sequence_start = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent
+    collection_end = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+    root: Any = None
+    stack: list[tuple[Any, Any]] = []  # (container, pending key of a mapping) of every open ancestor
+    container: Any = None  # the innermost open dict or list; None at the top
+    key: Any = _NO_KEY  # when `container` is a dict: the key read, waiting for its value
+    while True:
+        event = next_event()
+        kind = type(event)
+        if kind is scalar:
+            if event.anchor is not None or event.tag is not None:
+                raise _Refused
+            value = event.value
+            if event.implicit[0]:  # plain, not quoted: may be a null, bool, number or timestamp
+                value = _resolve_plain(value)
+        elif kind is mapping_start or kind is sequence_start:
+            if event.anchor is not None or event.tag is not None or len(stack) >= MAX_DEPTH:
+                raise _Refused
+            stack.append((container, key))
+            container, key = ({} if kind is mapping_start else []), _NO_KEY
             continue
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return False
+        elif kind in collection_end:
+            value = container
+            container, key = stack.pop()
+        elif kind is yaml.DocumentEndEvent:
+            break
+        else:  # an alias
+            raise _Refused
+        if type(container) is dict:
+            if key is _NO_KEY:
+                if type(value) is dict or type(value) is list:
+                    raise _Refused  # a complex key
+                key = value
+            elif key in container:
+                raise _Refused  # a duplicate key: the careful path names both places
+            else:
+                container[key] = value
+                key = _NO_KEY
+        elif container is not None:
+            container.append(value)
+        else:
+            root = value
+    if type(next_event()) is not yaml.StreamEndEvent or root is None:
+        raise _Refused  # a second document, or an empty one
+    return root
 
 
 def _load_careful(text: str, file: str, max_nodes: int) -> YamlDocument:
