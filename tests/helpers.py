@@ -4,11 +4,14 @@ strings into a temporary directory, full table dumps, and a CliRunner wrapper.
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 import textwrap
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from click.testing import CliRunner, Result
@@ -26,6 +29,17 @@ from reconciler.workflow import Planned, apply_plan, load_desired, make_plan
 MASTER_KEY_HEX = "5e" * 32
 KEYRING = Keyring(bytes.fromhex(MASTER_KEY_HEX))
 AUDIT_TABLES = frozenset({"audit_runs", "audit_changes"})
+BENCHMARK_GENERATOR = Path(__file__).resolve().parents[1] / "benchmarks" / "generate.py"
+
+
+def load_benchmark_generator() -> ModuleType:
+    """``benchmarks/generate.py`` (not a package) as a module: realistic synthetic companies for tests too."""
+    spec = importlib.util.spec_from_file_location("reconciler_benchmarks_generate", BENCHMARK_GENERATOR)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
 
 
 def dedent(yaml_text: str) -> str:

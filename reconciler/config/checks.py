@@ -243,36 +243,36 @@ class _WorkspaceChecker:
         return {g.name: resolved[g.name] for g in self.model.groups if g.name in resolved}
 
     def _duplicate_order(self, by_name: dict[str, tuple[int, models.Group]]) -> list[str]:
-        """Groups sorted so that every duplicate_of source comes before its copy; reports cycles."""
+        """Groups sorted so that every duplicate_of source comes before its copy; reports cycles.
+
+        Each group names at most one source, so from every group this follows the chain of sources until a
+        group already placed, the end of the chain, or a cycle, then places the chain from its far end.
+        (Iterative: no recursion limit for long chains, and no self-referencing closure keeping the checker
+        alive until the garbage collector runs.)
+        """
         order: list[str] = []
-        state: dict[str, str] = {}
-
-        def visit(name: str, chain: list[str]) -> None:
-            if state.get(name) == "done":
-                return
-            i, group = by_name[name]
-            if state.get(name) == "visiting":
-                cycle = " -> ".join([*chain[chain.index(name) :], name])
-                self.error(
-                    self.ws.locate("groups", i, "duplicate_of", "group"),
-                    f"duplicate_of forms a cycle: {cycle}",
-                )
-                return
-            state[name] = "visiting"
-            target = group.duplicate_of.group if group.duplicate_of else None
-            if target is not None:
-                if target in by_name:
-                    visit(target, [*chain, name])
-                elif not self.ws.excused("groups", target):
-                    self.error(
-                        self.ws.locate("groups", i, "duplicate_of", "group"),
-                        f"duplicate_of names unknown group {target!r}",
-                    )
-            state[name] = "done"
-            order.append(name)
-
-        for name in by_name:
-            visit(name, [])
+        done: set[str] = set()
+        for start in by_name:
+            chain: list[str] = []
+            name: str | None = start
+            while name is not None and name not in done:
+                chain.append(name)
+                i, group = by_name[name]
+                target = group.duplicate_of.group if group.duplicate_of else None
+                if target in chain:
+                    cycle = " -> ".join([*chain[chain.index(target) :], target])
+                    where = self.ws.locate("groups", by_name[target][0], "duplicate_of", "group")
+                    self.error(where, f"duplicate_of forms a cycle: {cycle}")
+                    break
+                if target is not None and target not in by_name:
+                    if not self.ws.excused("groups", target):
+                        where = self.ws.locate("groups", i, "duplicate_of", "group")
+                        self.error(where, f"duplicate_of names unknown group {target!r}")
+                    break
+                name = target
+            for placed in reversed(chain):
+                done.add(placed)
+                order.append(placed)
         return order
 
     # --- users ---------------------------------------------------------------------------------

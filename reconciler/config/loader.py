@@ -286,8 +286,16 @@ def _get(data: Any, path: tuple) -> Any:
 
 
 def _yaml_user_locator(ws: LoadedWorkspace, j: int) -> Locate:
+    """Locates inside the ``j``-th user entry of ``ws``, as ``ws.locate("users", j, ...)`` would.
+
+    It holds the document and the entry's path, not the workspace: the workspace holds its users, and a cycle
+    through every user would keep the whole workspace alive until the garbage collector finds it.
+    """
+    doc = ws.doc
+    entry = ("workspaces", ws.index, "users", ws.kept["users"][j] if "users" in ws.kept else j)
+
     def locate(path: tuple = (), key: bool = True) -> Location:
-        return ws.locate("users", j, *path, key=key)
+        return doc.locate((*entry, *path), key=key)
 
     return locate
 

@@ -8,20 +8,17 @@ exactly as many at both sizes; apply may add a statement per page of rows, never
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
 import pytest
-from helpers import KEYRING, count_statements
+from helpers import KEYRING, count_statements, load_benchmark_generator
 
 from reconciler.backends.builtin.backend import BuiltinBackend
 from reconciler.workflow import apply_plan, load_desired, make_plan
 
-GENERATE = Path(__file__).resolve().parents[2] / "benchmarks" / "generate.py"
 SMALL, LARGE = 200, 2_000
 WORKSPACES = 3
 CHANGED = 0.05  # share of memberships changed by the second apply
@@ -30,18 +27,9 @@ CHANGED = 0.05  # share of memberships changed by the second apply
 USERS_PER_EXTRA_STATEMENT = 100
 
 
-def _load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("reconciler_benchmarks_generate", GENERATE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def generate() -> ModuleType:
-    return _load_generator()
+    return load_benchmark_generator()
 
 
 @dataclass
