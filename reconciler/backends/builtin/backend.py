@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from datetime import datetime
@@ -39,6 +40,11 @@ T_RUNS = models.AuditRun.__table__
 T_CHANGES = models.AuditChange.__table__
 DEFAULT_BASE_URL = "http://localhost:8082"
 COMMIT_GRACE_SECONDS = 30.0
+# SQLite's page cache for an apply's connection, at most (pages are taken as they are used): a large apply
+# inserts into indexes on random keys (uuids, token hashes) that outgrow SQLite's default 2 MB, and a
+# transaction that overflows the cache spills pages and reads them back. Restored when the apply ends.
+APPLY_CACHE_KIB = 64 * 1024
+DEFAULT_CACHE_KIB = 2000
 NO_KEY = "the database holds encrypted metadata but no master key is configured"
 KEY_HINT = "set RECONCILER_MASTER_KEY (64 hex characters) or pass --master-key-file"
 
@@ -158,6 +164,7 @@ class BuiltinBackend(Backend):
         info = Path(self.engine.url.database or "reconciler.db").with_suffix(".lock-info")
         with self.engine.connect() as raw:
             _busy_timeout(raw, timeout)
+            _cache_size(raw, APPLY_CACHE_KIB)
             conn = raw.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
             try:
                 transaction = conn.begin()
@@ -175,6 +182,8 @@ class BuiltinBackend(Backend):
             finally:
                 with suppress(OSError):
                     info.unlink()
+                with suppress(sqlite3.Error):  # a broken connection must not hide the apply's own error
+                    _cache_size(raw, DEFAULT_CACHE_KIB)
 
     @contextmanager
     def _postgres_locked(self, timeout: float, actor: str) -> Iterator[Connection]:
@@ -222,6 +231,10 @@ class BuiltinBackend(Backend):
 def _busy_timeout(conn: Connection, seconds: float) -> None:
     """How long SQLite waits for another writer; set on the driver so SQLAlchemy does not autobegin."""
     conn.connection.driver_connection.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+
+
+def _cache_size(conn: Connection, kib: int) -> None:
+    conn.connection.driver_connection.execute(f"PRAGMA cache_size = -{kib}")
 
 
 def _decryptor(keyring: Keyring | None) -> Callable[[str, str], dict[str, str]]:
