@@ -16,6 +16,7 @@ from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
@@ -133,7 +134,6 @@ def audit_change_rows(run_id: int, plan: Any) -> list[dict[str, Any]]:
     """One ``audit_changes`` row per op: the op's masked JSON (never a metadata value), serialised once."""
     from ..render.jsonplan import change_to_json_dict
 
-    encode = json.JSONEncoder(sort_keys=True).encode
     rows = []
     for seq, op in enumerate(plan.ops):
         change = change_to_json_dict(op)
@@ -143,7 +143,7 @@ def audit_change_rows(run_id: int, plan: Any) -> list[dict[str, Any]]:
                 "seq": seq,
                 "address": change["address"][:500],
                 "action": ",".join(change["actions"]),
-                "detail": encode(change),
+                "detail": orjson.dumps(change, option=orjson.OPT_SORT_KEYS).decode(),
             }
         )
     return rows

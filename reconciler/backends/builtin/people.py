@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import orjson
 from sqlalchemy import Connection, Engine, bindparam, select, update
 
 from ...crypto import Keyring, decrypt_metadata, encrypt_metadata
@@ -107,7 +108,7 @@ def _payload(email: Email) -> bytes:
         "link": email.link,
         "expires_at": email.expires_at.isoformat(),
     }
-    return json.dumps(data).encode()
+    return orjson.dumps(data)
 
 
 def _email(keyring: Keyring, recipient: str, blob: str) -> Email:
