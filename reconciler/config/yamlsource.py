@@ -202,8 +202,11 @@ class _Refused(Exception):
     """The document needs the careful path: an alias, anchor, tag, merge key, duplicate key, error, ..."""
 
 
-_IMPLICIT = _LOADER.yaml_implicit_resolvers  # first character -> [(tag, regexp)], as PyYAML's resolver uses them
-_WILDCARD = _IMPLICIT.get(None, [])
+# First character of a plain scalar -> the (tag, regexp) pairs to try, as PyYAML's resolver uses them. A plain
+# scalar whose first character is not a key here is a string ("alice@example.com", "Finance").
+_WILDCARD = _LOADER.yaml_implicit_resolvers.get(None, [])
+_IMPLICIT = {first: [*pairs, *_WILDCARD] for first, pairs in _LOADER.yaml_implicit_resolvers.items() if first}
+_IMPLICIT[""] = [*_LOADER.yaml_implicit_resolvers.get("", []), *_WILDCARD]
 _PLAIN_SCALAR_TAGS = frozenset(_STD + t for t in ("null", "bool", "int", "float", "timestamp"))
 _CONSTRUCTOR = SafeConstructor()
 _NO_KEY = object()
@@ -211,7 +214,7 @@ _NO_KEY = object()
 
 def _resolve_plain(value: str) -> Any:
     """A plain scalar as ``SafeLoader`` reads it: ``yes`` -> True, ``1_000`` -> 1000, ``~`` -> None."""
-    for tag, regexp in _IMPLICIT.get(value[:1], []) + _WILDCARD:
+    for tag, regexp in _IMPLICIT.get(value[:1], _WILDCARD):
         if regexp.match(value):
             if tag not in _PLAIN_SCALAR_TAGS:  # `<<` (merge), `=` (value) and the like
                 raise _Refused
@@ -239,6 +242,7 @@ def _build_from_events(next_event: Callable[[], yaml.Event]) -> Any:
         raise _Refused  # no document at all
     scalar, mapping_start, sequence_start = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent
     collection_end = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+    resolvable, wildcard = _IMPLICIT, bool(_WILDCARD)
     root: Any = None
     stack: list[tuple[Any, Any]] = []  # (container, pending key of a mapping) of every open ancestor
     container: Any = None  # the innermost open dict or list; None at the top
@@ -250,7 +254,7 @@ def _build_from_events(next_event: Callable[[], yaml.Event]) -> Any:
             if event.anchor is not None or event.tag is not None:
                 raise _Refused
             value = event.value
-            if event.implicit[0]:  # plain, not quoted: may be a null, bool, number or timestamp
+            if event.implicit[0] and (value[:1] in resolvable or wildcard):  # plain: maybe a bool, number, ...
                 value = _resolve_plain(value)
         elif kind is mapping_start or kind is sequence_start:
             if event.anchor is not None or event.tag is not None or len(stack) >= MAX_DEPTH:
