@@ -10,6 +10,11 @@ so that:
 - duplicate mapping keys are errors instead of silently keeping the last one;
 - only the standard safe tags are accepted;
 - the source text of every non-string scalar is kept (``NO`` read as a boolean can be named in an error).
+
+That careful path is the reference. Valid configurations take a fast path first: the data is built straight
+from the parser's events, without a node graph or positions, and anything the fast path does not handle
+exactly like the careful path (an alias, a tag, a duplicate key, a syntax error, ...) sends the document down
+the careful path instead. ``tests/property/test_yaml_fast_path.py`` holds the two paths to the same data.
 """
 
 from __future__ import annotations
