@@ -22,7 +22,6 @@ from .ops import Plan
 from .rails import check_rails
 from .state import Snapshot
 
-
 FREEZE_SURVIVORS = 200_000  # tracked objects left by a paused block, above which they are frozen
 
 
