@@ -211,7 +211,7 @@ def _apply_config(
         if not auto_approve:
             _confirm()
         try:
-            _execute(runtime, planned.plan, keyring, "apply", options)
+            _execute(runtime, planned.plan, keyring, "apply", options, stale_message=CHANGED_MESSAGE)
             return
         except StalePlan:
             if not auto_approve or attempt == REPLAN_ATTEMPTS:
@@ -220,9 +220,11 @@ def _apply_config(
             click.echo("")
 
 
-def _execute(runtime: Runtime, plan: Any, keyring: Any, command: str, options: _ApplyOptions) -> None:
+def _execute(
+    runtime: Runtime, plan: Any, keyring: Any, command: str, options: _ApplyOptions, *, stale_message: str | None = None
+) -> None:
     from .render.text import applied_line
-    from .workflow import apply_plan
+    from .workflow import STALE_MESSAGE, apply_plan
 
     progress = _progress(len(plan.ops))
     try:
@@ -235,6 +237,7 @@ def _execute(runtime: Runtime, plan: Any, keyring: Any, command: str, options: _
             lock_timeout=options.lock_timeout,
             allow_mass_change=options.allow_mass_change,
             progress=progress,
+            stale_message=stale_message or STALE_MESSAGE,
         )
     finally:
         if progress is not None:

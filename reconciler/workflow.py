@@ -122,12 +122,17 @@ def apply_plan(
     lock_timeout: float = 0.0,
     allow_mass_change: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    stale_message: str = STALE_MESSAGE,
 ) -> ApplyResult:
-    """Execute ``plan`` if the database still is what it was planned against and no safety rail objects."""
+    """Execute ``plan`` if the database still is what it was planned against and no safety rail objects.
+
+    ``stale_message`` is what the refusal (and its audit row) says when the database changed since the plan was
+    made: the default speaks of a saved plan; a plan made moments ago by the same command needs other words.
+    """
 
     def check(snapshot: Snapshot) -> None:
         if snapshot.fingerprint != plan.state_fingerprint:
-            raise StalePlan(STALE_MESSAGE)
+            raise StalePlan(stale_message)
         broken = refusals(plan, snapshot, allow_mass_change=allow_mass_change)
         if broken:
             raise broken[0]

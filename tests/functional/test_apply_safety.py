@@ -17,6 +17,7 @@ from sqlalchemy import text
 
 from reconciler.backends.builtin.executor import Executor
 from reconciler.cli import CONFIRM_QUESTION
+from reconciler.cli_plan import CHANGED_MESSAGE
 from reconciler.errors import ApplyError
 from reconciler.render.text import NO_CHANGES
 
@@ -190,6 +191,11 @@ def test_a_waiting_auto_approved_apply_plans_again_after_the_other_apply(harness
     # The second plan shows, and undoes, what the other apply did.
     assert '  ~ workspace "acme"\n      ~ name: "Renamed by the other apply" -> "Acme Corp"' in result.stdout
     assert result.stdout.count("Apply complete!") == 1
+    # The history keeps the refused first attempt, in the words of an apply that planned itself (it had no
+    # saved plan to call stale), then the applied second one.
+    refused, applied = sorted(harness.backend.history(5)[:2], key=lambda run: run.id)
+    assert (refused.result, refused.command, refused.error) == ("refused", "apply", CHANGED_MESSAGE)
+    assert (applied.result, applied.error) == ("applied", None)
     harness.assert_in_sync()
 
 
