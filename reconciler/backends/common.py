@@ -68,7 +68,8 @@ def _postgres_holder(engine: Engine, key: int) -> str | None:
     if row is None:
         return None
     since = row.xact_start.isoformat(timespec="seconds") if row.xact_start else "an unknown time"
-    return f"{row.application_name or 'another session'} (pid {row.pid}, since {since})"
+    # The server's process for that session: what pg_terminate_backend() takes, not a pid on the client's machine.
+    return f"{row.application_name or 'another session'} (PostgreSQL backend pid {row.pid}, since {since})"
 
 
 def holder_message(holder: str | None, timeout: float) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pty
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from dbtools import sqlite_file_url
 from helpers import Harness, config_yaml, run_cli, workspace_yaml
 from sqlalchemy import text
 
@@ -162,9 +164,38 @@ def test_a_second_apply_fails_naming_the_holder(harness: Harness) -> None:
         result = harness.cli("apply", "-f", str(harness.config_path), "--auto-approve")
     assert result.exit_code == 1
     error = result.stderr.splitlines()[0]
-    assert error.startswith("Error: another apply holds the lock: reconciler apply by holder-of-the-lock (pid ")
+    # The pid is the holder's process on SQLite, the session's server process on PostgreSQL, and says which.
+    pid = "(PostgreSQL backend pid " if harness.url.startswith("postgresql") else "(pid "
+    assert error.startswith(f"Error: another apply holds the lock: reconciler apply by holder-of-the-lock {pid}")
     assert "since " in error and "--lock-timeout" in error
     assert harness.dump() == before
+
+
+def test_a_lock_file_left_by_a_killed_apply_names_nobody(tmp_path: Path) -> None:
+    """A holder killed with SIGKILL leaves its .lock-info behind (SQLite; PostgreSQL names the holder from
+    pg_stat_activity); whoever holds the lock next is not that one."""
+    url = sqlite_file_url(tmp_path)
+    harness = Harness(url, tmp_path)
+    harness.apply(config_yaml(workspace_yaml(users=USERS, groups=GROUPS)))
+    harness.write(config_yaml(workspace_yaml(users=CHANGED_USERS, groups=CHANGED_GROUPS)))
+    database = Path(url.removeprefix("sqlite:///"))
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    database.with_suffix(".lock-info").write_text(
+        f'{{"actor": "killed-earlier", "pid": {int(gone.stdout)}, "since": "2026-01-01T00:00:00+00:00"}}'
+    )
+    other_writer = sqlite3.connect(database, isolation_level=None)  # not reconciler: it writes no lock-info
+    other_writer.execute("BEGIN IMMEDIATE")
+    try:
+        result = harness.cli("apply", "-f", str(harness.config_path), "--auto-approve")
+    finally:
+        other_writer.execute("ROLLBACK")
+        other_writer.close()
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0].startswith("Error: another apply holds the lock: another process; gave up")
+    assert harness.plan().plan.summary["change"] > 0  # nothing was applied
+    assert harness.cli("apply", "-f", str(harness.config_path), "--auto-approve").exit_code == 0  # lock free again
+    harness.assert_in_sync()
+    harness.close()
 
 
 def test_a_second_apply_waits_with_lock_timeout(harness: Harness) -> None:

@@ -34,7 +34,8 @@ from reconciler.render.text import NO_CHANGES
 
 USERS = 800
 LOCK_ERROR = re.compile(
-    r"^Error: another apply holds the lock: reconciler apply by (?P<actor>[\w-]+) \(pid (?P<pid>\d+), since [^)]+\); "
+    r"^Error: another apply holds the lock: reconciler apply by (?P<actor>[\w-]+) "
+    r"\((?P<backend>PostgreSQL backend )?pid (?P<pid>\d+), since [^)]+\); "
     r"gave up after waiting 0s"
 )
 
@@ -291,8 +292,10 @@ def test_a_hung_lock_holder(prepared: tuple[str, Path, Harness], tmp_path: Path)
 
     assert refused.returncode == 1
     match = LOCK_ERROR.match(refused.stderr)
-    # The pid is the holder's process on SQLite, its server backend on PostgreSQL (pg_terminate_backend-able).
+    # The pid is the holder's process on SQLite, its server backend on PostgreSQL (pg_terminate_backend-able),
+    # and the message says which.
     assert match and match["actor"] == "holder" and int(match["pid"]) == named, refused.stderr
+    assert bool(match["backend"]) == url.startswith("postgresql"), refused.stderr
     assert "Traceback" not in refused.stderr
     assert drift.returncode == 2 and drift_summary(drift) == full  # the holder's writes were invisible
     assert holder.returncode == 0 and "Apply complete!" in holder.stdout

@@ -251,8 +251,24 @@ def _now_text() -> str:
 
 
 def _read_holder(info: Path) -> str | None:
+    """Who holds the lock, from the file the holder wrote; None when unknown.
+
+    A holder killed with SIGKILL leaves its file behind: a file whose process is gone names nobody.
+    """
     try:
         data = json.loads(info.read_text())
+        if not _running(int(data["pid"])):
+            return None
         return f"reconciler apply by {data['actor']} (pid {data['pid']}, since {data['since']})"
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, but belongs to another user
+        return True
+    return True
