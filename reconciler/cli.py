@@ -225,5 +225,8 @@ def register_later_commands() -> None:
 
 
 def main() -> None:
+    from .workflow import freeze_large_survivors
+
+    freeze_large_survivors()  # one command per process: see workflow.paused_gc
     register_later_commands()
     cli(prog_name="reconciler")

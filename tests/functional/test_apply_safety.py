@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import sqlite3
@@ -17,10 +18,11 @@ from dbtools import sqlite_file_url
 from helpers import Harness, config_yaml, run_cli, workspace_yaml
 from sqlalchemy import text
 
+from reconciler.backends.builtin.backend import _read_holder
 from reconciler.backends.builtin.executor import Executor
 from reconciler.cli import CONFIRM_QUESTION
 from reconciler.cli_plan import CHANGED_MESSAGE
-from reconciler.errors import ApplyError
+from reconciler.errors import ApplyError, LockTimeout
 from reconciler.render.text import NO_CHANGES
 
 RECONCILER = Path(sys.executable).with_name("reconciler")
@@ -194,6 +196,41 @@ def test_a_lock_file_left_by_a_killed_apply_names_nobody(tmp_path: Path) -> None
     assert result.stderr.splitlines()[0].startswith("Error: another apply holds the lock: another process; gave up")
     assert harness.plan().plan.summary["change"] > 0  # nothing was applied
     assert harness.cli("apply", "-f", str(harness.config_path), "--auto-approve").exit_code == 0  # lock free again
+    harness.assert_in_sync()
+    harness.close()
+
+
+@pytest.mark.parametrize("pid", [2**70, 0, -1, True, "1", None])
+def test_a_lock_info_file_with_a_nonsense_pid_names_nobody(tmp_path: Path, pid: object) -> None:
+    info = tmp_path / "reconciler.lock-info"
+    info.write_text(json.dumps({"actor": "someone", "pid": pid, "since": "2026-01-01T00:00:00+00:00"}))
+    assert _read_holder(info) is None
+    info.write_text(json.dumps({"actor": "someone", "pid": os.getpid(), "since": "2026-01-01T00:00:00+00:00"}))
+    assert _read_holder(info) == f"reconciler apply by someone (pid {os.getpid()}, since 2026-01-01T00:00:00+00:00)"
+
+
+def test_the_apply_page_cache_is_given_back_to_the_pool(tmp_path: Path) -> None:
+    """The apply's larger SQLite page cache is restored on its pooled connection, applied or refused."""
+    harness = Harness(sqlite_file_url(tmp_path), tmp_path)
+
+    def cache_size() -> int:
+        with harness.backend.engine.connect() as conn:
+            return int(conn.exec_driver_sql("PRAGMA cache_size").scalar_one())
+
+    before = cache_size()
+    harness.apply(config_yaml(workspace_yaml(users=USERS, groups=GROUPS)))
+    assert cache_size() == before
+    other_writer = sqlite3.connect(harness.url.removeprefix("sqlite:///"), isolation_level=None)
+    other_writer.execute("BEGIN IMMEDIATE")
+    try:
+        planned = harness.plan(config_yaml(workspace_yaml(users=CHANGED_USERS, groups=CHANGED_GROUPS)))
+        with pytest.raises(LockTimeout):
+            harness.apply_plan(planned.plan)
+    finally:
+        other_writer.execute("ROLLBACK")
+        other_writer.close()
+    assert cache_size() == before
+    harness.apply(config_yaml(workspace_yaml(users=CHANGED_USERS, groups=CHANGED_GROUPS)))
     harness.assert_in_sync()
     harness.close()
 

@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 from helpers import KEYRING, load_benchmark_generator
 
+from reconciler import workflow
 from reconciler.backends.builtin.backend import BuiltinBackend
-from reconciler.workflow import apply_plan, load_desired, make_plan
+from reconciler.workflow import FREEZE_SURVIVORS, apply_plan, load_desired, make_plan, paused_gc
 
 
 @pytest.fixture
@@ -97,3 +98,28 @@ def test_a_long_duplicate_of_chain_is_loaded_without_recursion(tmp_path: Path) -
     )
     desired = load_desired(config)
     assert len(desired.workspaces["acme"].workspace.groups) == 1_501
+
+
+def test_library_use_never_freezes_objects() -> None:
+    """Freezing is for the CLI's one-shot process: in a long-running one it would keep garbage cycles forever."""
+    frozen = gc.get_freeze_count()
+    with paused_gc():
+        survivors = [[] for _ in range(FREEZE_SURVIVORS + 1_000)]
+    assert gc.get_freeze_count() == frozen
+    assert len(survivors) > FREEZE_SURVIVORS
+
+
+def test_the_cli_freezes_what_a_large_block_leaves_behind(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(workflow, "_freeze", False)
+    workflow.freeze_large_survivors()  # what `reconciler` (cli.main) does first
+    try:
+        frozen = gc.get_freeze_count()
+        with paused_gc():
+            few = [[] for _ in range(1_000)]
+        assert gc.get_freeze_count() == frozen, "a small block is left to the collector"
+        with paused_gc():
+            many = [[] for _ in range(FREEZE_SURVIVORS + 1_000)]
+        assert gc.get_freeze_count() >= frozen + len(many)
+    finally:
+        gc.unfreeze()
+    assert few and many

@@ -40,11 +40,10 @@ T_RUNS = models.AuditRun.__table__
 T_CHANGES = models.AuditChange.__table__
 DEFAULT_BASE_URL = "http://localhost:8082"
 COMMIT_GRACE_SECONDS = 30.0
-# SQLite's page cache for an apply's connection, at most (pages are taken as they are used): a large apply
+# SQLite's page cache for an apply's transaction, at most (pages are taken as they are used): a large apply
 # inserts into indexes on random keys (uuids, token hashes) that outgrow SQLite's default 2 MB, and a
 # transaction that overflows the cache spills pages and reads them back. Restored when the apply ends.
 APPLY_CACHE_KIB = 64 * 1024
-DEFAULT_CACHE_KIB = 2000
 NO_KEY = "the database holds encrypted metadata but no master key is configured"
 KEY_HINT = "set RECONCILER_MASTER_KEY (64 hex characters) or pass --master-key-file"
 
@@ -164,7 +163,6 @@ class BuiltinBackend(Backend):
         info = Path(self.engine.url.database or "reconciler.db").with_suffix(".lock-info")
         with self.engine.connect() as raw:
             _busy_timeout(raw, timeout)
-            _cache_size(raw, APPLY_CACHE_KIB)
             conn = raw.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
             try:
                 transaction = conn.begin()
@@ -172,6 +170,7 @@ class BuiltinBackend(Backend):
                 if "locked" in str(exc.orig) or "busy" in str(exc.orig):
                     raise LockTimeout(holder_message(_read_holder(info), timeout)) from None
                 raise
+            cache_before = _cache_size(raw, f"-{APPLY_CACHE_KIB}")
             # The lock is ours; COMMIT may still have to wait for readers (drift, plan) to finish their read.
             _busy_timeout(raw, max(timeout, COMMIT_GRACE_SECONDS))
             with suppress(OSError):
@@ -183,7 +182,7 @@ class BuiltinBackend(Backend):
                 with suppress(OSError):
                     info.unlink()
                 with suppress(sqlite3.Error):  # a broken connection must not hide the apply's own error
-                    _cache_size(raw, DEFAULT_CACHE_KIB)
+                    _cache_size(raw, cache_before)  # the connection goes back to the pool as it came
 
     @contextmanager
     def _postgres_locked(self, timeout: float, actor: str) -> Iterator[Connection]:
@@ -233,8 +232,12 @@ def _busy_timeout(conn: Connection, seconds: float) -> None:
     conn.connection.driver_connection.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
 
 
-def _cache_size(conn: Connection, kib: int) -> None:
-    conn.connection.driver_connection.execute(f"PRAGMA cache_size = -{kib}")
+def _cache_size(conn: Connection, setting: str) -> str:
+    """Set SQLite's ``PRAGMA cache_size`` (pages, or KiB when negative); returns the setting it replaced."""
+    driver = conn.connection.driver_connection
+    before = str(int(driver.execute("PRAGMA cache_size").fetchone()[0]))
+    driver.execute(f"PRAGMA cache_size = {int(setting)}")
+    return before
 
 
 def _decryptor(keyring: Keyring | None) -> Callable[[str, str], dict[str, str]]:
@@ -257,14 +260,17 @@ def _read_holder(info: Path) -> str | None:
     """
     try:
         data = json.loads(info.read_text())
-        if not _running(int(data["pid"])):
+        if not _running(data["pid"]):
             return None
         return f"reconciler apply by {data['actor']} (pid {data['pid']}, since {data['since']})"
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def _running(pid: int) -> bool:
+def _running(pid: object) -> bool:
+    """Whether ``pid`` (as read from a lock-info file, so possibly anything) is a running process here."""
+    if type(pid) is not int or not 0 < pid < 2**22:  # Linux's pid_max is at most 2**22
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
