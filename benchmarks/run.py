@@ -484,8 +484,10 @@ def render_ratios(table: dict, sizes: list[int]) -> str:
 
     def get(db: str, size: int, kind: str, stage: str | tuple[str, ...] = "seconds") -> float | None:
         e = table.get((db, size, kind))
-        if e is None or isinstance(stage, str):
-            return None if e is None else e.get(stage)
+        if e is None:
+            return None
+        if isinstance(stage, str):
+            return e.get(stage)
         parts = [e.get(s) for s in stage]  # a sum of stages
         return None if None in parts else sum(parts)  # type: ignore[arg-type]
 

@@ -15,6 +15,7 @@ import click
 
 from .cli import CONFIRM_QUESTION, Runtime, cli, config_option, err, fail
 from .errors import Aborted, ReconcilerError, StalePlan
+from .workflow import STALE_MESSAGE
 
 FORMATS = click.Choice(["text", "json", "markdown"])
 REPLAN_ATTEMPTS = 3
@@ -221,10 +222,16 @@ def _apply_config(
 
 
 def _execute(
-    runtime: Runtime, plan: Any, keyring: Any, command: str, options: _ApplyOptions, *, stale_message: str | None = None
+    runtime: Runtime,
+    plan: Any,
+    keyring: Any,
+    command: str,
+    options: _ApplyOptions,
+    *,
+    stale_message: str = STALE_MESSAGE,
 ) -> None:
     from .render.text import applied_line
-    from .workflow import STALE_MESSAGE, apply_plan
+    from .workflow import apply_plan
 
     progress = _progress(len(plan.ops))
     try:
@@ -237,7 +244,7 @@ def _execute(
             lock_timeout=options.lock_timeout,
             allow_mass_change=options.allow_mass_change,
             progress=progress,
-            stale_message=stale_message or STALE_MESSAGE,
+            stale_message=stale_message,
         )
     finally:
         if progress is not None:

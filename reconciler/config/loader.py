@@ -73,9 +73,13 @@ class LoadedWorkspace:
 
     def locate(self, *path: str | int, key: bool = True) -> Location:
         """Where ``path`` (inside this workspace) is; a mapping entry is located at its key (SPEC 2.2 example)."""
+        return self.doc.locate(self.doc_path(*path), key=key)
+
+    def doc_path(self, *path: str | int) -> tuple:
+        """``path`` inside this workspace as a path in its document (entries left out shift the indexes)."""
         if len(path) > 1 and path[0] in self.kept and isinstance(path[1], int):
             path = (path[0], self.kept[str(path[0])][path[1]], *path[2:])
-        return self.doc.locate(("workspaces", self.index, *path), key=key)
+        return ("workspaces", self.index, *path)
 
     def excused(self, what: str, name: str) -> bool:
         """True if ``name`` may have been declared by an entry of ``what`` that was left out (already reported)."""
@@ -291,8 +295,7 @@ def _yaml_user_locator(ws: LoadedWorkspace, j: int) -> Locate:
     It holds the document and the entry's path, not the workspace: the workspace holds its users, and a cycle
     through every user would keep the whole workspace alive until the garbage collector finds it.
     """
-    doc = ws.doc
-    entry = ("workspaces", ws.index, "users", ws.kept["users"][j] if "users" in ws.kept else j)
+    doc, entry = ws.doc, ws.doc_path("users", j)
 
     def locate(path: tuple = (), key: bool = True) -> Location:
         return doc.locate((*entry, *path), key=key)

@@ -210,10 +210,9 @@ class _Refused(Exception):
 # First character of a plain scalar -> the (tag, regexp) pairs to try, as PyYAML's resolver uses them. A plain
 # scalar whose first character is not a key here is a string ("alice@example.com", "Finance").
 _WILDCARD = _LOADER.yaml_implicit_resolvers.get(None, [])
-_IMPLICIT = {first: [*pairs, *_WILDCARD] for first, pairs in _LOADER.yaml_implicit_resolvers.items() if first}
-_IMPLICIT[""] = [*_LOADER.yaml_implicit_resolvers.get("", []), *_WILDCARD]
+_IMPLICIT = {c: [*pairs, *_WILDCARD] for c, pairs in _LOADER.yaml_implicit_resolvers.items() if c is not None}
 _PLAIN_SCALAR_TAGS = frozenset(_STD + t for t in ("null", "bool", "int", "float", "timestamp"))
-_CONSTRUCTOR = SafeConstructor()
+_CONSTRUCTOR = SafeConstructor()  # holds no state for scalars: both paths share it
 _NO_KEY = object()
 
 
@@ -457,7 +456,6 @@ class _Builder:
         self.source_text: dict[tuple, str] = {}
         self.problems: list[Problem] = []
         self.reported: set[int] = set()
-        self.scalars = SafeConstructor()
 
     def run(self, root: Node) -> YamlDocument:
         data = self.build(root, (), _pos(root.start_mark))
@@ -494,7 +492,7 @@ class _Builder:
             self.problem(node, pos, path or (), f"unsupported tag {_tag_name(node.tag)}")
             return _INVALID
         try:
-            value = SafeConstructor.yaml_constructors[node.tag](self.scalars, node)
+            value = SafeConstructor.yaml_constructors[node.tag](_CONSTRUCTOR, node)
         except (yaml.YAMLError, ValueError, TypeError, KeyError, AttributeError):
             self.problem(node, pos, path or (), f"cannot read {node.value!r} as {_tag_name(node.tag)}")
             return _INVALID

@@ -170,7 +170,7 @@ class BuiltinBackend(Backend):
                 if "locked" in str(exc.orig) or "busy" in str(exc.orig):
                     raise LockTimeout(holder_message(_read_holder(info), timeout)) from None
                 raise
-            cache_before = _cache_size(raw, f"-{APPLY_CACHE_KIB}")
+            cache_before = _cache_size(raw, -APPLY_CACHE_KIB)
             # The lock is ours; COMMIT may still have to wait for readers (drift, plan) to finish their read.
             _busy_timeout(raw, max(timeout, COMMIT_GRACE_SECONDS))
             with suppress(OSError):
@@ -232,10 +232,10 @@ def _busy_timeout(conn: Connection, seconds: float) -> None:
     conn.connection.driver_connection.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
 
 
-def _cache_size(conn: Connection, setting: str) -> str:
+def _cache_size(conn: Connection, setting: int) -> int:
     """Set SQLite's ``PRAGMA cache_size`` (pages, or KiB when negative); returns the setting it replaced."""
     driver = conn.connection.driver_connection
-    before = str(int(driver.execute("PRAGMA cache_size").fetchone()[0]))
+    before = int(driver.execute("PRAGMA cache_size").fetchone()[0])
     driver.execute(f"PRAGMA cache_size = {int(setting)}")
     return before
 
@@ -276,5 +276,5 @@ def _running(pid: object) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:  # it exists, but belongs to another user
-        return True
+        pass
     return True
