@@ -74,6 +74,10 @@ class StateError(ReconcilerError):
     """The database is not usable as it is (wrong schema revision, not a reconciler database, ...)."""
 
 
+class DatabaseMissing(StateError):
+    """The database, or its reconciler schema, does not exist yet: only ``apply`` and ``db upgrade`` create them."""
+
+
 class CryptoError(ReconcilerError):
     """Ciphertext or a signature did not verify, or a key is malformed."""
 

@@ -16,9 +16,10 @@ from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
 from reconciler.backends.builtin import db, models
-from reconciler.errors import StateError
+from reconciler.errors import DatabaseMissing, StateError
 
-HEAD = "0001"
+HEAD = "0002"
+NEXT = f"{int(HEAD) + 1:04d}"
 SCHEMA_TABLES = set(models.metadata.tables) | {"alembic_version"}
 
 
@@ -81,23 +82,25 @@ def test_the_comparison_does_see_a_difference(engine: Engine) -> None:
 
 
 def test_without_initialise_an_empty_database_is_refused_and_left_empty(database_url: str) -> None:
-    with pytest.raises(StateError, match="has no reconciler schema yet") as raised:
+    # (the SQLite file does not exist at all; a PostgreSQL schema exists but is empty)
+    with pytest.raises(DatabaseMissing, match=r"has no reconciler schema yet|does not exist") as raised:
         db.open_database(database_url, initialise=False)
-    assert raised.value.hint == "run 'reconciler db upgrade'"
+    assert raised.value.hint == db.CREATE_HINT
+    assert "'reconciler db upgrade' create" in db.CREATE_HINT
     assert table_names(database_url) == set()
 
 
 @pytest.fixture
 def newer_migrations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Pretend to be a newer reconciler: the shipped migrations plus a harmless revision 0002."""
+    """Pretend to be a newer reconciler: the shipped migrations plus a harmless next revision."""
     directory = tmp_path / "migrations"
     shutil.copytree(db.MIGRATIONS_DIR, directory, ignore=shutil.ignore_patterns("__pycache__"))
-    (directory / "versions" / "0002_noop.py").write_text(
-        'revision = "0002"\ndown_revision = "0001"\nbranch_labels = None\ndepends_on = None\n\n\n'
+    (directory / "versions" / f"{NEXT}_noop.py").write_text(
+        f'revision = "{NEXT}"\ndown_revision = "{HEAD}"\nbranch_labels = None\ndepends_on = None\n\n\n'
         "def upgrade():\n    pass\n\n\ndef downgrade():\n    pass\n"
     )
     monkeypatch.setattr(db, "MIGRATIONS_DIR", directory)
-    return "0002"
+    return NEXT
 
 
 def test_an_older_revision_is_refused_until_upgraded(
@@ -109,10 +112,12 @@ def test_an_older_revision_is_refused_until_upgraded(
 
     with pytest.raises(StateError) as raised:
         db.open_database(database_url)
-    assert raised.value.message == "the database schema is at revision 0001; this version of reconciler needs 0002"
+    assert raised.value.message == (
+        f"the database schema is at revision {HEAD}; this version of reconciler needs {NEXT}"
+    )
     assert raised.value.hint == "run 'reconciler db upgrade'"
 
-    assert db.upgrade_database(database_url) == ("0001", "0002")
+    assert db.upgrade_database(database_url) == (HEAD, NEXT)
     db.open_database(database_url).dispose()
 
 
@@ -266,3 +271,55 @@ def test_postgres_tables_land_in_the_test_schema(postgres_url: str) -> None:
 def test_head_revision_constant_matches_the_migrations() -> None:
     # open_database skips Alembic when alembic_version holds HEAD_REVISION; a new migration must update it.
     assert db.newest_revision() == db.head_revision()
+
+
+CHECK_NAMES = {
+    "ck_app_grants_access",
+    "ck_audit_runs_result",
+    "ck_data_source_grants_access",
+    "ck_groups_kind",
+    "ck_memberships_role",
+    "ck_memberships_status",
+    "ck_outbox_status",
+    "ck_users_email_lower_case",
+    "ck_workspaces_status",
+}
+
+
+def _check_constraints(url: str) -> set[str]:
+    engine = db.create_engine_for(url)
+    try:
+        with engine.connect() as conn:
+            sql = (
+                "SELECT conname FROM pg_constraint "
+                "WHERE contype = 'c' AND connamespace = current_schema()::regnamespace"
+            )
+            return set(conn.execute(text(sql)).scalars())
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
+def test_check_constraints_have_their_names_once(postgres_url: str) -> None:
+    """0001 doubled them (ck_memberships_ck_memberships_role) and error messages showed it."""
+    db.upgrade_database(postgres_url)
+    assert _check_constraints(postgres_url) == CHECK_NAMES
+
+
+@pytest.mark.postgres
+def test_upgrading_a_database_made_with_the_doubled_names_renames_them(postgres_url: str) -> None:
+    from alembic import command
+
+    engine = db.create_engine_for(postgres_url)
+    try:
+        with engine.begin() as conn:
+            command.upgrade(db.alembic_config(conn), "0001")
+            for name in CHECK_NAMES:  # as 0001 named them before the fix
+                table = next(t for t in models.metadata.tables if name.startswith(f"ck_{t}_"))
+                doubled = name.replace(f"ck_{table}_", f"ck_{table}_ck_{table}_", 1)
+                conn.exec_driver_sql(f'ALTER TABLE "{table}" RENAME CONSTRAINT "{name}" TO "{doubled}"')
+    finally:
+        engine.dispose()
+    assert all("_ck_" in name for name in _check_constraints(postgres_url))
+    assert db.upgrade_database(postgres_url) == ("0001", HEAD)
+    assert _check_constraints(postgres_url) == CHECK_NAMES

@@ -30,7 +30,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from reconciler.backends.common import lock_key
-from reconciler.errors import StateError
+from reconciler.errors import DatabaseMissing, StateError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -42,6 +42,10 @@ SQLITE_BEGIN = "sqlite_begin"  # execution option: DEFERRED (default), IMMEDIATE
 _BEGIN_MODES = frozenset({"DEFERRED", "IMMEDIATE", "EXCLUSIVE"})
 POSTGRES_CONNECT_TIMEOUT = 10  # seconds, unless the URL says otherwise
 UPGRADE_HINT = "run 'reconciler db upgrade'"
+CREATE_HINT = (
+    "check --database / RECONCILER_DATABASE_URL; only 'reconciler apply' and 'reconciler db upgrade' create a "
+    "database or its schema"
+)
 POSTGRES_HINT = "pip install 'reconciler[postgres]'"
 
 
@@ -144,11 +148,13 @@ def open_database(url: str, *, initialise: bool = True) -> Engine:
     if _at_head(engine):
         return engine
     try:
+        if not initialise:
+            _refuse_missing_sqlite_file(engine.url, url)
         state = _read_schema_state(engine, url)
         if state.revision is None:
             _refuse_foreign(state, url)
             if not initialise:
-                raise StateError(f"the database {mask_url(url)} has no reconciler schema yet", hint=UPGRADE_HINT)
+                raise DatabaseMissing(f"the database {mask_url(url)} has no reconciler schema yet", hint=CREATE_HINT)
             _run_upgrade(engine, url)
         else:
             _check_revision(state.revision, upgradable=False)
@@ -206,6 +212,13 @@ def upgrade_database(url: str) -> tuple[str | None, str]:
         engine.dispose()
 
 
+def _refuse_missing_sqlite_file(url: URL, shown: str) -> None:
+    """Connecting to a SQLite file that does not exist would create it: check first."""
+    path = url.database if url.get_backend_name() == "sqlite" else None
+    if path and path != ":memory:" and not path.startswith("file:") and not Path(path).is_file():
+        raise DatabaseMissing(f"the database {mask_url(shown)} does not exist", hint=CREATE_HINT)
+
+
 def _read_schema_state(engine: Engine, url: str) -> _SchemaState:
     _check_sqlite_directory(engine.url, url)
     try:
@@ -215,7 +228,10 @@ def _read_schema_state(engine: Engine, url: str) -> _SchemaState:
             heads = MigrationContext.configure(conn).get_current_heads()
             tables = set(inspect(conn).get_table_names())
     except DBAPIError as exc:
-        raise StateError(f"cannot open the database {mask_url(url)}: {_one_line(exc, engine.url)}") from exc
+        message = _one_line(exc, engine.url)
+        if engine.dialect.name == "postgresql" and "does not exist" in message and "database" in message:
+            raise DatabaseMissing(f"the database {mask_url(url)} does not exist ({message})", hint=CREATE_HINT) from exc
+        raise StateError(f"cannot open the database {mask_url(url)}: {message}") from exc
     if len(heads) > 1:
         raise StateError(f"the database schema has several revisions ({', '.join(sorted(heads))})")
     return _SchemaState(heads[0] if heads else None, bool(tables - {"alembic_version"}))

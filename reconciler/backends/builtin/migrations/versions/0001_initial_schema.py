@@ -52,7 +52,7 @@ def upgrade() -> None:
         sa.Column("last_name", sa.String(length=255), server_default=sa.text("''"), nullable=False),
         _timestamp("created_at"),
         _timestamp("updated_at"),
-        sa.CheckConstraint("email = lower(email)", name="ck_users_email_lower_case"),
+        sa.CheckConstraint("email = lower(email)", name=op.f("ck_users_email_lower_case")),
         sa.PrimaryKeyConstraint("id", name="pk_users"),
         sa.UniqueConstraint("email", name="uq_users_email"),
     )
@@ -64,7 +64,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), server_default="active", nullable=False),
         _timestamp("created_at"),
         _timestamp("updated_at"),
-        sa.CheckConstraint("status IN ('active', 'archived')", name="ck_workspaces_status"),
+        sa.CheckConstraint("status IN ('active', 'archived')", name=op.f("ck_workspaces_status")),
         sa.PrimaryKeyConstraint("id", name="pk_workspaces"),
         sa.UniqueConstraint("name", name="uq_workspaces_name"),
         sa.UniqueConstraint("slug", name="uq_workspaces_slug"),
@@ -95,7 +95,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=50), nullable=False),
         sa.Column("kind", sa.String(length=8), nullable=False),
         *(_flag(name) for name in FLAG_COLUMNS),
-        sa.CheckConstraint("kind IN ('role', 'custom')", name="ck_groups_kind"),
+        sa.CheckConstraint("kind IN ('role', 'custom')", name=op.f("ck_groups_kind")),
         _workspace_fk("groups"),
         sa.PrimaryKeyConstraint("id", name="pk_groups"),
         sa.UniqueConstraint("workspace_id", "name", name="uq_groups_workspace_id_name"),
@@ -108,7 +108,7 @@ def upgrade() -> None:
         sa.Column("access", sa.String(length=8), nullable=False),
         _flag("all_apps"),
         _flag("hide_from_dashboard"),
-        sa.CheckConstraint("access IN ('edit', 'view')", name="ck_app_grants_access"),
+        sa.CheckConstraint("access IN ('edit', 'view')", name=op.f("ck_app_grants_access")),
         sa.ForeignKeyConstraint(["group_id"], ["groups.id"], name="fk_app_grants_group_id_groups", ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name="pk_app_grants"),
     )
@@ -131,7 +131,7 @@ def upgrade() -> None:
         sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("access", sa.String(length=16), nullable=False),
         _flag("all_data_sources"),
-        sa.CheckConstraint("access IN ('configure', 'use')", name="ck_data_source_grants_access"),
+        sa.CheckConstraint("access IN ('configure', 'use')", name=op.f("ck_data_source_grants_access")),
         sa.ForeignKeyConstraint(
             ["group_id"], ["groups.id"], name="fk_data_source_grants_group_id_groups", ondelete="CASCADE"
         ),
@@ -168,8 +168,8 @@ def upgrade() -> None:
         _timestamp("invitation_expires_at", nullable=True),
         _timestamp("created_at"),
         _timestamp("updated_at"),
-        sa.CheckConstraint("role IN ('admin', 'builder', 'end-user')", name="ck_memberships_role"),
-        sa.CheckConstraint("status IN ('invited', 'active', 'archived')", name="ck_memberships_status"),
+        sa.CheckConstraint("role IN ('admin', 'builder', 'end-user')", name=op.f("ck_memberships_role")),
+        sa.CheckConstraint("status IN ('invited', 'active', 'archived')", name=op.f("ck_memberships_status")),
         _workspace_fk("memberships"),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], name="fk_memberships_user_id_users"),
         sa.PrimaryKeyConstraint("id", name="pk_memberships"),
@@ -219,7 +219,7 @@ def upgrade() -> None:
         sa.Column("last_error", sa.Text(), nullable=True),
         _timestamp("created_at"),
         _timestamp("sent_at", nullable=True),
-        sa.CheckConstraint("status IN ('pending', 'sent')", name="ck_outbox_status"),
+        sa.CheckConstraint("status IN ('pending', 'sent')", name=op.f("ck_outbox_status")),
         sa.ForeignKeyConstraint(
             ["membership_id"],
             ["memberships.id"],
@@ -241,7 +241,7 @@ def upgrade() -> None:
         sa.Column("summary", sa.Text(), nullable=False),
         sa.Column("result", sa.String(length=16), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
-        sa.CheckConstraint("result IN ('applied', 'failed', 'refused')", name="ck_audit_runs_result"),
+        sa.CheckConstraint("result IN ('applied', 'failed', 'refused')", name=op.f("ck_audit_runs_result")),
         sa.PrimaryKeyConstraint("id", name="pk_audit_runs"),
     )
     op.create_index("ix_audit_runs_started_at", "audit_runs", ["started_at"])
