@@ -37,12 +37,28 @@ class Runtime:
     _keys: dict[bool, KeyringResult] = field(default_factory=dict)
     _notices_shown: set[str] = field(default_factory=set)
 
-    def backend(self) -> Backend:
+    def backend(self, *, create: bool = False) -> Backend:
+        """The database. Only ``create`` (``apply``) may create it or its schema (SPEC 3); every other command
+        gets :class:`~reconciler.errors.DatabaseMissing` for a database that does not exist yet."""
         if self._backend is None:
             from .backends.registry import open_backend
 
-            self._backend = open_backend(self.backend_name, self.database_url)
+            self._backend = open_backend(self.backend_name, self.database_url, create=create)
         return self._backend
+
+    def backend_or_absent(self) -> tuple[Backend, str | None]:
+        """For ``plan``: the database, or an empty stand-in for one that does not exist yet, with a note."""
+        from .errors import DatabaseMissing
+
+        try:
+            return self.backend(), None
+        except DatabaseMissing as exc:
+            if self.backend_name != "builtin":
+                raise
+            from .backends.builtin.backend import AbsentDatabase
+
+            note = f"Note: {exc.message}; this plan starts from an empty state, and 'reconciler apply' will create it."
+            return AbsentDatabase(self.database_url, exc), note
 
     def keyring(self, *, create: bool = False, required: bool = False) -> Any:
         from .keys import load_keyring, require_keyring
@@ -96,7 +112,7 @@ class ReconcilerGroup(click.Group):
             name = f"{exc.filename}: " if exc.filename else ""
             self._report(ctx, [f"{name}{exc.strerror or exc}"])
         except KeyboardInterrupt:
-            err("Interrupted; an apply in progress was rolled back.")
+            err("\nInterrupted: nothing was committed (a transaction in progress is rolled back).")
             ctx.exit(130)
         except Exception as exc:  # a bug: say so plainly, show the traceback only with --debug
             self._report(
@@ -141,8 +157,67 @@ def cli(
       reconciler plan -f workspace.yaml
       reconciler apply -f workspace.yaml
     """
-    color = not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
-    ctx.obj = Runtime(database, backend, master_key_file, debug, color)
+    ctx.obj = Runtime(database, backend, master_key_file, debug, use_color(no_color))
+
+
+def use_color(no_color: bool) -> bool:
+    """Colour only on a terminal, and not with ``--no-color`` or a non-empty ``NO_COLOR`` (no-color.org)."""
+    return not no_color and not os.environ.get("NO_COLOR") and sys.stdout.isatty()
+
+
+# The global options may also follow the command (``reconciler plan -f x --database URL``): each command gets
+# copies that, when given, override the group's value. Registered by ``add_global_options``.
+def _set_runtime(attribute: str) -> Any:
+    def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
+        runtime = ctx.find_object(Runtime)
+        if runtime is None or value is None or value is False:
+            return
+        if attribute == "no_color":
+            runtime.color = False
+        else:
+            setattr(runtime, attribute, value)
+
+    return callback
+
+
+def _global_options() -> list[click.Option]:
+    return [
+        click.Option(
+            ["--database"],
+            expose_value=False,
+            callback=_set_runtime("database_url"),
+            help="Database URL (also before the command, or RECONCILER_DATABASE_URL).",
+        ),
+        click.Option(
+            ["--backend"],
+            type=click.Choice(BACKENDS),
+            expose_value=False,
+            callback=_set_runtime("backend_name"),
+            help="Storage backend (also before the command, or RECONCILER_BACKEND).",
+        ),
+        click.Option(
+            ["--master-key-file"],
+            type=click.Path(dir_okay=False),
+            expose_value=False,
+            callback=_set_runtime("master_key_file"),
+            help="File holding the 64-hex-digit master key.",
+        ),
+        click.Option(
+            ["--debug"], is_flag=True, expose_value=False, callback=_set_runtime("debug"), help="Show tracebacks."
+        ),
+        click.Option(
+            ["--no-color"], is_flag=True, expose_value=False, callback=_set_runtime("no_color"), help="Never colour."
+        ),
+    ]
+
+
+def add_global_options(group: click.Group) -> None:
+    """Give every command of ``group`` (recursively) the global options, once."""
+    for command in group.commands.values():
+        if isinstance(command, click.Group):
+            add_global_options(command)
+        elif not any(getattr(p, "callback", None) and p.name == "database" for p in command.params):
+            command.params.extend(_global_options())
 
 
 def config_option(required: bool = True) -> Any:
@@ -222,6 +297,8 @@ def db_upgrade(runtime: Runtime) -> None:
 def register_later_commands() -> None:
     """Each module registers its commands on ``cli`` when imported."""
     from . import cli_drift, cli_export, cli_people, cli_plan, cli_report  # noqa: F401
+
+    add_global_options(cli)
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ import click
 
 from .cli import Runtime, cli, config_option, err
 from .cli_plan import workspace_option
-from .errors import ReconcilerError, StateError
+from .errors import ReconcilerError
 
 if TYPE_CHECKING:
     from .backends.base import Backend
@@ -39,7 +39,7 @@ IN_SYNC = "No drift: the database matches the configuration."
     show_default=True,
     help="junit: one test case per managed entity, a failure per drifted one.",
 )
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to this file.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to this file.")
 @workspace_option()
 @click.pass_obj
 def drift(runtime: Runtime, config_path: Path, fmt: str, output: Path | None, workspaces: tuple[str, ...]) -> None:
@@ -85,19 +85,7 @@ def render_report(planned: Planned, fmt: str, *, color: bool = False) -> str:
 
 
 def open_read_only(runtime: Runtime) -> Backend:
-    """The runtime's backend, but only on an existing database with the current schema (never initialised)."""
-    if runtime.backend_name == "builtin":
-        from .backends.builtin.db import create_engine_for, mask_url, open_database
-
-        engine = create_engine_for(runtime.database_url)
-        path = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
-        engine.dispose()
-        if path and path != ":memory:" and not path.startswith("file:") and not Path(path).is_file():
-            raise StateError(
-                f"the database {mask_url(runtime.database_url)} does not exist",
-                hint="check --database / RECONCILER_DATABASE_URL; drift and export never create a database",
-            )
-        open_database(runtime.database_url, initialise=False).dispose()
+    """The runtime's backend, on an existing database with the current schema (never created: SPEC 3)."""
     return runtime.backend()
 
 

@@ -29,13 +29,29 @@ def workspace_option() -> Any:
     )
 
 
-def _plan_from_config(runtime: Runtime, config_path: Path, workspaces: tuple[str, ...], strict_roles: bool) -> Any:
+def _plan_from_config(
+    runtime: Runtime,
+    config_path: Path,
+    workspaces: tuple[str, ...],
+    strict_roles: bool,
+    *,
+    for_apply: bool = False,
+    sign: bool = False,
+) -> Any:
+    """Load, read, plan. ``plan`` (not ``for_apply``) never creates the database: against one that does not
+    exist yet it plans from an empty state and says so. ``sign``: the plan will be saved, and a SQLite
+    database may get its key file for the signature (SPEC 4)."""
     from .workflow import load_desired, make_plan
 
     desired = load_desired(config_path, strict_roles=strict_roles, workspaces=workspaces)
-    backend = runtime.backend()
-    needs_key = desired.needs_key() and backend.uses_keyring
-    keyring = runtime.keyring(create=needs_key, required=needs_key)
+    if for_apply:
+        backend, note = runtime.backend(create=True), None
+    else:
+        backend, note = runtime.backend_or_absent()
+    if note:
+        err(note)
+    needs_key = desired.needs_key() and backend.uses_keyring and (note is None or sign)
+    keyring = runtime.keyring(create=needs_key or sign, required=needs_key)
     return make_plan(backend, desired, keyring, workspaces=workspaces), keyring
 
 
@@ -76,10 +92,11 @@ def _raise_refusals(planned: Any, *, allow_mass_change: bool) -> None:
 @cli.command()
 @config_option()
 @click.option(
+    "-o",
     "--out",
     "out",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Save the plan for `apply PLANFILE`.",
+    help="Save the plan (signed) for `apply PLANFILE`.",
 )
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when there are no changes, 2 when there are.")
@@ -102,18 +119,29 @@ def plan(
       reconciler plan -f workspace.yaml --out plan.json
       reconciler plan -f workspace.yaml --format markdown --detailed-exitcode
     """
-    planned, keyring = _plan_from_config(runtime, config_path, workspaces, strict_roles)
+    planned, keyring = _plan_from_config(runtime, config_path, workspaces, strict_roles, sign=out is not None)
     click.echo(_render(planned.plan, fmt, runtime.color, workspace_names(planned)))
     _raise_refusals(planned, allow_mass_change=True)
     for refusal in _mass_refusals(planned):
         err(f"Warning: {refusal.message}; apply needs --allow-mass-change")
     if out is not None:
-        from .render.jsonplan import dump_saved_plan
-
-        out.write_text(dump_saved_plan(planned.plan, keyring), encoding="utf-8")
-        err(f"Saved the plan to {out}. Apply it with: reconciler apply {out}")
+        _save_plan(planned.plan, keyring, out)
     if detailed_exitcode and not planned.plan.empty:
         sys.exit(2)
+
+
+def _save_plan(plan: Any, keyring: Any, out: Path) -> None:
+    """Write the saved plan, signed; say loudly when it cannot be signed (apply will refuse it)."""
+    from .render.jsonplan import dump_saved_plan
+
+    out.write_text(dump_saved_plan(plan, keyring), encoding="utf-8")
+    if keyring is None:
+        err(
+            f"Warning: the plan saved to {out} is NOT signed: no master key is configured. "
+            "'reconciler apply' refuses an unsigned plan unless --allow-unsigned is given; set "
+            "RECONCILER_MASTER_KEY (or --master-key-file) to sign it."
+        )
+    err(f"Saved the plan to {out}. Apply it with: reconciler apply {out}")
 
 
 def _mass_refusals(planned: Any) -> list:
@@ -135,6 +163,11 @@ def _mass_refusals(planned: Any) -> list:
 )
 @click.option("--allow-mass-change", is_flag=True, help="Allow archiving/destroying more than 25% of a workspace.")
 @click.option("--actor", help="Who is applying, for the audit log (default: CI user or OS user).")
+@click.option(
+    "--allow-unsigned",
+    is_flag=True,
+    help="Apply a saved plan that is unsigned or cannot be verified (no key here). Never one whose signature fails.",
+)
 @workspace_option()
 @click.option("--strict-roles", is_flag=True, help="Treat an end-user in a builder-level group as an error.")
 @click.pass_obj
@@ -146,6 +179,7 @@ def apply(
     lock_timeout: float,
     allow_mass_change: bool,
     actor: str | None,
+    allow_unsigned: bool,
     workspaces: tuple[str, ...],
     strict_roles: bool,
 ) -> None:
@@ -163,8 +197,11 @@ def apply(
         fail("give either -f CONFIG or a saved PLANFILE", hint="reconciler apply -f workspace.yaml")
     options = _ApplyOptions(default_actor(actor), lock_timeout, allow_mass_change)
     if planfile is not None:
-        _apply_saved_plan(runtime, planfile, options)
+        _refuse_planning_options(workspace=bool(workspaces), strict_roles=strict_roles)
+        _apply_saved_plan(runtime, planfile, options, allow_unsigned=allow_unsigned)
         return
+    if allow_unsigned:
+        fail("--allow-unsigned is for a saved PLANFILE; apply -f plans afresh and needs no signature")
     assert config_path is not None
     if not auto_approve and not stdin_is_interactive():
         fail(
@@ -181,11 +218,22 @@ class _ApplyOptions:
     allow_mass_change: bool
 
 
-def _apply_saved_plan(runtime: Runtime, planfile: Path, options: _ApplyOptions) -> None:
+def _refuse_planning_options(**given: bool) -> None:
+    """A saved plan already fixes what is applied: options that change the planning would be ignored."""
+    names = [f"--{name.replace('_', '-')}" for name, on in given.items() if on]
+    if names:
+        fail(
+            f"{', '.join(names)} cannot be used with a saved PLANFILE: the plan file already fixes what is applied",
+            hint="make the plan again with these options: reconciler plan -f CONFIG ... --out FILE",
+        )
+
+
+def _apply_saved_plan(runtime: Runtime, planfile: Path, options: _ApplyOptions, *, allow_unsigned: bool) -> None:
     """The plan file is the approval: no question, no TTY needed; a stale plan is refused."""
     from .render.text import render_text
 
-    plan, keyring = _load_planfile(runtime, planfile)
+    plan, keyring = _load_planfile(runtime, planfile, allow_unsigned=allow_unsigned)
+    runtime.backend(create=True)  # a plan made before the database existed creates it, as apply -f would
     click.echo(render_text(plan, color=runtime.color, workspace_names=_names_in_database(runtime, plan, keyring)))
     if not plan.empty:
         _execute(runtime, plan, keyring, "apply PLANFILE", options)
@@ -204,7 +252,7 @@ def _apply_config(
     from .render.text import render_text
 
     for attempt in range(1, REPLAN_ATTEMPTS + 1):
-        planned, keyring = _plan_from_config(runtime, config_path, workspaces, strict_roles)
+        planned, keyring = _plan_from_config(runtime, config_path, workspaces, strict_roles, for_apply=True)
         click.echo(render_text(planned.plan, color=runtime.color, workspace_names=workspace_names(planned)))
         if planned.plan.empty:
             return
@@ -262,15 +310,48 @@ def _after_apply(runtime: Runtime, result: Any, keyring: Any) -> None:
             err(line)
 
 
-def _load_planfile(runtime: Runtime, planfile: Path) -> tuple[Any, Any]:
+def _load_planfile(runtime: Runtime, planfile: Path, *, allow_unsigned: bool) -> tuple[Any, Any]:
+    """The saved plan, verified (SPEC 4): unsigned or unverifiable plans only with ``allow_unsigned``."""
     from .render.jsonplan import load_saved_plan
 
+    text = _read_planfile(planfile)
+    keyring = runtime.keyring(create=False)
+    plan = load_saved_plan(text, keyring, allow_unsigned=allow_unsigned)
+    if allow_unsigned and (keyring is None or '"signature"' not in text):
+        err(f"Warning: {planfile} is applied without a verified signature (--allow-unsigned).")
+    return plan, keyring
+
+
+@cli.command()
+@click.argument("planfile", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.pass_obj
+def show(runtime: Runtime, planfile: Path, fmt: str) -> None:
+    """Print a saved plan without applying it (no database needed).
+
+    The signature is verified when a master key is configured; metadata values are never shown.
+
+    \b
+    Example:
+      reconciler show plan.json
+      reconciler show plan.json --format markdown > comment.md
+    """
+    from .render.jsonplan import load_saved_plan
+
+    text = _read_planfile(planfile)
+    keyring = runtime.keyring(create=False)
+    plan = load_saved_plan(text, keyring, allow_unsigned=True, metadata=False)
+    if keyring is None or '"signature"' not in text:
+        why = "it is not signed" if '"signature"' not in text else "no master key is configured to verify it"
+        err(f"Note: the signature of {planfile} was not verified: {why}.")
+    click.echo(_render(plan, fmt, runtime.color))
+
+
+def _read_planfile(planfile: Path) -> str:
     try:
-        text = planfile.read_text(encoding="utf-8")
+        return planfile.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ReconcilerError(f"cannot read plan file {planfile}: {exc}") from None
-    keyring = runtime.keyring(create=False)
-    return load_saved_plan(text, keyring), keyring
 
 
 def _names_in_database(runtime: Runtime, plan: Any, keyring: Any) -> dict[str, str]:
@@ -279,11 +360,20 @@ def _names_in_database(runtime: Runtime, plan: Any, keyring: Any) -> dict[str, s
     return {slug: ws.name for slug, ws in snapshot.workspaces.items()}
 
 
+def read_answer() -> str:
+    """One line from the person at the terminal (tests replace this)."""
+    return sys.stdin.readline()
+
+
 def _confirm() -> None:
     click.echo("")
     click.echo(CONFIRM_QUESTION)
     click.echo("  Enter a value: ", nl=False)
-    answer = sys.stdin.readline().strip()
+    try:
+        answer = read_answer().strip()
+    except KeyboardInterrupt:
+        click.echo("")
+        raise Aborted("Apply cancelled: nothing was changed.") from None
     if answer != "yes":
         raise Aborted("Apply cancelled: nothing was changed.")
 
@@ -313,23 +403,68 @@ def _progress(total: int) -> _ProgressBar | None:
     return _ProgressBar(total)
 
 
+_HISTORY_WORDS = {
+    "add": ("added", "added"),
+    "change": ("changed", "changed"),
+    "destroy": ("destroyed", "destroyed"),
+    "rename": ("renamed", "renamed"),
+    "archive": ("archived", "archived"),
+    "unarchive": ("unarchived", "unarchived"),
+    "role_changes": ("role change", "role changes"),
+}
+
+
+def history_counts(summary: Mapping[str, int]) -> str:
+    """``3 added, 1 role change`` from an audit summary; unknown keys keep their own name."""
+    parts = []
+    for key, count in summary.items():
+        if count:
+            one, many = _HISTORY_WORDS.get(key, (key, key))
+            parts.append(f"{count} {one if count == 1 else many}")
+    return ", ".join(parts) or "no changes"
+
+
 @cli.command()
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.pass_obj
-def history(runtime: Runtime, limit: int) -> None:
+def history(runtime: Runtime, limit: int, fmt: str) -> None:
     """Show past applies: when, who, config hash, summary, result.
 
     \b
     Example:
       reconciler history --limit 5
+      reconciler history --format json
     """
     runs = runtime.backend().history(limit)
+    if fmt == "json":
+        import json
+
+        click.echo(json.dumps({"runs": [_run_json(run) for run in runs]}, indent=2, ensure_ascii=False))
+        return
     if not runs:
         click.echo("No applies yet.")
         return
     for run in runs:
-        counts = ", ".join(f"{v} {k}" for k, v in run.summary.items() if v) or "no changes"
+        counts = history_counts(run.summary)
         when = run.started_at.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
         click.echo(f"#{run.id}  {when}  {run.result:<8} {run.actor}  config {run.config_hash[:12]}  {counts}")
         if run.error:
             click.echo(f"      {run.error}")
+
+
+def _run_json(run: Any) -> dict[str, Any]:
+    def when(value: Any) -> str | None:
+        return value.isoformat(timespec="seconds") if value is not None else None
+
+    return {
+        "id": run.id,
+        "started_at": when(run.started_at),
+        "finished_at": when(run.finished_at),
+        "actor": run.actor,
+        "command": run.command,
+        "config_hash": run.config_hash,
+        "summary": run.summary,
+        "result": run.result,
+        "error": run.error,
+    }

@@ -13,11 +13,13 @@ TOOLJET_OWNS_SCHEMA = (
 )
 
 
-def open_backend(name: str, url: str) -> Backend:
+def open_backend(name: str, url: str, *, create: bool = False) -> Backend:
+    """The backend ``name`` on ``url``. Only ``create`` (apply) may create the database or its schema; without
+    it a missing one raises :class:`~reconciler.errors.DatabaseMissing`."""
     if name == "builtin":
         from .builtin.backend import BuiltinBackend
 
-        return BuiltinBackend(url)
+        return BuiltinBackend(url, create=create)
     if name == "tooljet":
         from .tooljet.backend import ToolJetBackend
 

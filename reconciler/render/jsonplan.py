@@ -42,6 +42,11 @@ FORMAT_VERSION = 1
 MASK = "(sensitive)"
 PLAN_METADATA_PURPOSE = "plan-metadata"
 BAD_SIGNATURE = "the plan file's signature does not verify: it was edited or made with another key"
+UNSIGNED = "the plan file is not signed, so nothing shows that it is the plan that was reviewed"
+UNVERIFIABLE = "the plan file is signed, but no master key is configured here to verify the signature"
+_UNSIGNED_HINT = (
+    "make the plan with the master key configured (RECONCILER_MASTER_KEY), or pass --allow-unsigned to apply it anyway"
+)
 _NOT_A_PLAN = "not a reconciler plan file"
 
 
@@ -351,7 +356,7 @@ def _decrypt_metadata(blob: Any, op: Op, keyring: Keyring | None, where: str) ->
     return metadata
 
 
-def _decode_op(value: Any, keyring: Keyring | None, where: str) -> Op:
+def _decode_op(value: Any, keyring: Keyring | None, where: str, *, metadata: bool = True) -> Op:
     data = _expect(value, dict, where, "an object")
     kind = data.get("kind")
     cls = OP_TYPES.get(kind) if isinstance(kind, str) else None
@@ -360,7 +365,7 @@ def _decode_op(value: Any, keyring: Keyring | None, where: str) -> Op:
     fields = {f.name for f in dataclasses.fields(cls)}
     secret = frozenset({"metadata"} & fields)
     op = cls(**_decode_fields(cls, {k: v for k, v in data.items() if k != "kind"}, where, skip=secret))
-    if secret and data.get("metadata") is not None:
+    if secret and metadata and data.get("metadata") is not None:
         metadata = _decrypt_metadata(data["metadata"], op, keyring, f"{where}.metadata")
         op = dataclasses.replace(op, metadata=metadata)  # type: ignore[call-arg]
     return op
@@ -387,11 +392,18 @@ def _parse(text: str) -> dict[str, Any]:
     return document
 
 
-def _verify(document: dict[str, Any], keyring: Keyring) -> None:
+def _verify(document: dict[str, Any], keyring: Keyring | None, *, allow_unsigned: bool) -> bool:
+    """Whether the signature was verified. A signature that does not verify is always refused; a plan that is
+    unsigned, or that no key here can verify, only with ``allow_unsigned`` (SPEC 4)."""
+    if "signature" not in document or keyring is None:
+        if allow_unsigned:
+            return False
+        raise CryptoError(UNSIGNED if "signature" not in document else UNVERIFIABLE, hint=_UNSIGNED_HINT)
     unsigned = {key: value for key, value in document.items() if key != "signature"}
-    signature = document.get("signature")
+    signature = document["signature"]
     if not isinstance(signature, str) or not keyring.verify(_canonical(unsigned), signature):
         raise CryptoError(BAD_SIGNATURE, hint="make the plan again with: reconciler plan --out FILE")
+    return True
 
 
 _ROLE_CHANGE_KEYS = {"workspace": "workspace", "email": "email", "from": "old", "to": "new", "cause": "cause"}
@@ -412,7 +424,7 @@ def _role_change(value: Any, where: str) -> RoleChange:
     )
 
 
-def _plan(document: dict[str, Any], keyring: Keyring | None) -> Plan:
+def _plan(document: dict[str, Any], keyring: Keyring | None, *, metadata: bool = True) -> Plan:
     op_list = _expect(document["ops"], list, "ops", "a list")
     role_list = _expect(document.get("role_changes", []), list, "role_changes", "a list")
     scalars: dict[str, Any] = {
@@ -425,19 +437,23 @@ def _plan(document: dict[str, Any], keyring: Keyring | None) -> Plan:
             raise _malformed("plan", f"missing field {name!r}")
         scalars[name] = _decode(document[name], hints[name], name)
     return Plan(
-        ops=tuple(_decode_op(item, keyring, f"ops[{i}]") for i, item in enumerate(op_list)),
+        ops=tuple(_decode_op(item, keyring, f"ops[{i}]", metadata=metadata) for i, item in enumerate(op_list)),
         role_changes=tuple(_role_change(item, f"role_changes[{i}]") for i, item in enumerate(role_list)),
         unmanaged=_decode(document.get("unmanaged", []), tuple[str, ...], "unmanaged"),
         **scalars,
     )
 
 
-def load_saved_plan(text: str, keyring: Keyring | None) -> Plan:
-    """Rebuild the Plan of a plan file; with a keyring, only a file whose signature verifies is accepted."""
+def load_saved_plan(text: str, keyring: Keyring | None, *, allow_unsigned: bool = False, metadata: bool = True) -> Plan:
+    """Rebuild the Plan of a plan file whose signature verifies with ``keyring``.
+
+    ``allow_unsigned`` also accepts a file without a signature, or one that cannot be verified because no key is
+    given; a signature that does not verify is refused whatever the options. Without ``metadata`` the encrypted
+    metadata values are left out (``reconciler show`` needs only the keys, and no key to decrypt them).
+    """
     try:
         document = _parse(text)
-        if keyring is not None:
-            _verify(document, keyring)
-        return _plan(document, keyring)
+        _verify(document, keyring, allow_unsigned=allow_unsigned)
+        return _plan(document, keyring, metadata=metadata)
     except RecursionError:
         raise PlanFileError(f"{_NOT_A_PLAN}: it is nested too deeply") from None

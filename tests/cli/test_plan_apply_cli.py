@@ -71,7 +71,7 @@ def test_apply_prints_the_same_plan_and_a_summary(harness: Harness) -> None:
     assert result.stdout == EXPECTED_TEXT + "\nApply complete! 0 added, 1 changed, 0 destroyed. 1 role change.\n"
     history = harness.cli("history")
     latest = history.stdout.splitlines()[0]
-    assert "applied" in latest and "ci-bot" in latest and "1 change, 1 role_changes" in latest
+    assert "applied" in latest and "ci-bot" in latest and "1 changed, 1 role change" in latest
     assert harness.cli("plan", "-f", str(harness.config_path)).stdout == NO_CHANGES + "\n"
 
 
@@ -235,3 +235,53 @@ def test_unwritable_plan_file_is_an_error_line_not_a_traceback(tmp_path: Path) -
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().endswith(f"Error: {tmp_path}/missing-dir/plan.json: No such file or directory")
+
+
+def _ctrl_c() -> str:
+    raise KeyboardInterrupt
+
+
+def test_ctrl_c_at_the_prompt_cancels_and_says_nothing_was_changed(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: "Interrupted; an apply in progress was rolled back." (none was running), without a newline."""
+    monkeypatch.setattr("reconciler.cli_plan.stdin_is_interactive", lambda: True)
+    monkeypatch.setattr("reconciler.cli_plan.read_answer", _ctrl_c)
+    before = harness.dump()
+    result = harness.cli("apply", "-f", str(harness.config_path))
+    assert result.exit_code == 1
+    assert result.stdout.endswith("  Enter a value: \n")
+    assert result.stderr == "Error: Apply cancelled: nothing was changed.\n"
+    assert harness.dump() == before
+
+
+@pytest.mark.parametrize(
+    ("no_color", "tty", "expected"),
+    [(None, True, True), ("", True, True), ("1", True, False), (None, False, False)],
+    ids=["unset", "empty", "set", "no-tty"],
+)
+def test_no_color_means_a_non_empty_value(
+    monkeypatch: pytest.MonkeyPatch, no_color: str | None, tty: bool, expected: bool
+) -> None:
+    from reconciler.cli import use_color
+
+    if no_color is None:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    else:
+        monkeypatch.setenv("NO_COLOR", no_color)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: tty)
+    assert use_color(False) is expected
+    assert use_color(True) is False
+
+
+def test_history_words_its_counts(harness: Harness) -> None:
+    result = harness.cli("history", "--format", "json")
+    runs = json.loads(result.stdout)["runs"]
+    assert runs[0]["result"] == "applied" and runs[0]["summary"]["add"] > 1
+    text = harness.cli("history").stdout
+    assert "role_changes" not in text and " 1 workspaces" not in text
+    from reconciler.cli_plan import history_counts
+
+    assert history_counts({"add": 1, "change": 2, "role_changes": 1}) == "1 added, 2 changed, 1 role change"
+    assert history_counts({"archive": 0, "role_changes": 3}) == "3 role changes"
+    assert history_counts({}) == "no changes"

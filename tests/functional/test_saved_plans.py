@@ -10,7 +10,7 @@ import pytest
 from click.testing import Result
 from helpers import Harness, config_yaml, workspace_yaml
 
-from reconciler.render.jsonplan import BAD_SIGNATURE
+from reconciler.render.jsonplan import BAD_SIGNATURE, UNSIGNED, UNVERIFIABLE
 from reconciler.render.text import NO_CHANGES
 from reconciler.workflow import STALE_MESSAGE
 
@@ -101,7 +101,7 @@ def test_an_edited_signed_plan_is_refused(harness: Harness, edit: str) -> None:
     result = cli(harness, "apply", str(planfile))
 
     assert result.exit_code == 1
-    assert result.stderr.splitlines()[0] == f"Error: {BAD_SIGNATURE}"
+    assert result.stderr.splitlines()[0] == f"Error: {UNSIGNED if edit == 'signature' else BAD_SIGNATURE}"
     assert harness.dump() == before
 
 
@@ -140,3 +140,123 @@ def test_saved_plan_round_trip_is_what_plan_showed(harness: Harness) -> None:
     assert [c["address"] for c in saved_doc["changes"]] == [c["address"] for c in shown_doc["changes"]]
     assert saved_doc["summary"] == shown_doc["summary"]
     assert saved_doc["workspaces"] == ["acme"]
+
+
+# --- always signed (issue 13) -----------------------------------------------------------------------
+
+PLAIN_USERS = """
+- {email: alice@acme.com, first_name: Alice, role: admin}
+- {email: bob@acme.com, first_name: Bob, role: end-user}
+"""
+
+
+def _promote_bob(planfile: Path) -> None:
+    document = json.loads(planfile.read_text())
+    for op in document["ops"]:
+        if op["kind"] == "CreateMembership" and op["email"] == "bob@acme.com":
+            op["role"] = "admin"
+    planfile.write_text(json.dumps(document))
+
+
+def test_a_plan_without_metadata_on_sqlite_is_signed_with_a_new_key_file(sqlite_url: str, tmp_path: Path) -> None:
+    """Before: no metadata meant no key, so the plan was unsigned and a hand edit (end-user -> admin) applied."""
+    harness = Harness(sqlite_url, tmp_path)
+    try:
+        harness.write(config_yaml(workspace_yaml(users=PLAIN_USERS)))
+        planfile = save_plan(harness, without_key=True)
+        assert Path(sqlite_url.removeprefix("sqlite:///") + ".key").exists()
+        assert "signature" in json.loads(planfile.read_text())
+        _promote_bob(planfile)
+        refused = cli(harness, "apply", str(planfile), without_key=True)
+        assert refused.exit_code == 1
+        assert refused.stderr.splitlines()[-2:] == [f"Error: {BAD_SIGNATURE}", refused.stderr.splitlines()[-1]]
+        assert harness.scalar("SELECT count(*) FROM memberships") == 0
+    finally:
+        harness.close()
+
+
+@pytest.mark.postgres
+def test_without_any_key_the_plan_says_it_is_unsigned_and_apply_refuses_it(postgres_url: str, tmp_path: Path) -> None:
+    harness = Harness(postgres_url, tmp_path, keyring=None)
+    try:
+        harness.write(config_yaml(workspace_yaml(users=PLAIN_USERS)))
+        planfile = save_plan(harness, without_key=True)
+        assert "signature" not in json.loads(planfile.read_text())
+        saved = cli(harness, "plan", "-f", str(harness.config_path), "-o", str(planfile), without_key=True)
+        assert f"Warning: the plan saved to {planfile} is NOT signed" in saved.stderr
+        _promote_bob(planfile)
+
+        refused = cli(harness, "apply", str(planfile), without_key=True)
+        assert refused.exit_code == 1
+        assert refused.stderr.splitlines()[0] == f"Error: {UNSIGNED}"
+        assert "--allow-unsigned" in refused.stderr
+        assert harness.scalar("SELECT count(*) FROM memberships") == 0
+
+        allowed = cli(harness, "apply", str(planfile), "--allow-unsigned", without_key=True)
+        assert allowed.exit_code == 0, allowed.stderr
+        assert "applied without a verified signature (--allow-unsigned)" in allowed.stderr
+        assert harness.membership("bob@acme.com")["role"] == "admin"  # what the (edited) file said, knowingly
+    finally:
+        harness.close()
+
+
+@pytest.mark.postgres
+def test_a_signed_plan_is_refused_where_no_key_can_verify_it(postgres_url: str, tmp_path: Path) -> None:
+    harness = Harness(postgres_url, tmp_path)
+    try:
+        harness.write(config_yaml(workspace_yaml(users=PLAIN_USERS)))
+        planfile = save_plan(harness)
+        refused = cli(harness, "apply", str(planfile), without_key=True)
+        assert refused.exit_code == 1
+        assert refused.stderr.splitlines()[0] == f"Error: {UNVERIFIABLE}"
+        assert harness.scalar("SELECT count(*) FROM memberships") == 0
+    finally:
+        harness.close()
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        (["--workspace", "acme"], "--workspace"),
+        (["--strict-roles"], "--strict-roles"),
+        (["--workspace", "acme", "--strict-roles"], "--workspace, --strict-roles"),
+    ],
+)
+def test_planning_options_are_refused_with_a_saved_plan(harness: Harness, options: list[str], named: str) -> None:
+    planfile = save_plan(harness)
+    before = harness.dump()
+    result = cli(harness, "apply", str(planfile), *options)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (
+        f"Error: {named} cannot be used with a saved PLANFILE: the plan file already fixes what is applied"
+    )
+    assert harness.dump() == before
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "markdown"])
+def test_show_prints_a_saved_plan_without_applying_it(harness: Harness, fmt: str) -> None:
+    planfile = save_plan(harness)
+    shown = cli(harness, "plan", "-f", str(harness.config_path), "--format", fmt)
+    before = harness.dump()
+
+    result = cli(harness, "show", str(planfile), "--format", fmt, without_key=True)
+
+    assert result.exit_code == 0, result.stderr
+    assert "signature of" in result.stderr and "was not verified" in result.stderr
+    assert SECRET not in result.stdout
+    assert harness.dump() == before
+    if fmt == "json":
+        ignore = ("created_at",)
+        mine = {k: v for k, v in json.loads(result.stdout).items() if k not in ignore}
+        assert mine == {k: v for k, v in json.loads(shown.stdout).items() if k not in ignore}
+    else:
+        assert '+ user "bob@acme.com" (end-user, invited)' in result.stdout.replace('"', '"')
+        assert "Plan: 9 to add, 0 to change, 0 to destroy. 0 role changes." in result.stdout
+
+
+def test_show_verifies_the_signature_when_it_can(harness: Harness) -> None:
+    planfile = save_plan(harness)
+    _promote_bob(planfile)
+    result = cli(harness, "show", str(planfile))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == f"Error: {BAD_SIGNATURE}"

@@ -15,6 +15,7 @@ from reconciler.errors import CryptoError, ReconcilerError, SecretError
 from reconciler.ops import FieldChange, MetadataKeyChange, Plan, RoleChange
 from reconciler.render.jsonplan import (
     BAD_SIGNATURE,
+    UNSIGNED,
     PlanFileError,
     dump_saved_plan,
     load_saved_plan,
@@ -122,7 +123,30 @@ def test_unsigned_round_trip_without_metadata() -> None:
     plan = every_op_plan(with_metadata=False)
     text = dump_saved_plan(plan, None)
     assert "signature" not in json.loads(text)
-    assert load_saved_plan(text, None) == plan
+    assert load_saved_plan(text, None, allow_unsigned=True) == plan
+
+
+@pytest.mark.parametrize("keyring", [None, KEYRING], ids=["no-key", "key"])
+def test_an_unsigned_plan_is_refused_unless_allowed(keyring: Keyring | None) -> None:
+    text = dump_saved_plan(every_op_plan(with_metadata=False), None)
+    with pytest.raises(CryptoError) as caught:
+        load_saved_plan(text, keyring)
+    assert caught.value.message == "the plan file is not signed, so nothing shows that it is the plan that was reviewed"
+    assert "--allow-unsigned" in (caught.value.hint or "")
+
+
+def test_a_signed_plan_that_cannot_be_verified_here_is_refused_unless_allowed() -> None:
+    text = dump_saved_plan(every_op_plan(with_metadata=False), KEYRING)
+    with pytest.raises(CryptoError, match="no master key is configured here to verify"):
+        load_saved_plan(text, None)
+    assert load_saved_plan(text, None, allow_unsigned=True) == every_op_plan(with_metadata=False)
+
+
+def test_allow_unsigned_never_accepts_a_signature_that_does_not_verify() -> None:
+    document = json.loads(dump_saved_plan(every_op_plan(with_metadata=False), KEYRING))
+    _edit_role(document)
+    with pytest.raises(CryptoError, match="signature does not verify"):
+        load_saved_plan(json.dumps(document), KEYRING, allow_unsigned=True)
 
 
 def test_saved_plan_is_the_json_plan_plus_ops_and_signature() -> None:
@@ -156,7 +180,7 @@ def test_metadata_without_a_key_is_refused_without_naming_the_value() -> None:
 def test_encrypted_metadata_needs_a_key_to_load() -> None:
     text = dump_saved_plan(every_op_plan(), KEYRING)
     with pytest.raises(SecretError):
-        load_saved_plan(text, None)
+        load_saved_plan(text, None, allow_unsigned=True)
 
 
 def test_a_previous_key_still_verifies_and_decrypts() -> None:
@@ -190,7 +214,7 @@ def test_tampered_plan_is_refused(tamper: Callable[[dict[str, Any]], None]) -> N
     tamper(document)
     with pytest.raises(CryptoError) as caught:
         load_saved_plan(json.dumps(document), KEYRING)
-    assert caught.value.message == BAD_SIGNATURE
+    assert caught.value.message == (UNSIGNED if tamper is _drop_signature else BAD_SIGNATURE)
     assert BAD_SIGNATURE == "the plan file's signature does not verify: it was edited or made with another key"
 
 
@@ -202,7 +226,7 @@ def test_plan_signed_with_another_key_is_refused() -> None:
 
 def test_unsigned_plan_is_refused_when_a_key_is_configured() -> None:
     text = dump_saved_plan(every_op_plan(with_metadata=False), None)
-    with pytest.raises(CryptoError, match="signature does not verify"):
+    with pytest.raises(CryptoError, match="not signed"):
         load_saved_plan(text, KEYRING)
 
 
@@ -302,7 +326,7 @@ MALFORMED = {
 def test_malformed_files_give_clear_errors(case: str) -> None:
     text, message = MALFORMED[case]
     with pytest.raises(PlanFileError) as caught:
-        load_saved_plan(text, None)
+        load_saved_plan(text, None, allow_unsigned=True)
     assert isinstance(caught.value, ReconcilerError)
     assert message in caught.value.message
 

@@ -20,7 +20,8 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from ... import ops
 from ...crypto import Keyring, decrypt_metadata
-from ...errors import LockTimeout, ReconcilerError, SecretError
+from ...errors import DatabaseMissing, LockTimeout, ReconcilerError, SecretError
+from ...state import Snapshot
 from ..base import ApplyResult, AuditInfo, AuditRun, Backend, PreconditionCheck
 from ..common import (
     audit_change_rows,
@@ -34,7 +35,7 @@ from ..common import (
 from . import models
 from .db import SQLITE_BEGIN, open_database
 from .executor import Executor, bulk_insert
-from .reader import read_snapshot
+from .reader import empty_snapshot, read_snapshot
 
 T_RUNS = models.AuditRun.__table__
 T_CHANGES = models.AuditChange.__table__
@@ -51,10 +52,10 @@ KEY_HINT = "set RECONCILER_MASTER_KEY (64 hex characters) or pass --master-key-f
 class BuiltinBackend(Backend):
     name = "builtin"
 
-    def __init__(self, url: str, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(self, url: str, environ: Mapping[str, str] | None = None, *, create: bool = True) -> None:
         self.url = url
         self.environ = os.environ if environ is None else environ
-        self.engine = open_database(url)
+        self.engine = open_database(url, initialise=create)
         self.sqlite = self.engine.dialect.name == "sqlite"
 
     def close(self) -> None:
@@ -225,6 +226,32 @@ class BuiltinBackend(Backend):
     def delete_history(self) -> None:  # pragma: no cover - maintenance helper for tests
         with self.engine.begin() as conn:
             conn.execute(delete(T_RUNS))
+
+
+class AbsentDatabase(Backend):
+    """A built-in database that does not exist yet (or has no schema), as ``plan`` sees it: empty.
+
+    ``plan`` prints the plan from this empty state, the natural first step; only ``apply`` (which opens the
+    real backend with ``create=True``) creates the database.
+    """
+
+    name = "builtin"
+
+    def __init__(self, url: str, reason: DatabaseMissing) -> None:
+        self.url = url
+        self.reason = reason
+
+    def read_snapshot(self, slugs: Collection[str], keyring: Keyring | None) -> Snapshot:
+        return empty_snapshot(slugs)
+
+    def list_workspaces(self) -> list[str]:
+        return []
+
+    def apply(self, plan: ops.Plan, **_: object) -> ApplyResult:
+        raise self.reason
+
+    def history(self, limit: int = 20) -> list[AuditRun]:
+        return []
 
 
 def _busy_timeout(conn: Connection, seconds: float) -> None:

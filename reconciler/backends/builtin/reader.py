@@ -81,6 +81,12 @@ def read_snapshot(
     return _build(rows, decrypt_metadata)
 
 
+def empty_snapshot(slugs: Collection[str]) -> state.Snapshot:
+    """What an empty database holds for ``slugs``, fingerprint included: the state a plan against a database
+    that does not exist yet starts from (apply creates the database and finds exactly this)."""
+    return _build(_Rows(slugs=sorted(set(slugs))), None)[0]
+
+
 # -- queries ------------------------------------------------------------------------------------------------
 
 _W, _U, _M, _G = models.Workspace, models.User, models.Membership, models.Group
