@@ -61,13 +61,20 @@ def users(runtime: Runtime, workspaces: tuple[str, ...], all_workspaces: bool, f
 def _print_table(rows: list, color: bool) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
+
+    from .render.text import escape_control
+
+    def cell(value: str) -> Text:  # user data is plain text: never rich markup, never a control character
+        return Text(escape_control(value))
 
     table = Table(show_lines=False, header_style="bold" if color else "")
     for column in ("Email", "Name", "Workspace", "Status", "Role", "Groups", "Metadata"):
         table.add_column(column, overflow="fold")
     for r in rows:
         meta = ", ".join(f"{k}=••••" for k in r.metadata_keys)
-        table.add_row(r.email, r.name, r.workspace, r.status, r.role, ", ".join(r.groups), meta)
+        values = (r.email, r.name, r.workspace, r.status, r.role, ", ".join(r.groups), meta)
+        table.add_row(*(cell(value) for value in values))
     console = Console(no_color=not color, highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 160)
     console.print(table)
 
