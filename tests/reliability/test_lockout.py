@@ -200,9 +200,10 @@ def test_a_stale_saved_plan_cannot_remove_the_last_admin(harness: Harness, tmp_p
 
 @pytest.mark.reliability(
     area="Lock-out protection",
-    fault="a saved plan (unsigned: no master key) edited by hand to demote the last active admin, with the current "
-    "state fingerprint",
-    outcome="apply re-checks the rails under its lock: refused with the last-admin message; memberships unchanged",
+    fault="a saved plan stripped of its signature and edited by hand to demote the last active admin, with the "
+    "current state fingerprint",
+    outcome="refused as unsigned; with --allow-unsigned, apply re-checks the rails under its lock: refused with the "
+    "last-admin message; memberships unchanged",
 )
 def test_a_hand_edited_unsigned_plan_cannot_remove_the_last_admin(database_url: str, tmp_path: Path) -> None:
     harness = Harness(database_url, tmp_path, keyring=None)
@@ -214,14 +215,15 @@ def test_a_hand_edited_unsigned_plan_cannot_remove_the_last_admin(database_url: 
         made = harness.cli("plan", "-f", str(harness.config_path), "--out", str(plan_file))
         assert made.exit_code == 0, made.stderr
         document = json.loads(plan_file.read_text())
-        assert "signature" not in document
+        document.pop("signature", None)  # signed on SQLite (key file), unsigned on PostgreSQL without a key
         for op in document["ops"]:
             if op["kind"] == "UpdateMembership" and op["role"]:
                 op["email"], op["role"]["email"] = "alice@acme.example", "alice@acme.example"
                 op["role"]["old"], op["role"]["new"] = "admin", "end-user"
         plan_file.write_text(json.dumps(document))
         before = harness.dump()
-        result = harness.cli("apply", str(plan_file))
+        assert "plan file is not signed" in harness.cli("apply", str(plan_file)).stderr
+        result = harness.cli("apply", str(plan_file), "--allow-unsigned")  # even so, the rails hold
         assert result.exit_code == 1
         assert LAST_ADMIN_MESSAGE in result.stderr and "Traceback" not in result.stderr
         assert harness.dump() == before

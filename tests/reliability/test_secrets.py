@@ -439,8 +439,8 @@ def test_tampered_ciphertext_is_refused(database_url: str, tmp_path: Path) -> No
     area="Secrets",
     fault="a signed plan file tampered with: an op edited, its encrypted metadata edited, its signature removed, "
     "or applied with another master key",
-    outcome="`apply PLANFILE` refuses: `the plan file's signature does not verify: ...`; exit 1, no traceback; "
-    "nothing changed",
+    outcome="`apply PLANFILE` refuses: `the plan file's signature does not verify: ...` (removed: `the plan file "
+    "is not signed ...`); exit 1, no traceback; nothing changed",
 )
 def test_tampered_plan_files_are_refused(database_url: str, tmp_path: Path, tampering: str) -> None:
     session = Session(database_url, tmp_path, Evidence())
@@ -469,9 +469,12 @@ def test_tampered_plan_files_are_refused(database_url: str, tmp_path: Path, tamp
 
     result = session.run("apply", str(plan_file), expect=1)
 
-    assert result.stderr.splitlines()[0] == (
-        "Error: the plan file's signature does not verify: it was edited or made with another key"
+    expected = (
+        "the plan file is not signed, so nothing shows that it is the plan that was reviewed"
+        if tampering == "signature removed"
+        else "the plan file's signature does not verify: it was edited or made with another key"
     )
+    assert result.stderr.splitlines()[0] == f"Error: {expected}"
     assert dump_text(database_url) == before
 
 
