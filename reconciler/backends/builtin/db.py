@@ -42,7 +42,7 @@ SQLITE_BEGIN = "sqlite_begin"  # execution option: DEFERRED (default), IMMEDIATE
 _BEGIN_MODES = frozenset({"DEFERRED", "IMMEDIATE", "EXCLUSIVE"})
 POSTGRES_CONNECT_TIMEOUT = 10  # seconds, unless the URL says otherwise
 UPGRADE_HINT = "run 'reconciler db upgrade'"
-POSTGRES_HINT = "pip install 'reconciler[postgres]'"
+POSTGRES_HINT = "pip install 'psycopg[binary]>=3.1' (the postgres extra of access-reconciler)"
 
 
 def normalize_url(url: str) -> str:
