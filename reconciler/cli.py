@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .backends.base import Backend
     from .keys import KeyringResult
 
+DISTRIBUTION = "access-reconciler"  # the name on the package index; the import package and command are `reconciler`
 DEFAULT_DATABASE = "sqlite:///reconciler.db"
 CONFIRM_QUESTION = "Do you want to perform these actions? Only 'yes' will be accepted to approve."
 
@@ -87,8 +88,27 @@ def fail(message: str, hint: str | None = None) -> NoReturn:
     raise ReconcilerError(message, hint=hint)
 
 
+class OutputClosed(Exception):
+    """Whoever read our output went away (``reconciler schema | head -n1``): :func:`main` ends quietly."""
+
+
 class ReconcilerGroup(click.Group):
-    """Catches user errors once, at the edge, and turns them into ``Error:`` lines and exit code 1."""
+    """Catches user errors once, at the edge, and turns them into ``Error:`` lines and exit code 1.
+
+    Usage errors (unknown option or command, missing or invalid value) keep click's message but exit 1 too:
+    exit code 2 means "changes" (``plan --detailed-exitcode``) or "drift", never a mistyped flag.
+    """
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.ClickException as exc:
+            exc.exit_code = 1
+            raise
+        except BrokenPipeError as exc:  # `reconciler --help | head -n1`
+            raise OutputClosed from exc
 
     @staticmethod
     def _report(ctx: click.Context, lines: list[str], hint: str | None = None) -> None:
@@ -104,8 +124,13 @@ class ReconcilerGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
+        except click.ClickException as exc:  # a subcommand's usage error: 1, see the class docstring
+            exc.exit_code = 1
             raise
+        except (click.exceptions.Exit, click.Abort):
+            raise
+        except BrokenPipeError as exc:  # `reconciler ... | head`: not an error of ours, see main()
+            raise OutputClosed from exc
         except ReconcilerError as exc:
             self._report(ctx, exc.lines(), exc.hint)
         except OSError as exc:  # a file that cannot be read or written: the user's to fix
@@ -144,7 +169,7 @@ class ReconcilerGroup(click.Group):
 @click.option("--master-key-file", type=click.Path(dir_okay=False), help="File holding the 64-hex-digit master key.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.option("--no-color", is_flag=True, help="Never colour the output (NO_COLOR is honoured too).")
-@click.version_option(package_name="reconciler")
+@click.version_option(package_name=DISTRIBUTION)
 @click.pass_context
 def cli(
     ctx: click.Context, database: str, backend: str, master_key_file: str | None, debug: bool, no_color: bool
@@ -306,4 +331,31 @@ def main() -> None:
 
     freeze_large_survivors()  # one command per process: see workflow.paused_gc
     register_later_commands()
-    cli(prog_name="reconciler")
+    try:
+        cli(prog_name="reconciler")
+    except SystemExit:
+        try:
+            sys.stdout.flush()  # here, not at interpreter exit, where a closed pipe prints a traceback
+        except BrokenPipeError:
+            _die_of_closed_output()
+        raise
+    except OutputClosed:
+        _die_of_closed_output()
+
+
+def _die_of_closed_output() -> NoReturn:
+    """End as Unix tools do when the reader of their output leaves (``| head``): quietly, killed by SIGPIPE.
+
+    The shell reports 141 (128 + SIGPIPE), so ``set -o pipefail`` still notices that the output was cut. Python
+    ignores SIGPIPE so that sockets (SMTP, PostgreSQL) raise errors instead of killing the process; the signal is
+    restored only here, after every transaction and file was closed by the unwinding.
+    """
+    import signal
+    from contextlib import suppress
+
+    with suppress(OSError, ValueError):  # the interpreter's last flush must not write to the closed pipe
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGPIPE)
+    os._exit(1)  # no SIGPIPE (Windows)

@@ -170,7 +170,7 @@ def test_postgres_needs_psycopg(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "psycopg", None)
     with pytest.raises(StateError) as raised:
         db.create_engine_for("postgresql://reconciler@db.example/reconciler")
-    assert raised.value.hint == "pip install 'reconciler[postgres]'"
+    assert raised.value.hint == "pip install 'psycopg[binary]>=3.1' (the postgres extra of access-reconciler)"
 
 
 def test_other_databases_are_refused() -> None:

@@ -46,7 +46,7 @@ CREATE_HINT = (
     "check --database / RECONCILER_DATABASE_URL; only 'reconciler apply' and 'reconciler db upgrade' create a "
     "database or its schema"
 )
-POSTGRES_HINT = "pip install 'reconciler[postgres]'"
+POSTGRES_HINT = "pip install 'psycopg[binary]>=3.1' (the postgres extra of access-reconciler)"
 
 
 def normalize_url(url: str) -> str:
