@@ -271,9 +271,12 @@ def validate(config_path: Path, resolve_secrets: bool) -> None:
     """
     from .config.loader import load_config
 
-    desired = load_config(config_path, resolve_secrets=resolve_secrets)
+    desired = load_config(config_path, resolve_secrets=resolve_secrets, warn=lambda message: err(f"Warning: {message}"))
     users = sum(len(ws.workspace.memberships) for ws in desired.workspaces.values())
-    click.echo(f"{config_path}: valid ({len(desired.workspaces)} workspaces, {users} memberships).")
+    spaces = len(desired.workspaces)
+    click.echo(
+        f"{config_path}: valid ({spaces} workspace{'s' * (spaces != 1)}, {users} membership{'s' * (users != 1)})."
+    )
 
 
 @cli.command()

@@ -25,6 +25,12 @@ class DesiredWorkspace:
     settings: Settings = Settings()
     # new group name -> the names it had before (``previously:``), for in-place renames
     previously: dict[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
+    # email -> metadata key -> where a secret reference's value came from ("env ACME_KEY", "file secrets/x.txt"),
+    # so that the plan can name the reference (never the value)
+    metadata_sources: dict[str, dict[str, str]] = field(default_factory=dict, hash=False)
+    # False when the secret references were left unresolved (validate, or a workspace not selected for plan):
+    # the metadata then holds placeholders and must not be planned
+    secrets_resolved: bool = True
 
     @property
     def slug(self) -> str:
@@ -36,8 +42,11 @@ class DesiredState:
     workspaces: dict[str, DesiredWorkspace] = field(default_factory=dict, hash=False)
     users: dict[str, User] = field(default_factory=dict, hash=False)
     config_hash: str = ""
-    # True when secret references were resolved; validate-only loads leave placeholders.
+    # True when secret references were resolved (with a selection of workspaces: those of the selected ones, see
+    # DesiredWorkspace.secrets_resolved); validate-only loads leave placeholders.
     secrets_resolved: bool = True
+    # what the user should know but is not an error (e.g. subdirectories of -f DIR that are not loaded)
+    warnings: tuple[str, ...] = ()
 
     def needs_key(self) -> bool:
         """Whether any membership manages metadata (then a master key is required)."""

@@ -187,6 +187,8 @@ class CreateMembership(Op):
     groups: tuple[str, ...] = ()
     metadata_keys: tuple[str, ...] = ()
     metadata: dict[str, str] | None = field(default=None, repr=False, compare=False, hash=False)
+    # (key, where its secret reference reads from: "env ACME_KEY" / "file secrets/x.txt"); never a value
+    metadata_sources: tuple[tuple[str, str], ...] = ()
 
     @property
     def address(self) -> str:
@@ -212,6 +214,7 @@ class UpdateMembership(Op):
     groups_removed: tuple[str, ...] = ()
     metadata_changes: tuple[MetadataKeyChange, ...] = ()
     metadata: dict[str, str] | None = field(default=None, repr=False, compare=False, hash=False)
+    metadata_sources: tuple[tuple[str, str], ...] = ()  # as in CreateMembership, for added and changed keys
 
     @property
     def address(self) -> str:

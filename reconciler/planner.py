@@ -7,7 +7,7 @@ as an op from ``ops.py``, with the affected role changes and their causes (SPEC 
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -239,7 +239,14 @@ class _WorkspaceDiff:
         status = "archived" if want.status == "archived" else "invited"
         keys = tuple(sorted(want.metadata)) if want.metadata else ()
         return ops.CreateMembership(
-            self.slug, want.email, role, status, tuple(sorted(want.groups)), keys, want.metadata or None
+            self.slug,
+            want.email,
+            role,
+            status,
+            tuple(sorted(want.groups)),
+            keys,
+            want.metadata or None,
+            self._metadata_sources(want.email, keys),
         )
 
     def _update(self, want: Membership, have: Membership) -> ops.UpdateMembership | None:
@@ -261,7 +268,13 @@ class _WorkspaceDiff:
             removed,
             meta_changes,
             want.metadata if meta_changes else None,
+            self._metadata_sources(want.email, [c.key for c in meta_changes if c.kind != "remove"]),
         )
+
+    def _metadata_sources(self, email: str, keys: Iterable[str]) -> tuple[tuple[str, str], ...]:
+        """Where the secret references among ``keys`` read from, for the plan to name (never a value)."""
+        sources = self.desired.metadata_sources.get(email, {})
+        return tuple((key, sources[key]) for key in keys if key in sources)
 
     def _role_change(self, want: Membership, have: Membership, have_groups: set[str]) -> RoleChange | None:
         # Groups the file does not manage (prune: none) stay, and so does the role they imply (SPEC 1, rule 1).

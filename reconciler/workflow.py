@@ -8,6 +8,7 @@ from __future__ import annotations
 import gc
 import getpass
 import os
+import sys
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -67,11 +68,22 @@ class Planned:
     plan: Plan
 
 
-def load_desired(config_path: Path, *, strict_roles: bool = False, workspaces: Collection[str] = ()) -> DesiredState:
+def load_desired(
+    config_path: Path,
+    *,
+    strict_roles: bool = False,
+    workspaces: Collection[str] = (),
+    warn: Callable[[str], None] | None = None,
+) -> DesiredState:
+    """The configuration at ``config_path``, with the secrets of ``workspaces`` (default: all) resolved.
+
+    Warnings about what is not loaded go to ``warn``; by default they are printed on stderr as ``Warning: ...``
+    (the one thing this module prints: it must reach every command that loads a configuration).
+    """
     from .config.loader import load_config
 
     with paused_gc():
-        desired = load_config(config_path)
+        desired = load_config(config_path, workspaces=workspaces or None, warn=warn or _print_warning)
     unknown = sorted(set(workspaces) - desired.workspaces.keys())
     if unknown:
         raise ReconcilerError(
@@ -81,6 +93,10 @@ def load_desired(config_path: Path, *, strict_roles: bool = False, workspaces: C
     if strict_roles:
         _check_strict_roles(desired, config_path)
     return desired
+
+
+def _print_warning(message: str) -> None:
+    print(f"Warning: {message}", file=sys.stderr)
 
 
 def _check_strict_roles(desired: DesiredState, config_path: Path) -> None:

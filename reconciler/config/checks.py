@@ -6,7 +6,8 @@ ConfigError listing every problem found, each located in its YAML or CSV file.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
 from ..access import STRICT_ROLES_MESSAGE, strict_role_conflicts
@@ -38,9 +39,16 @@ def build_desired(
     resolve_secrets: bool,
     environ: Mapping[str, str],
     problems: list[Problem] | None = None,
+    config_root: Path | None = None,
+    selected: Collection[str] | None = None,
+    warnings: tuple[str, ...] = (),
 ) -> DesiredState:
     """Check the rules that need the whole configuration; raise one ConfigError with these problems and
-    ``problems`` (those found earlier, e.g. form errors), or return the DesiredState when there are none."""
+    ``problems`` (those found earlier, e.g. form errors), or return the DesiredState when there are none.
+
+    ``config_root`` is the directory ``{file:}`` secret references must stay in (default: each YAML file's
+    directory); ``selected`` limits secret resolution to those workspace slugs (the others keep placeholders).
+    """
     problems = list(problems or [])
     _check_unique(
         [(ws.model.slug, (ws.locate, ("slug",))) for ws in workspaces if ws.slug_valid],
@@ -54,14 +62,15 @@ def build_desired(
     )
     desired: dict[str, DesiredWorkspace] = {}
     for ws in workspaces:
-        checker = _WorkspaceChecker(ws, problems, resolve_secrets, environ)
+        resolve = resolve_secrets and (selected is None or ws.model.slug in selected)
+        checker = _WorkspaceChecker(ws, problems, resolve, environ, config_root)
         result = checker.run()
         if result is not None and ws.model.slug not in desired:
             desired[ws.model.slug] = result
     users = _instance_users(workspaces, problems)
     if problems:
         raise ConfigError(sorted_problems(problems))
-    return DesiredState(desired, users, config_hash, secrets_resolved=resolve_secrets)
+    return DesiredState(desired, users, config_hash, secrets_resolved=resolve_secrets, warnings=warnings)
 
 
 Place = tuple[Callable[..., Location], tuple]  # a locate function and its path, resolved only on error
@@ -85,12 +94,19 @@ def _instance_users(workspaces: list[LoadedWorkspace], problems: list[Problem]) 
     """Users are instance-wide: their names must agree wherever they are declared.
 
     An omitted ``last_name`` is the empty string (SPEC 2.2), so it disagrees with a last name given elsewhere.
+    A second entry for the same email inside one workspace is already an error of its own (``Duplicate email``),
+    so only the first entry of each workspace is compared; entries whose email or names had form errors
+    (already reported) are not compared at all.
     """
     users: dict[str, User] = {}
     first: dict[str, tuple[LoadedWorkspace, LoadedUser]] = {}
     for ws in workspaces:
+        seen_here: set[str] = set()
         for entry in ws.users:
             user = entry.model
+            if entry.broken & {"email", "first_name", "last_name"} or user.email in seen_here:
+                continue
+            seen_here.add(user.email)
             known = users.get(user.email)
             if known is None:
                 users[user.email] = User(user.email, user.first_name, user.last_name)
@@ -122,13 +138,20 @@ def _full_name(user: User | models.User) -> str:
 
 class _WorkspaceChecker:
     def __init__(
-        self, ws: LoadedWorkspace, problems: list[Problem], resolve_secrets: bool, environ: Mapping[str, str]
+        self,
+        ws: LoadedWorkspace,
+        problems: list[Problem],
+        resolve_secrets: bool,
+        environ: Mapping[str, str],
+        config_root: Path | None = None,
     ) -> None:
         self.ws = ws
         self.model = ws.model
         self.problems = problems
         self.resolve_secrets = resolve_secrets
         self.environ = environ
+        self.secret_roots = _secret_roots(ws, config_root)
+        self.metadata_sources: dict[str, dict[str, str]] = {}
         self.app_slugs = {a.slug for a in self.model.apps}
         self.ds_names = {d.name for d in self.model.data_sources}
         self.group_names = {g.name for g in self.model.groups}
@@ -144,8 +167,6 @@ class _WorkspaceChecker:
         memberships = self._memberships(groups)
         self._check_protected(memberships)
         self._check_admin()
-        if len(self.problems) > before or self.ws.partial:
-            return None  # (strict_roles is not checked on a workspace whose broken parts were left out)
         state = Workspace(
             slug=self.model.slug,
             name=self.model.name,
@@ -161,9 +182,11 @@ class _WorkspaceChecker:
             self.model.settings.strict_roles,
             frozenset(self.model.settings.protected_users),
         )
-        self._check_strict_roles(state, settings)
+        self._check_strict_roles(state, settings)  # also next to other errors: every problem in one pass
+        if len(self.problems) > before or self.ws.partial:
+            return None
         previously = {g.name: tuple(g.previously) for g in self.model.groups if g.previously}
-        return DesiredWorkspace(state, settings, previously)
+        return DesiredWorkspace(state, settings, previously, self.metadata_sources, self.resolve_secrets)
 
     # --- registry and grants -------------------------------------------------------------------
 
@@ -283,15 +306,19 @@ class _WorkspaceChecker:
         memberships: dict[str, Membership] = {}
         for entry in self.ws.users:
             user = entry.model
-            member_groups = self._user_groups(entry)
-            if user.email in first:
-                other = first[user.email]
-                hint = f"first declared at {other.locate(('email',))}"
-                if entry.from_csv != other.from_csv:
-                    hint += "; a CSV user may not also appear in the YAML"
-                self.error(entry.locate(("email",)), DUPLICATE_EMAIL, hint)
+            member_groups = self._user_groups(entry) if "groups" not in entry.broken else set()
+            if "email" not in entry.broken:
+                if user.email in first:
+                    other = first[user.email]
+                    hint = f"first declared at {other.locate(('email',))}"
+                    if entry.from_csv != other.from_csv:
+                        hint += "; a CSV user may not also appear in the YAML"
+                    self.error(entry.locate(("email",)), DUPLICATE_EMAIL, hint)
+                    continue
+                first[user.email] = entry
+            if entry.broken:  # its own form errors are reported; it still had its references checked
+                self._metadata(entry, resolve=False)
                 continue
-            first[user.email] = entry
             for source, copy_names in copies.items():
                 if source in member_groups:
                     member_groups |= copy_names
@@ -337,17 +364,24 @@ class _WorkspaceChecker:
             seen.add(name)
         return seen
 
-    def _metadata(self, entry: LoadedUser) -> dict[str, str] | None:
+    def _metadata(self, entry: LoadedUser, *, resolve: bool = True) -> dict[str, str] | None:
         raw = entry.model.metadata
         if raw is None:
             return None
         values: dict[str, str] = {}
+        sources: dict[str, str] = {}
         for key, value in raw.items():
             if isinstance(value, models.SecretRef):
-                value = self._resolve(value, entry.locate(("metadata", key)))
-                if value is None:
+                path = self._reference(value, key, entry.locate)
+                if path is None or not resolve:
                     continue
+                resolved = self._resolve(value, path, entry.locate(("metadata", key)))
+                if resolved is None:
+                    continue
+                value, sources[key] = resolved, describe_reference(value)
             values[key] = value
+        if sources:
+            self.metadata_sources[entry.model.email] = sources
         if sum(len(v) for v in values.values()) > METADATA_TOTAL_MAX:
             self.error(
                 entry.locate(("metadata",)),
@@ -355,7 +389,39 @@ class _WorkspaceChecker:
             )
         return values
 
-    def _resolve(self, ref: models.SecretRef, where: Location) -> str | None:
+    def _reference(self, ref: models.SecretRef, key: str, locate: Callable[..., Location]) -> Path | None:
+        """Check where a secret reference may read from (also when secrets are not resolved, as in validate).
+
+        Returns the path to read for a ``{file:}`` reference (symlinks resolved), an empty Path for an allowed
+        ``{env:}`` one, or None after reporting why the reference is refused.
+        """
+        if ref.env is not None:
+            if not models.reserved_env_name(ref.env):
+                return Path()
+            self.error(
+                locate(("metadata", key, "env")),
+                f"environment variable {ref.env} holds reconciler's or ToolJet's own configuration or secrets "
+                "and cannot be used for metadata (which every app of the workspace can read)",
+                f"reserved: {RESERVED_ENV_DISPLAY}; put the value in a variable of its own",
+            )
+            return None
+        assert ref.file is not None
+        written = Path(self.ws.base_dir, ref.file)
+        real = Path(os.path.realpath(written))
+        if any(real.is_relative_to(root) for root in self.secret_roots):
+            return real
+        through_link = Path(os.path.abspath(written)) != real
+        self.error(
+            locate(("metadata", key, "file")),
+            f"secret file {ref.file!r} is outside the configuration's directory {self.secret_roots[0]}"
+            + (f" (it resolves to {real})" if through_link else ""),
+            "to read secrets from another directory, list it in this workspace's settings.secret_dirs, "
+            "e.g. secret_dirs: [/run/secrets]",
+        )
+        return None
+
+    def _resolve(self, ref: models.SecretRef, path: Path, where: Location) -> str | None:
+        """The value of an allowed reference (``path``: what ``_reference`` returned), or None after an error."""
         if not self.resolve_secrets:
             return SECRET_PLACEHOLDER
         if ref.env is not None:
@@ -368,13 +434,12 @@ class _WorkspaceChecker:
                 return None
             value = self.environ[ref.env]
         else:
-            assert ref.file is not None
-            path = Path(self.ws.base_dir, ref.file)
             try:
                 value = path.read_text(encoding="utf-8").removesuffix("\n")
             except (OSError, UnicodeDecodeError) as exc:
                 reason = "not found" if isinstance(exc, FileNotFoundError) else "cannot be read"
-                self.error(where, f"secret file {ref.file!r} {reason} (looked in {path})")
+                looked = Path(self.ws.base_dir, str(ref.file))
+                self.error(where, f"secret file {ref.file!r} {reason} (looked in {looked})")
                 return None
         if len(value) > models.METADATA_VALUE_MAX:
             self.error(where, f"the secret's value is longer than {models.METADATA_VALUE_MAX} characters")
@@ -399,8 +464,13 @@ class _WorkspaceChecker:
     def _check_strict_roles(self, state: Workspace, settings: Settings) -> None:
         if not settings.strict_roles:
             return
-        entries = {u.model.email: u for u in self.ws.users}
+        entries: dict[str, LoadedUser] = {}
+        for entry in self.ws.users:
+            if not entry.broken:
+                entries.setdefault(entry.model.email, entry)
         for email, implied in strict_role_conflicts(state):
+            if any(r.group in self.ws.damaged_groups for r in implied):
+                continue  # a group with form errors (reported) was salvaged: its level is not what was written
             groups = ", ".join(r.describe() for r in implied)
             self.error(
                 entries[email].locate(("groups",)),
@@ -419,3 +489,21 @@ def _flag_values(perms: models.Permissions | None) -> dict[str, bool]:
         for action in part.model_fields_set:
             values[f"{section}.{action}"] = getattr(part, action)
     return values
+
+
+RESERVED_ENV_DISPLAY = ", ".join(
+    [f"{prefix}*" for prefix in models.RESERVED_ENV_PREFIXES] + sorted(models.RESERVED_ENV_NAMES)
+)
+
+
+def describe_reference(ref: models.SecretRef) -> str:
+    """Where a secret reference reads from, as the plan shows it: ``env ACME_KEY`` or ``file secrets/x.txt``."""
+    return f"env {ref.env}" if ref.env is not None else f"file {ref.file}"
+
+
+def _secret_roots(ws: LoadedWorkspace, config_root: Path | None) -> list[Path]:
+    """The directories ``{file:}`` references of ``ws`` may read from, symlinks resolved: the configuration's
+    directory first, then the workspace's ``settings.secret_dirs`` (relative ones from the YAML file)."""
+    roots = [config_root if config_root is not None else ws.base_dir]
+    roots += [Path(ws.base_dir, d) for d in ws.model.settings.secret_dirs]
+    return [Path(os.path.realpath(r)) for r in roots]

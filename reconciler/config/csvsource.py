@@ -102,6 +102,9 @@ class CsvUserEntry:
 
     entry: dict[str, Any]
     locations: dict[str, Location] = field(default_factory=dict)
+    # Fields whose cells had problems (reported), ``row`` for a problem of the row as a whole. ``entry`` then
+    # holds only the fields that were read without problems (a Groups cell: the valid names).
+    broken: frozenset[str] = frozenset()
 
     def location(self, name: str) -> Location:
         """The location of field ``name``, or of the row when the field has none."""
@@ -165,16 +168,17 @@ def load_users_csv(
     """
     entries, out = _collect(path, display_name, max_bytes)
     out.raise_if_any()
-    return entries
+    return [e for e in entries if not e.broken]
 
 
 def read_users_csv(
     path: Path, *, display_name: str | None = None, max_bytes: int = 16 * 1024 * 1024
 ) -> tuple[list[CsvUserEntry], list[Problem]]:
-    """Like :func:`load_users_csv`, but return the valid rows together with the problems of the others.
+    """Like :func:`load_users_csv`, but return the rows together with the problems, rows with problems
+    included (marked ``broken``, holding the cells that were read without problems).
 
     The config loader uses this so that the rules needing the whole configuration (unknown groups, duplicate
-    emails across YAML and CSV) are still checked for the good rows of a file that has bad ones.
+    emails across YAML and CSV) are still checked for every row of a file that has bad ones, bad rows included.
     """
     entries, out = _collect(path, display_name, max_bytes)
     try:
@@ -264,9 +268,7 @@ def _parse(text: str, out: _Collector) -> list[CsvUserEntry]:
     for row, cells in rows:
         if not any(c.strip() for c in cells):
             continue
-        entry = _parse_row(row, cells, columns, out, seen_emails)
-        if entry is not None:
-            entries.append(entry)
+        entries.append(_parse_row(row, cells, columns, out, seen_emails))
     return entries
 
 
@@ -320,8 +322,9 @@ def _parse_header(cells: list[str], out: _Collector) -> _Columns:
 
 def _parse_row(
     row: int, cells: list[str], columns: _Columns, out: _Collector, seen_emails: dict[str, int]
-) -> CsvUserEntry | None:
+) -> CsvUserEntry:
     d = out.display
+    reported = len(out.problems)
     row_loc = Location(d, row, None, f"row {row}")
     ok = True
     ncols = len(columns.names)
@@ -376,7 +379,6 @@ def _parse_row(
                 fail(loc, problem)
             else:
                 email = value.lower()
-                entry["email"] = email
                 if email in seen_emails:
                     fail(
                         loc,
@@ -384,6 +386,7 @@ def _parse_row(
                         f"{email!r} is already on row {seen_emails[email]}",
                     )
                 else:
+                    entry["email"] = email  # (a duplicate's email is left out: it is not checked again)
                     seen_emails[email] = row
 
     # names
@@ -468,9 +471,17 @@ def _parse_row(
             if metadata is not None:
                 entry["metadata"] = metadata
 
-    if not ok:
-        return None
-    return CsvUserEntry(entry=entry, locations=locations)
+    return CsvUserEntry(entry, locations, frozenset() if ok else _broken_fields(locations, out.problems[reported:]))
+
+
+def _broken_fields(locations: dict[str, Location], problems: list[Problem]) -> frozenset[str]:
+    """The fields whose cells the problems of a row are about (a Full Name cell holds two fields); ``row``
+    for a problem that is about no field's cell, or when the problems were not recorded (past MAX_PROBLEMS)."""
+    broken: set[str] = set()
+    for problem in problems:
+        names = {n for n, loc in locations.items() if loc == problem.location and loc != locations["row"]}
+        broken |= names or {"row"}
+    return frozenset(broken or {"row"})
 
 
 _Fail = Callable[..., None]

@@ -6,8 +6,12 @@ collected and raised together as one ConfigError, in file order.
 
 A workspace with form errors is not dropped: its broken parts are left out (``_salvage``) and the rest still
 goes through the cross-document rules, so that a typo in one user entry does not hide an unknown group in
-another. Problems are located at the key of a mapping entry (SPEC 2.2's example points at ``role:``, column 9),
-or at the item of a list.
+another. A user entry (or CSV row) with form errors is no membership, but its valid fields still take part in
+those rules (``_partial_user``): its groups are checked, its email is compared. Unknown top-level keys leave the
+workspaces to be checked as well.
+
+Problems are located at the key of a mapping entry (SPEC 2.2's example points at ``role:``, column 9), or at
+the item of a list.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +42,9 @@ class LoadedUser:
     model: models.User
     locate: Locate  # (path inside the entry, key=True) -> Location
     from_csv: bool = False
+    # Fields of an entry with form errors (already reported), held by placeholders. Such an entry is no
+    # membership, but its other fields still take part in the checks (duplicate email, unknown groups).
+    broken: frozenset[str] = frozenset()
 
 
 TOP_LISTS = ("users", "groups", "apps", "data_sources")
@@ -66,6 +73,8 @@ class LoadedWorkspace:
     name_valid: bool = True
     display_slug: str = ""
     partial: bool = False  # parts with form errors were left out
+    damaged_groups: set[str] = field(default_factory=set)  # groups kept with some of their parts left out
+    partial_users: list[tuple[int, LoadedUser]] = field(default_factory=list)  # (index in the document, entry)
 
     def __post_init__(self) -> None:
         if not self.display_slug:
@@ -74,6 +83,10 @@ class LoadedWorkspace:
     def locate(self, *path: str | int, key: bool = True) -> Location:
         """Where ``path`` (inside this workspace) is; a mapping entry is located at its key (SPEC 2.2 example)."""
         return self.doc.locate(self.doc_path(*path), key=key)
+
+    def source_index(self, name: str, i: int) -> int:
+        """The index in the document of the ``i``-th kept entry of the list ``name``."""
+        return self.kept[name][i] if name in self.kept else i
 
     def doc_path(self, *path: str | int) -> tuple:
         """``path`` inside this workspace as a path in its document (entries left out shift the indexes)."""
@@ -89,15 +102,42 @@ class LoadedWorkspace:
         return names is None or name in names
 
 
-def config_files(path: Path) -> list[Path]:
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def config_files(path: Path) -> tuple[list[Path], list[str]]:
+    """The YAML files ``-f path`` loads, and warnings about what it does not load.
+
+    A directory gives the ``*.yaml``/``*.yml`` files directly inside it, sorted; names starting with a dot
+    (editor and OS files such as ``.#workspace.yaml`` or ``._workspace.yaml``) are skipped, and so are
+    subdirectories: a subdirectory that holds YAML files is named in a warning, since its files are not loaded.
+    """
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+        entries = sorted(p for p in path.iterdir() if not p.name.startswith("."))
+        files = [p for p in entries if p.suffix in YAML_SUFFIXES and p.is_file()]
+        skipped = [p.name for p in entries if p.is_dir() and _holds_yaml(p)]
+        warnings = []
+        if skipped:
+            names = ", ".join(f"{name}/" for name in skipped)
+            warnings.append(
+                f"{path}: subdirectories are not loaded, only the *.yaml/*.yml files directly in the directory: "
+                f"{names} (pass them with -f on their own, or move the files up)"
+            )
         if not files:
             raise ConfigError([Problem(Location(str(path)), "directory holds no *.yaml or *.yml files")])
-        return files
+        return files, warnings
     if not path.exists():
         raise ConfigError([Problem(Location(str(path)), "no such file or directory")])
-    return [path]
+    return [path], []
+
+
+def _holds_yaml(directory: Path) -> bool:
+    """Whether ``directory`` or one of its subdirectories (dot-directories and symlinks aside) holds YAML."""
+    for _, dirs, names in os.walk(directory):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        if any(n.endswith(YAML_SUFFIXES) and not n.startswith(".") for n in names):
+            return True
+    return False
 
 
 def load_config(
@@ -105,15 +145,27 @@ def load_config(
     *,
     resolve_secrets: bool = True,
     environ: Mapping[str, str] | None = None,
+    workspaces: Collection[str] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> DesiredState:
-    """Load, validate and normalise the configuration at ``path``; raise ConfigError with every problem."""
+    """Load, validate and normalise the configuration at ``path``; raise ConfigError with every problem.
+
+    ``workspaces``: resolve the secret references of these workspaces only (the others are still checked, and
+    keep placeholders: plan them never). Warnings (what is not loaded) go to ``warn`` as soon as they are
+    known, so that they are seen also when errors follow, and are kept in ``DesiredState.warnings``.
+    """
     from .checks import build_desired  # the cross-document rules
 
     root = Path(path)
-    files = config_files(root)
+    files, warnings = config_files(root)
+    for warning in warnings if warn is not None else ():
+        warn(warning)
+    # Files are named relative to the configuration's directory, in the hash and for {file:} confinement, so
+    # that neither depends on how the path was spelled (-f examples/, -f ./examples, an absolute path).
+    root_dir = root if root.is_dir() else root.parent
     problems: list[Problem] = []
     digest = hashlib.sha256()
-    workspaces: list[LoadedWorkspace] = []
+    loaded_workspaces: list[LoadedWorkspace] = []
     for file in files:
         display = str(file)
         try:
@@ -121,18 +173,25 @@ def load_config(
         except ConfigError as exc:
             problems.extend(exc.problems)
             continue
-        digest.update(display.encode() + b"\0" + file.read_bytes() + b"\0")
+        digest.update(_relative_name(file, root_dir) + b"\0" + file.read_bytes() + b"\0")
         loaded = _validate_document(doc, file.parent, problems)
-        workspaces.extend(loaded)
-    for ws in workspaces:
-        _load_csv_users(ws, problems, digest)
+        loaded_workspaces.extend(loaded)
+    for ws in loaded_workspaces:
+        _load_csv_users(ws, problems, digest, root_dir)
     return build_desired(
-        workspaces,
+        loaded_workspaces,
         config_hash=digest.hexdigest(),
         resolve_secrets=resolve_secrets,
         environ=os.environ if environ is None else environ,
         problems=problems,
+        config_root=root_dir,
+        selected=None if workspaces is None or not workspaces else frozenset(workspaces),
+        warnings=tuple(warnings),
     )
+
+
+def _relative_name(path: Path, root_dir: Path) -> bytes:
+    return Path(os.path.relpath(path, root_dir)).as_posix().encode()
 
 
 def _validate_document(doc: YamlDocument, base_dir: Path, problems: list[Problem]) -> list[LoadedWorkspace]:
@@ -164,7 +223,12 @@ def _validate_document(doc: YamlDocument, base_dir: Path, problems: list[Problem
         envelope = models.Envelope.model_validate(doc.data)
     except ValidationError as exc:
         report(exc, models.Envelope)
-        return []
+        # Unknown top-level keys (reported) do not hide the workspaces' own problems; other errors (version,
+        # the form of the workspaces list) leave nothing that can be read with confidence.
+        extra = {err["loc"][0] for err in exc.errors() if err["type"] == "extra_forbidden" and len(err["loc"]) == 1}
+        if len(extra) < len(exc.errors()):
+            return []
+        envelope = models.Envelope.model_validate({k: v for k, v in doc.data.items() if k not in extra})
     loaded = []
     for index, raw in enumerate(envelope.workspaces):
         try:
@@ -176,7 +240,12 @@ def _validate_document(doc: YamlDocument, base_dir: Path, problems: list[Problem
                 continue
         else:
             item = LoadedWorkspace(ws, doc, index, base_dir)
-        item.users = [LoadedUser(user, _yaml_user_locator(item, j)) for j, user in enumerate(item.model.users)]
+        users = [
+            (item.source_index("users", j), LoadedUser(user, _yaml_user_locator(item, j)))
+            for j, user in enumerate(item.model.users)
+        ]
+        item.users = [user for _, user in sorted(users + item.partial_users, key=lambda pair: pair[0])]
+        item.partial_users = []
         loaded.append(item)
     return loaded
 
@@ -211,6 +280,11 @@ def _salvage(raw: Any, exc: ValidationError, doc: YamlDocument, index: int, base
             placeholders.add(str(path[0]))
     left_out: dict[str, set[str] | None] = {}
     admin_unknown = False
+    damaged_groups = {
+        name
+        for path in deletions
+        if len(path) > 2 and path[0] == "groups" and isinstance(name := _get(raw, ("groups", path[1], "name")), str)
+    }
     for path in deletions:
         parent = _get(data, path[:-1])
         if isinstance(parent, dict) and path[-1] in parent:
@@ -219,6 +293,7 @@ def _salvage(raw: Any, exc: ValidationError, doc: YamlDocument, index: int, base
                 admin_unknown |= path[0] == "users"
             del parent[path[-1]]
     kept: dict[str, list[int]] = {}
+    partial_users: list[tuple[int, LoadedUser]] = []
     for name, indices in dropped.items():
         items = data.get(name)
         if not isinstance(items, list):
@@ -227,6 +302,10 @@ def _salvage(raw: Any, exc: ValidationError, doc: YamlDocument, index: int, base
         names = left_out.setdefault(name, set())
         for i in sorted(indices):
             entry = items[i]
+            if name == "users":
+                partial = _partial_user(entry, _entry_locator(doc, ("workspaces", index, "users", i)))
+                if partial is not None:
+                    partial_users.append((i, partial))
             value = entry.get(_NAME_KEY[name]) if isinstance(entry, dict) else None
             if not isinstance(value, str):
                 names = left_out[name] = None  # an entry without a usable name could have declared any name
@@ -256,6 +335,8 @@ def _salvage(raw: Any, exc: ValidationError, doc: YamlDocument, index: int, base
         name_valid="name" not in placeholders,
         display_slug=display_slug,
         partial=True,
+        damaged_groups=damaged_groups,
+        partial_users=partial_users,
     )
 
 
@@ -290,12 +371,16 @@ def _get(data: Any, path: tuple) -> Any:
 
 
 def _yaml_user_locator(ws: LoadedWorkspace, j: int) -> Locate:
-    """Locates inside the ``j``-th user entry of ``ws``, as ``ws.locate("users", j, ...)`` would.
+    """Locates inside the ``j``-th user entry of ``ws``, as ``ws.locate("users", j, ...)`` would."""
+    return _entry_locator(ws.doc, ws.doc_path("users", j))
+
+
+def _entry_locator(doc: YamlDocument, entry: tuple) -> Locate:
+    """Locates inside the entry at document path ``entry``.
 
     It holds the document and the entry's path, not the workspace: the workspace holds its users, and a cycle
     through every user would keep the whole workspace alive until the garbage collector finds it.
     """
-    doc, entry = ws.doc, ws.doc_path("users", j)
 
     def locate(path: tuple = (), key: bool = True) -> Location:
         return doc.locate((*entry, *path), key=key)
@@ -303,7 +388,39 @@ def _yaml_user_locator(ws: LoadedWorkspace, j: int) -> Locate:
     return locate
 
 
-def _load_csv_users(ws: LoadedWorkspace, problems: list[Problem], digest: hashlib._Hash) -> None:
+# Stand-ins for the required fields of a user entry whose value had form errors (see _partial_user).
+_PLACEHOLDERS: dict[str, str] = {"email": "invalid@invalid.invalid", "first_name": "invalid", "role": "end-user"}
+
+
+def _partial_user(
+    entry: Any, locate: Locate, *, from_csv: bool = False, broken: frozenset[str] = frozenset()
+) -> LoadedUser | None:
+    """A user entry with form errors (already reported) as a LoadedUser whose broken fields are placeholders,
+    so that its other fields still take part in the checks; None when it is not a mapping at all.
+
+    ``broken``: fields known to be wrong already (the CSV reader's; ``row`` for a problem of the row as a whole).
+    """
+    if not isinstance(entry, dict):
+        return None
+    known = set(broken) | {k for k in _PLACEHOLDERS if k not in entry}
+    data = {k: v for k, v in entry.items() if k in models.User.model_fields and k not in known}
+    data.update({k: v for k, v in _PLACEHOLDERS.items() if k in known})
+    for _ in range(len(models.User.model_fields)):  # each round gives at least one more field up
+        try:
+            user = models.User.model_validate(data)
+        except ValidationError as exc:
+            for name in {str(err["loc"][0]) for err in exc.errors() if err["loc"]} - known:
+                known.add(name)
+                if name in _PLACEHOLDERS:
+                    data[name] = _PLACEHOLDERS[name]
+                else:
+                    data.pop(name, None)
+            continue
+        return LoadedUser(user, locate, from_csv=from_csv, broken=frozenset(known or {"row"}))
+    return None
+
+
+def _load_csv_users(ws: LoadedWorkspace, problems: list[Problem], digest: hashlib._Hash, root_dir: Path) -> None:
     for k, name in enumerate(ws.model.users_csv):
         path = ws.base_dir / name
         if not path.is_file():
@@ -316,14 +433,23 @@ def _load_csv_users(ws: LoadedWorkspace, problems: list[Problem], digest: hashli
             problems.extend(csv_problems)
             ws.admin_unknown = True
             ws.left_out["users"] = None
-        digest.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
+        digest.update(_relative_name(path, root_dir) + b"\0" + path.read_bytes() + b"\0")
         for entry in entries:
             locate = _csv_locator(entry.locations)
+            if entry.broken:  # a row with problems (reported): its valid cells still take part in the checks
+                # (its Groups list holds only the valid names, so those are still checked)
+                partial = _partial_user(entry.entry, locate, from_csv=True, broken=entry.broken - {"groups"})
+                if partial is not None:
+                    ws.users.append(partial)
+                continue
             try:
                 user = models.User.model_validate(entry.entry)
             except ValidationError as exc:
                 problems.extend(problems_from_validation(exc, locate, vocabulary=VOCABULARY, model=models.User))
                 ws.admin_unknown = True
+                partial = _partial_user(entry.entry, locate, from_csv=True)
+                if partial is not None:
+                    ws.users.append(partial)
                 continue
             ws.users.append(LoadedUser(user, locate, from_csv=True))
 

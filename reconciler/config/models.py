@@ -30,6 +30,14 @@ _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 METADATA_VALUE_MAX = 2_000
 ROLE_NAMES = ("admin", "builder", "end-user")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Environment variables a {env:} reference may not name: they hold reconciler's own configuration and secrets
+# (RECONCILER_*), ToolJet's (LOCKBOX_MASTER_KEY and the rest of LOCKBOX_*, SECRET_KEY_BASE, its database
+# passwords) or the database password libpq reads (PGPASSWORD). Metadata is readable by every ToolJet app of the
+# workspace, so resolving one of these would hand the keys to whoever can edit the YAML. Compared case-insensitively.
+RESERVED_ENV_PREFIXES = ("RECONCILER_", "LOCKBOX_")
+RESERVED_ENV_NAMES = frozenset(
+    {"SECRET_KEY_BASE", "PG_PASS", "TOOLJET_DB_PASS", "PGRST_JWT_SECRET", "DATABASE_URL", "PGPASSWORD"}
+)
 FIXED_ROLE_MESSAGE = "Group cannot be update because its not allowed"
 
 # The tags of the metadata value union. pydantic puts the tag of a tagged union into an error's ``loc``;
@@ -280,11 +288,27 @@ def _check_env_name(value: str | None) -> str | None:
     return value
 
 
+def reserved_env_name(name: str) -> bool:
+    """Whether ``name`` holds reconciler's or ToolJet's own configuration or secrets (see RESERVED_ENV_NAMES)."""
+    upper = name.upper()
+    return upper.startswith(RESERVED_ENV_PREFIXES) or upper in RESERVED_ENV_NAMES
+
+
 def _check_secret_file(value: str | None) -> str | None:
     if value is not None and not value.strip():
         raise PydanticCustomError("secret_file", "the 'file' of a secret reference must not be empty")
     if value is not None and "\x00" in value:
         raise PydanticCustomError("secret_file", "the 'file' of a secret reference must not contain a NUL character")
+    if value is not None and _CONTROL_RE.search(value):  # the path is printed in the plan
+        raise PydanticCustomError("secret_file", "the 'file' of a secret reference must not contain control characters")
+    return value
+
+
+def _check_secret_dir(value: str) -> str:
+    if not value.strip() or "\x00" in value or _CONTROL_RE.search(value):
+        raise PydanticCustomError(
+            "secret_dir", "a secret directory must be a non-empty path without control characters"
+        )
     return value
 
 
@@ -297,12 +321,25 @@ class SecretRef(Model):
 
     env: Annotated[str | None, AfterValidator(_check_env_name)] = Field(
         default=None,
-        description="name of an environment variable holding the value",
-        json_schema_extra=_not_null({"pattern": ENV_NAME_RE.pattern}),
+        description="name of an environment variable holding the value; not one of reconciler's or ToolJet's own "
+        "(RECONCILER_*, LOCKBOX_*, " + ", ".join(sorted(RESERVED_ENV_NAMES)) + ")",
+        json_schema_extra=_not_null(
+            {
+                "pattern": ENV_NAME_RE.pattern,
+                "not": {
+                    "pattern": "^("
+                    + "|".join(RESERVED_ENV_PREFIXES)
+                    + ")|^("
+                    + "|".join(sorted(RESERVED_ENV_NAMES))
+                    + ")$"
+                },
+            }
+        ),
     )
     file: Annotated[str | None, AfterValidator(_check_secret_file)] = Field(
         default=None,
-        description="path of a file holding the value, relative to the YAML file",
+        description="path of a file holding the value, relative to the YAML file; inside the configuration's "
+        "directory, or inside a directory listed in the workspace's settings.secret_dirs",
         json_schema_extra=_not_null({"minLength": 1}),
     )
 
@@ -401,6 +438,12 @@ class Settings(Model):
     )
     protected_users: list[Email] = Field(
         default_factory=list, description="users of this workspace that are never archived or demoted"
+    )
+    secret_dirs: list[Annotated[str, AfterValidator(_check_secret_dir)]] = Field(
+        default_factory=list,
+        description="directories outside the configuration's directory that {file:} secret references of this "
+        "workspace may read (absolute, or relative to the YAML file), e.g. /run/secrets",
+        json_schema_extra={"items": {"type": "string", "minLength": 1}},
     )
 
 

@@ -186,8 +186,17 @@ def _create_membership(op: ops.CreateMembership) -> list[PlanLine]:
     lines = [_resource("+", f"user {quote(op.email)} ({op.role}, {op.status})")]
     if op.groups:
         lines.append(_detail("+", "groups: " + ", ".join(op.groups)))
-    lines += [_detail("+", f"metadata.{key}: (sensitive value)") for key in op.metadata_keys]
+    sources = dict(op.metadata_sources)
+    lines += [
+        _detail("+", f"metadata.{key}: {_from('(sensitive value)', sources.get(key))}") for key in op.metadata_keys
+    ]
     return lines
+
+
+def _from(masked: str, source: str | None) -> str:
+    """``(sensitive value)``, naming the secret reference the value comes from (never the value itself):
+    ``(sensitive value, from env ACME_KEY)``."""
+    return f"{masked[:-1]}, from {source})" if source else masked
 
 
 _METADATA_CHANGE = {
@@ -206,9 +215,10 @@ def _update_membership(op: ops.UpdateMembership) -> list[PlanLine]:
         lines.append(_detail("+", "groups: " + ", ".join(op.groups_added)))
     if op.groups_removed:
         lines.append(_detail("-", "groups: " + ", ".join(op.groups_removed)))
+    sources = dict(op.metadata_sources)
     for change in op.metadata_changes:
         symbol, masked = _METADATA_CHANGE[change.kind]
-        lines.append(_detail(symbol, f"metadata.{change.key}: {masked}"))
+        lines.append(_detail(symbol, f"metadata.{change.key}: {_from(masked, sources.get(change.key))}"))
     return lines
 
 

@@ -29,11 +29,15 @@ from reconciler.errors import ConfigError
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "data" / "invalid"
 EXAMPLE = ROOT / "examples" / "workspace.yaml"
-UNDEFINED = "RECONCILER_CORPUS_UNDEFINED_VARIABLE"  # the variable secret-env-undefined.yaml names
+UNDEFINED = "CORPUS_UNDEFINED_SECRET_VARIABLE"  # the variable secret-env-undefined.yaml names
 
 
 def environment(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RECONCILER_") and k != "ACME_CRM_TOKEN"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("RECONCILER_") and k not in ("ACME_CRM_TOKEN", UNDEFINED)
+    }
     env.update(NO_COLOR="1", PYTHONDONTWRITEBYTECODE="1", **extra)
     return env
 
@@ -139,6 +143,21 @@ def test_example_is_valid() -> None:
     result = run_cli("validate", "-f", "examples/workspace.yaml")
     assert (result.returncode, result.stderr) == (0, "")
     assert "valid" in result.stdout
+
+
+def test_the_counts_read_in_the_singular_and_the_plural(tmp_path: Path) -> None:
+    one = tmp_path / "one.yaml"
+    one.write_text(
+        "version: 1\nworkspaces:\n  - slug: acme\n    name: Acme\n"
+        "    users: [{email: a@acme.example, first_name: A, role: admin}]\n",
+        encoding="utf-8",
+    )
+    result = run_cli("validate", "-f", str(one))
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == f"{one}: valid (1 workspace, 1 membership).\n"
+
+    result = run_cli("validate", "-f", "examples/workspace.yaml")
+    assert re.fullmatch(r"examples/workspace\.yaml: valid \(2 workspaces, \d+ memberships\)\.\n", result.stdout)
 
 
 def test_example_resolves_its_secrets() -> None:

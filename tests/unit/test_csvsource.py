@@ -13,6 +13,7 @@ from reconciler.config.csvsource import (
     CsvUserEntry,
     load_users_csv,
     neutralise_cell,
+    read_users_csv,
 )
 from reconciler.errors import ConfigError, Location
 
@@ -90,6 +91,35 @@ def test_three_bad_rows_are_reported_together() -> None:
     assert lines[1] == "people.csv:3:2: row 3, column 'Email': email is required"
     assert lines[2].startswith("people.csv:4:5: row 4, column 'Metadata': metadata is not a JSON object")
     assert [p.location.line for p in info.value.problems] == [2, 3, 4]
+
+
+def test_rows_with_problems_keep_their_valid_cells_for_the_cross_checks(tmp_path: Path) -> None:
+    """The loader still checks a bad row's groups and email against the YAML (issue 13): the reader returns it,
+    marked broken, holding only the cells read without problems."""
+    path = write(
+        tmp_path,
+        DOCS_HEADER + "Grace Hopper,grace@x.io,Editor,finance|marketing,\n"
+        "Hank Pym,hank@x.io,Builder,,{bad\n"
+        "Hank Again,hank@x.io,Builder,,\n"
+        "Ivy Chen,ivy@x.io,End User,ops,\n"
+        "Bad\x01Name,jo@x.io,Admin,,,extra\n",
+    )
+
+    entries, problems = read_users_csv(path, display_name="people.csv")
+
+    assert len(problems) == 5
+    assert [(e.entry.get("email"), sorted(e.broken)) for e in entries] == [
+        ("grace@x.io", ["role"]),
+        ("hank@x.io", ["metadata"]),
+        (None, ["email"]),  # a duplicate of row 3: its email is not compared again
+        ("ivy@x.io", []),
+        ("jo@x.io", ["first_name", "last_name", "row"]),
+    ]
+    assert entries[0].entry["groups"] == ["finance", "marketing"]
+    assert "role" not in entries[0].entry
+    assert [
+        e.entry["email"] for e in load_users_csv(write(tmp_path, DOCS_HEADER + "Ivy Chen,ivy@x.io,End User,,\n"))
+    ] == ["ivy@x.io"]
 
 
 def test_headers_case_insensitive_any_order_whitespace(tmp_path: Path) -> None:
