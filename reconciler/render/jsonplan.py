@@ -322,17 +322,21 @@ def _decode(value: Any, hint: Any, where: str) -> Any:
     return _expect(value, hint, where, described)
 
 
+# Op fields added after format 1 shipped, with defaults: a plan file saved by an earlier version lacks them.
+_ADDED_LATER = frozenset({"metadata_sources"})
+
+
 def _decode_fields(cls: type, value: Any, where: str, *, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
     data = _expect(value, dict, where, "an object")
     names = {f.name for f in dataclasses.fields(cls)} - skip
     unknown = sorted(data.keys() - names - skip)
     if unknown:
         raise _malformed(where, f"unknown field {unknown[0]!r} for {cls.__name__}")
-    missing = sorted(names - data.keys())
+    missing = sorted(names - data.keys() - _ADDED_LATER)
     if missing:
         raise _malformed(where, f"missing field {missing[0]!r} for {cls.__name__}")
     hints = _hints(cls)
-    return {name: _decode(data[name], hints[name], f"{where}.{name}") for name in sorted(names)}
+    return {name: _decode(data[name], hints[name], f"{where}.{name}") for name in sorted(names & data.keys())}
 
 
 def _decrypt_metadata(blob: Any, op: Op, keyring: Keyring | None, where: str) -> dict[str, str]:
