@@ -121,6 +121,8 @@ def plan(
     """
     planned, keyring = _plan_from_config(runtime, config_path, workspaces, strict_roles, sign=out is not None)
     click.echo(_render(planned.plan, fmt, runtime.color, workspace_names(planned)))
+    for note in planned.plan.notes:
+        err(f"Note: {note}")
     _raise_refusals(planned, allow_mass_change=True)
     for refusal in _mass_refusals(planned):
         err(f"Warning: {refusal.message}; apply needs --allow-mass-change")
@@ -161,7 +163,9 @@ def _mass_refusals(planned: Any) -> list:
     show_default=True,
     help="Seconds to wait for another apply.",
 )
-@click.option("--allow-mass-change", is_flag=True, help="Allow archiving/destroying more than 25% of a workspace.")
+@click.option(
+    "--allow-mass-change", is_flag=True, help="Allow archiving, re-roling or destroying more than 25% of a workspace."
+)
 @click.option("--actor", help="Who is applying, for the audit log (default: CI user or OS user).")
 @click.option(
     "--allow-unsigned",

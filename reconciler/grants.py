@@ -40,8 +40,9 @@ def role_permissions(workspace: Workspace, role: str) -> GroupPermissions:
 
 
 def permission_sources(workspace: Workspace, member: Membership) -> list[tuple[str, GroupPermissions]]:
-    """The role first, then each custom group by name; an archived membership has none."""
-    if member.status == "archived":
+    """The role first, then each custom group by name; an archived membership, or any membership of an archived
+    workspace, has none (the same answer as ``report``)."""
+    if member.status == "archived" or workspace.status != "active":
         return []
     sources = [(f'role "{member.role}"', role_permissions(workspace, member.role))]
     sources += [(f'group "{g}"', workspace.groups[g]) for g in sorted(member.groups) if g in workspace.groups]

@@ -7,8 +7,9 @@ Metadata values travel in ``metadata`` fields that are excluded from ``repr`` an
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from .state import GroupPermissions, MembershipStatus, Role, WorkspaceStatus
 
@@ -49,6 +50,26 @@ class CreateWorkspace(Op):
 @dataclass(frozen=True)
 class UpdateWorkspace(Op):
     changes: tuple[FieldChange, ...]
+
+    @property
+    def address(self) -> str:
+        return self.workspace
+
+
+@dataclass(frozen=True)
+class ArchiveWorkspace(Op):
+    """``status: archived`` on an existing workspace: nobody has access any more; nothing is deleted."""
+
+    action: ClassVar[str] = "archive"
+
+    @property
+    def address(self) -> str:
+        return self.workspace
+
+
+@dataclass(frozen=True)
+class UnarchiveWorkspace(Op):
+    action: ClassVar[str] = "unarchive"
 
     @property
     def address(self) -> str:
@@ -206,6 +227,31 @@ class RoleChange:
     cause: str
 
 
+GrantKind = Literal["new", "unarchived"]
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Admin or builder access given to a membership that has no role to change: a new membership, or one that
+    comes back from the archive with its role unchanged. Listed with the role changes, so that the role section
+    shows every new privilege; ``cause`` says when a group implies the role."""
+
+    workspace: str
+    email: str
+    role: Role
+    kind: GrantKind
+    cause: str
+
+
+@dataclass(frozen=True)
+class RailWarning:
+    """A safety rail (SPEC 5) the plan breaks: apply refuses it (``mass-change``: unless --allow-mass-change)."""
+
+    rule: str
+    message: str
+    hint: str = ""
+
+
 @dataclass(frozen=True)
 class UpdateMembership(Op):
     email: str
@@ -247,6 +293,8 @@ OP_TYPES: dict[str, type[Op]] = {
     for cls in (
         CreateWorkspace,
         UpdateWorkspace,
+        ArchiveWorkspace,
+        UnarchiveWorkspace,
         CreateApp,
         UpdateApp,
         CreateDataSource,
@@ -264,7 +312,7 @@ OP_TYPES: dict[str, type[Op]] = {
     )
 }
 
-SUMMARY_KEYS = ("add", "change", "destroy", "rename", "archive", "unarchive", "role_changes")
+SUMMARY_KEYS = ("add", "change", "destroy", "rename", "archive", "unarchive", "role_changes", "grants")
 _ACTION_TO_KEY = {
     "create": "add",
     "update": "change",
@@ -278,6 +326,7 @@ _ACTION_TO_KEY = {
 @dataclass(frozen=True)
 class Plan:
     ops: tuple[Op, ...]
+    # Changes of the stored role of existing memberships (archived ones and those being (un)archived included).
     role_changes: tuple[RoleChange, ...] = ()
     # Members and groups left alone because of ``prune: none`` (addresses); drift lists them.
     unmanaged: tuple[str, ...] = ()
@@ -288,6 +337,12 @@ class Plan:
     config_hash: str = ""
     state_fingerprint: str = ""
     created_at: str = ""
+    # New admins and builders without a role change (new memberships, unarchives), shown with the role changes.
+    grants: tuple[Grant, ...] = ()
+    # The safety rails the plan breaks, filled by ``workflow.make_plan``; apply checks them again.
+    warnings: tuple[RailWarning, ...] = ()
+    # What a reviewer should know that is not a change, e.g. a declared demotion that a group absorbs.
+    notes: tuple[str, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -299,7 +354,24 @@ class Plan:
         for op in self.ops:
             counts[_ACTION_TO_KEY[op.action]] += 1
         counts["role_changes"] = len(self.role_changes)
+        counts["grants"] = len(self.grants)
         return counts
 
     def for_workspace(self, slug: str) -> tuple[Op, ...]:
         return tuple(op for op in self.ops if op.workspace == slug)
+
+
+def archived_after(plan: Plan, archived: Collection[str]) -> frozenset[str]:
+    """The workspaces that are archived once ``plan`` is applied, given the ones ``archived`` before it
+    (executors send no invitation for memberships of those)."""
+    result = set(archived)
+    for op in plan.ops:
+        if isinstance(op, ArchiveWorkspace) or (isinstance(op, CreateWorkspace) and op.status == "archived"):
+            result.add(op.workspace)
+        elif isinstance(op, UnarchiveWorkspace):
+            result.discard(op.workspace)
+        elif isinstance(op, UpdateWorkspace):  # a plan saved before ArchiveWorkspace existed
+            for change in op.changes:
+                if change.field == "status":
+                    (result.add if change.new == "archived" else result.discard)(op.workspace)
+    return frozenset(result)

@@ -124,7 +124,7 @@ def explain_text(workspace: Workspace, user: User, member: Membership, *, reveal
     access = member_access(workspace, member)
     lines = [
         f'{user.email} in workspace "{workspace.slug}" ({workspace.name})',
-        f"  status: {member.status}" + ("  (archived members have no access)" if member.status == "archived" else ""),
+        f"  status: {member.status}" + _no_access(workspace, member),
         f"  role:   {member.role} ({role_cause(workspace, member)})",
         f"  groups: {', '.join(sorted(member.groups)) or 'none'}",
         "",
@@ -137,6 +137,14 @@ def explain_text(workspace: Workspace, user: User, member: Membership, *, reveal
     lines += _access_lines("Apps:", access.apps) + _access_lines("Data sources:", access.data_sources)
     lines += ["", "globals.currentUser:", json.dumps(current_user(user, member, reveal=reveal), indent=2)]
     return "\n".join(lines)
+
+
+def _no_access(workspace: Workspace, member: Membership) -> str:
+    if member.status == "archived":
+        return "  (archived members have no access)"
+    if workspace.status != "active":
+        return "  (the workspace is archived: its members have no access)"
+    return ""
 
 
 def _access_lines(title: str, items: dict[str, Access]) -> list[str]:

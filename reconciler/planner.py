@@ -2,7 +2,9 @@
 
 Stage: plan. Pure: no Session, no I/O. Compares the configuration, normalised into the snapshot types, with
 what the database holds, by natural keys and set operations (no quadratic passes), and records every change
-as an op from ``ops.py``, with the affected role changes and their causes (SPEC 1, rule 2).
+as an op from ``ops.py``, with the affected role changes and their causes (SPEC 1, rule 2), the grants of admin
+and builder to new or unarchived memberships, and notes (a declared demotion that a group absorbs). Groups never
+promote an archived membership (docs/plan-and-apply.md).
 """
 
 from __future__ import annotations
@@ -12,15 +14,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from . import ops
-from .access import describe_groups, effective_role, implying_groups
+from .access import BuilderLevelReason, describe_groups, effective_role, implying_groups
 from .desired import DesiredState, DesiredWorkspace
-from .ops import FieldChange, MetadataKeyChange, Plan, RoleChange
+from .ops import FieldChange, Grant, MetadataKeyChange, Plan, RoleChange
 from .state import (
     DEFAULT_BUILDER_PERMISSIONS,
     FLAG_NAMES,
     ROLE_RANK,
     GroupPermissions,
     Membership,
+    Role,
     Snapshot,
     User,
     Workspace,
@@ -28,6 +31,8 @@ from .state import (
 
 PRUNE_ARCHIVE_REASON = "not in configuration, prune: archive; groups and metadata kept"
 DECLARED_ARCHIVE_REASON = "status: archived in configuration; groups and metadata kept"
+PRIVILEGED: frozenset[Role] = frozenset({"admin", "builder"})
+HELD_NOTES_PER_WORKSPACE = 10  # notes about declared end-users kept at builder, per workspace, before a count
 
 
 def build_plan(
@@ -41,6 +46,8 @@ def build_plan(
     selected = [s for s in sorted(desired.workspaces) if workspaces is None or s in workspaces]
     out: list[ops.Op] = []
     role_changes: list[RoleChange] = []
+    grants: list[Grant] = []
+    notes: list[str] = []
     unmanaged: list[str] = []
     users_done: set[str] = set()
     protected: list[str] = []
@@ -52,10 +59,14 @@ def build_plan(
         out += diff.membership_ops()
         out += diff.destroy_ops()
         role_changes += diff.role_changes
+        grants += diff.grants
+        notes += diff.notes()
         unmanaged += diff.unmanaged
     return Plan(
         ops=tuple(out),
         role_changes=tuple(role_changes),
+        grants=tuple(grants),
+        notes=tuple(notes),
         unmanaged=tuple(unmanaged),
         workspaces=tuple(selected),
         protected=tuple(protected),
@@ -130,6 +141,9 @@ class _WorkspaceDiff:
         self.have_groups = {self.renames.get(n, n): p for n, p in self.have.groups.items()}
         self.unmanaged_groups = set() if self.prune else self.have_groups.keys() - self.want.groups.keys()
         self.role_changes: list[RoleChange] = []
+        self.grants: list[Grant] = []
+        # declared end-users whom a builder-level group keeps at builder (a declared demotion it absorbs)
+        self.held: list[tuple[str, tuple[BuilderLevelReason, ...]]] = []
         self.unmanaged: list[str] = [f"{self.slug}/group/{n}" for n in sorted(self.unmanaged_groups)]
 
     def _renames(self) -> dict[str, str]:
@@ -151,13 +165,11 @@ class _WorkspaceDiff:
         if self.current is None:
             result.append(ops.CreateWorkspace(slug, want.name, want.status))
         else:
-            changes = tuple(
-                FieldChange(f, getattr(have, f), getattr(want, f))
-                for f in ("name", "status")
-                if getattr(have, f) != getattr(want, f)
-            )
-            if changes:
-                result.append(ops.UpdateWorkspace(slug, changes))
+            if have.name != want.name:
+                result.append(ops.UpdateWorkspace(slug, (FieldChange("name", have.name, want.name),)))
+            if have.status != want.status:
+                archive = want.status == "archived"
+                result.append(ops.ArchiveWorkspace(slug) if archive else ops.UnarchiveWorkspace(slug))
         for app_slug, name in sorted(want.apps.items()):
             if app_slug not in have.apps:
                 result.append(ops.CreateApp(slug, app_slug, name))
@@ -208,9 +220,11 @@ class _WorkspaceDiff:
             update = self._update(want, have)
             if update is not None:
                 updates.append(update)
+            if have.status == "archived" and want.status != "archived" and (update is None or update.role is None):
+                self._grant(want, have.role, "unarchived", self._effective(want, have)[1])
         for email in sorted(self.have.memberships.keys() - self.want.memberships.keys()):
             if self.have.memberships[email].status == "archived":
-                continue
+                continue  # not in the file and archived: left alone, groups never promote it (rule of archives)
             if self.prune:
                 archives.append(ops.ArchiveMembership(self.slug, email, PRUNE_ARCHIVE_REASON))
             else:
@@ -219,6 +233,20 @@ class _WorkspaceDiff:
                 if promotion is not None:
                     updates.append(promotion)
         return creates + updates + archives
+
+    def notes(self) -> list[str]:
+        """A declared end-user whom a builder-level group keeps at builder: a declared demotion shows no change."""
+        notes = [
+            f"{self.slug}: {email} is declared end-user but stays builder because of {describe_groups(implied)}"
+            for email, implied in self.held[:HELD_NOTES_PER_WORKSPACE]
+        ]
+        more = len(self.held) - HELD_NOTES_PER_WORKSPACE
+        if more > 0:
+            notes.append(
+                f"{self.slug}: {more} more member{'s' if more > 1 else ''} declared end-user "
+                f"stay{'' if more > 1 else 's'} builder because of their groups"
+            )
+        return notes
 
     def _unmanaged_promotion(self, have: Membership) -> ops.UpdateMembership | None:
         """Rule 1 holds for unmanaged members too: an end-user in a group that becomes builder-level is
@@ -235,8 +263,12 @@ class _WorkspaceDiff:
         return ops.UpdateMembership(self.slug, have.email, change)
 
     def _create(self, want: Membership) -> ops.CreateMembership:
-        role, _ = effective_role(want.role, want.groups, self.want.groups)
         status = "archived" if want.status == "archived" else "invited"
+        if status == "archived":
+            role, implied = want.role, ()  # groups never promote an archived membership
+        else:
+            role, implied = effective_role(want.role, want.groups, self.want.groups)
+            self._grant(want, role, "new", implied)
         keys = tuple(sorted(want.metadata)) if want.metadata else ()
         return ops.CreateMembership(
             self.slug,
@@ -248,6 +280,14 @@ class _WorkspaceDiff:
             want.metadata or None,
             self._metadata_sources(want.email, keys),
         )
+
+    def _grant(
+        self, want: Membership, role: Role, kind: ops.GrantKind, implied: tuple[BuilderLevelReason, ...]
+    ) -> None:
+        if role not in PRIVILEGED:
+            return
+        cause = f"builder via {describe_groups(implied)}; declared {want.role}" if implied else "declared"
+        self.grants.append(Grant(self.slug, want.email, role, kind, cause))
 
     def _update(self, want: Membership, have: Membership) -> ops.UpdateMembership | None:
         have_groups = {self.renames.get(g, g) for g in have.groups}
@@ -276,26 +316,56 @@ class _WorkspaceDiff:
         sources = self.desired.metadata_sources.get(email, {})
         return tuple((key, sources[key]) for key in keys if key in sources)
 
-    def _role_change(self, want: Membership, have: Membership, have_groups: set[str]) -> RoleChange | None:
-        # Groups the file does not manage (prune: none) stay, and so does the role they imply (SPEC 1, rule 1).
+    def _effective(self, want: Membership, have: Membership) -> tuple[Role, tuple[BuilderLevelReason, ...]]:
+        """Rule 1 for an existing membership. Groups the file does not manage (prune: none) stay, and so does the
+        role they imply. Groups never raise an archived membership (one that stays or becomes archived) above
+        both its stored and its declared role: it has no access to raise, and export then plan stays empty."""
+        have_groups = {self.renames.get(g, g) for g in have.groups}
         kept = have_groups & self.unmanaged_groups
         definitions = {**{name: self.have_groups[name] for name in kept}, **self.want.groups}
         new, implied = effective_role(want.role, want.groups | kept, definitions)
+        if want.status == "archived" and ROLE_RANK[new] > ROLE_RANK[have.role]:
+            return want.role, ()
+        return new, implied
+
+    def _role_change(self, want: Membership, have: Membership, have_groups: set[str]) -> RoleChange | None:
+        new, implied = self._effective(want, have)
         if new == have.role:
+            if implied and "archived" not in (want.status, have.status):
+                self.held.append((want.email, implied))
             return None
-        if implied:
-            cause = "implied by " + describe_groups(implied)
-        else:
-            before = implying_groups(have_groups, self.have_groups) if have.role == "builder" else ()
-            if before and ROLE_RANK[new] < ROLE_RANK[have.role]:
-                cause = "no longer implied by " + ", ".join(f'group "{r.group}"' for r in before)
-            else:
-                cause = "declared"
+        before = implying_groups(have_groups, self.have_groups) if have.role == "builder" else ()
+        cause = change_cause(have.role, new, want.role, implied, before)
+        if have.status == "archived":
+            cause += "; while archived" if want.status == "archived" else "; on unarchive"
+        elif want.status == "archived":
+            cause += "; on archive"
         change = RoleChange(self.slug, want.email, have.role, new, cause)
-        # Only existing memberships that stay out of the archive have *affected* role changes (SPEC 4).
-        if have.status != "archived" and want.status != "archived":
-            self.role_changes.append(change)
+        self.role_changes.append(change)
         return change
+
+
+def change_cause(
+    old: Role,
+    new: Role,
+    declared: Role,
+    implied: tuple[BuilderLevelReason, ...],
+    before: tuple[BuilderLevelReason, ...],
+) -> str:
+    """The cause of a change of effective role ``old`` -> ``new`` (SPEC 1, rule 2).
+
+    ``implied`` are the groups that make ``new`` builder (only when ``declared`` is end-user), ``before`` the
+    builder-level groups the member sat in while builder. The database stores the effective role only, so the
+    declared role before the change is known except for a builder in a builder-level group: then the cause names
+    both the group that no longer implies builder and the declared role the member falls back to.
+    """
+    if implied:
+        if old == "end-user":
+            return "implied by " + describe_groups(implied)
+        return f"declared {declared}; held at builder by {describe_groups(implied)}"  # an admin declared end-user
+    if before and new == "end-user":
+        return "no longer implied by " + ", ".join(f'group "{r.group}"' for r in before) + f"; declared {declared}"
+    return "declared"
 
 
 def _metadata_changes(have: dict[str, str] | None, want: dict[str, str] | None) -> tuple[MetadataKeyChange, ...]:

@@ -38,13 +38,19 @@ def _after(plan: ops.Plan, slug: str) -> tuple[set[str], dict[str, str]]:
 
 
 def _last_admin(plan: ops.Plan, snapshot: Snapshot) -> list[PlanRefused]:
+    """Rule 4 on the state *after* the plan: the active members that stay active and are admin then (promoted
+    ones included) must not be none. Invited admins never count, nor do new or unarchived memberships (invited)."""
     refusals = []
     for slug, ws in sorted(snapshot.workspaces.items()):
         before = active_admins(ws.memberships.values())
         if not before:
             continue
         archived, roles = _after(plan, slug)
-        after = [e for e in before if e not in archived and roles.get(e, "admin") == "admin"]
+        after = [
+            email
+            for email, member in ws.memberships.items()
+            if member.status == "active" and email not in archived and roles.get(email, member.role) == "admin"
+        ]
         if not after:
             refusals.append(
                 PlanRefused(
@@ -83,21 +89,32 @@ def _protected(plan: ops.Plan, protected: Collection[str]) -> list[PlanRefused]:
 
 
 def _mass_change(plan: ops.Plan, snapshot: Snapshot) -> list[PlanRefused]:
+    """Archiving, or changing the role of, more than 25 % of a workspace's non-archived members; destroying more
+    than 25 % of its custom groups (each counted alone, for workspaces with at least 10 of them)."""
     archives = Counter(op.workspace for op in plan.ops if isinstance(op, ops.ArchiveMembership))
     destroys = Counter(op.workspace for op in plan.ops if isinstance(op, ops.DestroyGroup))
+    archived = {(op.workspace, op.email) for op in plan.ops if isinstance(op, ops.ArchiveMembership)}
+    roles: Counter[str] = Counter()
+    for op in plan.ops:
+        if not isinstance(op, ops.UpdateMembership) or op.role is None or (op.workspace, op.email) in archived:
+            continue
+        ws = snapshot.workspaces.get(op.workspace)
+        member = ws.memberships.get(op.email) if ws is not None else None
+        if member is not None and member.status != "archived":
+            roles[op.workspace] += 1
     refusals = []
     for slug, ws in sorted(snapshot.workspaces.items()):
         members = sum(1 for m in ws.memberships.values() if m.status != "archived")
         for count, total, what in (
-            (archives[slug], members, "non-archived members"),
-            (destroys[slug], len(ws.groups), "custom groups"),
+            (archives[slug], members, "archive {count} of the {total} non-archived members"),
+            (roles[slug], members, "change the role of {count} of the {total} non-archived members"),
+            (destroys[slug], len(ws.groups), "destroy {count} of the {total} custom groups"),
         ):
             if total >= MASS_CHANGE_MINIMUM and count > MASS_CHANGE_SHARE * total:
-                verb = "archive" if what.endswith("members") else "destroy"
                 refusals.append(
                     PlanRefused(
                         "mass-change",
-                        f"the plan would {verb} {count} of the {total} {what} of workspace {slug!r} (more than 25%)",
+                        f"the plan would {what.format(count=count, total=total)} of workspace {slug!r} (more than 25%)",
                         hint="check the configuration; pass --allow-mass-change if this is intended",
                     )
                 )

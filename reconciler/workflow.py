@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .access import STRICT_ROLES_MESSAGE, strict_role_conflicts
@@ -19,7 +19,7 @@ from .backends.base import ApplyResult, AuditInfo, Backend
 from .crypto import Keyring
 from .desired import DesiredState
 from .errors import ConfigError, Location, PlanRefused, Problem, ReconcilerError, StalePlan
-from .ops import Plan
+from .ops import Plan, RailWarning
 from .rails import check_rails
 from .state import Snapshot
 
@@ -129,7 +129,13 @@ def make_plan(
         snapshot = backend.read_snapshot(slugs, keyring)
         plan = build_plan(desired, snapshot, workspaces=slugs)
     backend.validate_plan(plan, snapshot)
-    return Planned(desired, snapshot, plan)
+    return Planned(desired, snapshot, with_warnings(plan, snapshot))
+
+
+def with_warnings(plan: Plan, snapshot: Snapshot) -> Plan:
+    """The plan with every safety rail it breaks (mass change included), for the JSON and Markdown plans."""
+    broken = refusals(plan, snapshot, allow_mass_change=False)
+    return replace(plan, warnings=tuple(RailWarning(r.rule, r.message, r.hint or "") for r in broken))
 
 
 def refusals(plan: Plan, snapshot: Snapshot, *, allow_mass_change: bool) -> list[PlanRefused]:

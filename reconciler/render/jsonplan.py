@@ -4,7 +4,8 @@ Stage: render. Pure: text in, text out; keys come in as a :class:`Keyring`.
 
 The JSON plan describes each change for people and tools: ``before``/``after`` hold the resource, or for
 partial updates only the parts that change (groups and metadata keys that leave appear in ``before``, those
-that arrive in ``after``); metadata values are always masked as ``"(sensitive)"``.
+that arrive in ``after``); metadata values are always masked as ``"(sensitive)"``, and membership changes list
+their metadata keys as ``metadata_changes`` (``{"key", "action"}``). Grants, rail warnings and notes are listed too.
 
 A saved plan is the JSON plan plus ``ops``: every op, field by field, so that ``apply FILE`` executes exactly
 what was shown. Metadata values travel only encrypted under the ``plan-metadata`` key, bound to the
@@ -110,6 +111,14 @@ def _update_membership(op: ops.UpdateMembership) -> Described:
 _DESCRIBERS: dict[type[Op], Callable[[Any], Described]] = {
     ops.CreateWorkspace: lambda op: (None, {"slug": op.workspace, "name": op.name, "status": op.status}),
     ops.UpdateWorkspace: lambda op: _changed_fields({"slug": op.workspace}, op.changes),
+    ops.ArchiveWorkspace: lambda op: (
+        {"slug": op.workspace, "status": "active"},
+        {"slug": op.workspace, "status": "archived"},
+    ),
+    ops.UnarchiveWorkspace: lambda op: (
+        {"slug": op.workspace, "status": "archived"},
+        {"slug": op.workspace, "status": "active"},
+    ),
     ops.CreateApp: lambda op: (None, {"slug": op.slug, "name": op.name}),
     ops.UpdateApp: lambda op: _changed_fields({"slug": op.slug}, op.changes),
     ops.CreateDataSource: lambda op: (None, {"name": op.name}),
@@ -158,9 +167,18 @@ def _reasons(op: Op) -> list[str]:
     return []
 
 
+def _metadata_changes(op: Op) -> list[dict[str, str]] | None:
+    """The metadata keys a membership op touches, ``{"key", "action"}`` (add, change, remove), never a value."""
+    if isinstance(op, ops.CreateMembership):
+        return [{"key": key, "action": "add"} for key in op.metadata_keys]
+    if isinstance(op, ops.UpdateMembership):
+        return [{"key": c.key, "action": c.kind} for c in op.metadata_changes]
+    return None
+
+
 def change_to_json_dict(op: Op) -> dict[str, Any]:
     before, after = _DESCRIBERS[type(op)](op)
-    return {
+    change = {
         "address": op.address,
         "actions": [op.action],
         "kind": type(op).__name__,
@@ -168,6 +186,10 @@ def change_to_json_dict(op: Op) -> dict[str, Any]:
         "after": after,
         "reasons": _reasons(op),
     }
+    metadata = _metadata_changes(op)
+    if metadata is not None:
+        change["metadata_changes"] = metadata
+    return change
 
 
 def plan_to_json_dict(plan: Plan) -> dict[str, Any]:
@@ -179,7 +201,12 @@ def plan_to_json_dict(plan: Plan) -> dict[str, Any]:
             {"workspace": c.workspace, "email": c.email, "from": c.old, "to": c.new, "cause": c.cause}
             for c in plan.role_changes
         ],
+        # New admins and builders that are not role changes (new memberships, unarchives): the role section.
+        "grants": [dataclasses.asdict(g) for g in plan.grants],
         "summary": plan.summary,
+        # Safety rails the plan breaks: apply refuses it (mass-change: unless --allow-mass-change).
+        "warnings": [dataclasses.asdict(w) for w in plan.warnings],
+        "notes": list(plan.notes),
         "unmanaged": list(plan.unmanaged),
         "config_hash": plan.config_hash,
         "state_fingerprint": plan.state_fingerprint,

@@ -1,9 +1,10 @@
 """The plan as a pull-request comment (SPEC 4, Markdown format).
 
-Stage: render. Pure. The affected role changes come first, as a table, because they are what a reviewer must
-not miss; the full text plan follows in a collapsed ``diff`` block, with each line's symbol moved to the first
-column so GitHub colours it (``+`` green, ``-`` red, ``!`` for updates, renames and archives). A comment that
-would be longer than ``limit`` loses lines from the end of the block (then of the table) and says so.
+Stage: render. Pure. The safety rails the plan breaks and its notes follow the summary; the affected role changes
+(grants of new admins and builders included) come next, as a table, because they are what a reviewer must not
+miss; the full text plan follows in a collapsed ``diff`` block, with each line's symbol moved to the first column
+so GitHub colours it (``+`` green, ``-`` red, ``!`` for updates, renames and archives). A comment that would be
+longer than ``limit`` loses lines from the end of the block (then of the table) and says so.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ..ops import Plan
-from .text import NO_CHANGES, PlanLine, escape_control, plan_lines, summary_line
+from .text import NO_CHANGES, PlanLine, escape_control, plan_lines, role_section_rows, summary_line
 
 __all__ = ["DEFAULT_LIMIT", "TITLE", "render_markdown"]
 
@@ -21,6 +22,10 @@ DEFAULT_LIMIT = 60_000
 TITLE = "### reconciler plan"
 TRUNCATION_NOTE = "_Plan truncated: {count} more lines not shown. Run reconciler plan locally for the full output._"
 _TABLE_HEAD = ["| workspace | user | from | to | cause |", "| --- | --- | --- | --- | --- |"]
+WARNINGS_TITLE = "**Safety rails** (apply refuses this plan):"
+MASS_CHANGE_NOTE = "apply needs --allow-mass-change"
+NOTES_TITLE = "Notes:"
+MAX_NOTES = 20
 _DIFF_MARKERS = {"+": "+", "-": "-", "~": "!", ">": "!", "*": "!"}
 # One pass over the text, so the backslashes it adds are not escaped again.
 _CELL_SPECIAL = re.compile(r"([\\|`*_<>\[\]])")
@@ -52,6 +57,14 @@ class _Comment:
     diff: list[str]
 
     def assemble(self, rows: int, diff_lines: int) -> str:
+        parts = self._lines(rows, diff_lines)
+        # Lines left out, the table's title and head included when no row is left.
+        omitted = len(self._lines(len(self.table_rows), len(self.diff))) - len(parts)
+        if omitted:
+            parts += ["", TRUNCATION_NOTE.format(count=omitted)]
+        return "\n".join(parts)
+
+    def _lines(self, rows: int, diff_lines: int) -> list[str]:
         parts = [*self.head]
         if rows:
             parts += ["", "#### Affected role changes", "", *_TABLE_HEAD, *self.table_rows[:rows]]
@@ -68,10 +81,7 @@ class _Comment:
                 "",
                 "</details>",
             ]
-        omitted = len(self.table_rows) - rows + len(self.diff) - diff_lines
-        if omitted:
-            parts += ["", TRUNCATION_NOTE.format(count=omitted)]
-        return "\n".join(parts)
+        return parts
 
 
 def _largest_fitting(low: int, high: int, fits: Callable[[int], bool]) -> int | None:
@@ -101,16 +111,29 @@ def _truncate(comment: _Comment, limit: int) -> str:
 def render_markdown(plan: Plan, *, limit: int = DEFAULT_LIMIT, workspace_names: Mapping[str, str] | None = None) -> str:
     """The plan as a Markdown comment of at most ``limit`` characters; ``workspace_names`` as for text."""
     if plan.empty and not plan.unmanaged:
-        return f"{TITLE}\n\n{NO_CHANGES}"
+        return "\n".join([TITLE, "", NO_CHANGES, *_notices(plan)])
     summary = NO_CHANGES if plan.empty else f"**{summary_line(plan)}**"
-    rows = [
-        "| " + " | ".join(escape_cell(cell) for cell in (c.workspace, c.email, c.old, c.new, c.cause)) + " |"
-        for c in plan.role_changes
-    ]
+    rows = ["| " + " | ".join(escape_cell(cell) for cell in row) + " |" for row in role_section_rows(plan)]
     comment = _Comment(
-        [TITLE, "", summary],
+        [TITLE, "", summary, *_notices(plan)],
         rows,
         [_diff_line(line) for line in plan_lines(plan, workspace_names=workspace_names)],
     )
     full = comment.assemble(len(rows), len(comment.diff))
     return full if len(full) <= limit else _truncate(comment, limit)
+
+
+def _notices(plan: Plan) -> list[str]:
+    """The safety rails the plan breaks, then the notes, as Markdown lists (at most ``MAX_NOTES`` notes)."""
+    lines: list[str] = []
+    if plan.warnings:
+        lines += ["", WARNINGS_TITLE, ""]
+        for warning in plan.warnings:
+            needs = f"; {MASS_CHANGE_NOTE}" if warning.rule == "mass-change" else ""
+            lines.append(f"- `{warning.rule}`: {escape_cell(warning.message)}{needs}")
+    if plan.notes:
+        lines += ["", NOTES_TITLE, ""]
+        lines += [f"- {escape_cell(note)}" for note in plan.notes[:MAX_NOTES]]
+        if len(plan.notes) > MAX_NOTES:
+            lines.append(f"- and {len(plan.notes) - MAX_NOTES} more (run reconciler plan to see them)")
+    return lines

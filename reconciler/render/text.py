@@ -129,6 +129,16 @@ def _update_workspace(op: ops.UpdateWorkspace) -> list[PlanLine]:
     return [_resource("~", f"workspace {quote(op.workspace)}"), *_field_changes(op.changes)]
 
 
+@_renders(ops.ArchiveWorkspace)
+def _archive_workspace(op: ops.ArchiveWorkspace) -> list[PlanLine]:
+    return [_resource("*", f"workspace {quote(op.workspace)}: archive (members lose access; nothing is deleted)")]
+
+
+@_renders(ops.UnarchiveWorkspace)
+def _unarchive_workspace(op: ops.UnarchiveWorkspace) -> list[PlanLine]:
+    return [_resource("*", f"workspace {quote(op.workspace)}: unarchive (members get their access back)")]
+
+
 @_renders(ops.CreateApp)
 def _create_app(op: ops.CreateApp) -> list[PlanLine]:
     return [_resource("+", f"app {quote(op.slug)} ({op.name})")]
@@ -247,8 +257,16 @@ def summary_line(plan: Plan) -> str:
     counts = plan.summary
     parts = [f"{counts['add']} to add", f"{counts['change']} to change", f"{counts['destroy']} to destroy"]
     parts += [f"{counts[key]} to {key}" for key in ("rename", "archive", "unarchive") if counts[key]]
-    roles = counts["role_changes"]
-    return f"Plan: {', '.join(parts)}. {roles} role change{'' if roles == 1 else 's'}."
+    return f"Plan: {', '.join(parts)}. {_role_counts(counts)}."
+
+
+def _role_counts(counts: Mapping[str, int]) -> str:
+    """``2 role changes``, then ``, 1 new privileged member`` when admins or builders are added (grants)."""
+    roles, grants = counts["role_changes"], counts["grants"]
+    text = f"{roles} role change{'' if roles == 1 else 's'}"
+    if grants:
+        text += f", {grants} new privileged member{'' if grants == 1 else 's'}"
+    return text
 
 
 _PAST = {
@@ -290,7 +308,7 @@ def _workspace_blocks(plan: Plan, names: Mapping[str, str]) -> list[PlanLine]:
     lines: list[PlanLine] = []
     for slug, block in order.items():
         # The workspace itself comes first in its block; the rest keeps the planner's order.
-        block.sort(key=lambda op: not isinstance(op, ops.CreateWorkspace | ops.UpdateWorkspace))
+        block.sort(key=lambda op: not isinstance(op, _WORKSPACE_OPS))
         name = names.get(slug)
         lines.append(_plain(f"workspace {quote(slug)}" + (f" ({name})" if name else "")))
         for op in block:
@@ -299,8 +317,23 @@ def _workspace_blocks(plan: Plan, names: Mapping[str, str]) -> list[PlanLine]:
     return lines
 
 
-def _role_change_lines(changes: tuple[RoleChange, ...]) -> list[PlanLine]:
-    rows = [tuple(map(escape_control, (c.workspace, c.email, f"{c.old} -> {c.new}", c.cause))) for c in changes]
+_WORKSPACE_OPS = (ops.CreateWorkspace, ops.UpdateWorkspace, ops.ArchiveWorkspace, ops.UnarchiveWorkspace)
+GRANT_FROM = {"new": "(new)", "unarchived": "(archived)"}
+
+
+def role_section_rows(plan: Plan) -> list[tuple[str, str, str, str, str]]:
+    """The role section: every role change, then every grant (``(new) -> builder``), as (workspace, email,
+    from, to, cause). What a reviewer reads to see every new privilege."""
+    rows = [(c.workspace, c.email, c.old, c.new, c.cause) for c in plan.role_changes]
+    rows += [(g.workspace, g.email, GRANT_FROM[g.kind], g.role, g.cause) for g in plan.grants]
+    return rows
+
+
+def _role_change_lines(plan: Plan) -> list[PlanLine]:
+    rows = [
+        tuple(map(escape_control, (workspace, email, f"{old} -> {new}", cause)))
+        for workspace, email, old, new, cause in role_section_rows(plan)
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     lines = [_plain(ROLE_CHANGES_TITLE)]
     for row in rows:
@@ -321,8 +354,8 @@ def plan_lines(plan: Plan, *, workspace_names: Mapping[str, str] | None = None) 
     else:
         lines = [_plain(HEADER), _plain("")]
         lines += _workspace_blocks(plan, _workspace_names(plan, workspace_names))
-        if plan.role_changes:
-            lines += _role_change_lines(plan.role_changes)
+        if plan.role_changes or plan.grants:
+            lines += _role_change_lines(plan)
         lines.append(_plain(summary_line(plan)))
     if plan.unmanaged:
         lines += _unmanaged_lines(plan.unmanaged)

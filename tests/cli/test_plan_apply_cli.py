@@ -110,6 +110,7 @@ def test_plan_as_json(harness: Harness) -> None:
         "archive": 0,
         "unarchive": 0,
         "role_changes": 1,
+        "grants": 0,
     }
     assert len(document["state_fingerprint"]) == 64 and document["config_hash"]
 

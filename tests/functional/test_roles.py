@@ -4,6 +4,7 @@ their causes, strict roles, the last active admin, protected users and the mass-
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -127,7 +128,7 @@ def test_a_group_gaining_edit_promotes_its_end_users_and_losing_it_demotes_them(
 
     demoted = harness.plan(acme(members, VIEWERS_VIEW))
 
-    back = 'no longer implied by group "viewers"'
+    back = 'no longer implied by group "viewers"; declared end-user'
     assert demoted.plan.role_changes == tuple(
         RoleChange("acme", f"{name}@acme.com", "builder", "end-user", back) for name in ("dave", "erin", "frank")
     )
@@ -145,7 +146,9 @@ def test_leaving_a_builder_level_group_demotes_with_its_cause(harness: Harness) 
     planned = harness.plan(acme(user("dave"), MAKERS))
 
     assert planned.plan.role_changes == (
-        RoleChange("acme", "dave@acme.com", "builder", "end-user", 'no longer implied by group "makers"'),
+        RoleChange(
+            "acme", "dave@acme.com", "builder", "end-user", 'no longer implied by group "makers"; declared end-user'
+        ),
     )
     harness.apply_plan(planned.plan)
     harness.assert_in_sync()
@@ -322,7 +325,184 @@ def test_an_unmanaged_builder_level_group_still_implies_builder(harness: Harness
     viewers_only = MAKERS.replace("permissions: {apps: {create: true}}", "permissions: {}")
     planned = harness.plan(acme(user("dave", groups="[makers]") + user("erin", role="builder"), viewers_only))
     assert planned.plan.role_changes == (
-        RoleChange("acme", "dave@acme.com", "builder", "end-user", 'no longer implied by group "makers"'),
+        RoleChange(
+            "acme", "dave@acme.com", "builder", "end-user", 'no longer implied by group "makers"; declared end-user'
+        ),
     )
     harness.apply_plan(planned.plan)
     harness.assert_in_sync()
+
+
+# --- issue 13: causes, notes, grants, the state after the plan, archived members --------------------------
+
+MAKERS_CAUSE = 'group "makers" (apps.create)'
+
+
+def test_an_admin_declared_end_user_in_a_builder_level_group_is_a_declared_change(harness: Harness) -> None:
+    harness.apply(acme(user("bob", role="admin"), MAKERS))
+    accept(harness, "alice@acme.com", "bob@acme.com")
+
+    planned = harness.plan(acme(user("bob", groups="[makers]"), MAKERS))
+
+    cause = f"declared end-user; held at builder by {MAKERS_CAUSE}"
+    assert planned.plan.role_changes == (RoleChange("acme", "bob@acme.com", "admin", "builder", cause),)
+    text = harness.text(planned)
+    assert f"      ~ role: admin -> builder ({cause})" in text.splitlines()
+    assert f"  acme  bob@acme.com  admin -> builder  {cause}" in text.splitlines()
+    harness.apply_plan(planned.plan)
+    assert roles(harness)["bob@acme.com"] == "builder"
+    harness.assert_in_sync()
+
+
+def test_a_declared_builder_set_to_end_user_who_leaves_the_group_names_the_declared_role(harness: Harness) -> None:
+    harness.apply(acme(user("dave", role="builder", groups="[makers]"), MAKERS))
+
+    planned = harness.plan(acme(user("dave"), MAKERS))
+
+    # The database keeps the effective role only: it cannot tell whether the YAML said builder before, so the cause
+    # says both what no longer implies builder and the declared role the member falls back to.
+    (change,) = planned.plan.role_changes
+    assert (change.old, change.new) == ("builder", "end-user")
+    assert change.cause == 'no longer implied by group "makers"; declared end-user'
+    harness.apply_plan(planned.plan)
+    harness.assert_in_sync()
+
+
+def test_a_declared_demotion_that_a_group_absorbs_gets_a_note(harness: Harness) -> None:
+    harness.apply(acme(user("dave", role="builder", groups="[makers]"), MAKERS))
+    note = f"acme: dave@acme.com is declared end-user but stays builder because of {MAKERS_CAUSE}"
+
+    planned = harness.plan(acme(user("dave", groups="[makers]"), MAKERS))
+
+    assert planned.plan.empty and harness.text(planned) == NO_CHANGES
+    assert planned.plan.notes == (note,)
+    result = harness.cli("plan", "-f", str(harness.config_path), "--detailed-exitcode")
+    assert (result.exit_code, result.stdout.strip()) == (0, NO_CHANGES)
+    assert result.stderr == f"Note: {note}\n"
+    result = harness.cli("plan", "-f", str(harness.config_path), "--format", "json")
+    assert json.loads(result.stdout)["notes"] == [note]
+    result = harness.cli("plan", "-f", str(harness.config_path), "--format", "markdown")
+    assert f"- {note}" in result.stdout.splitlines()
+
+
+def test_admin_handover_in_one_apply_is_accepted(harness: Harness) -> None:
+    """Rule 4 counts the active admins *after* the plan: promoting an active member and demoting (or archiving)
+    the current admin leaves one."""
+    harness.apply(acme(user("bob", role="builder") + user("carol", role="builder")))
+    accept(harness, "alice@acme.com", "bob@acme.com")
+    alice_archived = ADMIN.replace("}", ", status: archived}")
+
+    handover = config_yaml(workspace_yaml(users=user("alice", role="builder") + user("bob", role="admin")))
+    harness.apply(handover)
+    assert roles(harness)["alice@acme.com"] == "builder" and roles(harness)["bob@acme.com"] == "admin"
+    harness.assert_in_sync()
+
+    # Back, then the other way out: the old admin archived in the same apply.
+    harness.apply(acme(user("bob", role="builder")))
+    harness.apply(config_yaml(workspace_yaml(users=alice_archived + user("bob", role="admin"))))
+    assert harness.membership("alice@acme.com")["status"] == "archived"
+    assert roles(harness)["bob@acme.com"] == "admin"
+    harness.assert_in_sync()
+
+    # An invited member promoted to admin does not count: handing over to Carol is refused.
+    to_carol = config_yaml(workspace_yaml(users=user("bob", role="builder") + user("carol", role="admin")))
+    refusal = _refused(harness, to_carol, "last-admin")
+    assert "bob@acme.com" in refusal.message
+
+
+def test_strict_roles_never_promotes_an_archived_end_user(harness: Harness) -> None:
+    archived = user("erin", groups="[viewers]").replace("}", ", status: archived}")
+    for settings in ("strict_roles: true", ""):
+        harness.execute("DELETE FROM group_members")
+        harness.execute(
+            "DELETE FROM memberships WHERE user_id <> (SELECT id FROM users WHERE email = 'alice@acme.com')"
+        )
+        harness.apply(acme(archived, VIEWERS_VIEW, settings=settings))
+        assert harness.membership("erin@acme.com")["status"] == "archived"
+
+        planned = harness.plan(acme(archived, VIEWERS_EDIT, settings=settings))
+
+        assert planned.plan.role_changes == ()
+        harness.apply_plan(planned.plan)
+        assert roles(harness)["erin@acme.com"] == "end-user"
+        harness.assert_in_sync()
+    # Created archived in a builder-level group: stored as declared, strict or not.
+    harness.execute("DELETE FROM group_members")
+    harness.execute("DELETE FROM memberships WHERE user_id <> (SELECT id FROM users WHERE email = 'alice@acme.com')")
+    harness.apply(acme(archived, VIEWERS_EDIT, settings="strict_roles: true"))
+    assert roles(harness)["erin@acme.com"] == "end-user"
+    harness.assert_in_sync()
+
+
+def test_one_rule_for_every_archived_member_and_export_then_plan_is_empty(harness: Harness) -> None:
+    from reconciler.export import dump_config, snapshot_to_config
+
+    erin = user("erin", groups="[viewers]").replace("}", ", status: archived}")
+    harness.apply(acme(user("dave", groups="[viewers]") + erin, VIEWERS_VIEW))
+    harness.apply(acme(erin, VIEWERS_VIEW))  # prune archives Dave, who keeps his group
+    assert harness.membership("dave@acme.com")["status"] == "archived"
+
+    planned = harness.plan(acme(erin, VIEWERS_EDIT))
+
+    # Neither the pruned nor the declared-archived member is promoted by the group: they have no access.
+    assert planned.plan.role_changes == ()
+    harness.apply_plan(planned.plan)
+    assert (roles(harness)["dave@acme.com"], roles(harness)["erin@acme.com"]) == ("end-user", "end-user")
+    harness.assert_in_sync()
+
+    snapshot = harness.backend.read_snapshot(["acme"], harness.keyring)
+    exported = dump_config(snapshot_to_config(snapshot, with_metadata=False), with_metadata=False)
+    again = harness.plan(exported)
+    assert again.plan.empty, harness.text(again)
+
+    # Back from the archive, the group's rule applies again, and the role section says so.
+    harness.write(acme(erin + user("dave", groups="[viewers]"), VIEWERS_EDIT))
+    back = harness.plan()
+    cause = 'implied by group "viewers" (edit on invoices); on unarchive'
+    assert back.plan.role_changes == (RoleChange("acme", "dave@acme.com", "end-user", "builder", cause),)
+    assert f"  acme  dave@acme.com  end-user -> builder  {cause}" in harness.text(back).splitlines()
+    harness.apply_plan(back.plan)
+    assert roles(harness)["dave@acme.com"] == "builder"
+    harness.assert_in_sync()
+
+
+def test_promoting_more_than_a_quarter_of_members_needs_allow_mass_change(harness: Harness) -> None:
+    members = "".join(user(f"user{i:02d}", groups="[viewers]") for i in range(11))  # 12 members with Alice
+    harness.apply(acme(members, VIEWERS_VIEW))
+
+    refusal = _refused(harness, acme(members, VIEWERS_EDIT), "mass-change")
+
+    assert "change the role of 11 of the 12 non-archived members of workspace 'acme'" in refusal.message
+    assert refusal.hint is not None and "--allow-mass-change" in refusal.hint
+    harness.apply(acme(members, VIEWERS_EDIT), allow_mass_change=True)
+    assert set(roles(harness).values()) == {"admin", "builder"}
+    # Demoting 3 of 12 (exactly 25%) is allowed.
+    demoted = "".join(user(f"user{i:02d}", groups="[viewers]" if i >= 3 else "[]") for i in range(11))
+    plan, _ = harness.apply(acme(demoted, VIEWERS_EDIT))
+    assert len(plan.role_changes) == 3
+    harness.assert_in_sync()
+
+
+def test_rail_warnings_are_in_the_json_and_markdown_plans(harness: Harness) -> None:
+    members = "".join(user(f"user{i:02d}", groups="[viewers]") for i in range(11))
+    harness.apply(acme(members, VIEWERS_VIEW))
+    harness.write(acme(members, VIEWERS_EDIT))
+
+    result = harness.cli("plan", "-f", str(harness.config_path), "--format", "json")
+
+    assert result.exit_code == 0
+    (warning,) = json.loads(result.stdout)["warnings"]
+    assert warning["rule"] == "mass-change"
+    assert warning["message"].startswith("the plan would change the role of 11 of the 12 non-archived members")
+    assert "Warning: the plan would change the role of 11" in result.stderr
+    result = harness.cli("plan", "-f", str(harness.config_path), "--format", "markdown")
+    assert "**Safety rails** (apply refuses this plan):" in result.stdout
+    assert "- `mass-change`: the plan would change the role of 11 of the 12" in result.stdout
+
+    # A refusal that no flag overrides is in the document too (and plan exits 1).
+    accept(harness, "alice@acme.com")
+    new_admin = user("alice", role="builder") + user("bob", role="admin")  # Bob is only invited: he does not count
+    harness.write(config_yaml(workspace_yaml(users=new_admin + members, groups=VIEWERS_VIEW)))
+    result = harness.cli("plan", "-f", str(harness.config_path), "--format", "json")
+    assert result.exit_code == 1 and LAST_ADMIN_MESSAGE in result.stderr
+    assert [w["rule"] for w in json.loads(result.stdout)["warnings"]] == ["last-admin"]

@@ -102,8 +102,13 @@ def test_create_from_an_empty_database(harness: Harness) -> None:
         '  + user "carol@acme.com" (builder, invited)',
     ):
         assert line in text.splitlines()
-    assert "Affected role changes:" not in text  # new memberships are not role changes
-    assert text.endswith("Plan: 12 to add, 0 to change, 0 to destroy. 0 role changes.")
+    # New memberships are not role changes, but new admins and builders are in the role section (grants).
+    assert text.split("Affected role changes:\n")[1].splitlines() == [
+        "  acme  alice@acme.com  (new) -> admin    declared",
+        "  acme  carol@acme.com  (new) -> builder  declared",
+        "",
+        "Plan: 12 to add, 0 to change, 0 to destroy. 0 role changes, 2 new privileged members.",
+    ]
     assert SECRET_DEPARTMENT not in text
 
     result = harness.apply_plan(planned.plan)
@@ -307,9 +312,11 @@ def test_re_add_an_archived_user_with_another_role_and_groups(harness: Harness) 
 
     text = harness.text(planned)
     assert '  * user "bob@acme.com": unarchive (status invited, new invitation)' in text
-    assert '  ~ user "bob@acme.com"\n      ~ role: end-user -> admin\n      - groups: accounting' in text
-    # An archived membership had no access: coming back with another role is not an *affected* role change.
-    assert planned.plan.role_changes == ()
+    cause = "declared; on unarchive"
+    assert f'  ~ user "bob@acme.com"\n      ~ role: end-user -> admin ({cause})\n      - groups: accounting' in text
+    # Coming back from the archive with another role is a role change, listed where a reviewer looks.
+    assert planned.plan.role_changes == (ops.RoleChange("acme", "bob@acme.com", "end-user", "admin", cause),)
+    assert f"  acme  bob@acme.com  end-user -> admin  {cause}" in text.splitlines()
     harness.apply_plan(planned.plan)
     bob = harness.membership("bob@acme.com")
     assert (bob["role"], bob["status"]) == ("admin", "invited")
@@ -451,3 +458,114 @@ def test_json_plan_of_a_scenario_names_addresses_and_role_changes(harness: Harne
         {"workspace": "acme", "email": "carol@acme.com", "from": "builder", "to": "end-user", "cause": "declared"}
     ]
     assert document["summary"]["role_changes"] == 1
+
+
+# --- issue 13: every new privilege in the role section; archived workspaces ----------------------------------
+
+MAKERS = """
+- name: makers
+  permissions: {apps: {create: true}}
+"""
+
+
+def test_new_and_unarchived_privileged_members_are_in_the_role_section(harness: Harness) -> None:
+    applied(harness, acme(ALICE + CAROL, GROUPS + MAKERS))
+    applied(harness, acme(ALICE, GROUPS + MAKERS))  # Carol (builder) is archived
+    dave = "- {email: dave@acme.com, first_name: Dave, role: end-user, groups: [makers]}\n"
+    erin = "- {email: erin@acme.com, first_name: Erin, role: admin}\n"
+
+    planned = harness.plan(acme(ALICE + CAROL + dave + erin, GROUPS + MAKERS))
+
+    via = 'builder via group "makers" (apps.create); declared end-user'
+    text = harness.text(planned)
+    assert '  + user "dave@acme.com" (builder, invited)' in text.splitlines()
+    assert text.split("Affected role changes:\n")[1].splitlines() == [
+        "  acme  carol@acme.com  (archived) -> builder  declared",
+        f"  acme  dave@acme.com   (new) -> builder       {via}",
+        "  acme  erin@acme.com   (new) -> admin         declared",
+        "",
+        "Plan: 4 to add, 0 to change, 0 to destroy, 1 to unarchive. 0 role changes, 3 new privileged members.",
+    ]
+    document = json.loads(render_json(planned.plan))
+    assert document["grants"] == [
+        {"workspace": "acme", "email": "carol@acme.com", "role": "builder", "kind": "unarchived", "cause": "declared"},
+        {"workspace": "acme", "email": "dave@acme.com", "role": "builder", "kind": "new", "cause": via},
+        {"workspace": "acme", "email": "erin@acme.com", "role": "admin", "kind": "new", "cause": "declared"},
+    ]
+    assert (document["summary"]["role_changes"], document["summary"]["grants"]) == (0, 3)
+    markdown = render_markdown(planned.plan)
+    assert f"| acme | dave@acme.com | (new) | builder | {via} |" in markdown.splitlines()
+    harness.apply_plan(planned.plan)
+    harness.assert_in_sync()
+
+
+def test_archiving_a_workspace_is_an_archive(harness: Harness) -> None:
+    applied(harness, acme())
+
+    planned = harness.plan(
+        config_yaml(workspace_yaml(users=ALICE + BOB + CAROL, groups=GROUPS, extra="status: archived"))
+    )
+
+    assert [type(op) for op in planned.plan.ops] == [ops.ArchiveWorkspace]
+    assert harness.text(planned).splitlines()[2:] == [
+        'workspace "acme" (Acme Corp)',
+        '  * workspace "acme": archive (members lose access; nothing is deleted)',
+        "",
+        "Plan: 0 to add, 0 to change, 0 to destroy, 1 to archive. 0 role changes.",
+    ]
+    assert json.loads(render_json(planned.plan))["changes"][0]["actions"] == ["archive"]
+    harness.apply_plan(planned.plan)
+    assert harness.scalar("SELECT status FROM workspaces WHERE slug = 'acme'") == "archived"
+    harness.assert_in_sync()
+
+    planned = harness.plan(acme())
+    assert harness.text(planned).splitlines()[3:] == [
+        '  * workspace "acme": unarchive (members get their access back)',
+        "",
+        "Plan: 0 to add, 0 to change, 0 to destroy, 1 to unarchive. 0 role changes.",
+    ]
+    harness.apply_plan(planned.plan)
+    assert harness.scalar("SELECT status FROM workspaces WHERE slug = 'acme'") == "active"
+    harness.assert_in_sync()
+
+
+def test_new_members_of_an_archived_workspace_get_no_invitation(harness: Harness) -> None:
+    archived = "status: archived"
+    applied(harness, config_yaml(workspace_yaml(users=ALICE, groups=GROUPS, extra=archived)))
+    dave = "- {email: dave@acme.com, first_name: Dave, role: end-user}\n"
+    # Created archived in one apply, or archived by the same apply that adds the member: no invitation either way.
+    assert harness.rows("SELECT count(*) FROM outbox") == [(0,)]
+    assert harness.membership("alice@acme.com")["invitation_token_hash"] is None
+
+    result = harness.apply_plan(
+        harness.plan(config_yaml(workspace_yaml(users=ALICE + dave, groups=GROUPS, extra=archived))).plan
+    )
+
+    assert result.invitations == ()
+    dave_row = harness.membership("dave@acme.com")
+    assert (dave_row["status"], dave_row["invitation_token_hash"]) == ("invited", None)
+    assert harness.rows("SELECT count(*) FROM outbox") == [(0,)]
+    harness.assert_in_sync()
+
+    # Unarchiving the workspace in the same apply as a new member: that member is invited as usual.
+    erin = "- {email: erin@acme.com, first_name: Erin, role: end-user}\n"
+    result = harness.apply_plan(harness.plan(acme(ALICE + dave + erin)).plan)
+    assert result.invitations == ("erin@acme.com",)
+    harness.assert_in_sync()
+
+
+def test_members_of_an_archived_workspace_have_no_access_in_explain(harness: Harness) -> None:
+    applied(harness, config_yaml(workspace_yaml(users=ALICE + BOB, groups=GROUPS, extra="status: archived")))
+
+    result = harness.cli("explain", "bob@acme.com", "--workspace", "acme")
+
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "  status: invited  (the workspace is archived: its members have no access)" in lines
+    assert "  invoices  none" in lines and "  crm       none" in lines
+    result = harness.cli("explain", "bob@acme.com", "--workspace", "acme", "--format", "json")
+    document = json.loads(result.stdout)
+    assert document["apps"] == {
+        "crm": {"access": "none", "granted_by": []},
+        "invoices": {"access": "none", "granted_by": []},
+    }

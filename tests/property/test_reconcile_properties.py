@@ -209,7 +209,8 @@ def _step(backend: BuiltinBackend, directory: Path, index: int, config: dict, da
 
 
 def _workspaces_losing_their_last_admin(before: Snapshot, config: dict) -> list[str]:
-    """From the configuration: workspaces with active admins none of whom stays an active admin."""
+    """From the configuration: workspaces with active admins where no active member is an admin after the plan
+    (the state after the plan counts: an active member promoted to admin takes over)."""
     doomed = []
     for ws in config["workspaces"]:
         current = before.workspaces.get(ws["slug"])
@@ -218,11 +219,12 @@ def _workspaces_losing_their_last_admin(before: Snapshot, config: dict) -> list[
             continue
         declared = {u["email"]: u for u in ws["users"]}
         keeps = ws["settings"]["prune"] == "none"
+        active = [e for e, m in current.memberships.items() if m.status == "active"]
         staying = [
             e
-            for e in admins
+            for e in active
             if (e in declared and declared[e]["role"] == "admin" and declared[e].get("status") != "archived")
-            or (e not in declared and keeps)
+            or (e not in declared and keeps and e in admins)
         ]
         if not staying:
             doomed.append(ws["slug"])
@@ -241,7 +243,7 @@ def _role_differences(before: Snapshot, after: Snapshot, slugs: list[str]) -> se
             continue
         for email, old in old_ws.memberships.items():
             new = new_ws.memberships[email]
-            if old.status != "archived" and new.status != "archived" and old.role != new.role:
+            if old.role != new.role:  # archived memberships and those being (un)archived included (issue 13)
                 found.add((slug, email, old.role, new.role))
     return found
 
@@ -262,7 +264,7 @@ def _end_users_in_builder_level_groups(snapshot: Snapshot) -> list[tuple[str, st
         (slug, email)
         for slug, ws in snapshot.workspaces.items()
         for email, member in ws.memberships.items()
-        if member.role == "end-user" and implying_groups(member.groups, ws.groups)
+        if member.role == "end-user" and member.status != "archived" and implying_groups(member.groups, ws.groups)
     ]
 
 

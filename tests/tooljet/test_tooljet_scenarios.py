@@ -87,7 +87,7 @@ def test_group_gaining_edit_promotes_its_end_users_and_losing_it_demotes_them(to
     ]
     assert "Affected role changes:" in render_text(planned.plan)
     assert tooljet.role_of("carol@acme.example") == ["builder"]
-    assert tooljet.role_of("erin@acme.example") == ["builder"]  # archived: not listed, but kept consistent
+    assert tooljet.role_of("erin@acme.example") == ["end-user"]  # archived: groups never promote an archived member
     assert tooljet.role_of("alice@acme.example") == ["admin"]
     row = _finance_app_row(tooljet)
     assert row[:4] == (finance_child, True, False, False)  # changed in place; edit => can_view false
@@ -99,7 +99,7 @@ def test_group_gaining_edit_promotes_its_end_users_and_losing_it_demotes_them(to
     planned, _ = tooljet.apply(config)
 
     assert role_changes(planned) == [
-        ("carol@acme.example", "builder", "end-user", 'no longer implied by group "finance"')
+        ("carol@acme.example", "builder", "end-user", 'no longer implied by group "finance"; declared end-user')
     ]
     assert tooljet.role_of("carol@acme.example") == ["end-user"]
     row = _finance_app_row(tooljet)
@@ -367,6 +367,21 @@ def test_workspace_rename_and_archive(tooljet: ToolJetDb) -> None:
         "Acme Corporation",
         "archived",
     )
+    tooljet.assert_no_changes(config)
+
+
+def test_new_members_of_an_archived_workspace_get_no_invitation_email(tooljet: ToolJetDb) -> None:
+    config = base_config(tooljet.variant)
+    acme(config)["status"] = "archived"
+    acme(config)["users"].append({"email": "frank@acme.example", "first_name": "Frank", "role": "end-user"})
+
+    planned, result = tooljet.apply(config)
+
+    assert result.invitations == ()
+    assert planned.plan.summary["archive"] == 1  # the workspace
+    assert tooljet.backend().after_commit(result) == []
+    role, status, token, _source = tooljet.membership("frank@acme.example")
+    assert (role, status) == ("all-users", "invited") and _is_uuid(token)  # ToolJet's UI still shows the link
     tooljet.assert_no_changes(config)
 
 

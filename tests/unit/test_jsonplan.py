@@ -81,8 +81,18 @@ def every_op_plan(*, with_metadata: bool = True) -> Plan:
             ops.UpdateMembership("acme", "erin@acme.com", groups_removed=("ops",)),
             ops.ArchiveMembership("acme", "carol@acme.com", "status: archived in configuration"),
             ops.UnarchiveMembership("acme", "gina@acme.com"),
+            ops.ArchiveWorkspace("beta"),
+            ops.UnarchiveWorkspace("gamma"),
         ),
         role_changes=(rc,),
+        grants=(
+            ops.Grant(
+                "acme", "dana@acme.com", "builder", "new", 'builder via group "ops" (apps.create); declared end-user'
+            ),
+            ops.Grant("acme", "gina@acme.com", "admin", "unarchived", "declared"),
+        ),
+        warnings=(ops.RailWarning("mass-change", "the plan would archive 4 of the 12 members", "pass it"),),
+        notes=('acme: erin@acme.com is declared end-user but stays builder because of group "ops" (apps.create)',),
         unmanaged=("acme/group/sales",),
         workspaces=("acme", "beta"),
         protected=("acme/user/bob@acme.com",),
@@ -268,7 +278,7 @@ MALFORMED = {
     "ops not a list": (_with(lambda d: d.update(ops={})), "ops: expected a list, found an object"),
     "op not an object": (
         _with(lambda d: d["ops"].append("x")),
-        "ops[17]: expected an object, found a string",
+        "ops[19]: expected an object, found a string",
     ),
     "unknown kind": (
         _with(lambda d: d["ops"][0].update(kind="DropDatabase")),
@@ -317,6 +327,10 @@ MALFORMED = {
         "unmanaged[0]: expected a string, found an integer",
     ),
     "no protected": (_with(lambda d: d.pop("protected")), "plan: missing field 'protected'"),
+    "grant kind": (
+        _with(lambda d: d["grants"][0].update(kind="gift")),
+        "grants[0].kind: expected one of new, unarchived",
+    ),
     "workspaces": (_with(lambda d: d.update(workspaces="acme")), "workspaces: expected a list, found a string"),
     "created_at": (_with(lambda d: d.update(created_at=None)), "created_at: expected a string, found null"),
 }

@@ -91,14 +91,16 @@ def spec_example_plan() -> Plan:
     )
 
 
-EVERY_OP_NAMES = {"initech": "Initech", "acme": "Old Acme Name"}
+EVERY_OP_NAMES = {"initech": "Initech", "acme": "Old Acme Name", "umbrella": "Umbrella"}
 
 
 def every_op_plan() -> Plan:
     """Every op class, in three workspaces, with every variant of detail line."""
     bob = RoleChange("acme", "bob@acme.com", "end-user", "builder", 'implied by group "support" (apps.create)')
     erin = RoleChange("acme", "erin@acme.com", "end-user", "admin", "declared")
-    frank = RoleChange("acme", "frank.long-name@acme.com", "builder", "end-user", 'no longer implied by group "ops"')
+    frank = RoleChange(
+        "acme", "frank.long-name@acme.com", "builder", "end-user", 'no longer implied by group "ops"; declared end-user'
+    )
     support = GroupPermissions(
         frozenset({"folders.create", "apps.create"}),
         (AppGrant("view", ("crm",)), AppGrant("view", None, hide_from_dashboard=True)),
@@ -181,9 +183,25 @@ def every_op_plan() -> Plan:
             ops.CreateWorkspace("globex", "Globex"),
             ops.CreateApp("globex", "portal", "Portal"),
             ops.CreateMembership("globex", "dana@acme.com", "admin", "invited"),
-            ops.UpdateWorkspace("initech", (FieldChange("status", "active", "archived"),)),
+            ops.ArchiveWorkspace("initech"),
+            ops.UnarchiveWorkspace("umbrella"),
         ),
         role_changes=(bob, erin, frank),
+        grants=(
+            ops.Grant(
+                "acme", "dana@acme.com", "builder", "new", 'builder via group "ops" (apps.create); declared end-user'
+            ),
+            ops.Grant("acme", "gina@acme.com", "admin", "unarchived", "declared"),
+            ops.Grant("globex", "dana@acme.com", "admin", "new", "declared"),
+        ),
+        warnings=(
+            ops.RailWarning(
+                "mass-change",
+                "the plan would archive 4 of the 12 non-archived members of workspace 'acme' (more than 25%)",
+                "check the configuration; pass --allow-mass-change if this is intended",
+            ),
+        ),
+        notes=('acme: hugo@acme.com is declared end-user but stays builder because of group "ops" (apps.create)',),
         unmanaged=("initech/group/sales", "initech/user/old@initech.com"),
         config_hash="sha256:abc123",
         state_fingerprint="sha256:def456",
@@ -292,13 +310,38 @@ def test_new_archived_workspace_shows_its_status_first_in_its_block() -> None:
     ]
 
 
-def test_role_change_columns_are_aligned() -> None:
-    lines = render_text(every_op_plan()).split("Affected role changes:\n")[1].splitlines()[:3]
+def test_role_section_lists_role_changes_then_grants_aligned() -> None:
+    lines = render_text(every_op_plan()).split("Affected role changes:\n")[1].splitlines()[:6]
     assert lines == [
-        '  acme  bob@acme.com              end-user -> builder  implied by group "support" (apps.create)',
-        "  acme  erin@acme.com             end-user -> admin    declared",
-        '  acme  frank.long-name@acme.com  builder -> end-user  no longer implied by group "ops"',
+        '  acme    bob@acme.com              end-user -> builder  implied by group "support" (apps.create)',
+        "  acme    erin@acme.com             end-user -> admin    declared",
+        '  acme    frank.long-name@acme.com  builder -> end-user  no longer implied by group "ops"; declared end-user',
+        '  acme    dana@acme.com             (new) -> builder     builder via group "ops" (apps.create);'
+        " declared end-user",
+        "  acme    gina@acme.com             (archived) -> admin  declared",
+        "  globex  dana@acme.com             (new) -> admin       declared",
     ]
+
+
+def test_grants_alone_open_the_role_section_and_count_apart_from_role_changes() -> None:
+    grant = ops.Grant("a", "new@a.com", "admin", "new", "declared")
+    plan = Plan(ops=(ops.CreateMembership("a", "new@a.com", "admin", "invited"),), grants=(grant,))
+    assert render_text(plan).splitlines()[-4:] == [
+        "Affected role changes:",
+        "  a  new@a.com  (new) -> admin  declared",
+        "",
+        "Plan: 1 to add, 0 to change, 0 to destroy. 0 role changes, 1 new privileged member.",
+    ]
+    assert plan.summary["role_changes"] == 0 and plan.summary["grants"] == 1
+    assert "| a | new@a.com | (new) | admin | declared |" in render_markdown(plan).splitlines()
+
+
+def test_workspace_archive_is_an_archive_not_a_change() -> None:
+    plan = Plan(ops=(ops.CreateDataSource("w", "pg"), ops.ArchiveWorkspace("w"), ops.UnarchiveWorkspace("v")))
+    lines = render_text(plan).splitlines()
+    assert lines[2:4] == ['workspace "w"', '  * workspace "w": archive (members lose access; nothing is deleted)']
+    assert '  * workspace "v": unarchive (members get their access back)' in lines
+    assert lines[-1] == "Plan: 1 to add, 0 to change, 0 to destroy, 1 to archive, 1 to unarchive. 0 role changes."
 
 
 def test_names_cannot_forge_lines_or_escape_codes() -> None:
@@ -348,6 +391,7 @@ def test_json_plan_shape() -> None:
         "archive": 1,
         "unarchive": 0,
         "role_changes": 2,
+        "grants": 0,
     }
     assert document["role_changes"][0] == {
         "workspace": "acme",
@@ -366,6 +410,11 @@ def test_json_plan_shape() -> None:
         "reasons": [],
     }
     assert document["changes"][6]["reasons"] == [PRUNE_REASON]
+    # Metadata changes by key, never a value; the masked before/after dicts stay for older readers.
+    assert document["changes"][3]["metadata_changes"] == [{"key": "department", "action": "add"}]
+    assert document["changes"][4]["metadata_changes"] == [{"key": "api_key", "action": "change"}]
+    assert "metadata_changes" not in document["changes"][0]
+    assert (document["grants"], document["warnings"], document["notes"]) == ([], [], [])
     assert "ops" not in document and "signature" not in document
 
 
@@ -374,6 +423,26 @@ def test_json_plan_shape() -> None:
 
 def test_empty_markdown() -> None:
     assert render_markdown(Plan(ops=())) == "### reconciler plan\n\nNo changes. The database matches the configuration."
+
+
+def test_markdown_shows_rail_warnings_and_notes() -> None:
+    warning = ops.RailWarning("last-admin", "Cannot change role of last present admin, please ... (workspace 'a')")
+    plan = Plan(ops=(ops.ArchiveMembership("a", "x@a.com", "r"),), warnings=(warning,), notes=("a: note|1",))
+    lines = render_markdown(plan).splitlines()
+    assert lines[3:10] == [
+        "",
+        "**Safety rails** (apply refuses this plan):",
+        "",
+        "- `last-admin`: Cannot change role of last present admin, please ... (workspace 'a')",
+        "",
+        "Notes:",
+        "",
+    ]
+    assert lines[10] == "- a: note\\|1"
+    quiet = Plan(ops=(), notes=tuple(f"a: note {i}" for i in range(25)))
+    lines = render_markdown(quiet).splitlines()
+    assert lines[:3] == ["### reconciler plan", "", "No changes. The database matches the configuration."]
+    assert lines[-1] == "- and 5 more (run reconciler plan to see them)" and len(lines) == 3 + 3 + 21
 
 
 def test_markdown_escapes_table_cells() -> None:

@@ -105,7 +105,10 @@ class BuiltinBackend(Backend):
             # Neither the precondition check nor the executor needs metadata values: no decryption here.
             snapshot, ids = read_snapshot(conn, plan.workspaces, decrypt_metadata=None)
             check(snapshot)
-            executor = Executor(conn, ids, keyring, progress=ticker(len(plan.ops), progress))
+            archived = frozenset(slug for slug, ws in snapshot.workspaces.items() if ws.status == "archived")
+            executor = Executor(
+                conn, ids, keyring, progress=ticker(len(plan.ops), progress), archived_workspaces=archived
+            )
             executor.run(plan)
             run_id = self._audit(conn, plan, audit, started, "applied", None)
             queued = self.after_execute(conn, executor, keyring, audit)

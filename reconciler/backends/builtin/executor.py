@@ -78,6 +78,8 @@ class Executor:
     now: datetime = field(default_factory=utcnow)
     invitations: list[Invitation] = field(default_factory=list)
     created_memberships: set[str] = field(default_factory=set)
+    # Workspaces archived in the database: no invitation is sent for them unless the plan unarchives them.
+    archived_workspaces: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         self.workspaces = dict(self.ids.workspaces)
@@ -87,14 +89,17 @@ class Executor:
         self.memberships = dict(self.ids.memberships)
         self.users = dict(self.ids.users)
         self.slugs = {ws_id: slug for slug, ws_id in self.workspaces.items()}  # workspace id -> slug
+        self.no_invitations: frozenset[str] = self.archived_workspaces
 
     def run(self, plan: ops.Plan) -> None:
         by_kind: dict[type, list] = defaultdict(list)
         for op in plan.ops:
             by_kind[type(op)].append(op)
         k = by_kind.get
+        self.no_invitations = ops.archived_after(plan, self.archived_workspaces)
         self._create_workspaces(k(ops.CreateWorkspace, []))
         self._update_workspaces(k(ops.UpdateWorkspace, []), archive=False)
+        self._set_workspace_status(k(ops.UnarchiveWorkspace, []), "active")
         self._create_apps(k(ops.CreateApp, []))
         self._update_apps(k(ops.UpdateApp, []))
         self._create_sources(k(ops.CreateDataSource, []))
@@ -122,6 +127,7 @@ class Executor:
         self._set_roles([u for u in updates if u.role and ROLE_RANK[u.role.new] < ROLE_RANK[u.role.old]])
         self._archive(k(ops.ArchiveMembership, []))
         self._update_workspaces(k(ops.UpdateWorkspace, []), archive=True)
+        self._set_workspace_status(k(ops.ArchiveWorkspace, []), "archived")
         self._destroy_groups(k(ops.DestroyGroup, []))
 
     # --- workspaces and registry ---------------------------------------------------------------
@@ -165,6 +171,18 @@ class Executor:
                 )
         if archive:
             self._tick(len(items))
+
+    def _set_workspace_status(
+        self, items: list[ops.ArchiveWorkspace] | list[ops.UnarchiveWorkspace], status: str
+    ) -> None:
+        rows = [{"b_id": self.workspaces[op.workspace], "v_status": status, "v_now": self.now} for op in items]
+        self._executemany(
+            update(T_WORKSPACES)
+            .where(T_WORKSPACES.c.id == bindparam("b_id"))
+            .values(status=bindparam("v_status"), updated_at=bindparam("v_now")),
+            rows,
+        )
+        self._tick(len(items))
 
     def _create_apps(self, items: list[ops.CreateApp]) -> None:
         rows = [{"workspace_id": self.workspaces[op.workspace], "slug": op.slug, "name": op.name} for op in items]
@@ -338,7 +356,9 @@ class Executor:
         self._tick(len(items))
 
     def _invite(self, slug: str, email: str, membership_id: str, invited: bool) -> tuple[str | None, datetime | None]:
-        if not invited:
+        """A token and a queued email for an invited membership; none in a workspace that is or becomes archived
+        (``invite-url`` issues a link once it is active again)."""
+        if not invited or slug in self.no_invitations:
             return None, None
         token, digest = new_token()
         self.invitations.append(Invitation(membership_id, slug, self.workspaces[slug], email, token))

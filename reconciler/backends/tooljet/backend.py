@@ -128,8 +128,14 @@ class ToolJetBackend(Backend):
             problems = plan_problems(plan, snapshot, self.variant(conn), ids.archived_users)
             if problems:
                 raise ToolJetPlanError(problems)
+            archived = frozenset(slug for slug, ws in snapshot.workspaces.items() if ws.status == "archived")
             executor = Executor(
-                conn, self.variant(conn), ids, _optional_key(self.environ), ticker(len(plan.ops), progress)
+                conn,
+                self.variant(conn),
+                ids,
+                _optional_key(self.environ),
+                ticker(len(plan.ops), progress),
+                archived_workspaces=archived,
             )
             executor.run(plan)
             run_id = self.audit_log.record(conn, plan, audit, started, "applied", None)

@@ -45,9 +45,12 @@ class Executor:
     progress: Callable[[int], None] | None = None
     invitations: list[PendingInvitation] = field(default_factory=list)
     account_tokens: dict[str, str] = field(default_factory=dict)  # email -> users.invitation_token (new accounts)
+    # Workspaces archived in the database: no invitation email for them unless the plan unarchives them.
+    archived_workspaces: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         self.grants = GrantWriter(self.conn, self.variant, self.ids)
+        self.no_invitations: frozenset[str] = self.archived_workspaces
 
     def run(self, plan: ops.Plan) -> None:
         by_kind: defaultdict[type, list] = defaultdict(list)
@@ -57,8 +60,10 @@ class Executor:
         if any(by_kind[kind] for kind in _REGISTRY_OPS):
             raise ApplyError("the tooljet backend never creates or renames apps and data sources; nothing was changed")
         updates = k(ops.UpdateMembership)
+        self.no_invitations = ops.archived_after(plan, self.archived_workspaces)
         self._create_workspaces(k(ops.CreateWorkspace))
         self._update_workspaces(k(ops.UpdateWorkspace), archive=False)
+        self._set_workspace_status(k(ops.UnarchiveWorkspace), "active")
         self._rename_groups(k(ops.RenameGroup))
         self._create_groups(k(ops.CreateGroup))
         self._set_roles([u for u in updates if u.role and ROLE_RANK[u.role.new] > ROLE_RANK[u.role.old]])
@@ -83,6 +88,7 @@ class Executor:
         self._set_roles([u for u in updates if u.role and ROLE_RANK[u.role.new] < ROLE_RANK[u.role.old]])
         self._archive(k(ops.ArchiveMembership))
         self._update_workspaces(k(ops.UpdateWorkspace), archive=True)
+        self._set_workspace_status(k(ops.ArchiveWorkspace), "archived")
         self._destroy_groups(k(ops.DestroyGroup))
         self._fill_account_tokens()
 
@@ -110,6 +116,13 @@ class Executor:
         self.ids.workspace_names.update({slug: c.new for _id, slug, c in changes if c.field == "name"})
         if archive:
             self._tick(len(items))
+
+    def _set_workspace_status(
+        self, items: list[ops.ArchiveWorkspace] | list[ops.UnarchiveWorkspace], status: str
+    ) -> None:
+        rows = [{"id": self.ids.workspaces[op.workspace], "status": status} for op in items]
+        self._many("UPDATE organizations SET status = :status, updated_at = now() WHERE id = :id", rows)
+        self._tick(len(items))
 
     def _rename_groups(self, items: list[ops.RenameGroup]) -> None:
         rows = []
@@ -219,7 +232,11 @@ class Executor:
         self._tick(len(items))
 
     def _invite(self, slug: str, email: str, user_id: str) -> str:
+        """The membership's token; no email for a workspace that is or becomes archived (ToolJet's UI still
+        shows the invitation link once it is active again)."""
         token = new_id()  # crypto.randomUUID(), stored raw, as ToolJet does
+        if slug in self.no_invitations:
+            return token
         self.invitations.append(
             PendingInvitation(slug, self.ids.workspaces[slug], self.ids.workspace_names[slug], email, user_id, token)
         )
