@@ -349,8 +349,9 @@ def _decode(value: Any, hint: Any, where: str) -> Any:
     return _expect(value, hint, where, described)
 
 
-# Op fields added after format 1 shipped, with defaults: a plan file saved by an earlier version lacks them.
-_ADDED_LATER = frozenset({"metadata_sources"})
+# Op and Plan fields added after format 1 shipped, with defaults: a plan file saved by an earlier version lacks
+# them. (The Plan's grants, warnings and notes only inform; apply checks the rails again under its lock.)
+_ADDED_LATER = frozenset({"metadata_sources", "grants", "warnings", "notes"})
 
 
 def _decode_fields(cls: type, value: Any, where: str, *, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
@@ -465,6 +466,8 @@ def _plan(document: dict[str, Any], keyring: Keyring | None, *, metadata: bool =
     hints = _hints(Plan)
     for name in _extra_plan_fields():
         if name not in document:
+            if name in _ADDED_LATER:
+                continue
             raise _malformed("plan", f"missing field {name!r}")
         scalars[name] = _decode(document[name], hints[name], name)
     return Plan(

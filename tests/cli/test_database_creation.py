@@ -79,7 +79,7 @@ def test_plan_on_a_missing_database_plans_from_empty_and_creates_nothing(tmp_pat
     url = f"sqlite:///{path}"
     result = _run(url, tmp_path, "plan", "-f", "{config}", "--detailed-exitcode", "-o", str(tmp_path / "plan.json"))
     assert result.exit_code == 2, result.output
-    assert "Plan: 8 to add, 0 to change, 0 to destroy. 0 role changes." in result.stdout
+    assert "Plan: 8 to add, 0 to change, 0 to destroy. 0 role changes, 1 new privileged member." in result.stdout
     assert f"Note: the database {url} does not exist; this plan starts from an empty state" in result.stderr
     assert not path.exists()
 

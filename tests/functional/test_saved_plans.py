@@ -250,8 +250,8 @@ def test_show_prints_a_saved_plan_without_applying_it(harness: Harness, fmt: str
         mine = {k: v for k, v in json.loads(result.stdout).items() if k not in ignore}
         assert mine == {k: v for k, v in json.loads(shown.stdout).items() if k not in ignore}
     else:
-        assert '+ user "bob@acme.com" (end-user, invited)' in result.stdout.replace('"', '"')
-        assert "Plan: 9 to add, 0 to change, 0 to destroy. 0 role changes." in result.stdout
+        assert '+ user "bob@acme.com" (end-user, invited)' in result.stdout
+        assert "Plan: 9 to add, 0 to change, 0 to destroy. 0 role changes, 1 new privileged member." in result.stdout
 
 
 def test_show_verifies_the_signature_when_it_can(harness: Harness) -> None:
