@@ -17,7 +17,6 @@ membership, or a role change whose ``old`` role is not the stored one, fails the
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import threading
 from collections.abc import Callable, Collection, Iterator
@@ -82,7 +81,7 @@ class MemoryBackend(Backend):
         """An empty database, or one holding ``snapshot``'s workspaces and users (its fingerprint is ignored)."""
         self.store = MemoryStore()
         if snapshot is not None:
-            self.store = copy.deepcopy(MemoryStore(dict(snapshot.workspaces), dict(snapshot.users)))
+            self.store = _copy(MemoryStore(dict(snapshot.workspaces), dict(snapshot.users)))
         self.observer = observer
         self.runs: list[AuditRun] = []
         self._lock = threading.Lock()
@@ -120,7 +119,7 @@ class MemoryBackend(Backend):
 
         with audited_failures(record), self._locked(lock_timeout, audit.actor):
             check(_snapshot(self.store, plan.workspaces))
-            work = copy.deepcopy(self.store)
+            work = _copy(self.store)
             executor = _Executor(work, self._new_id, self.observer)
             executor.run(plan)
             self.store = work  # every step succeeded: the new state becomes visible at once
@@ -180,8 +179,20 @@ class MemoryBackend(Backend):
 def _snapshot(store: MemoryStore, slugs: Collection[str]) -> Snapshot:
     """A copy of the declared workspaces (absent slugs are missing) and every user, with its fingerprint."""
     selected = sorted(set(slugs))
-    workspaces = {slug: copy.deepcopy(store.workspaces[slug]) for slug in selected if slug in store.workspaces}
+    workspaces = {slug: _copy_workspace(store.workspaces[slug]) for slug in selected if slug in store.workspaces}
     return Snapshot(workspaces, dict(store.users), fingerprint(selected, workspaces, store.users))
+
+
+def _copy(store: MemoryStore) -> MemoryStore:
+    return MemoryStore({slug: _copy_workspace(ws) for slug, ws in store.workspaces.items()}, dict(store.users))
+
+
+def _copy_workspace(ws: Workspace) -> Workspace:
+    """A copy that shares nothing mutable with ``ws`` (the state types are frozen but for their dicts)."""
+    members = {
+        email: m if m.metadata is None else replace(m, metadata=dict(m.metadata)) for email, m in ws.memberships.items()
+    }
+    return replace(ws, apps=dict(ws.apps), groups=dict(ws.groups), memberships=members)
 
 
 def fingerprint(slugs: list[str], workspaces: dict[str, Workspace], users: dict[str, User]) -> str:
