@@ -43,12 +43,18 @@ class MemoryStore:
 
 Observer = Callable[[str, ops.Op, MemoryStore], None]  # (step, op, store after the step)
 
+# Issue 13 gives a workspace's archiving ops of its own (they replace UpdateWorkspace's status change); the fake
+# executes them as soon as they exist, so that merging that branch needs no change here.
+_ARCHIVE_WORKSPACE: type[ops.Op] | None = getattr(ops, "ArchiveWorkspace", None)
+_UNARCHIVE_WORKSPACE: type[ops.Op] | None = getattr(ops, "UnarchiveWorkspace", None)
+
 # SPEC 5: creations (workspace, registry, groups, renames), promotions, permission gains and membership additions
 # and unarchives, metadata, permission losses and membership removals, demotions and archives, group destruction.
 # One (op class, step) pair per line; an op class with several steps (UpdateMembership) appears once per step.
-SPEC5_ORDER: tuple[tuple[type[ops.Op], str], ...] = (
+_ORDER: tuple[tuple[type[ops.Op] | None, str], ...] = (
     (ops.CreateWorkspace, "create_workspace"),
     (ops.UpdateWorkspace, "update_workspace"),
+    (_UNARCHIVE_WORKSPACE, "unarchive_workspace"),
     (ops.CreateApp, "create_app"),
     (ops.UpdateApp, "update_app"),
     (ops.CreateDataSource, "create_data_source"),
@@ -69,8 +75,10 @@ SPEC5_ORDER: tuple[tuple[type[ops.Op], str], ...] = (
     (ops.UpdateMembership, "demote"),
     (ops.ArchiveMembership, "archive"),
     (ops.UpdateWorkspace, "archive_workspace"),
+    (_ARCHIVE_WORKSPACE, "archive_workspace"),
     (ops.DestroyGroup, "destroy_group"),
 )
+SPEC5_ORDER: tuple[tuple[type[ops.Op], str], ...] = tuple((cls, step) for cls, step in _ORDER if cls is not None)
 
 
 class MemoryBackend(Backend):
@@ -279,9 +287,12 @@ class _Executor:
         if values:
             self._set_ws(op.workspace, **values)
 
-    def archive_workspace(self, op: ops.UpdateWorkspace) -> None:
-        if any(_archives(c) for c in op.changes):
+    def archive_workspace(self, op: ops.Op) -> None:
+        if not isinstance(op, ops.UpdateWorkspace) or any(_archives(c) for c in op.changes):
             self._set_ws(op.workspace, status="archived")
+
+    def unarchive_workspace(self, op: ops.Op) -> None:
+        self._set_ws(op.workspace, status="active")
 
     def create_app(self, op: ops.CreateApp) -> None:
         self._ws(op.workspace).apps[op.slug] = op.name
