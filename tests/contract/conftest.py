@@ -1,0 +1,125 @@
+"""The backend contract suite: scenarios written once, run against every backend.
+
+``backend_under_test`` is parametrised with every backend: the in-memory fake (``tests/fakes.py``), the built-in
+backend on SQLite and on PostgreSQL, and the ToolJet backend on each schema variant of
+``tests/tooljet/tooljet_harness.py``. Adding a backend means adding one adapter and one line to ``BACKENDS``.
+
+An adapter gives the scenarios what differs between backends and nothing else: the ``Backend`` instance, the
+keyring the workflow passes it (the built-in backend encrypts metadata with it; the ToolJet backend uses ToolJet's
+LOCKBOX_MASTER_KEY and gets none), how a member accepts an invitation (outside reconciler, so outside the
+contract), and the backend's own invariants to check after each apply. The starting state is the same for all:
+every scenario declares its own workspace (``lab``), which no seed holds, and its own people (``@lab.example``).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from dbtools import postgres_schema_url, sqlite_file_url
+from helpers import KEYRING
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tooljet"))  # its helper modules, not a package
+
+from contract_support import BackendUnderTest, Scenario
+from fakes import MemoryBackend
+from lockbox_reference import TEST_LOCKBOX_KEY
+from tooljet_harness import VARIANTS, ToolJetDb, fresh_schema, load_sql
+
+BACKENDS = [
+    pytest.param("memory", id="memory"),
+    pytest.param("builtin-sqlite", id="builtin-sqlite"),
+    pytest.param("builtin-postgres", id="builtin-postgres", marks=pytest.mark.postgres),
+    *(pytest.param(f"tooljet-{v}", id=f"tooljet-{v}", marks=pytest.mark.postgres) for v in VARIANTS),
+]
+
+
+class MemoryUnderTest(BackendUnderTest):
+    def __init__(self) -> None:
+        self.backend: MemoryBackend = MemoryBackend()
+        self.keyring = KEYRING  # nothing is encrypted in memory; the key signs saved plans, as the CLI's would
+
+    def activate(self, slug: str, email: str) -> None:
+        self.backend.accept_invitation(slug, email)
+
+
+class BuiltinUnderTest(BackendUnderTest):
+    def __init__(self, url: str) -> None:
+        from reconciler.backends.builtin.backend import BuiltinBackend
+
+        self.backend: BuiltinBackend = BuiltinBackend(url)
+        self.keyring = KEYRING
+
+    def activate(self, slug: str, email: str) -> None:
+        """Through the real ``invite-url`` and ``accept-invite`` code."""
+        from reconciler.backends.builtin.people import accept_invitation, reissue_invitation
+
+        link, _ = reissue_invitation(self.backend.engine, email, slug, base_url="https://lab.example")
+        assert accept_invitation(self.backend.engine, urlsplit(link).path.rsplit("/", 1)[1]) == (slug, email)
+
+
+class ToolJetUnderTest(BackendUnderTest):
+    def __init__(self, db: ToolJetDb) -> None:
+        self.db = db
+        self.backend = db.backend()
+        self.keyring = None  # ToolJet's metadata is encrypted with LOCKBOX_MASTER_KEY
+
+    def activate(self, slug: str, email: str) -> None:
+        """What accepting in ToolJet writes: the membership and (for a new account) the user become active."""
+        accepted = self.db.query(
+            "UPDATE organization_users ou SET status = 'active', invitation_token = NULL FROM users u, organizations o "
+            "WHERE ou.user_id = u.id AND ou.organization_id = o.id AND u.email = :email AND o.slug = :slug "
+            "AND ou.status = 'invited' RETURNING ou.id",
+            email=email,
+            slug=slug,
+        )
+        assert len(accepted) == 1, f"{email} is not invited to {slug}"
+        self.db.query(
+            "UPDATE users SET status = 'active', invitation_token = NULL WHERE email = :email AND status = 'invited' "
+            "RETURNING id",
+            email=email,
+        )
+
+    def check_invariants(self) -> None:
+        self.db.check_tooljet_invariants()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_under_test(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[BackendUnderTest]:
+    monkeypatch.setenv("RECONCILER_OUTBOX_DIR", str(tmp_path / "outbox"))
+    for name in ("RECONCILER_MASTER_KEY", "RECONCILER_SMTP_URL", "RECONCILER_BASE_URL", "SUB_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    kind: str = request.param
+    if kind == "memory":
+        yield MemoryUnderTest()
+    elif kind == "builtin-sqlite":
+        yield from _closing(BuiltinUnderTest(sqlite_file_url(tmp_path)))
+    elif kind == "builtin-postgres":
+        with postgres_schema_url() as url:
+            yield from _closing(BuiltinUnderTest(url))
+    else:
+        variant = kind.removeprefix("tooljet-")
+        with fresh_schema() as (url, schema, admin):
+            load_sql(url, f"schema_{variant}.sql", "seed_common.sql", f"seed_groups_{variant}.sql")
+            load_sql(url, "seed_group_users.sql")
+            monkeypatch.setenv("LOCKBOX_MASTER_KEY", TEST_LOCKBOX_KEY)
+            monkeypatch.setenv("TOOLJET_HOST", "https://tooljet.lab.example")
+            monkeypatch.setenv("RECONCILER_TOOLJET_AUDIT_SCHEMA", f"{schema}_audit")  # dropped with the schema
+            yield from _closing(ToolJetUnderTest(ToolJetDb(url, schema, variant, tmp_path, admin)))
+
+
+def _closing(under_test: BackendUnderTest) -> Iterator[BackendUnderTest]:
+    try:
+        yield under_test
+    finally:
+        under_test.backend.close()
+
+
+@pytest.fixture
+def scenario(backend_under_test: BackendUnderTest, tmp_path: Path) -> Scenario:
+    return Scenario(backend_under_test, tmp_path / "config")

@@ -1,0 +1,409 @@
+"""An in-memory backend: the ``reconciler.backends.base.Backend`` contract over the snapshot types, no database.
+
+Stage: storage (a test double, like octoDNS's in-memory providers). The store is what ``read_snapshot`` returns,
+kept as ``reconciler.state`` objects: workspaces with their groups and memberships (metadata as plain dicts) and
+the instance's users. ``apply`` behaves as the contract asks of a real backend:
+
+- one apply at a time (a lock with ``lock_timeout``), the fresh snapshot handed to ``check`` first;
+- every op executed by dispatch on its class, in the SPEC 5 order (``SPEC5_ORDER``), on a deep copy of the store
+  that replaces it only when every step succeeded: all or nothing;
+- a fingerprint over what a read returns, so a saved plan made before another apply is stale;
+- an audit run per apply (applied, refused or failed) for ``history``.
+
+The fake is stricter than a database where that catches planner mistakes: an op that names a missing group or
+membership, or a role change whose ``old`` role is not the stored one, fails the apply (nothing is changed).
+``observer`` sees the store after every step, for tests of the apply order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from reconciler import ops
+from reconciler.backends.base import ApplyResult, AuditInfo, AuditRun, Backend, PreconditionCheck
+from reconciler.backends.common import audited_failures, holder_message
+from reconciler.crypto import Keyring
+from reconciler.errors import ApplyError, LockTimeout, ReconcilerError
+from reconciler.state import ROLE_RANK, GroupPermissions, Membership, Snapshot, User, Workspace
+
+
+@dataclass
+class MemoryStore:
+    """What the fake database holds: every workspace by slug and every user of the instance by email."""
+
+    workspaces: dict[str, Workspace] = field(default_factory=dict)
+    users: dict[str, User] = field(default_factory=dict)
+
+
+Observer = Callable[[str, ops.Op, MemoryStore], None]  # (step, op, store after the step)
+
+# Issue 13 gives a workspace's archiving ops of its own (they replace UpdateWorkspace's status change); the fake
+# executes them as soon as they exist, so that merging that branch needs no change here.
+_ARCHIVE_WORKSPACE: type[ops.Op] | None = getattr(ops, "ArchiveWorkspace", None)
+_UNARCHIVE_WORKSPACE: type[ops.Op] | None = getattr(ops, "UnarchiveWorkspace", None)
+
+# SPEC 5: creations (workspace, registry, groups, renames), promotions, permission gains and membership additions
+# and unarchives, metadata, permission losses and membership removals, demotions and archives, group destruction.
+# One (op class, step) pair per line; an op class with several steps (UpdateMembership) appears once per step.
+_ORDER: tuple[tuple[type[ops.Op] | None, str], ...] = (
+    (ops.CreateWorkspace, "create_workspace"),
+    (ops.UpdateWorkspace, "update_workspace"),
+    (_UNARCHIVE_WORKSPACE, "unarchive_workspace"),
+    (ops.CreateApp, "create_app"),
+    (ops.UpdateApp, "update_app"),
+    (ops.CreateDataSource, "create_data_source"),
+    (ops.RenameGroup, "rename_group"),
+    (ops.CreateGroup, "create_group"),
+    (ops.UpdateMembership, "promote"),
+    (ops.UpdateBuilderRole, "update_builder_role"),
+    (ops.UpdateGroup, "update_group"),
+    (ops.CreateUser, "create_user"),
+    (ops.UpdateUser, "update_user"),
+    (ops.CreateMembership, "create_membership"),
+    (ops.UnarchiveMembership, "unarchive"),
+    (ops.CreateMembership, "join_groups"),
+    (ops.UpdateMembership, "join_groups"),
+    (ops.CreateMembership, "write_metadata"),
+    (ops.UpdateMembership, "write_metadata"),
+    (ops.UpdateMembership, "leave_groups"),
+    (ops.UpdateMembership, "demote"),
+    (ops.ArchiveMembership, "archive"),
+    (ops.UpdateWorkspace, "archive_workspace"),
+    (_ARCHIVE_WORKSPACE, "archive_workspace"),
+    (ops.DestroyGroup, "destroy_group"),
+)
+SPEC5_ORDER: tuple[tuple[type[ops.Op], str], ...] = tuple((cls, step) for cls, step in _ORDER if cls is not None)
+
+
+class MemoryBackend(Backend):
+    name = "memory"
+    uses_keyring = False  # metadata is held as plain dicts: nothing to encrypt, no key needed
+
+    def __init__(self, snapshot: Snapshot | None = None, *, observer: Observer | None = None) -> None:
+        """An empty database, or one holding ``snapshot``'s workspaces and users (its fingerprint is ignored)."""
+        self.store = MemoryStore()
+        if snapshot is not None:
+            self.store = _copy(MemoryStore(dict(snapshot.workspaces), dict(snapshot.users)))
+        self.observer = observer
+        self.runs: list[AuditRun] = []
+        self._lock = threading.Lock()
+        self._holder: str | None = None
+        self._ids = 0
+
+    # --- reading -------------------------------------------------------------------------------------------
+
+    def read_snapshot(self, slugs: Collection[str], keyring: Keyring | None = None) -> Snapshot:
+        """``keyring`` is not used: nothing is encrypted here."""
+        return _snapshot(self.store, slugs)
+
+    def list_workspaces(self) -> list[str]:
+        return sorted(self.store.workspaces)
+
+    def history(self, limit: int = 20) -> list[AuditRun]:
+        return list(reversed(self.runs))[:limit]
+
+    # --- applying ------------------------------------------------------------------------------------------
+
+    def apply(
+        self,
+        plan: ops.Plan,
+        *,
+        keyring: Keyring | None,
+        lock_timeout: float,
+        check: PreconditionCheck,
+        audit: AuditInfo,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> ApplyResult:
+        started = datetime.now(UTC)
+
+        def record(exc: ReconcilerError, result: str) -> None:
+            self._record(plan, audit, started, result, exc.message)
+
+        with audited_failures(record), self._locked(lock_timeout, audit.actor):
+            check(_snapshot(self.store, plan.workspaces))
+            work = _copy(self.store)
+            executor = _Executor(work, self._new_id, self.observer)
+            executor.run(plan)
+            self.store = work  # every step succeeded: the new state becomes visible at once
+            run_id = self._record(plan, audit, started, "applied", None)
+        if progress is not None:
+            progress(len(plan.ops), len(plan.ops))
+        return ApplyResult(run_id, len(plan.ops), tuple(executor.invitations))
+
+    def after_commit(self, result: ApplyResult, keyring: Keyring | None = None) -> list[str]:
+        """Nothing to deliver: invitations are only listed in the result."""
+        return []
+
+    @contextmanager
+    def _locked(self, timeout: float, actor: str) -> Iterator[None]:
+        taken = self._lock.acquire(timeout=timeout) if timeout > 0 else self._lock.acquire(blocking=False)
+        if not taken:
+            raise LockTimeout(holder_message(self._holder, timeout))
+        self._holder = f"memory apply by {actor}"
+        try:
+            yield
+        finally:
+            self._holder = None
+            self._lock.release()
+
+    def _record(self, plan: ops.Plan, audit: AuditInfo, started: datetime, result: str, error: str | None) -> int:
+        changes = tuple((op.action, op.address) for op in plan.ops) if result == "applied" else ()
+        run = AuditRun(
+            id=len(self.runs) + 1,
+            started_at=started,
+            finished_at=datetime.now(UTC),
+            actor=audit.actor,
+            command=audit.command,
+            config_hash=audit.config_hash,
+            summary=plan.summary,
+            result=result,
+            error=error,
+            changes=changes,
+        )
+        self.runs.append(run)
+        return run.id
+
+    def _new_id(self) -> str:
+        self._ids += 1
+        return f"memory-{self._ids}"
+
+    # --- what people do outside reconciler (tests only) ----------------------------------------------------
+
+    def accept_invitation(self, slug: str, email: str) -> None:
+        """The member follows the invitation link: ``invited`` -> ``active``."""
+        ws = self.store.workspaces[slug]
+        member = ws.memberships[email]
+        if member.status != "invited":
+            raise ValueError(f"{email} in {slug} is {member.status}, not invited")
+        ws.memberships[email] = replace(member, status="active")
+
+
+def _snapshot(store: MemoryStore, slugs: Collection[str]) -> Snapshot:
+    """A copy of the declared workspaces (absent slugs are missing) and every user, with its fingerprint."""
+    selected = sorted(set(slugs))
+    workspaces = {slug: _copy_workspace(store.workspaces[slug]) for slug in selected if slug in store.workspaces}
+    return Snapshot(workspaces, dict(store.users), fingerprint(selected, workspaces, store.users))
+
+
+def _copy(store: MemoryStore) -> MemoryStore:
+    return MemoryStore({slug: _copy_workspace(ws) for slug, ws in store.workspaces.items()}, dict(store.users))
+
+
+def _copy_workspace(ws: Workspace) -> Workspace:
+    """A copy that shares nothing mutable with ``ws`` (the state types are frozen but for their dicts)."""
+    members = {
+        email: m if m.metadata is None else replace(m, metadata=dict(m.metadata)) for email, m in ws.memberships.items()
+    }
+    return replace(ws, apps=dict(ws.apps), groups=dict(ws.groups), memberships=members)
+
+
+def fingerprint(slugs: list[str], workspaces: dict[str, Workspace], users: dict[str, User]) -> str:
+    """sha256 over what a read of ``slugs`` returns, canonically ordered (metadata values only as digests)."""
+    digest = hashlib.sha256(repr(slugs).encode())
+    digest.update(repr(sorted((u.email, u.first_name, u.last_name) for u in users.values())).encode())
+    for slug in sorted(workspaces):
+        digest.update(repr(_canonical(workspaces[slug])).encode())
+    return digest.hexdigest()
+
+
+def _canonical(ws: Workspace) -> tuple[Any, ...]:
+    groups = sorted((name, _permissions(p)) for name, p in ws.groups.items())
+    members = sorted(
+        (m.email, m.role, m.status, sorted(m.groups), _metadata_digest(m.metadata)) for m in ws.memberships.values()
+    )
+    registry = (sorted(ws.apps.items()), sorted(ws.data_sources))
+    return (ws.slug, ws.name, ws.status, registry, _permissions(ws.builder), groups, members)
+
+
+def _permissions(p: GroupPermissions) -> tuple[Any, ...]:
+    return (sorted(p.flags), p.app_grants, p.data_source_grants)  # grant order is part of their meaning
+
+
+def _metadata_digest(metadata: dict[str, str] | None) -> str:
+    return hashlib.sha256(repr(sorted((metadata or {}).items())).encode()).hexdigest()
+
+
+class _Executor:
+    """Runs one plan's steps on a store; each step method takes one op."""
+
+    def __init__(self, store: MemoryStore, new_id: Callable[[], str], observer: Observer | None) -> None:
+        self.store = store
+        self.new_id = new_id
+        self.observer = observer
+        self.invitations: list[str] = []
+
+    def run(self, plan: ops.Plan) -> None:
+        by_class: dict[type[ops.Op], list[ops.Op]] = {}
+        for op in plan.ops:
+            if not any(cls is type(op) for cls, _ in SPEC5_ORDER):
+                raise ApplyError(f"the memory backend cannot execute {type(op).__name__} ({op.address})")
+            by_class.setdefault(type(op), []).append(op)
+        for cls, step in SPEC5_ORDER:
+            for op in by_class.get(cls, ()):
+                getattr(self, step)(op)
+                if self.observer is not None:
+                    self.observer(step, op, self.store)
+
+    # --- lookups that fail like a foreign key would ---------------------------------------------------------
+
+    def _ws(self, slug: str) -> Workspace:
+        if slug not in self.store.workspaces:
+            raise ApplyError(f"workspace {slug!r} does not exist")
+        return self.store.workspaces[slug]
+
+    def _member(self, slug: str, email: str) -> Membership:
+        member = self._ws(slug).memberships.get(email)
+        if member is None:
+            raise ApplyError(f"{email} is not a member of {slug!r}")
+        return member
+
+    def _set_member(self, slug: str, email: str, **changes: Any) -> None:
+        self._ws(slug).memberships[email] = replace(self._member(slug, email), **changes)
+
+    def _set_ws(self, slug: str, **changes: Any) -> None:
+        self.store.workspaces[slug] = replace(self._ws(slug), **changes)
+
+    def _group(self, slug: str, name: str) -> GroupPermissions:
+        groups = self._ws(slug).groups
+        if name not in groups:
+            raise ApplyError(f"group {name!r} does not exist in {slug!r}")
+        return groups[name]
+
+    # --- workspaces and the registry ------------------------------------------------------------------------
+
+    def create_workspace(self, op: ops.CreateWorkspace) -> None:
+        if op.workspace in self.store.workspaces:
+            raise ApplyError(f"workspace {op.workspace!r} already exists")
+        self.store.workspaces[op.workspace] = Workspace(op.workspace, op.name, op.status, id=self.new_id())
+
+    def update_workspace(self, op: ops.UpdateWorkspace) -> None:
+        values = {c.field: c.new for c in op.changes if not _archives(c)}
+        if values:
+            self._set_ws(op.workspace, **values)
+
+    def archive_workspace(self, op: ops.Op) -> None:
+        if not isinstance(op, ops.UpdateWorkspace) or any(_archives(c) for c in op.changes):
+            self._set_ws(op.workspace, status="archived")
+
+    def unarchive_workspace(self, op: ops.Op) -> None:
+        self._set_ws(op.workspace, status="active")
+
+    def create_app(self, op: ops.CreateApp) -> None:
+        self._ws(op.workspace).apps[op.slug] = op.name
+
+    def update_app(self, op: ops.UpdateApp) -> None:
+        apps = self._ws(op.workspace).apps
+        if op.slug not in apps:
+            raise ApplyError(f"app {op.slug!r} does not exist in {op.workspace!r}")
+        for change in op.changes:
+            if change.field == "name":
+                apps[op.slug] = change.new
+
+    def create_data_source(self, op: ops.CreateDataSource) -> None:
+        self._set_ws(op.workspace, data_sources=self._ws(op.workspace).data_sources | {op.name})
+
+    # --- roles and groups -----------------------------------------------------------------------------------
+
+    def rename_group(self, op: ops.RenameGroup) -> None:
+        ws = self._ws(op.workspace)
+        if op.new_name in ws.groups:
+            raise ApplyError(f"group {op.new_name!r} already exists in {op.workspace!r}")
+        ws.groups[op.new_name] = ws.groups.pop(op.old_name)
+        for email, member in list(ws.memberships.items()):
+            if op.old_name in member.groups:
+                ws.memberships[email] = replace(member, groups=member.groups - {op.old_name} | {op.new_name})
+
+    def create_group(self, op: ops.CreateGroup) -> None:
+        ws = self._ws(op.workspace)
+        if op.name in ws.groups:
+            raise ApplyError(f"group {op.name!r} already exists in {op.workspace!r}")
+        ws.groups[op.name] = op.permissions
+
+    def update_builder_role(self, op: ops.UpdateBuilderRole) -> None:
+        self._set_ws(op.workspace, builder=op.after)
+
+    def update_group(self, op: ops.UpdateGroup) -> None:
+        self._group(op.workspace, op.name)
+        self._ws(op.workspace).groups[op.name] = op.after
+
+    def destroy_group(self, op: ops.DestroyGroup) -> None:
+        ws = self._ws(op.workspace)
+        self._group(op.workspace, op.name)
+        del ws.groups[op.name]
+        for email, member in list(ws.memberships.items()):
+            if op.name in member.groups:
+                ws.memberships[email] = replace(member, groups=member.groups - {op.name})
+
+    # --- people ---------------------------------------------------------------------------------------------
+
+    def create_user(self, op: ops.CreateUser) -> None:
+        if op.email in self.store.users:
+            raise ApplyError(f"user {op.email} already exists")
+        self.store.users[op.email] = User(op.email, op.first_name, op.last_name)
+
+    def update_user(self, op: ops.UpdateUser) -> None:
+        if op.email not in self.store.users:
+            raise ApplyError(f"user {op.email} does not exist")
+        self.store.users[op.email] = replace(self.store.users[op.email], **{c.field: c.new for c in op.changes})
+
+    def create_membership(self, op: ops.CreateMembership) -> None:
+        ws = self._ws(op.workspace)
+        if op.email not in self.store.users or op.email in ws.memberships:
+            raise ApplyError(f"cannot add {op.email} to {op.workspace!r}: no such user, or already a member")
+        ws.memberships[op.email] = Membership(op.email, op.role, op.status)
+        if op.status == "invited":
+            self.invitations.append(op.email)
+
+    def unarchive(self, op: ops.UnarchiveMembership) -> None:
+        if self._member(op.workspace, op.email).status != "archived":
+            raise ApplyError(f"{op.email} in {op.workspace!r} is not archived")
+        self._set_member(op.workspace, op.email, status="invited")  # a new invitation, as in ToolJet
+        self.invitations.append(op.email)
+
+    def archive(self, op: ops.ArchiveMembership) -> None:
+        if self._member(op.workspace, op.email).status == "archived":
+            raise ApplyError(f"{op.email} in {op.workspace!r} is archived already")
+        self._set_member(op.workspace, op.email, status="archived")  # groups and metadata are kept
+
+    def promote(self, op: ops.UpdateMembership) -> None:
+        if op.role is not None and ROLE_RANK[op.role.new] > ROLE_RANK[op.role.old]:
+            self._set_role(op, op.role)
+
+    def demote(self, op: ops.UpdateMembership) -> None:
+        if op.role is not None and ROLE_RANK[op.role.new] < ROLE_RANK[op.role.old]:
+            self._set_role(op, op.role)
+
+    def _set_role(self, op: ops.UpdateMembership, change: ops.RoleChange) -> None:
+        stored = self._member(op.workspace, op.email).role
+        if stored != change.old:
+            raise ApplyError(f"{op.email} in {op.workspace!r} is {stored}, not {change.old} as the plan says")
+        self._set_member(op.workspace, op.email, role=change.new)  # the effective role the op says
+
+    def join_groups(self, op: ops.CreateMembership | ops.UpdateMembership) -> None:
+        added = op.groups if isinstance(op, ops.CreateMembership) else op.groups_added
+        for name in added:
+            self._group(op.workspace, name)
+        if added:
+            member = self._member(op.workspace, op.email)
+            self._set_member(op.workspace, op.email, groups=member.groups | set(added))
+
+    def leave_groups(self, op: ops.UpdateMembership) -> None:
+        if op.groups_removed:
+            member = self._member(op.workspace, op.email)
+            self._set_member(op.workspace, op.email, groups=member.groups - set(op.groups_removed))
+
+    def write_metadata(self, op: ops.CreateMembership | ops.UpdateMembership) -> None:
+        """The whole map is replaced; an empty one is no metadata (``None``), as a database without a row."""
+        if isinstance(op, ops.UpdateMembership) and not op.metadata_changes:
+            return
+        self._set_member(op.workspace, op.email, metadata=dict(op.metadata) if op.metadata else None)
+
+
+def _archives(change: ops.FieldChange) -> bool:
+    return change.field == "status" and change.new == "archived"
