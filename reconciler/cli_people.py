@@ -91,27 +91,33 @@ def invite_url(runtime: Runtime, email: str, workspace: str) -> None:
       reconciler invite-url dana@acme.com --workspace acme
     """
     from .backends.builtin.people import reissue_invitation
+    from .mail import DEFAULT_BASE_URL, base_url_warning
 
     backend = _builtin(runtime, "invite-url")
-    base_url = backend.environ.get("RECONCILER_BASE_URL") or "http://localhost:8082"
+    base_url = backend.environ.get("RECONCILER_BASE_URL") or DEFAULT_BASE_URL
     link, expires = reissue_invitation(backend.engine, email, workspace, base_url=base_url)
     click.echo(link)
+    for line in base_url_warning(backend.environ, "RECONCILER_BASE_URL", DEFAULT_BASE_URL):
+        err(line)
     err(f"The link expires on {expires.strftime('%Y-%m-%d %H:%M UTC')}; earlier links for {email} no longer work.")
 
 
 @cli.command("accept-invite")
-@click.argument("token")
+@click.argument("link_or_token", metavar="LINK_OR_TOKEN")
 @click.pass_obj
-def accept_invite(runtime: Runtime, token: str) -> None:
-    """Activate the membership an invitation token belongs to (what the sign-up page calls).
+def accept_invite(runtime: Runtime, link_or_token: str) -> None:
+    """Activate the membership an invitation belongs to (what the sign-up page calls).
+
+    Takes the link from the invitation email or from invite-url (quote it: it holds a '?'), or its token.
 
     \b
     Example:
+      reconciler accept-invite 'https://tooljet.acme.com/invitations/3q2-7wEXAMPLEtoken?oid=5f0c...'
       reconciler accept-invite 3q2-7wEXAMPLEtoken
     """
     from .backends.builtin.people import accept_invitation
 
-    slug, email = accept_invitation(_builtin(runtime, "accept-invite").engine, token)
+    slug, email = accept_invitation(_builtin(runtime, "accept-invite").engine, link_or_token)
     click.echo(f"{email} is now an active member of workspace {slug!r}.")
 
 
@@ -132,7 +138,8 @@ def invites() -> None:
 def invites_send(runtime: Runtime, retries: int, backoff: float) -> None:
     """Deliver pending invitation emails, retrying failures with exponential backoff.
 
-    Exit 1 when some emails are still pending afterwards.
+    Over SMTP when RECONCILER_SMTP_URL is set, else as .eml files in RECONCILER_OUTBOX_DIR. Exit 1 when some
+    emails are still pending afterwards (or when neither is set and some are pending).
 
     \b
     Example:
@@ -140,23 +147,32 @@ def invites_send(runtime: Runtime, retries: int, backoff: float) -> None:
     """
     import time
 
-    from .backends.builtin.people import deliver_pending
-    from .mail import DEFAULT_FROM, describe_transport, transport_from_env
+    from .backends.builtin.people import deliver_pending, pending_count
+    from .mail import NO_TRANSPORT, delivery_line, sender_from_env, transport_from_env
 
     backend = _builtin(runtime, "invites send")
+    transport = transport_from_env(backend.environ)
+    if transport is None:
+        waiting = pending_count(backend.engine)
+        if waiting:
+            fail(f"{waiting} invitation email(s) are pending, and {NO_TRANSPORT}", hint="then run this again")
+        click.echo("No invitation emails are pending.")
+        return
     keyring = runtime.keyring(required=True)
-    sender = backend.environ.get("RECONCILER_MAIL_FROM") or DEFAULT_FROM
     sent, report = 0, None
     for attempt in range(retries + 1):
         transport = transport_from_env(backend.environ)
-        report = deliver_pending(backend.engine, keyring, transport, sender=sender, due_only=False)
+        assert transport is not None
+        report = deliver_pending(
+            backend.engine, keyring, transport, sender=sender_from_env(backend.environ), due_only=False
+        )
         sent += len(report.sent)
         if not report.pending:
             break
         if attempt < retries:
             time.sleep(backoff * 2**attempt)
-    assert report is not None
-    click.echo(f"Delivered {sent} invitation email(s) via {describe_transport(transport)}.")
+    assert report is not None and transport is not None
+    click.echo(delivery_line(transport, sent))
     if report.pending:
         detail = f" (last error: {report.failed[-1][1]})" if report.failed else ""
         fail(
@@ -171,6 +187,7 @@ def keys() -> None:
 
     \b
     Example:
+      reconciler keys rotate
       RECONCILER_MASTER_KEY=$NEW RECONCILER_PREVIOUS_KEYS=$OLD reconciler keys rotate
     """
 
@@ -179,23 +196,45 @@ def keys() -> None:
 @click.option("--lock-timeout", type=click.FloatRange(min=0), default=0.0, show_default=True)
 @click.pass_obj
 def keys_rotate(runtime: Runtime, lock_timeout: float) -> None:
-    """Re-encrypt all metadata (and pending emails) with the current key, in one transaction.
+    """Re-encrypt all metadata (and queued emails) with a new key, in one transaction.
 
-    Set the new key as RECONCILER_MASTER_KEY and the old one in RECONCILER_PREVIOUS_KEYS; afterwards the old
-    key is no longer needed.
+    With the key file reconciler created beside a SQLite database (<database>.key), the command makes the new
+    key itself: the old key is kept in <database>.key.previous-<UTC time> (mode 0600), and the key file holds
+    the new key once everything is re-encrypted.
+
+    With a key from RECONCILER_MASTER_KEY, RECONCILER_MASTER_KEY_FILE or --master-key-file, set the new key
+    there and the old one in RECONCILER_PREVIOUS_KEYS; afterwards the old key is no longer needed.
 
     \b
     Example:
+      reconciler keys rotate
       RECONCILER_MASTER_KEY=$NEW RECONCILER_PREVIOUS_KEYS=$OLD reconciler keys rotate
     """
-    from .backends.builtin.people import rotate_metadata
+    import os
+
+    from .keys import load_keyring
     from .workflow import default_actor
 
     backend = _builtin(runtime, "keys rotate")
-    keyring = runtime.keyring(required=True)
-    with backend._locked(lock_timeout, default_actor()) as conn:
-        metadata, emails = rotate_metadata(conn, keyring)
-    click.echo(f"Re-encrypted {metadata} metadata record(s) and {emails} queued email(s) with the current key.")
+    loaded = load_keyring(runtime.database_url, environ=os.environ, master_key_file=runtime.master_key_file)
+    if loaded.notice:
+        err(loaded.notice)
+    done = backend.rotate_keys(loaded, lock_timeout=lock_timeout, actor=default_actor())
+    if done.key_file is None:
+        click.echo(
+            f"Re-encrypted {done.metadata} metadata record(s) and {done.emails} queued email(s) with the master key "
+            f"from {done.key_source}; the previous key(s) are no longer needed."
+        )
+        return
+    click.echo(
+        f"Re-encrypted {done.metadata} metadata record(s) and {done.emails} queued email(s) with a new master key, "
+        f"now in {done.key_file}."
+    )
+    click.echo(
+        f"The previous key is kept in {done.previous_file} (mode 0600): only backups made before this rotation "
+        "need it. Move it away from the database, or delete it."
+    )
+    err(f"Back up {done.key_file}: without it the encrypted metadata cannot be read.")
 
 
 @cli.group("csv")

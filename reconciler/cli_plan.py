@@ -285,6 +285,9 @@ def _execute(
     from .render.text import applied_line
     from .workflow import apply_plan
 
+    needs_key_for = getattr(runtime.backend(), "needs_key_for", None)
+    if keyring is None and needs_key_for is not None and needs_key_for(plan):  # invitation emails are encrypted
+        keyring = runtime.keyring(create=True)  # SQLite: creates the key file; PostgreSQL: the backend refuses
     progress = _progress(len(plan.ops))
     try:
         result = apply_plan(

@@ -36,6 +36,7 @@ __all__ = [
     "KEY_BYTES",
     "METADATA_PURPOSE",
     "SIGNATURE_PURPOSE",
+    "DecryptionError",
     "Keyring",
     "decrypt_metadata",
     "encrypt_metadata",
@@ -53,8 +54,10 @@ SIGNATURE_PURPOSE = "plan-signature"
 _HKDF_SALT = b"reconciler"
 _HKDF_INFO_PREFIX = b"reconciler/"
 _HEX_KEY = re.compile(rf"[0-9a-fA-F]{{{2 * KEY_BYTES}}}")
-_ROTATION_HINT = (
-    "if the value was written before a key rotation, list the old key in RECONCILER_PREVIOUS_KEYS (comma-separated hex)"
+_WRONG_KEY_HINT = (
+    "check that this is the key the data was encrypted with; after a key rotation, also list the old key in "
+    "RECONCILER_PREVIOUS_KEYS (comma-separated hex). If the key is right, the stored value was changed or copied "
+    "from another record"
 )
 
 # The nonce source is a module attribute so known-answer tests can pin it; nothing else should replace it.
@@ -106,14 +109,31 @@ def _seal(cipher: AESGCM, plaintext: bytes, associated_data: bytes | None) -> st
     return base64.b64encode(nonce + cipher.encrypt(nonce, plaintext, associated_data)).decode("ascii")
 
 
+class DecryptionError(CryptoError):
+    """A stored value could not be decrypted. ``what`` names the value; ``problem`` says why, after
+    "could not be decrypted" (": it is not valid base64", " with the master key from ...: ...").
+
+    The layer that read the value knows whose it is: :meth:`about` rewords the error for it (a member and a
+    workspace rather than "a membership-metadata value"), keeping the reason and the hint.
+    """
+
+    def __init__(self, what: str, problem: str, *, hint: str | None = None) -> None:
+        super().__init__(f"{what} could not be decrypted{problem}", hint=hint)
+        self.what = what
+        self.problem = problem
+
+    def about(self, what: str) -> DecryptionError:
+        return DecryptionError(what, self.problem, hint=self.hint)
+
+
 def _unpack(blob: str, *, what: str) -> bytes:
     """Decode the base64 envelope; the shortest valid one holds an empty plaintext (nonce + tag)."""
     try:
         raw = base64.b64decode(blob, validate=True)
     except (binascii.Error, ValueError, TypeError):
-        raise CryptoError(f"{what} could not be decrypted: it is not valid base64") from None
+        raise DecryptionError(what, ": it is not valid base64") from None
     if len(raw) < NONCE_BYTES + TAG_BYTES:
-        raise CryptoError(f"{what} could not be decrypted: it is too short to be an encrypted value")
+        raise DecryptionError(what, ": it is too short to be an encrypted value")
     return raw
 
 
@@ -135,11 +155,13 @@ class Keyring:
     """The current master key, which encrypts and signs, and earlier ones, which only decrypt and verify.
 
     Keys are left out of ``repr`` (and equality compares them only as a whole) so that a keyring logged by
-    accident, or shown in a traceback, does not leak them.
+    accident, or shown in a traceback, does not leak them. ``source`` says where the current key came from
+    (``RECONCILER_MASTER_KEY``, a file path, ...) for error messages; it never holds key material.
     """
 
     current: bytes = field(repr=False)
     previous: tuple[bytes, ...] = field(default=(), repr=False)
+    source: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         _check_key(self.current, name="the current master key")
@@ -163,22 +185,30 @@ class Keyring:
         """Encrypt under the current key; ``associated_data`` binds it to its record (a membership id)."""
         return _seal(_purpose_cipher(self.current, purpose), plaintext, associated_data)
 
-    def _decrypt_with(self, blob: str, purpose: str, associated_data: bytes) -> tuple[bytes, int]:
+    def describe(self) -> str:
+        """Which keys were tried, for messages: "the master key from SOURCE (and N previous key(s))"."""
+        text = f"the master key from {self.source}" if self.source else "the configured master key"
+        if self.previous:
+            text += f" (and {len(self.previous)} previous key(s))"
+        return text
+
+    def _decrypt_with(
+        self, blob: str, purpose: str, associated_data: bytes, what: str | None = None
+    ) -> tuple[bytes, int]:
         """Plaintext and the index of the key that opened it (0 = current)."""
-        raw = _unpack(blob, what=f"A {purpose} value")
+        what = what or f"A {purpose} value"
+        raw = _unpack(blob, what=what)
         for index, key in enumerate(self._all_keys):
             plaintext = _open(_purpose_cipher(key, purpose), raw, associated_data)
             if plaintext is not None:
                 return plaintext, index
-        raise CryptoError(
-            f"A {purpose} value could not be decrypted: it was tampered with, belongs to another record, "
-            "or was encrypted with a key that is not configured",
-            hint=_ROTATION_HINT,
-        )
+        # A wrong key is by far the most common cause; tampering and copied values come after it.
+        raise DecryptionError(what, f" with {self.describe()}: most likely the key is wrong", hint=_WRONG_KEY_HINT)
 
-    def decrypt(self, blob: str, *, purpose: str, associated_data: bytes) -> bytes:
-        """Try the current key, then each previous one, so data survives a rotation."""
-        return self._decrypt_with(blob, purpose, associated_data)[0]
+    def decrypt(self, blob: str, *, purpose: str, associated_data: bytes, what: str | None = None) -> bytes:
+        """Try the current key, then each previous one, so data survives a rotation. ``what`` names the value
+        in the error ("the metadata of bob@x in workspace "acme""); by default, its purpose."""
+        return self._decrypt_with(blob, purpose, associated_data, what)[0]
 
     def needs_reencryption(self, blob: str, purpose: str, associated_data: bytes) -> bool:
         """True when only a previous key opens ``blob``: what ``keys rotate`` rewrites.
@@ -218,9 +248,14 @@ def encrypt_metadata(keyring: Keyring, membership_id: str, metadata: dict[str, s
     )
 
 
-def decrypt_metadata(keyring: Keyring, membership_id: str, blob: str) -> dict[str, str]:
-    """Inverse of :func:`encrypt_metadata`; anything that is not a JSON object of strings is a CryptoError."""
-    plaintext = keyring.decrypt(blob, purpose=METADATA_PURPOSE, associated_data=membership_id.encode("utf-8"))
+def decrypt_metadata(keyring: Keyring, membership_id: str, blob: str, *, what: str | None = None) -> dict[str, str]:
+    """Inverse of :func:`encrypt_metadata`; anything that is not a JSON object of strings is a CryptoError.
+
+    A value no configured key opens raises :class:`DecryptionError`; ``what`` names the value in it.
+    """
+    plaintext = keyring.decrypt(
+        blob, purpose=METADATA_PURPOSE, associated_data=membership_id.encode("utf-8"), what=what
+    )
     try:
         value = json.loads(plaintext.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -272,7 +307,7 @@ def tooljet_decrypt(master_key: bytes, blob: str, *, table: str, column: str) ->
     plaintext = _open(_tooljet_cipher(master_key, table, column), raw, None)
     if plaintext is None:
         raise CryptoError(
-            f"{what} could not be decrypted: it was tampered with or was encrypted with another key",
+            f"{what} could not be decrypted: most likely the key is wrong (otherwise the value was changed)",
             hint="check that the master key is the LOCKBOX_MASTER_KEY of this ToolJet installation",
         )
     try:

@@ -2,6 +2,13 @@
 
 This is the only module that reads keys from the outside world; ``crypto.py`` stays pure. The environment is
 passed in as a mapping so that callers (and tests) decide what it is.
+
+It also replaces the SQLite key file when ``keys rotate`` rotates it, in steps that keep the data readable
+whenever the process stops: the old key is copied to ``<key file>.previous-<UTC time>`` and the new one written
+to ``<key file>.new`` (both mode 0600 and synced) *before* anything is re-encrypted; the re-encryption commits;
+then ``.new`` is renamed over the key file. Until that rename, loading the key file also loads ``.new`` as a
+decryption key, so data committed under the new key stays readable, and the next ``keys rotate`` resumes with
+that same new key instead of making another.
 """
 
 from __future__ import annotations
@@ -11,33 +18,47 @@ import os
 import secrets
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from reconciler.crypto import KEY_BYTES, Keyring, parse_master_key
-from reconciler.errors import SecretError
+from reconciler.errors import ReconcilerError, SecretError
 
 __all__ = [
     "MASTER_KEY_ENV",
+    "MASTER_KEY_FILE_ENV",
     "PREVIOUS_KEYS_ENV",
+    "KeyFileRotation",
     "KeyringResult",
+    "abandon_key_file_rotation",
+    "finish_key_file_rotation",
     "load_keyring",
     "require_keyring",
     "sqlite_key_path",
+    "stage_key_file_rotation",
 ]
 
 MASTER_KEY_ENV = "RECONCILER_MASTER_KEY"
+MASTER_KEY_FILE_ENV = "RECONCILER_MASTER_KEY_FILE"
 PREVIOUS_KEYS_ENV = "RECONCILER_PREVIOUS_KEYS"
+STAGED_SUFFIX = ".new"  # <key file>.new: the next key of an unfinished key-file rotation
+PREVIOUS_SUFFIX = ".previous-"  # <key file>.previous-<UTC time>: a key that a rotation replaced
 
 
 @dataclass(frozen=True)
 class KeyringResult:
-    """The keyring, if any, and a message for the CLI to print once on stderr (key created, loose mode)."""
+    """The keyring, if any, and a message for the CLI to print once on stderr (key created, loose mode).
+
+    ``key_file`` is the SQLite key file the current key was read from (or created as), when that is where it
+    came from: the one key source that ``keys rotate`` replaces itself.
+    """
 
     keyring: Keyring | None
     notice: str | None = None
+    key_file: str | None = None
 
 
 def load_keyring(
@@ -47,34 +68,52 @@ def load_keyring(
     master_key_file: str | None = None,
     create: bool = False,
 ) -> KeyringResult:
-    """Find the master key: ``master_key_file``, else ``RECONCILER_MASTER_KEY``, else ``<sqlite db>.key``.
+    """Find the master key: ``master_key_file``, else ``RECONCILER_MASTER_KEY_FILE``, else
+    ``RECONCILER_MASTER_KEY``, else ``<sqlite db>.key``.
 
     ``create`` is set by commands that are about to encrypt: only they may create the SQLite key file, so that
     a read-only command never leaves a key behind. PostgreSQL never gets an implicit key: a key that lives on
     one machine while the data is shared would lock everyone else out.
     """
     previous = _previous_keys(environ)
-    if master_key_file is not None:
-        current, notice = _read_key_file(master_key_file, source=f"--master-key-file {master_key_file}")
-        return KeyringResult(Keyring(current, previous), notice)
+    env_file = environ.get(MASTER_KEY_FILE_ENV, "").strip()
+    if master_key_file is not None or env_file:
+        # The option wins over the variable, as every option does over its variable.
+        if master_key_file is not None:
+            path, source = master_key_file, f"--master-key-file {master_key_file}"
+        else:
+            path, source = env_file, f"{MASTER_KEY_FILE_ENV} ({env_file})"
+        current, notice = _read_key_file(path, source=source)
+        return KeyringResult(Keyring(current, previous, source=source), notice)
     env_value = environ.get(MASTER_KEY_ENV, "")
     if env_value.strip():  # an empty variable counts as unset, as it does in most shells and compose files
-        return KeyringResult(Keyring(parse_master_key(env_value, source=MASTER_KEY_ENV), previous))
+        current = parse_master_key(env_value, source=MASTER_KEY_ENV)
+        return KeyringResult(Keyring(current, previous, source=MASTER_KEY_ENV))
 
     key_path = sqlite_key_path(database_url)
     if key_path is None:
         return KeyringResult(None)
+    source = _key_file_source(key_path)
+    notices: list[str] = []
     if os.path.exists(key_path):
-        current, notice = _read_key_file(key_path, source=f"the master key file {key_path}")
-        return KeyringResult(Keyring(current, previous), notice)
-    if not create:
+        current, notice = _read_key_file(key_path, source=source)
+        notices += [notice] if notice else []
+    elif not create:
         return KeyringResult(None)
-    current = _create_key_file(key_path)
-    notice = (
-        f"Created a master key for the metadata encryption at {key_path} (mode 0600). "
-        "Back it up: without it the encrypted metadata cannot be read."
-    )
-    return KeyringResult(Keyring(current, previous), notice)
+    else:
+        current = _create_key_file(key_path)
+        notices.append(
+            f"Created a master key for the metadata encryption at {key_path} (mode 0600). "
+            "Back it up: without it the encrypted metadata cannot be read."
+        )
+    staged = _staged_key(key_path)
+    if staged is not None:
+        previous = (*previous, staged)
+        notices.append(
+            f"Warning: a rotation of the master key file {key_path} did not finish ({key_path}{STAGED_SUFFIX} "
+            "exists); both keys are used to read. Finish it with: reconciler keys rotate"
+        )
+    return KeyringResult(Keyring(current, previous, source=source), "\n".join(notices) or None, key_path)
 
 
 def require_keyring(result: KeyringResult) -> Keyring:
@@ -103,6 +142,18 @@ def sqlite_key_path(database_url: str) -> str | None:
     if database in ("", ":memory:"):
         return None
     return database + ".key"
+
+
+def _key_file_source(key_path: str) -> str:
+    return f"the key file {key_path}"
+
+
+def _staged_key(key_path: str) -> bytes | None:
+    """The new key of an unfinished rotation of ``key_path``, if one was left behind."""
+    staged_path = key_path + STAGED_SUFFIX
+    if not os.path.exists(staged_path):
+        return None
+    return _read_key_file(staged_path, source=f"the new key file {staged_path}")[0]
 
 
 def _previous_keys(environ: Mapping[str, str]) -> tuple[bytes, ...]:
@@ -135,34 +186,55 @@ def _read_key_file(path: str, *, source: str) -> tuple[bytes, str | None]:
 
 
 def _create_key_file(path: str) -> bytes:
-    """Write a new key so that no reader ever sees a partial file.
-
-    The key goes to a private temporary file first, which is then hard-linked into place: the link fails if
-    another process got there first, in which case its key wins and is read back. Filesystems without hard
-    links fall back to writing the final file directly with O_EXCL.
-    """
+    """Write a new key so that no reader ever sees a partial file; if another process got there first, its
+    key wins and is read back."""
     key = secrets.token_bytes(KEY_BYTES)
-    content = (key.hex() + "\n").encode("ascii")
-    temp_path = f"{path}.{secrets.token_hex(8)}.tmp"
     try:
-        _write_exclusive(temp_path, content)
-        try:
-            os.link(temp_path, path)
-        except FileExistsError:
-            return _read_key_file(path, source=f"the master key file {path}")[0]
-        except OSError:
-            _write_exclusive(path, content)
+        _publish(path, key, replace=False)
     except FileExistsError:
-        return _read_key_file(path, source=f"the master key file {path}")[0]
+        return _read_key_file(path, source=_key_file_source(path))[0]
     except OSError as exc:
         raise SecretError(
             f"cannot create the master key file {path}: {exc.strerror or exc}",
             hint=f"create the directory or set {MASTER_KEY_ENV}",
         ) from None
+    return key
+
+
+def _publish(path: str, key: bytes, *, replace: bool) -> None:
+    """Write ``key`` to ``path`` (mode 0600) so that no reader ever sees a partial file.
+
+    The key goes to a private temporary file first (synced), which is then renamed over ``path``
+    (``replace``) or hard-linked into place, which fails with FileExistsError if ``path`` exists.
+    Filesystems without hard links fall back to writing the final file directly with O_EXCL.
+    """
+    content = (key.hex() + "\n").encode("ascii")
+    temp_path = f"{path}.{secrets.token_hex(8)}.tmp"
+    try:
+        _write_exclusive(temp_path, content)
+        if replace:
+            os.replace(temp_path, path)
+        else:
+            try:
+                os.link(temp_path, path)
+            except FileExistsError:
+                raise
+            except OSError:
+                _write_exclusive(path, content)
+        _sync_directory(path)
     finally:
         with contextlib.suppress(OSError):
             os.unlink(temp_path)
-    return key
+
+
+def _sync_directory(path: str) -> None:
+    """Make a rename or a new name in ``path``'s directory durable (a no-op where directories cannot be opened)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _write_exclusive(path: str, content: bytes) -> None:
@@ -178,3 +250,87 @@ def _write_exclusive(path: str, content: bytes) -> None:
             os.unlink(path)
         raise
     os.close(fd)
+
+
+# --- rotating the SQLite key file ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyFileRotation:
+    """A staged rotation of the SQLite key file (see the module docstring for the steps and why).
+
+    ``keyring`` holds the new key as current and the old one for decryption: what the re-encryption uses.
+    ``resumed`` says the new key was left by an interrupted rotation and is being reused.
+    """
+
+    key_file: str
+    staged_file: str
+    previous_file: str
+    keyring: Keyring = field(repr=False)
+    resumed: bool = False
+
+
+def stage_key_file_rotation(key_file: str, keyring: Keyring) -> KeyFileRotation:
+    """Keep the current key in ``<key file>.previous-<UTC time>`` and write the new key to ``<key file>.new``.
+
+    ``keyring`` is what :func:`load_keyring` returned for ``key_file``: its current key is the one being
+    replaced. A ``.new`` file left by an interrupted rotation is reused, never replaced, since data may already
+    be encrypted with it. Nothing is re-encrypted here; call :func:`finish_key_file_rotation` after commit.
+    """
+    try:
+        previous_file = _keep_previous(key_file, keyring.current)
+        staged_file = key_file + STAGED_SUFFIX
+        staged = _staged_key(key_file)
+        resumed = staged is not None
+        if staged is None:
+            staged = secrets.token_bytes(KEY_BYTES)
+            _publish(staged_file, staged, replace=True)
+    except OSError as exc:
+        raise SecretError(
+            f"cannot write beside the master key file {key_file}: {exc.strerror or exc}; nothing was changed",
+            hint="check the permissions of its directory",
+        ) from None
+    # Messages name the key file: it is the key the user knows, and the one that opens data not yet rotated.
+    new = Keyring(staged, (keyring.current, *keyring.previous), source=keyring.source)
+    return KeyFileRotation(key_file, staged_file, previous_file, new, resumed)
+
+
+def finish_key_file_rotation(rotation: KeyFileRotation) -> None:
+    """After the re-encryption committed: the new key replaces the old one in the key file, atomically."""
+    try:
+        os.replace(rotation.staged_file, rotation.key_file)
+    except OSError as exc:
+        raise SecretError(
+            f"the metadata is now encrypted with the key in {rotation.staged_file}, but it could not be renamed to "
+            f"{rotation.key_file}: {exc.strerror or exc}",
+            hint=f"rename it by hand (mv {rotation.staged_file} {rotation.key_file}); until then both are used",
+        ) from None
+    _sync_directory(rotation.key_file)
+
+
+def abandon_key_file_rotation(rotation: KeyFileRotation) -> None:
+    """The re-encryption did not happen (refused before it began): drop the new key this run made."""
+    if not rotation.resumed:
+        with contextlib.suppress(OSError):
+            os.unlink(rotation.staged_file)
+
+
+def _keep_previous(key_file: str, key: bytes) -> str:
+    """``<key file>.previous-<UTC time>`` holding ``key``; an existing copy of the same key is reused."""
+    directory = os.path.dirname(os.path.abspath(key_file))
+    prefix = os.path.basename(key_file) + PREVIOUS_SUFFIX
+    for name in sorted(os.listdir(directory)):
+        if name.startswith(prefix) and not name.endswith(".tmp"):
+            candidate = os.path.join(os.path.dirname(key_file), name)
+            with contextlib.suppress(ReconcilerError):
+                if _read_key_file(candidate, source=candidate)[0] == key:
+                    return candidate
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    for attempt in range(100):
+        path = f"{key_file}{PREVIOUS_SUFFIX}{stamp}" + (f"-{attempt}" if attempt else "")
+        try:
+            _publish(path, key, replace=False)
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(f"{key_file}{PREVIOUS_SUFFIX}{stamp}")

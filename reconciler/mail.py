@@ -3,8 +3,11 @@
 Stage: delivery, after commit. Messages are built with the standard library's ``EmailMessage`` under the
 strict SMTP policy; display names are stripped of control characters first, so a name holding a newline or a
 header (``Bob\\nBcc: eve@x``) can never add a header. Delivery goes over SMTP when ``RECONCILER_SMTP_URL`` is
-set (``smtp://user:pass@host:587?starttls=1``, ``smtps://...`` for implicit TLS), else to ``.eml`` files in
-``RECONCILER_OUTBOX_DIR`` (default ``./outbox``).
+set (``smtp://user:pass@host:587?starttls=1``, ``smtps://...`` for implicit TLS), else to ``.eml`` files when
+``RECONCILER_OUTBOX_DIR`` is set. With neither there is no transport: nothing is delivered (the built-in
+backend keeps the emails pending for ``invites send``), never written to a directory nobody reads.
+
+The lines that report a delivery are made here, so that both backends and ``invites send`` say the same.
 """
 
 from __future__ import annotations
@@ -28,7 +31,13 @@ from .errors import ReconcilerError
 
 DEFAULT_BASE_URL = "http://localhost:8082"
 DEFAULT_FROM = "reconciler@localhost"
-DEFAULT_OUTBOX_DIR = "outbox"
+SMTP_URL_ENV = "RECONCILER_SMTP_URL"
+OUTBOX_DIR_ENV = "RECONCILER_OUTBOX_DIR"
+MAIL_FROM_ENV = "RECONCILER_MAIL_FROM"
+NO_TRANSPORT = (
+    f"no mail transport is configured: set {SMTP_URL_ENV} (e.g. smtp://user:pass@host:587?starttls=1) to send "
+    f"them, or {OUTBOX_DIR_ENV} to write them as .eml files to a directory"
+)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 
 
@@ -176,11 +185,21 @@ class DirectoryTransport(Transport):
         path.chmod(0o600)  # it holds an invitation link
 
 
-def transport_from_env(environ: Mapping[str, str]) -> Transport:
-    url = environ.get("RECONCILER_SMTP_URL", "").strip()
+def transport_from_env(environ: Mapping[str, str]) -> Transport | None:
+    """SMTP when ``RECONCILER_SMTP_URL`` is set, else ``.eml`` files when ``RECONCILER_OUTBOX_DIR`` is set,
+    else None: there is no default directory, since emails written where nobody looks (a CI runner's working
+    directory) would be reported as delivered and be lost."""
+    url = environ.get(SMTP_URL_ENV, "").strip()
     if url:
         return SmtpTransport(SmtpSettings.from_url(url))
-    return DirectoryTransport(Path(environ.get("RECONCILER_OUTBOX_DIR") or DEFAULT_OUTBOX_DIR))
+    directory = environ.get(OUTBOX_DIR_ENV, "").strip()
+    if directory:
+        return DirectoryTransport(Path(directory))
+    return None
+
+
+def sender_from_env(environ: Mapping[str, str]) -> str:
+    return environ.get(MAIL_FROM_ENV, "").strip() or DEFAULT_FROM
 
 
 def describe_transport(transport: Transport) -> str:
@@ -189,3 +208,20 @@ def describe_transport(transport: Transport) -> str:
     if isinstance(transport, DirectoryTransport):
         return f"directory {transport.directory}"
     return type(transport).__name__
+
+
+def delivery_line(transport: Transport, count: int) -> str:
+    """What a delivery did, in the same words wherever emails are delivered."""
+    if isinstance(transport, DirectoryTransport):
+        return f"Wrote {count} invitation email(s) to {transport.directory}."
+    return f"Sent {count} invitation email(s) via {describe_transport(transport)}."
+
+
+def base_url_warning(environ: Mapping[str, str], variable: str, default: str) -> list[str]:
+    """A warning when the links' base URL is not configured: they would point at ``default`` (localhost)."""
+    if environ.get(variable, "").strip():
+        return []
+    return [
+        f"Warning: {variable} is not set, so the invitation links point at {default}; set it to the address "
+        "people open (e.g. https://tooljet.example.com)."
+    ]

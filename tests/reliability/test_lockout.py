@@ -207,9 +207,10 @@ def test_a_stale_saved_plan_cannot_remove_the_last_admin(harness: Harness, tmp_p
     "last-admin message; memberships unchanged",
 )
 def test_a_hand_edited_unsigned_plan_cannot_remove_the_last_admin(database_url: str, tmp_path: Path) -> None:
-    harness = Harness(database_url, tmp_path, keyring=None)
+    harness = Harness(database_url, tmp_path)  # the first apply invites: its emails are queued under a key
     try:
         harness.apply(config(ALICE, BOB, CAROL, DAN))
+        harness.keyring = None  # from here on no master key, so the saved plan is unsigned
         accept(harness, "alice@acme.example")
         harness.write(config(ALICE, BOB, CAROL.replace("role: builder", "role: end-user"), DAN))
         plan_file = tmp_path / "plan.json"

@@ -408,8 +408,9 @@ def _flip_a_bit(url: str, email: str = "alice@acme.example") -> str:
 @pytest.mark.reliability(
     area="Secrets",
     fault="one bit flipped in a membership's metadata ciphertext, then plan, apply, drift, users, explain, export",
-    outcome="each refuses with `A membership-metadata value could not be decrypted: it was tampered with ...`, exit "
-    "1, no traceback, no value; nothing written",
+    outcome='each refuses with `the metadata of alice@acme.example in workspace "acme" could not be decrypted with '
+    "the master key from RECONCILER_MASTER_KEY: most likely the key is wrong`, exit 1, no traceback, no value; "
+    "nothing written",
 )
 def test_tampered_ciphertext_is_refused(database_url: str, tmp_path: Path) -> None:
     session = Session(database_url, tmp_path, Evidence())
@@ -426,10 +427,10 @@ def test_tampered_ciphertext_is_refused(database_url: str, tmp_path: Path) -> No
         ("export",),
     ):
         result = session.run(*args, expect=1)
-        assert result.stderr.startswith("Error: A membership-metadata value could not be decrypted: it was tampered"), (
-            args,
-            result.stderr,
-        )
+        assert result.stderr.startswith(
+            'Error: the metadata of alice@acme.example in workspace "acme" could not be decrypted with the master key '
+            "from RECONCILER_MASTER_KEY: most likely the key is wrong"
+        ), (args, result.stderr)
     assert dump_text(database_url) == before
     assert session.evidence.leaks(CANARIES) == []
 

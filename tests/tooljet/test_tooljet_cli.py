@@ -1,4 +1,5 @@
-"""The ToolJet backend through the command line: plan, apply, saved and stale plans, export, history, locks."""
+"""The ToolJet backend through the command line: plan, apply, saved and stale plans, export, history, locks; what an
+apply says about its audit record and its invitation emails (issue 13)."""
 
 from __future__ import annotations
 
@@ -21,9 +22,9 @@ MASTER_KEY = "5e" * 32  # reconciler's own key: signs plan files and encrypts me
 register_later_commands()
 
 
-def run(db: ToolJetDb, *args: str, env: dict[str, str] | None = None, backend_option: bool = True) -> Result:
+def run(db: ToolJetDb, *args: str, env: dict[str, str | None] | None = None, backend_option: bool = True) -> Result:
     options = ["--backend", "tooljet"] if backend_option else []
-    environment = {"RECONCILER_MASTER_KEY": MASTER_KEY, **(env or {})}
+    environment: dict[str, str | None] = {"RECONCILER_MASTER_KEY": MASTER_KEY, **(env or {})}
     return CliRunner().invoke(cli, [*options, "--database", db.url, *args], env=environment, catch_exceptions=False)
 
 
@@ -177,3 +178,61 @@ def test_people_commands_read_tooljet_and_the_builtin_only_ones_refuse(tooljet: 
     assert explained.exit_code == 0 and "end-user" in explained.output
     refused = run(tooljet, "invite-url", "dave@acme.example", "--workspace", "acme")
     assert refused.exit_code == 1 and "not supported by the tooljet backend" in refused.output
+
+
+NO_AUDIT_WARNING = (
+    "Warning: this apply left no audit record: the tooljet backend keeps one only in a schema of its own; "
+    "set RECONCILER_TOOLJET_AUDIT_SCHEMA=reconciler_audit (created on first apply, beside ToolJet's tables)."
+)
+
+
+def test_every_apply_without_an_audit_schema_says_so(tooljet: ToolJetDb) -> None:
+    config = base_config(tooljet.variant)
+    user(config, "carol@acme.example")["role"] = "builder"
+    applied = run(tooljet, "apply", "-f", str(tooljet.write(config)), "--auto-approve")
+    assert applied.exit_code == 0, applied.output
+    assert applied.stderr.splitlines() == [NO_AUDIT_WARNING]
+
+    user(config, "carol@acme.example")["role"] = "end-user"
+    audit: dict[str, str | None] = {"RECONCILER_TOOLJET_AUDIT_SCHEMA": f"{tooljet.schema}_audit"}
+    audited = run(tooljet, "apply", "-f", str(tooljet.write(config)), "--auto-approve", env=audit)
+    assert audited.exit_code == 0, audited.output
+    assert "audit record" not in audited.stderr
+    assert "applied" in run(tooljet, "history", env=audit).output
+    assert NO_CHANGES in run(tooljet, "plan", "-f", str(tooljet.write(config))).output
+
+
+def _new_member(config: dict) -> None:
+    acme(config)["users"].append({"email": "frank@acme.example", "first_name": "Frank", "role": "end-user"})
+
+
+def test_invitation_emails_are_reported_as_the_builtin_backend_reports_them(tooljet: ToolJetDb) -> None:
+    config = base_config(tooljet.variant)
+    _new_member(config)
+    applied = run(tooljet, "apply", "-f", str(tooljet.write(config)), "--auto-approve")
+    assert applied.exit_code == 0, applied.output
+    outbox = tooljet.tmp / "outbox"
+    assert applied.stderr.splitlines() == [f"Wrote 1 invitation email(s) to {outbox}.", NO_AUDIT_WARNING]
+    assert len(list(outbox.glob("*.eml"))) == 1
+    assert NO_CHANGES in run(tooljet, "plan", "-f", str(tooljet.write(config))).output
+
+
+def test_without_a_mail_transport_nothing_is_written_and_the_apply_says_where_the_links_are(
+    tooljet: ToolJetDb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = base_config(tooljet.variant)
+    _new_member(config)
+    env: dict[str, str | None] = {"RECONCILER_OUTBOX_DIR": None, "TOOLJET_HOST": None}
+    applied = run(tooljet, "apply", "-f", str(tooljet.write(config)), "--auto-approve", env=env)
+    assert applied.exit_code == 0, applied.output
+    assert applied.stderr.splitlines() == [
+        "Warning: TOOLJET_HOST is not set, so the invitation links point at http://localhost:8082; set it to the "
+        "address people open (e.g. https://tooljet.example.com).",
+        "Warning: 1 invitation email(s) were not sent: no mail transport is configured (set RECONCILER_SMTP_URL, "
+        "or RECONCILER_OUTBOX_DIR for .eml files). The tooljet backend keeps no outbox: the links are shown in "
+        "ToolJet under Workspace settings > Users (Copy link).",
+        NO_AUDIT_WARNING,
+    ]
+    assert not (tmp_path / "outbox").exists() and not (tooljet.tmp / "outbox").exists()
+    assert NO_CHANGES in run(tooljet, "plan", "-f", str(tooljet.write(config))).output

@@ -1,13 +1,25 @@
-"""Invitation messages: content, and no header injection through names."""
+"""Invitation messages: content, no header injection through names; transports and their wording."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from reconciler.errors import ReconcilerError
-from reconciler.mail import Invitation, SmtpSettings, build_message, invitation_link
+from reconciler.mail import (
+    DirectoryTransport,
+    Invitation,
+    SmtpSettings,
+    SmtpTransport,
+    base_url_warning,
+    build_message,
+    delivery_line,
+    invitation_link,
+    sender_from_env,
+    transport_from_env,
+)
 
 EXPIRES = datetime(2030, 1, 2, 3, 4, tzinfo=UTC)
 
@@ -64,3 +76,37 @@ def test_smtp_url_parsing() -> None:
     assert SmtpSettings.from_url("smtps://mail.example").port == 465
     with pytest.raises(ReconcilerError):
         SmtpSettings.from_url("http://mail.example")
+
+
+# --- transports and the words that report a delivery -----------------------------------------------------------
+
+
+def test_no_transport_without_smtp_or_an_outbox_directory() -> None:
+    # never a default directory: emails written where nobody looks would be reported as delivered
+    assert transport_from_env({}) is None
+    assert transport_from_env({"RECONCILER_SMTP_URL": " ", "RECONCILER_OUTBOX_DIR": ""}) is None
+
+
+def test_outbox_directory_only_when_set(tmp_path: Path) -> None:
+    transport = transport_from_env({"RECONCILER_OUTBOX_DIR": str(tmp_path / "mails")})
+    assert isinstance(transport, DirectoryTransport) and transport.directory == tmp_path / "mails"
+    assert delivery_line(transport, 3) == f"Wrote 3 invitation email(s) to {tmp_path / 'mails'}."
+
+
+def test_smtp_wins_over_the_outbox_directory(tmp_path: Path) -> None:
+    transport = transport_from_env(
+        {"RECONCILER_SMTP_URL": "smtp://mail.example:2525", "RECONCILER_OUTBOX_DIR": str(tmp_path)}
+    )
+    assert isinstance(transport, SmtpTransport)
+    assert delivery_line(transport, 1) == "Sent 1 invitation email(s) via SMTP server mail.example:2525."
+
+
+def test_base_url_warning_only_when_unset() -> None:
+    (line,) = base_url_warning({}, "RECONCILER_BASE_URL", "http://localhost:8082")
+    assert line.startswith("Warning: RECONCILER_BASE_URL is not set, so the invitation links point at http://localhost")
+    assert base_url_warning({"RECONCILER_BASE_URL": "https://tj.example"}, "RECONCILER_BASE_URL", "x") == []
+
+
+def test_sender_defaults() -> None:
+    assert sender_from_env({}) == "reconciler@localhost"
+    assert sender_from_env({"RECONCILER_MAIL_FROM": "access@acme.example"}) == "access@acme.example"

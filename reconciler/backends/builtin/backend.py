@@ -12,6 +12,7 @@ import os
 import sqlite3
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -19,8 +20,10 @@ from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from ... import ops
-from ...crypto import Keyring, decrypt_metadata
+from ...crypto import DecryptionError, Keyring, decrypt_metadata
 from ...errors import DatabaseMissing, LockTimeout, ReconcilerError, SecretError
+from ...keys import KeyringResult
+from ...mail import DEFAULT_BASE_URL
 from ...state import Snapshot
 from ..base import ApplyResult, AuditInfo, AuditRun, Backend, PreconditionCheck
 from ..common import (
@@ -39,7 +42,6 @@ from .reader import empty_snapshot, read_snapshot
 
 T_RUNS = models.AuditRun.__table__
 T_CHANGES = models.AuditChange.__table__
-DEFAULT_BASE_URL = "http://localhost:8082"
 COMMIT_GRACE_SECONDS = 30.0
 # SQLite's page cache for an apply's transaction, at most (pages are taken as they are used): a large apply
 # inserts into indexes on random keys (uuids, token hashes) that outgrow SQLite's default 2 MB, and a
@@ -47,6 +49,44 @@ COMMIT_GRACE_SECONDS = 30.0
 APPLY_CACHE_KIB = 64 * 1024
 NO_KEY = "the database holds encrypted metadata but no master key is configured"
 KEY_HINT = "set RECONCILER_MASTER_KEY (64 hex characters) or pass --master-key-file"
+INVITE_KEY_HINT = (
+    "set RECONCILER_MASTER_KEY to a key of 64 hex characters (generate one with: "
+    'python -c "import secrets; print(secrets.token_hex(32))"; keep it: it also encrypts metadata), or pass '
+    "--master-key-file, then apply again"
+)
+
+
+def invitations_in(plan: ops.Plan) -> int:
+    """How many invitation emails applying ``plan`` queues: one per membership created as invited, and one per
+    unarchived membership (it is invited again). Each is stored encrypted, so each needs a master key.
+
+    Must say what the executor does (``Executor._invite``); ``after_execute`` refuses, inside the transaction,
+    an apply whose executor invited anyone without a key, should the two ever disagree.
+    """
+    return sum(
+        1
+        for op in plan.ops
+        if (isinstance(op, ops.CreateMembership) and op.status == "invited") or isinstance(op, ops.UnarchiveMembership)
+    )
+
+
+def _no_key_for_invitations(count: int) -> SecretError:
+    return SecretError(
+        f"this apply invites {count} member(s), and their invitation emails are kept encrypted until they are "
+        "delivered, but no master key is configured; nothing was changed",
+        hint=INVITE_KEY_HINT,
+    )
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """What ``keys rotate`` did: records re-encrypted, and for the SQLite key file, where the keys now are."""
+
+    metadata: int
+    emails: int
+    key_source: str
+    key_file: str | None = None  # the key file that now holds the new key
+    previous_file: str | None = None  # where the replaced key was kept
 
 
 class BuiltinBackend(Backend):
@@ -76,8 +116,13 @@ class BuiltinBackend(Backend):
 
     def read_snapshot(self, slugs: Collection[str], keyring: Keyring | None):
         with self._read_transaction() as conn:
-            snapshot, _ = read_snapshot(conn, slugs, decrypt_metadata=_decryptor(keyring))
+            snapshot, _ = read_snapshot(conn, slugs, decrypt_metadata=_decryptor(keyring, conn))
         return snapshot
+
+    def needs_key_for(self, plan: ops.Plan) -> bool:
+        """Whether applying ``plan`` needs a master key even though it writes no metadata: its invitation
+        emails are queued encrypted (the CLI creates the SQLite key file for them)."""
+        return invitations_in(plan) > 0
 
     def list_workspaces(self) -> list[str]:
         table = models.Workspace.__table__
@@ -97,6 +142,9 @@ class BuiltinBackend(Backend):
         progress: Callable[[int, int], None] | None = None,
     ) -> ApplyResult:
         started = models.utcnow()
+        if keyring is None and invitations_in(plan):
+            # Refused before the lock and the transaction: an invitation is never created without its email.
+            raise _no_key_for_invitations(invitations_in(plan))
 
         def record(exc: ReconcilerError, result: str) -> None:
             self._audit_separately(plan, audit, started, exc, result)
@@ -117,11 +165,14 @@ class BuiltinBackend(Backend):
     def after_execute(self, conn: Connection, executor: Executor, keyring: Keyring | None, audit: AuditInfo) -> int:
         """Queue the invitation emails in the apply's own transaction; returns how many were queued.
 
-        Without a master key an email holding a raw token cannot be stored safely, so none is queued and
-        ``invite-url`` issues links later.
+        An email holds a raw token, so it is stored encrypted: without a master key the whole apply is refused
+        (and rolled back) rather than leaving members invited with no email. ``apply`` refuses such a plan
+        before it begins; this catches any invitation that its count missed.
         """
-        if keyring is None or not executor.invitations:
+        if not executor.invitations:
             return 0
+        if keyring is None:
+            raise _no_key_for_invitations(len(executor.invitations))
         from .people import queue_invitations
 
         base_url = self.environ.get("RECONCILER_BASE_URL") or DEFAULT_BASE_URL
@@ -131,27 +182,81 @@ class BuiltinBackend(Backend):
         )
 
     def after_commit(self, result: ApplyResult, keyring: Keyring | None) -> list[str]:
-        """Deliver queued invitations; a failure leaves them pending and never undoes the apply."""
-        if not result.invitations:
+        """Deliver queued invitations; a failure leaves them pending and never undoes the apply. Lines for stderr.
+
+        Without a mail transport (neither RECONCILER_SMTP_URL nor RECONCILER_OUTBOX_DIR) nothing is delivered:
+        the emails stay pending, and a warning says how to deliver them.
+        """
+        if not result.invitations or keyring is None or result.queued == 0:
             return []
-        if keyring is None or result.queued == 0:
-            return [
-                f"Note: {len(result.invitations)} invitation(s) were not emailed because no master key is "
-                "configured; issue links with 'reconciler invite-url EMAIL --workspace SLUG'."
-            ]
-        from ...mail import DEFAULT_FROM, describe_transport, transport_from_env
+        from ...mail import NO_TRANSPORT, base_url_warning, delivery_line, sender_from_env, transport_from_env
         from .people import deliver_pending
 
+        lines = base_url_warning(self.environ, "RECONCILER_BASE_URL", DEFAULT_BASE_URL)
         transport = transport_from_env(self.environ)
-        sender = self.environ.get("RECONCILER_MAIL_FROM") or DEFAULT_FROM
-        report = deliver_pending(self.engine, keyring, transport, sender=sender)
-        lines = [f"Sent {len(report.sent)} invitation email(s) via {describe_transport(transport)}."]
+        if transport is None:
+            lines.append(
+                f"Warning: {result.queued} invitation email(s) were not sent and stay pending: {NO_TRANSPORT}; "
+                "then run 'reconciler invites send'."
+            )
+            return lines
+        report = deliver_pending(self.engine, keyring, transport, sender=sender_from_env(self.environ))
+        lines.append(delivery_line(transport, len(report.sent)))
         if report.failed:
             lines.append(
                 f"Warning: {len(report.failed)} invitation email(s) could not be delivered "
                 f"({report.failed[0][1]}); they stay pending. Retry with 'reconciler invites send'."
             )
         return lines
+
+    # --- key rotation ----------------------------------------------------------------------------
+
+    def rotate_keys(self, loaded: KeyringResult, *, lock_timeout: float, actor: str) -> Rotation:
+        """Re-encrypt every metadata value and queued email with a new key, in one transaction (apply lock).
+
+        With the SQLite key file (``loaded.key_file``), the new key is made here and replaces the file's key,
+        in the crash-safe steps of ``keys.stage_key_file_rotation``. With a key from the environment or a key
+        file the user manages, the new key is that one and the old ones come from RECONCILER_PREVIOUS_KEYS:
+        without any, there is nothing to rotate, and the command most likely expected to make a key itself.
+        """
+        from ...keys import (
+            MASTER_KEY_ENV,
+            PREVIOUS_KEYS_ENV,
+            abandon_key_file_rotation,
+            finish_key_file_rotation,
+            stage_key_file_rotation,
+        )
+        from .people import rotate_metadata
+
+        keyring = loaded.keyring
+        if keyring is None:
+            raise SecretError(
+                "there is no master key to rotate: none is configured",
+                hint=f"set {MASTER_KEY_ENV} or pass --master-key-file (on SQLite, the first apply that needs a key "
+                "creates <database>.key)",
+            )
+        if loaded.key_file is None:
+            if not keyring.previous:
+                raise SecretError(
+                    f"nothing to rotate: the master key from {keyring.source} is the only key configured; "
+                    "keys rotate does not make keys it cannot store",
+                    hint=f"put the new key in {keyring.source} and the current one in {PREVIOUS_KEYS_ENV}, "
+                    "then run keys rotate again",
+                )
+            with self._locked(lock_timeout, actor) as conn:
+                metadata, emails = rotate_metadata(conn, keyring)
+            return Rotation(metadata, emails, keyring.source)
+        rotation = stage_key_file_rotation(loaded.key_file, keyring)
+        try:
+            with self._locked(lock_timeout, actor) as conn:
+                metadata, emails = rotate_metadata(conn, rotation.keyring)
+        except ReconcilerError:  # refused or failed before the commit: the data is still under the old key
+            abandon_key_file_rotation(rotation)
+            raise
+        finish_key_file_rotation(rotation)
+        return Rotation(
+            metadata, emails, f"the key file {rotation.key_file}", rotation.key_file, rotation.previous_file
+        )
 
     @contextmanager
     def _locked(self, timeout: float, actor: str) -> Iterator[Connection]:
@@ -270,13 +375,29 @@ def _cache_size(conn: Connection, setting: int) -> int:
     return before
 
 
-def _decryptor(keyring: Keyring | None) -> Callable[[str, str], dict[str, str]]:
+def _decryptor(keyring: Keyring | None, conn: Connection) -> Callable[[str, str], dict[str, str]]:
     def decrypt(membership_id: str, blob: str) -> dict[str, str]:
         if keyring is None:
             raise SecretError(NO_KEY, hint=KEY_HINT)
-        return decrypt_metadata(keyring, membership_id, blob)
+        try:
+            return decrypt_metadata(keyring, membership_id, blob)
+        except DecryptionError as exc:  # name the member: the error is about one record, which the user can find
+            raise exc.about(_whose_metadata(conn, membership_id)) from None
 
     return decrypt
+
+
+def _whose_metadata(conn: Connection, membership_id: str) -> str:
+    """``the metadata of EMAIL in workspace "SLUG"``, looked up only when a value could not be decrypted."""
+    m, u, w = models.Membership.__table__, models.User.__table__, models.Workspace.__table__
+    row = conn.execute(
+        select(u.c.email, w.c.slug)
+        .select_from(m.join(u, u.c.id == m.c.user_id).join(w, w.c.id == m.c.workspace_id))
+        .where(m.c.id == membership_id)
+    ).first()
+    if row is None:
+        return f"the metadata of membership {membership_id}"
+    return f'the metadata of {row.email} in workspace "{row.slug}"'
 
 
 def _now_text() -> str:

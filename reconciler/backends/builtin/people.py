@@ -8,9 +8,11 @@ membership does) and delivered after commit; a failed delivery stays pending for
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import orjson
 from sqlalchemy import Connection, Engine, bindparam, select, update
@@ -112,7 +114,7 @@ def _payload(email: Email) -> bytes:
 
 
 def _email(keyring: Keyring, recipient: str, blob: str) -> Email:
-    data = json.loads(keyring.decrypt(blob, purpose=OUTBOX_PURPOSE, associated_data=recipient.encode()))
+    data = json.loads(_open_email(keyring, recipient, blob))
     return Email(
         data["recipient"],
         data["recipient_name"],
@@ -199,18 +201,58 @@ def _record(engine: Engine, outcomes: list[dict]) -> None:
         _executemany(conn, statement, outcomes)
 
 
+def _open_email(keyring: Keyring, recipient: str, blob: str) -> bytes:
+    return keyring.decrypt(
+        blob,
+        purpose=OUTBOX_PURPOSE,
+        associated_data=recipient.encode(),
+        what=f"the queued invitation email to {recipient}",
+    )
+
+
+def pending_count(engine: Engine) -> int:
+    """How many invitation emails wait in the outbox."""
+    with engine.connect() as conn:
+        return len(conn.execute(select(T_OUTBOX.c.id).where(T_OUTBOX.c.status == "pending")).all())
+
+
 # --- accepting and re-issuing -------------------------------------------------------------------
 
+_TOKEN = re.compile(r"[A-Za-z0-9_-]+")
+_LINK_HINT = "pass the link from the invitation email (or from 'reconciler invite-url'), or its token"
 
-def accept_invitation(engine: Engine, token: str) -> tuple[str, str]:
-    """``invited`` -> ``active`` for the membership holding this token; returns (workspace slug, email)."""
-    digest = hash_token(token.strip())
+
+def parse_invitation(text: str) -> tuple[str, str | None]:
+    """(token, workspace id or None) from what a person pastes: the link (``.../invitations/TOKEN?oid=ID``, as
+    the email and ``invite-url`` give it) or the bare token."""
+    parts = urlsplit(text.strip())
+    segments = [segment for segment in parts.path.split("/") if segment]
+    if "invitations" in segments[:-1]:
+        token = segments[segments.index("invitations") + 1]
+    elif len(segments) == 1 and not parts.scheme and not parts.netloc:
+        token = segments[0]
+    else:
+        token = ""
+    if not _TOKEN.fullmatch(token):
+        raise InvitationError("this is neither an invitation link nor an invitation token", hint=_LINK_HINT)
+    oid = parse_qs(parts.query).get("oid")
+    return token, oid[0] if oid else None
+
+
+def accept_invitation(engine: Engine, link_or_token: str) -> tuple[str, str]:
+    """``invited`` -> ``active`` for the membership holding this token; returns (workspace slug, email).
+
+    Takes the whole link or the bare token; a link whose ``oid`` names another workspace is refused.
+    """
+    token, workspace_id = parse_invitation(link_or_token)
+    digest = hash_token(token)
     with engine.begin() as conn:
         row = conn.execute(
             select(
                 T_MEMBERSHIPS.c.id,
                 T_MEMBERSHIPS.c.status,
                 T_MEMBERSHIPS.c.invitation_expires_at,
+                T_MEMBERSHIPS.c.workspace_id,
                 T_WORKSPACES.c.slug,
                 T_USERS.c.email,
             )
@@ -218,7 +260,7 @@ def accept_invitation(engine: Engine, token: str) -> tuple[str, str]:
             .join(T_USERS, T_USERS.c.id == T_MEMBERSHIPS.c.user_id)
             .where(T_MEMBERSHIPS.c.invitation_token_hash == digest)
         ).first()
-        if row is None or row.status != "invited":
+        if row is None or row.status != "invited" or (workspace_id is not None and workspace_id != row.workspace_id):
             raise InvitationError(
                 "this invitation token is unknown or was already used",
                 hint="ask an admin for a fresh link (reconciler invite-url)",
@@ -267,16 +309,41 @@ def reissue_invitation(
 
 
 def rotate_metadata(conn: Connection, keyring: Keyring) -> tuple[int, int]:
-    """Re-encrypt every metadata blob and pending email with the current key; returns (metadata, emails)."""
-    blobs = conn.execute(select(T_METADATA.c.membership_id, T_METADATA.c.ciphertext)).all()
+    """Re-encrypt every metadata blob and queued email with the current key; returns (metadata, emails).
+
+    Every value is decrypted first (with any configured key), so a value that no key opens stops the rotation
+    with an error naming its member, before anything is written.
+    """
+    blobs = conn.execute(
+        select(T_METADATA.c.membership_id, T_METADATA.c.ciphertext, T_USERS.c.email, T_WORKSPACES.c.slug)
+        .join(T_MEMBERSHIPS, T_MEMBERSHIPS.c.id == T_METADATA.c.membership_id)
+        .join(T_USERS, T_USERS.c.id == T_MEMBERSHIPS.c.user_id)
+        .join(T_WORKSPACES, T_WORKSPACES.c.id == T_MEMBERSHIPS.c.workspace_id)
+    ).all()
     rows = [
         {
             "b_id": r.membership_id,
             "v_blob": encrypt_metadata(
-                keyring, r.membership_id, decrypt_metadata(keyring, r.membership_id, r.ciphertext)
+                keyring,
+                r.membership_id,
+                decrypt_metadata(
+                    keyring, r.membership_id, r.ciphertext, what=f'the metadata of {r.email} in workspace "{r.slug}"'
+                ),
             ),
         }
         for r in blobs
+    ]
+    mails = conn.execute(select(T_OUTBOX.c.id, T_OUTBOX.c.recipient, T_OUTBOX.c.payload_ciphertext)).all()
+    mail_rows = [
+        {
+            "b_id": r.id,
+            "v_blob": keyring.encrypt(
+                _open_email(keyring, r.recipient, r.payload_ciphertext),
+                purpose=OUTBOX_PURPOSE,
+                associated_data=r.recipient.encode(),
+            ),
+        }
+        for r in mails
     ]
     _executemany(
         conn,
@@ -285,18 +352,6 @@ def rotate_metadata(conn: Connection, keyring: Keyring) -> tuple[int, int]:
         .values(ciphertext=bindparam("v_blob")),
         rows,
     )
-    mails = conn.execute(select(T_OUTBOX.c.id, T_OUTBOX.c.recipient, T_OUTBOX.c.payload_ciphertext)).all()
-    mail_rows = [
-        {
-            "b_id": r.id,
-            "v_blob": keyring.encrypt(
-                keyring.decrypt(r.payload_ciphertext, purpose=OUTBOX_PURPOSE, associated_data=r.recipient.encode()),
-                purpose=OUTBOX_PURPOSE,
-                associated_data=r.recipient.encode(),
-            ),
-        }
-        for r in mails
-    ]
     _executemany(
         conn,
         update(T_OUTBOX).where(T_OUTBOX.c.id == bindparam("b_id")).values(payload_ciphertext=bindparam("v_blob")),

@@ -2,8 +2,9 @@
 
 Stage: storage. ``RECONCILER_TOOLJET_AUDIT_SCHEMA`` names a schema in the same database (created on first use,
 with the built-in backend's ``audit_runs``/``audit_changes`` tables); the run record is written in the apply's
-transaction, so it exists exactly when the apply committed. Unset, applies leave no record and ``history`` says
-so. Records are masked like the built-in ones: addresses and field names, never a metadata value or a token.
+transaction, so it exists exactly when the apply committed. Unset, applies leave no record, and every apply and
+``history`` say so. Records are masked like the built-in ones: addresses and field names, never a metadata
+value or a token.
 """
 
 from __future__ import annotations
@@ -35,6 +36,15 @@ class AuditLog:
             self.runs: Table = models.AuditRun.__table__.to_metadata(target, schema=self.schema)  # type: ignore[attr-defined]
             self.changes: Table = models.AuditChange.__table__.to_metadata(target, schema=self.schema)  # type: ignore[attr-defined]
             self.metadata = target
+
+    def missing_warning(self) -> list[str]:
+        """The line an apply prints when it left no audit record (no audit schema is configured)."""
+        if self.schema:
+            return []
+        return [
+            "Warning: this apply left no audit record: the tooljet backend keeps one only in a schema of its own; "
+            f"set {AUDIT_SCHEMA_ENV}=reconciler_audit (created on first apply, beside ToolJet's tables)."
+        ]
 
     def record(
         self, conn: Connection, plan: ops.Plan, audit: AuditInfo, started: datetime, result: str, error: str | None

@@ -143,13 +143,14 @@ class ToolJetBackend(Backend):
         return ApplyResult(run_id, len(plan.ops), tuple(i.email for i in executor.invitations))
 
     def after_commit(self, result: ApplyResult, keyring: Keyring | None = None) -> list[str]:
-        """Deliver the invitations of the last apply (the CLI calls this after commit); lines for stderr.
+        """Deliver the invitations of the last apply (the CLI calls this after commit); lines for stderr, which
+        also say when the apply left no audit record.
 
         There is no outbox table (ToolJet's tables are not ours to extend): a failed delivery is reported, and
         the invitation link stays available in ToolJet's UI, since the token is stored the way ToolJet stores it.
         """
         pending, self.pending_invitations = self.pending_invitations, []
-        return deliver(pending, self.environ)
+        return [*deliver(pending, self.environ), *self.audit_log.missing_warning()]
 
     @contextmanager
     def _locked(self, timeout: float, actor: str) -> Iterator[Connection]:

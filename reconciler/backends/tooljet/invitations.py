@@ -4,7 +4,8 @@ Stage: delivery, after commit. A person who has never set up an account (``users
 ``{TOOLJET_HOST}{SUB_PATH}invitations/{account token}/workspaces/{membership token}?oid={organization id}``;
 someone who already has an account gets ``{TOOLJET_HOST}{SUB_PATH}organization-invitations/{membership token}
 ?oid={organization id}``. Tokens are the raw uuids ToolJet stores, so the links also appear in ToolJet's own UI
-("Copy invitation link"). Messages go through ``reconciler.mail``'s transport (SMTP or ``.eml`` files).
+("Copy invitation link"). Messages go through ``reconciler.mail``'s transport (SMTP, or ``.eml`` files when
+``RECONCILER_OUTBOX_DIR`` is set); with neither, nothing is sent and a warning says where the links are.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 
 DEFAULT_HOST = "http://localhost:8082"
+COPY_LINK = "the links are shown in ToolJet under Workspace settings > Users (Copy link)"
 
 
 @dataclass(frozen=True)
@@ -65,13 +67,24 @@ def build_message(invitation: PendingInvitation, *, sender: str, environ: Mappin
 
 
 def deliver(invitations: list[PendingInvitation], environ: Mapping[str, str]) -> list[str]:
-    """Send each message; failures are reported (the apply stays committed) and the link stays in ToolJet's UI."""
+    """Send each message; failures are reported (the apply stays committed) and the link stays in ToolJet's UI.
+
+    Lines for stderr, worded as the built-in backend words them.
+    """
     if not invitations:
         return []
-    from ...mail import DEFAULT_FROM, describe_transport, transport_from_env
+    from ...mail import base_url_warning, delivery_line, sender_from_env, transport_from_env
 
+    lines = base_url_warning(environ, "TOOLJET_HOST", DEFAULT_HOST)
     transport = transport_from_env(environ)
-    sender = environ.get("RECONCILER_MAIL_FROM") or DEFAULT_FROM
+    if transport is None:
+        lines.append(
+            f"Warning: {len(invitations)} invitation email(s) were not sent: no mail transport is configured (set "
+            "RECONCILER_SMTP_URL, or RECONCILER_OUTBOX_DIR for .eml files). The tooljet backend keeps no outbox: "
+            f"{COPY_LINK}."
+        )
+        return lines
+    sender = sender_from_env(environ)
     failed = []
     try:
         for invitation in invitations:
@@ -81,11 +94,7 @@ def deliver(invitations: list[PendingInvitation], environ: Mapping[str, str]) ->
                 failed.append(f"{invitation.email} ({type(exc).__name__})")
     finally:
         transport.close()
-    lines = [f"Sent {len(invitations) - len(failed)} invitation(s) via {describe_transport(transport)}."]
+    lines.append(delivery_line(transport, len(invitations) - len(failed)))
     if failed:
-        lines.append(
-            "Warning: could not deliver the invitation to "
-            + ", ".join(failed)
-            + "; the link is shown in ToolJet under Workspace settings > Users (Copy link)."
-        )
+        lines.append(f"Warning: could not deliver the invitation to {', '.join(failed)}; {COPY_LINK}.")
     return lines
