@@ -418,6 +418,7 @@ _HISTORY_WORDS = {
     "archive": ("archived", "archived"),
     "unarchive": ("unarchived", "unarchived"),
     "role_changes": ("role change", "role changes"),
+    "grants": ("new privileged member", "new privileged members"),
 }
 
 

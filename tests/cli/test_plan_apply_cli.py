@@ -286,3 +286,4 @@ def test_history_words_its_counts(harness: Harness) -> None:
     assert history_counts({"add": 1, "change": 2, "role_changes": 1}) == "1 added, 2 changed, 1 role change"
     assert history_counts({"archive": 0, "role_changes": 3}) == "3 role changes"
     assert history_counts({}) == "no changes"
+    assert history_counts({"add": 3, "grants": 1}) == "3 added, 1 new privileged member"
