@@ -131,7 +131,7 @@ def test_every_required_option_is_tested() -> None:
         ("plan", "config_path"),
         ("drift", "config_path"),
         ("validate", "config_path"),
-        ("accept-invite", "token"),
+        ("accept-invite", "link_or_token"),
     }
 
 

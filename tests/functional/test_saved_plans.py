@@ -177,20 +177,25 @@ def test_a_plan_without_metadata_on_sqlite_is_signed_with_a_new_key_file(sqlite_
 
 @pytest.mark.postgres
 def test_without_any_key_the_plan_says_it_is_unsigned_and_apply_refuses_it(postgres_url: str, tmp_path: Path) -> None:
-    harness = Harness(postgres_url, tmp_path, keyring=None)
+    harness = Harness(postgres_url, tmp_path)
     try:
-        harness.write(config_yaml(workspace_yaml(users=PLAIN_USERS)))
-        planfile = save_plan(harness, without_key=True)
-        assert "signature" not in json.loads(planfile.read_text())
+        harness.apply(config_yaml(workspace_yaml(users=PLAIN_USERS)))  # with a key: the invitations need one
+        harness.write(config_yaml(workspace_yaml(users=PLAIN_USERS.replace("role: end-user", "role: builder"))))
+        planfile = harness.directory / "plan.json"
         saved = cli(harness, "plan", "-f", str(harness.config_path), "-o", str(planfile), without_key=True)
+        assert saved.exit_code == 0, saved.output
         assert f"Warning: the plan saved to {planfile} is NOT signed" in saved.stderr
-        _promote_bob(planfile)
+        document = json.loads(planfile.read_text())
+        assert "signature" not in document
+        (bob,) = [op for op in document["ops"] if op["kind"] == "UpdateMembership"]
+        bob["role"]["new"] = "admin"  # the hand edit
+        planfile.write_text(json.dumps(document))
 
         refused = cli(harness, "apply", str(planfile), without_key=True)
         assert refused.exit_code == 1
         assert refused.stderr.splitlines()[0] == f"Error: {UNSIGNED}"
         assert "--allow-unsigned" in refused.stderr
-        assert harness.scalar("SELECT count(*) FROM memberships") == 0
+        assert harness.membership("bob@acme.com")["role"] == "end-user"
 
         allowed = cli(harness, "apply", str(planfile), "--allow-unsigned", without_key=True)
         assert allowed.exit_code == 0, allowed.stderr

@@ -379,7 +379,7 @@ def test_new_members_of_an_archived_workspace_get_no_invitation_email(tooljet: T
 
     assert result.invitations == ()
     assert planned.plan.summary["archive"] == 1  # the workspace
-    assert tooljet.backend().after_commit(result) == []
+    assert [line for line in tooljet.backend().after_commit(result) if "invitation" in line] == []
     role, status, token, _source = tooljet.membership("frank@acme.example")
     assert (role, status) == ("all-users", "invited") and _is_uuid(token)  # ToolJet's UI still shows the link
     tooljet.assert_no_changes(config)
