@@ -261,6 +261,7 @@ def _apply_config(
         if planned.plan.empty:
             return
         _raise_refusals(planned, allow_mass_change=options.allow_mass_change)
+        keyring = _keyring_for_invitations(runtime, planned.plan, keyring)  # refused before the question
         if not auto_approve:
             _confirm()
         try:
@@ -271,6 +272,19 @@ def _apply_config(
                 raise StalePlan(CHANGED_MESSAGE, hint="run apply again to see the new plan") from None
             err("Note: another apply changed the database while this one waited for the lock; planning again.")
             click.echo("")
+
+
+def _keyring_for_invitations(runtime: Runtime, plan: Any, keyring: Any) -> Any:
+    """Invitation emails are queued encrypted: on SQLite the key file is created for them; without any key (on
+    PostgreSQL) the apply is refused before anything is asked or written."""
+    needs_key_for = getattr(runtime.backend(), "needs_key_for", None)
+    if keyring is None and needs_key_for is not None and needs_key_for(plan):
+        keyring = runtime.keyring(create=True)
+        if keyring is None:
+            from .backends.builtin.backend import invitations_in, no_key_for_invitations
+
+            raise no_key_for_invitations(invitations_in(plan))
+    return keyring
 
 
 def _execute(
@@ -285,9 +299,7 @@ def _execute(
     from .render.text import applied_line
     from .workflow import apply_plan
 
-    needs_key_for = getattr(runtime.backend(), "needs_key_for", None)
-    if keyring is None and needs_key_for is not None and needs_key_for(plan):  # invitation emails are encrypted
-        keyring = runtime.keyring(create=True)  # SQLite: creates the key file; PostgreSQL: the backend refuses
+    keyring = _keyring_for_invitations(runtime, plan, keyring)
     progress = _progress(len(plan.ops))
     try:
         result = apply_plan(

@@ -287,3 +287,22 @@ def test_history_words_its_counts(harness: Harness) -> None:
     assert history_counts({"archive": 0, "role_changes": 3}) == "3 role changes"
     assert history_counts({}) == "no changes"
     assert history_counts({"add": 3, "grants": 1}) == "3 added, 1 new privileged member"
+
+
+@pytest.mark.postgres
+def test_an_apply_that_cannot_keep_its_invitations_is_refused_before_the_question(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL without a master key: the invitation emails could not be queued encrypted, so the apply is
+    refused before anyone is asked to approve it (before, the refusal came after the 'yes')."""
+    monkeypatch.setattr("reconciler.cli_plan.stdin_is_interactive", lambda: True)
+    opened = Harness(postgres_url, tmp_path, keyring=None)
+    try:
+        opened.write(config_yaml(workspace_yaml(users="- {email: alice@acme.com, first_name: Alice, role: admin}\n")))
+        result = opened.cli("apply", "-f", str(opened.config_path), input="yes\n", RECONCILER_MASTER_KEY=None)
+        assert result.exit_code == 1
+        assert "Do you want to perform these actions?" not in result.stdout
+        assert "this apply invites 1 member(s)" in result.stderr and "nothing was changed" in result.stderr
+        assert opened.scalar("SELECT count(*) FROM memberships") == 0
+    finally:
+        opened.close()

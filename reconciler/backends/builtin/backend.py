@@ -70,7 +70,7 @@ def invitations_in(plan: ops.Plan) -> int:
     )
 
 
-def _no_key_for_invitations(count: int) -> SecretError:
+def no_key_for_invitations(count: int) -> SecretError:
     return SecretError(
         f"this apply invites {count} member(s), and their invitation emails are kept encrypted until they are "
         "delivered, but no master key is configured; nothing was changed",
@@ -144,7 +144,7 @@ class BuiltinBackend(Backend):
         started = models.utcnow()
         if keyring is None and invitations_in(plan):
             # Refused before the lock and the transaction: an invitation is never created without its email.
-            raise _no_key_for_invitations(invitations_in(plan))
+            raise no_key_for_invitations(invitations_in(plan))
 
         def record(exc: ReconcilerError, result: str) -> None:
             self._audit_separately(plan, audit, started, exc, result)
@@ -172,7 +172,7 @@ class BuiltinBackend(Backend):
         if not executor.invitations:
             return 0
         if keyring is None:
-            raise _no_key_for_invitations(len(executor.invitations))
+            raise no_key_for_invitations(len(executor.invitations))
         from .people import queue_invitations
 
         base_url = self.environ.get("RECONCILER_BASE_URL") or DEFAULT_BASE_URL
