@@ -16,7 +16,7 @@ from reconciler import ops
 from reconciler.ops import FieldChange, MetadataKeyChange, Plan, RoleChange
 from reconciler.render.jsonplan import plan_to_json_dict, render_json
 from reconciler.render.markdown import render_markdown
-from reconciler.render.text import render_text, summary_line
+from reconciler.render.text import escape_control, render_text, summary_line
 from reconciler.state import DEFAULT_BUILDER_PERMISSIONS, AppGrant, DataSourceGrant, GroupPermissions
 
 GOLDEN = Path(__file__).parent.parent / "data" / "golden"
@@ -349,6 +349,52 @@ def test_names_cannot_forge_lines_or_escape_codes() -> None:
     text = render_text(plan)
     assert "\x1b" not in text
     assert '  + group "evil\\"\\x0a  - group \\"x\\"\\x1b[31m"' in text.splitlines()
+
+
+INVISIBLE = (
+    "\u061c\u200b\u200c\u200d\u200e\u200f\u2028\u2029\u202a\u202b\u202c\u202d\u202e"
+    "\u2060\u2066\u2067\u2068\u2069\ufeff\ufffe\uffff"
+)
+
+
+@pytest.mark.parametrize("char", ["\x1b", "\x07", "\x9b", "\x85", *INVISIBLE])
+def test_escape_control_makes_every_invisible_character_visible(char: str) -> None:
+    escaped = escape_control(f"a{char}b")
+    assert char not in escaped
+    assert escaped == (f"a\\x{ord(char):02x}b" if ord(char) < 0xA0 else f"a<U+{ord(char):04X}>b")
+    assert escape_control("josé Ünïcode 名前") == "josé Ünïcode 名前"  # letters stay as they are
+
+
+def test_bidi_overrides_cannot_reorder_a_plan_line() -> None:
+    plan = Plan(ops=(ops.CreateGroup("a", "admins\u202e\u2066sgol", GroupPermissions()),))
+    for name, text in all_renderings(plan).items():
+        assert "\u202e" not in text and "\u2066" not in text, name
+    assert '  + group "admins<U+202E><U+2066>sgol"' in render_text(plan).splitlines()
+
+
+def test_json_keeps_the_data_but_escapes_invisible_characters() -> None:
+    plan = Plan(ops=(ops.CreateGroup("a", "x\u202e\x9b\x1by", GroupPermissions()),))
+    text = render_json(plan)
+    assert not any(c in text for c in "\u202e\x9b\x1b")
+    assert plan_to_json_dict(plan)["changes"][0]["after"]["name"] == json.loads(text)["changes"][0]["after"]["name"]
+
+
+@pytest.mark.parametrize("char", ["\ufffe", "\uffff", "\x00", "\x0b", "\ud800"])
+def test_junit_stays_well_formed_xml_with_characters_xml_forbids(char: str) -> None:
+    """Before: a group named with U+FFFE gave a document no XML parser reads."""
+    import xml.etree.ElementTree as ET
+
+    from reconciler.desired import DesiredState
+    from reconciler.render.junit import render_junit
+    from reconciler.state import Snapshot
+
+    name = f"ops{char}x"
+    plan = Plan(ops=(ops.CreateGroup("w", name, GroupPermissions()),), workspaces=("w",))
+    root = ET.fromstring(render_junit(plan, DesiredState({}), Snapshot()).encode("utf-8", "surrogatepass"))
+    cases = {case.get("name"): case for case in root.iter("testcase")}
+    visible = f"w/group/ops{escape_control(char)}x"
+    assert visible in cases and ("<U+" in visible or "\\x" in visible)
+    assert escape_control(char) in cases[visible].find("failure").text
 
 
 def test_color_wraps_symbols_only_when_asked() -> None:
