@@ -316,7 +316,7 @@ def applied_line(plan: Plan) -> str:
     return f"Apply complete! {', '.join(parts)}. {roles} role change{'' if roles == 1 else 's'}."
 
 
-def _workspace_names(plan: Plan, known: Mapping[str, str] | None) -> dict[str, str]:
+def workspace_names_of(plan: Plan, known: Mapping[str, str] | None) -> dict[str, str]:
     """The name each workspace will have: from the plan's own workspace ops, else from ``known``."""
     names = dict(known or {})
     for op in plan.ops:
@@ -381,7 +381,7 @@ def plan_lines(plan: Plan, *, workspace_names: Mapping[str, str] | None = None) 
         lines = [_plain(NO_CHANGES)]
     else:
         lines = [_plain(HEADER), _plain("")]
-        lines += _workspace_blocks(plan, _workspace_names(plan, workspace_names))
+        lines += _workspace_blocks(plan, workspace_names_of(plan, workspace_names))
         if plan.role_changes or plan.grants:
             lines += _role_change_lines(plan)
         lines.append(_plain(summary_line(plan)))

@@ -501,10 +501,10 @@ def test_markdown_escapes_table_cells() -> None:
 def test_markdown_fence_outlasts_backticks_in_names() -> None:
     plan = Plan(ops=(ops.CreateGroup("acme", "```", GroupPermissions()),))
     lines = render_markdown(plan).splitlines()
-    assert "````diff" in lines and lines.count("````") == 1
+    assert lines.count("````diff") == 2 and lines.count("````") == 2  # role and group changes, full plan
 
 
-@pytest.mark.parametrize("limit", [700, 1_500, 3_000])
+@pytest.mark.parametrize("limit", [1_200, 1_500, 3_000])
 def test_markdown_truncates_within_the_limit(limit: int) -> None:
     plan = every_op_plan()
     full = render_markdown(plan)
@@ -513,14 +513,46 @@ def test_markdown_truncates_within_the_limit(limit: int) -> None:
     assert len(truncated) <= limit
     assert truncated.startswith("### reconciler plan\n\n**Plan: ")
     note = truncated.splitlines()[-1]
-    assert note.startswith("_Plan truncated: ") and note.endswith(
-        " more lines not shown. Run reconciler plan locally for the full output._"
+    assert note.startswith("_Not shown: ") and note.endswith(". Run reconciler plan locally for the full output._")
+    lines = truncated.splitlines()
+    assert sum(line.startswith("```") for line in lines) % 2 == 0  # every code block closed
+    assert lines.count("<details><summary>Full plan</summary>") == 0
+
+
+def test_markdown_truncation_drops_only_member_lines_and_counts_them_by_kind() -> None:
+    """Before: 4,160 member lines pushed the builder role's new ``data_sources.delete`` out of the comment, behind
+    "Plan truncated: 4160 more lines not shown"."""
+    change = FieldChange("permissions.data_sources.delete", False, True)
+    members = [ops.CreateMembership("acme", f"new-{i:05d}@acme.com", "end-user", "invited") for i in range(3_000)]
+    updates = [
+        ops.UpdateMembership("acme", f"old-{i:05d}@acme.com", None, groups_added=("viewers",)) for i in range(1_100)
+    ]
+    archives = [ops.ArchiveMembership("acme", f"gone-{i:05d}@acme.com", "not in configuration") for i in range(60)]
+    plan = Plan(
+        ops=(
+            *members,
+            *updates,
+            ops.UpdateBuilderRole("acme", GroupPermissions(), GroupPermissions(), (change,)),
+            ops.CreateGroup("acme", "admins-too", GroupPermissions(flags=frozenset({"apps.create"}))),
+            *archives,
+        )
     )
-    shown = truncated.count("\n") - 2  # the blank line and the note
-    hidden = int(note.split()[2])
-    assert shown + hidden == full.count("\n")
-    if "```diff" in truncated:
-        assert truncated.splitlines()[-5:-2] == ["```", "", "</details>"]
+    rendered = render_markdown(plan)
+    assert len(rendered) <= 60_000
+    head = rendered.split("<details>")[0]
+    assert "!     ~ permissions.data_sources.delete: false -> true" in head
+    assert '+ + group "admins-too"' in head and "+     + permissions.apps.create: true" in head
+    note = rendered.splitlines()[-1]
+    shown = rendered.count('+ + user "new-')
+    hidden_new = 3_000 - shown
+    hidden_updates = 1_100 - rendered.count('! ~ user "old-')
+    hidden_archives = 60 - rendered.count('! * user "gone-')
+    assert hidden_updates == 1_100 and hidden_archives == 60  # the tail goes, in plan order
+    assert note == (
+        f"_Not shown: {hidden_new + 1_100:,} member changes ({hidden_new:,} new members, 1,100 updates), "
+        "60 archives. Run reconciler plan locally for the full output._"
+    )
+    assert f"Other changes (the first {shown:,} of 4,160)" in rendered
 
 
 def test_markdown_truncation_keeps_the_role_table_before_the_plan() -> None:
@@ -532,4 +564,5 @@ def test_markdown_of_a_large_plan_stays_under_the_default_limit() -> None:
     big = Plan(ops=tuple(ops.CreateDataSource("acme", f"source-{i:05d}") for i in range(5_000)))
     rendered = render_markdown(big)
     assert len(rendered) <= 60_000
-    assert "Plan truncated: " in rendered.splitlines()[-1]
+    assert rendered.splitlines()[-1].startswith("_Not shown: 3,")
+    assert rendered.splitlines()[-1].endswith(" new data sources. Run reconciler plan locally for the full output._")
