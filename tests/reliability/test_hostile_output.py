@@ -18,6 +18,11 @@ MARKUP_NAMES = ["[bold]Mallory", "[/bold]", "[conceal]hidden[/conceal]", "[link=
 
 
 @pytest.mark.parametrize("name", MARKUP_NAMES)
+@pytest.mark.reliability(
+    area="Hostile output",
+    fault="user names holding rich markup: `[bold]`, `[/bold]`, `[conceal]...[/conceal]`, `[link=...]`",
+    outcome="`users` prints them as written (no internal error, nothing hidden, no escape code)",
+)
 def test_users_shows_rich_markup_in_names_as_written(database_url: str, tmp_path: Path, name: str) -> None:
     """Before: `[/bold]` crashed `users` (internal error) and `[conceal]` hid the text."""
     harness = Harness(database_url, tmp_path)
