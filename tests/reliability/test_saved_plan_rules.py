@@ -72,12 +72,12 @@ EDITS: dict[str, tuple[Callable[[dict], None], str]] = {
     "unarchive the only active admin": (unarchive_alice, LAST_ADMIN_MESSAGE),
     "an end-user joins a builder-level group": (
         dan_joins_ops,
-        "the plan would leave end-user dan@acme.example in builder-level group \"ops\" (apps.create, edit on crm) "
+        'the plan would leave end-user dan@acme.example in builder-level group "ops" (apps.create, edit on crm) '
         "in workspace 'acme' without promoting them",
     ),
     "an end-user's group turns builder-level": (
         viewers_turn_builder_level,
-        "the plan would leave end-user dan@acme.example in builder-level group \"viewers\" (edit on all apps) "
+        'the plan would leave end-user dan@acme.example in builder-level group "viewers" (edit on all apps) '
         "in workspace 'acme' without promoting them",
     ),
 }
