@@ -460,17 +460,22 @@ def history(runtime: Runtime, limit: int, fmt: str) -> None:
     if fmt == "json":
         import json
 
-        click.echo(json.dumps({"runs": [_run_json(run) for run in runs]}, indent=2, ensure_ascii=False))
+        from .render.text import escape_json
+
+        click.echo(escape_json(json.dumps({"runs": [_run_json(run) for run in runs]}, indent=2, ensure_ascii=False)))
         return
+    from .render.text import escape_control
+
     if not runs:
         click.echo("No applies yet.")
         return
     for run in runs:
         counts = history_counts(run.summary)
         when = run.started_at.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
-        click.echo(f"#{run.id}  {when}  {run.result:<8} {run.actor}  config {run.config_hash[:12]}  {counts}")
+        actor = escape_control(run.actor)  # the actor and the error are user data
+        click.echo(f"#{run.id}  {when}  {run.result:<8} {actor}  config {run.config_hash[:12]}  {counts}")
         if run.error:
-            click.echo(f"      {run.error}")
+            click.echo(f"      {escape_control(run.error)}")
 
 
 def _run_json(run: Any) -> dict[str, Any]:

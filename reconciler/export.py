@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from .access import implying_groups
+from .render.text import escape_control, escape_json
 from .state import FLAG_NAMES, GroupPermissions, Membership, Snapshot, User, Workspace
 
 __all__ = ["EXPORT_HEADER", "adoption_warnings", "dump_config", "snapshot_to_config"]
@@ -60,6 +61,8 @@ def dump_config(config: dict[str, Any], *, with_metadata: bool) -> str:
         allow_unicode=True,
         width=1_000_000,  # one value per line: long metadata values are not folded
     )
+    # Strings holding invisible or control characters are double-quoted (see _str), where \\uXXXX is their spelling.
+    body = escape_json(body)
     return EXPORT_HEADER + (METADATA_INCLUDED if with_metadata else METADATA_OMITTED) + "\n" + body
 
 
@@ -85,7 +88,7 @@ def adoption_warnings(snapshot: Snapshot) -> list[str]:
     for email in sorted(_exported_emails(snapshot)):
         if not snapshot.users[email].first_name.strip():
             warnings.append(f"user {email} has no first name; the exported configuration needs one")
-    return warnings
+    return [escape_control(warning) for warning in warnings]  # names and emails come from the database
 
 
 class _Dumper(yaml.CSafeDumper if hasattr(yaml, "CSafeDumper") else yaml.SafeDumper):  # type: ignore[misc]
@@ -103,6 +106,14 @@ class _FlowList(list):
     """A list of names written on one line, ``[finance, support]``."""
 
 
+def _str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    """A string, double-quoted when it holds a character a terminal would not show as itself (a bidi override, a
+    C1 control): the dumper escapes C0 itself, and ``dump_config`` spells the rest as ``\\uXXXX``."""
+    style = '"' if escape_control(data) != data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_Dumper.add_representer(str, _str)
 _Dumper.add_representer(_FlowMap, lambda dumper, data: dumper.represent_mapping(MAP_TAG, data, flow_style=True))
 _Dumper.add_representer(_FlowList, lambda dumper, data: dumper.represent_sequence(SEQ_TAG, data, flow_style=True))
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from .access import describe_groups, implying_groups
 from .grants import Access, member_access
+from .render.text import escape_control
 from .state import FLAG_NAMES, Membership, Snapshot, User, Workspace
 
 MASK = "••••"
@@ -135,8 +136,8 @@ def explain_text(workspace: Workspace, user: User, member: Membership, *, reveal
         sources = access.flags.get(flag)
         lines.append(f"  {flag:<{width}}  " + (f"yes  via {', '.join(sources)}" if sources else "no"))
     lines += _access_lines("Apps:", access.apps) + _access_lines("Data sources:", access.data_sources)
-    lines += ["", "globals.currentUser:", json.dumps(current_user(user, member, reveal=reveal), indent=2)]
-    return "\n".join(lines)
+    lines += ["", "globals.currentUser:", *json.dumps(current_user(user, member, reveal=reveal), indent=2).splitlines()]
+    return "\n".join(escape_control(line) for line in lines)  # names, emails and groups are user data
 
 
 def _no_access(workspace: Workspace, member: Membership) -> str:

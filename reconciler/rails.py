@@ -9,9 +9,9 @@ from collections import Counter
 from collections.abc import Collection
 
 from . import ops
-from .access import LAST_ADMIN_MESSAGE, active_admins
+from .access import LAST_ADMIN_MESSAGE, active_admins, describe_groups, implying_groups
 from .errors import PlanRefused
-from .state import ROLE_RANK, Snapshot
+from .state import ROLE_RANK, GroupPermissions, Snapshot, Workspace
 
 MASS_CHANGE_SHARE = 0.25
 MASS_CHANGE_MINIMUM = 10
@@ -21,35 +21,39 @@ def check_rails(
     plan: ops.Plan, snapshot: Snapshot, *, protected: Collection[str] = (), allow_mass_change: bool = False
 ) -> list[PlanRefused]:
     """Every rule the plan breaks. ``protected`` holds ``slug/user/email`` addresses (SPEC 2.1)."""
-    refusals = _last_admin(plan, snapshot) + _protected(plan, protected)
+    refusals = _last_admin(plan, snapshot) + _role_rule(plan, snapshot) + _protected(plan, protected)
     if not allow_mass_change:
         refusals += _mass_change(plan, snapshot)
     return refusals
 
 
 def _after(plan: ops.Plan, slug: str) -> tuple[set[str], dict[str, str]]:
-    archived, roles = set(), {}
+    """The members the plan leaves without an active membership (archived, or unarchived: invited again, whatever
+    their status was), and the roles it sets."""
+    inactive, roles = set(), {}
     for op in plan.for_workspace(slug):
-        if isinstance(op, ops.ArchiveMembership):
-            archived.add(op.email)
+        if isinstance(op, ops.ArchiveMembership | ops.UnarchiveMembership | ops.CreateMembership):
+            inactive.add(op.email)
         elif isinstance(op, ops.UpdateMembership) and op.role is not None:
             roles[op.email] = op.role.new
-    return archived, roles
+    return inactive, roles
 
 
 def _last_admin(plan: ops.Plan, snapshot: Snapshot) -> list[PlanRefused]:
     """Rule 4 on the state *after* the plan: the active members that stay active and are admin then (promoted
-    ones included) must not be none. Invited admins never count, nor do new or unarchived memberships (invited)."""
+    ones included) must not be none. Invited admins never count, nor do new or unarchived memberships (invited):
+    computed from the ops themselves, so a hand-edited plan that unarchives an active admin (who would be invited
+    again) is refused too."""
     refusals = []
     for slug, ws in sorted(snapshot.workspaces.items()):
         before = active_admins(ws.memberships.values())
         if not before:
             continue
-        archived, roles = _after(plan, slug)
+        inactive, roles = _after(plan, slug)
         after = [
             email
             for email, member in ws.memberships.items()
-            if member.status == "active" and email not in archived and roles.get(email, member.role) == "admin"
+            if member.status == "active" and email not in inactive and roles.get(email, member.role) == "admin"
         ]
         if not after:
             refusals.append(
@@ -61,6 +65,66 @@ def _last_admin(plan: ops.Plan, snapshot: Snapshot) -> list[PlanRefused]:
                 )
             )
     return refusals
+
+
+def _role_rule(plan: ops.Plan, snapshot: Snapshot) -> list[PlanRefused]:
+    """SPEC 1 rule 1 on the state *after* the plan, from its ops and the snapshot alone (whatever else a saved plan
+    says): no member that is not archived is an end-user in a builder-level group. The planner promotes such
+    members; a plan that does not (edited by hand) is refused, naming the member and the group."""
+    refusals = []
+    slugs = set(plan.workspaces) | {op.workspace for op in plan.ops}
+    for slug in sorted(slugs):
+        ws = snapshot.workspaces.get(slug)
+        definitions, members = _groups_after(plan, slug, ws)
+        for email, (role, status, groups) in sorted(members.items()):
+            if role != "end-user" or status == "archived":
+                continue
+            implied = implying_groups(groups, definitions)
+            if implied:
+                refusals.append(
+                    PlanRefused(
+                        "role-rule",
+                        f"the plan would leave end-user {email} in builder-level {describe_groups(implied)} in "
+                        f"workspace {slug!r} without promoting them (a member of a builder-level group is at least "
+                        "builder)",
+                        hint="make the plan again from the configuration: reconciler promotes such members itself",
+                    )
+                )
+    return refusals
+
+
+def _groups_after(
+    plan: ops.Plan, slug: str, ws: Workspace | None
+) -> tuple[dict[str, GroupPermissions], dict[str, tuple[str, str, set[str]]]]:
+    """The group definitions and the (role, status, groups) of every member once the plan's ops are applied."""
+    definitions = dict(ws.groups) if ws is not None else {}
+    members = {e: (m.role, m.status, set(m.groups)) for e, m in (ws.memberships.items() if ws is not None else ())}
+    block = plan.for_workspace(slug)
+    renamed = {op.old_name: op.new_name for op in block if isinstance(op, ops.RenameGroup)}
+    for old, new in renamed.items():
+        if old in definitions:
+            definitions[new] = definitions.pop(old)
+    for email, (role, status, groups) in members.items():
+        members[email] = (role, status, {renamed.get(g, g) for g in groups})
+    for op in block:
+        if isinstance(op, ops.CreateGroup):
+            definitions[op.name] = op.permissions
+        elif isinstance(op, ops.UpdateGroup):
+            definitions[op.name] = op.after
+        elif isinstance(op, ops.CreateMembership):
+            members[op.email] = (op.role, op.status, set(op.groups))
+        elif isinstance(op, ops.UpdateMembership) and op.email in members:
+            role, status, groups = members[op.email]
+            removed = set(op.groups_removed) | {renamed[g] for g in op.groups_removed if g in renamed}
+            groups = (groups - removed) | set(op.groups_added)
+            members[op.email] = (op.role.new if op.role is not None else role, status, groups)
+        elif isinstance(op, ops.ArchiveMembership | ops.UnarchiveMembership) and op.email in members:
+            role, _, groups = members[op.email]
+            members[op.email] = (role, "archived" if isinstance(op, ops.ArchiveMembership) else "invited", groups)
+    for op in block:
+        if isinstance(op, ops.DestroyGroup):
+            definitions.pop(op.name, None)
+    return definitions, members
 
 
 def _protected(plan: ops.Plan, protected: Collection[str]) -> list[PlanRefused]:

@@ -27,6 +27,7 @@ from ..crypto import Keyring
 from ..errors import CryptoError, ReconcilerError, SecretError
 from ..ops import OP_TYPES, FieldChange, Op, Plan, RoleChange
 from ..state import FLAG_NAMES, GroupPermissions
+from .text import escape_json
 
 __all__ = [
     "FORMAT_VERSION",
@@ -215,7 +216,7 @@ def plan_to_json_dict(plan: Plan) -> dict[str, Any]:
 
 
 def render_json(plan: Plan) -> str:
-    return json.dumps(plan_to_json_dict(plan), indent=2, ensure_ascii=False) + "\n"
+    return escape_json(json.dumps(plan_to_json_dict(plan), indent=2, ensure_ascii=False)) + "\n"
 
 
 # --- saving -----------------------------------------------------------------------------------------
@@ -277,7 +278,7 @@ def dump_saved_plan(plan: Plan, keyring: Keyring | None) -> str:
     document["ops"] = [_encode_op(op, keyring) for op in plan.ops]
     if keyring is not None:
         document["signature"] = keyring.sign(_canonical(document))
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    return escape_json(json.dumps(document, indent=2, ensure_ascii=False)) + "\n"
 
 
 # --- loading ----------------------------------------------------------------------------------------

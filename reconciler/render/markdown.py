@@ -1,26 +1,41 @@
 """The plan as a pull-request comment (SPEC 4, Markdown format).
 
 Stage: render. Pure. The safety rails the plan breaks and its notes follow the summary; the affected role changes
-(grants of new admins and builders included) come next, as a table, because they are what a reviewer must not
-miss; the full text plan follows in a collapsed ``diff`` block, with each line's symbol moved to the first column
+(grants of new admins and builders included) come next, as a table, then every change of a workspace, of the
+builder role and of a group (permissions and grants), in a ``diff`` block: what a reviewer must not miss, always in
+full. The full text plan follows in a collapsed ``diff`` block, with each line's symbol moved to the first column
 so GitHub colours it (``+`` green, ``-`` red, ``!`` for updates, renames and archives). A comment that would be
-longer than ``limit`` loses lines from the end of the block (then of the table) and says so.
+longer than ``limit`` replaces the full plan with the other (member-level and registry) changes, whole ops from the
+end dropped, and says what it left out by kind and count (``Not shown: 4,100 member changes (3,000 new members,
+1,100 updates), 60 archives``); the role and group changes, then the table, are cut only when nothing else is left.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from ..ops import Plan
-from .text import NO_CHANGES, PlanLine, escape_control, plan_lines, role_section_rows, summary_line
+from .. import ops
+from ..ops import Op, Plan
+from .text import (
+    NO_CHANGES,
+    PlanLine,
+    escape_control,
+    op_lines,
+    plan_lines,
+    quote,
+    role_section_rows,
+    summary_line,
+    workspace_names_of,
+)
 
 __all__ = ["DEFAULT_LIMIT", "TITLE", "render_markdown"]
 
 DEFAULT_LIMIT = 60_000
 TITLE = "### reconciler plan"
-TRUNCATION_NOTE = "_Plan truncated: {count} more lines not shown. Run reconciler plan locally for the full output._"
+TRUNCATION_HINT = "Run reconciler plan locally for the full output."
 _TABLE_HEAD = ["| workspace | user | from | to | cause |", "| --- | --- | --- | --- | --- |"]
 WARNINGS_TITLE = "**Safety rails** (apply refuses this plan):"
 MASS_CHANGE_NOTE = "apply needs --allow-mass-change"
@@ -50,38 +65,87 @@ def _fence(lines: list[str]) -> str:
     return "`" * max(3, longest + 1)
 
 
+# Ops a reviewer must always see in full: workspaces, the builder role and groups (their permissions and grants).
+_ESSENTIAL = (
+    ops.CreateWorkspace,
+    ops.UpdateWorkspace,
+    ops.ArchiveWorkspace,
+    ops.UnarchiveWorkspace,
+    ops.UpdateBuilderRole,
+    ops.CreateGroup,
+    ops.UpdateGroup,
+    ops.RenameGroup,
+    ops.DestroyGroup,
+)
+# How the note names what a truncated comment leaves out: member changes first (new members and updates), then
+# the rest by kind.
+_MEMBER_KINDS = {ops.CreateMembership: "new member", ops.UpdateMembership: "update"}
+_OTHER_KINDS = {
+    ops.ArchiveMembership: "archive",
+    ops.UnarchiveMembership: "unarchive",
+    ops.CreateUser: "new user account",
+    ops.UpdateUser: "user account update",
+    ops.CreateApp: "new app",
+    ops.UpdateApp: "app update",
+    ops.CreateDataSource: "new data source",
+}
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def dropped_note(dropped: list[Op], *, rows: int = 0, lines: int = 0) -> str:
+    """``Not shown: 4,100 member changes (3,000 new members, 1,100 updates), 60 archives.``"""
+    kinds = Counter(type(op) for op in dropped)
+    parts = []
+    members = sum(kinds[cls] for cls in _MEMBER_KINDS)
+    if members:
+        detail = ", ".join(_count(kinds[cls], noun) for cls, noun in _MEMBER_KINDS.items() if kinds[cls])
+        parts.append(f"{_count(members, 'member change')} ({detail})")
+    parts += [_count(kinds[cls], noun) for cls, noun in _OTHER_KINDS.items() if kinds[cls]]
+    if lines:
+        parts.append(_count(lines, "line") + " of role and group changes")
+    if rows:
+        parts.append(_count(rows, "row") + " of the role table")
+    return f"_Not shown: {', '.join(parts)}. {TRUNCATION_HINT}_"
+
+
 @dataclass(frozen=True)
 class _Comment:
     head: list[str]
     table_rows: list[str]
-    diff: list[str]
+    essential: list[str]  # the role and group changes, always in full unless nothing else fits
+    full: list[str]  # the whole text plan, when it fits
+    others: list[tuple[Op, list[str]]]  # when it does not: every other op with its lines, in plan order
 
-    def assemble(self, rows: int, diff_lines: int) -> str:
-        parts = self._lines(rows, diff_lines)
-        # Lines left out, the table's title and head included when no row is left.
-        omitted = len(self._lines(len(self.table_rows), len(self.diff))) - len(parts)
-        if omitted:
-            parts += ["", TRUNCATION_NOTE.format(count=omitted)]
-        return "\n".join(parts)
-
-    def _lines(self, rows: int, diff_lines: int) -> list[str]:
+    def assemble(self, rows: int, essential: int, others: int | None) -> str:
+        """The comment with the first ``rows`` table rows and ``essential`` lines of role and group changes;
+        ``others`` None: the full plan, else the first ``others`` of the other ops, and a note on the rest."""
         parts = [*self.head]
         if rows:
             parts += ["", "#### Affected role changes", "", *_TABLE_HEAD, *self.table_rows[:rows]]
-        if self.diff:
-            fence = _fence(self.diff)
-            body = self.diff[:diff_lines]
-            parts += [
-                "",
-                "<details><summary>Full plan</summary>",
-                "",
-                fence + "diff",
-                *body,
-                fence,
-                "",
-                "</details>",
-            ]
-        return parts
+        if essential:
+            parts += ["", "#### Role and group changes", "", *_fenced(self.essential[:essential])]
+        if others is None:
+            if self.full:
+                parts += ["", "<details><summary>Full plan</summary>", "", *_fenced(self.full), "", "</details>"]
+            return "\n".join(parts)
+        body = [line for _, lines in self.others[:others] for line in lines]
+        if body:
+            summary = f"Other changes (the first {others:,} of {len(self.others):,})"
+            parts += ["", f"<details><summary>{summary}</summary>", "", *_fenced(body), "", "</details>"]
+        dropped = [op for op, _ in self.others[others:]]
+        parts += [
+            "",
+            dropped_note(dropped, rows=len(self.table_rows) - rows, lines=len(self.essential) - essential),
+        ]
+        return "\n".join(parts)
+
+
+def _fenced(lines: list[str]) -> list[str]:
+    fence = _fence(lines)
+    return [fence + "diff", *lines, fence]
 
 
 def _largest_fitting(low: int, high: int, fits: Callable[[int], bool]) -> int | None:
@@ -98,14 +162,50 @@ def _largest_fitting(low: int, high: int, fits: Callable[[int], bool]) -> int | 
 
 
 def _truncate(comment: _Comment, limit: int) -> str:
-    rows, diff = len(comment.table_rows), len(comment.diff)
-    kept = _largest_fitting(0, diff, lambda n: len(comment.assemble(rows, n)) <= limit)
+    """Member-level lines go first, whole ops from the end; then (only when nothing else is left) the role and
+    group changes, then the role table, from their ends."""
+    rows, essential = len(comment.table_rows), len(comment.essential)
+
+    def fits(r: int, e: int, o: int) -> bool:
+        return len(comment.assemble(r, e, o)) <= limit
+
+    kept = _largest_fitting(0, len(comment.others), lambda n: fits(rows, essential, n))
     if kept is not None:
-        return comment.assemble(rows, kept)
-    kept_rows = _largest_fitting(0, rows, lambda n: len(comment.assemble(n, 0)) <= limit)
+        return comment.assemble(rows, essential, kept)
+    kept = _largest_fitting(0, essential, lambda n: fits(rows, n, 0))
+    if kept is not None:
+        return comment.assemble(rows, kept, 0)
+    kept_rows = _largest_fitting(0, rows, lambda n: fits(n, 0, 0))
     if kept_rows is None:
         raise ValueError(f"a limit of {limit} characters is too small for a plan comment")
-    return comment.assemble(kept_rows, 0)
+    return comment.assemble(kept_rows, 0, 0)
+
+
+def _essential_lines(plan: Plan, names: Mapping[str, str]) -> list[str]:
+    lines: list[str] = []
+    for slug in dict.fromkeys(op.workspace for op in plan.ops if isinstance(op, _ESSENTIAL)):
+        lines.append(_workspace_header(slug, names))
+        block = [op for op in plan.for_workspace(slug) if isinstance(op, _ESSENTIAL)]
+        block.sort(key=lambda op: not isinstance(op, _ESSENTIAL[:4]))  # the workspace itself first
+        lines += [_diff_line(line) for op in block for line in op_lines(op)]
+    return lines
+
+
+def _other_ops(plan: Plan, names: Mapping[str, str]) -> list[tuple[Op, list[str]]]:
+    """Every other op with its diff lines, grouped by workspace; the first of each workspace carries its header."""
+    others: list[tuple[Op, list[str]]] = []
+    for slug in dict.fromkeys(op.workspace for op in plan.ops):
+        header = [_workspace_header(slug, names)]
+        for op in plan.for_workspace(slug):
+            if not isinstance(op, _ESSENTIAL):
+                others.append((op, [*header, *(_diff_line(line) for line in op_lines(op))]))
+                header = []
+    return others
+
+
+def _workspace_header(slug: str, names: Mapping[str, str]) -> str:
+    name = names.get(slug)
+    return escape_control(f"workspace {quote(slug)}" + (f" ({name})" if name else ""))
 
 
 def render_markdown(plan: Plan, *, limit: int = DEFAULT_LIMIT, workspace_names: Mapping[str, str] | None = None) -> str:
@@ -114,12 +214,15 @@ def render_markdown(plan: Plan, *, limit: int = DEFAULT_LIMIT, workspace_names: 
         return "\n".join([TITLE, "", NO_CHANGES, *_notices(plan)])
     summary = NO_CHANGES if plan.empty else f"**{summary_line(plan)}**"
     rows = ["| " + " | ".join(escape_cell(cell) for cell in row) + " |" for row in role_section_rows(plan)]
+    names = workspace_names_of(plan, workspace_names)
     comment = _Comment(
         [TITLE, "", summary, *_notices(plan)],
         rows,
+        _essential_lines(plan, names),
         [_diff_line(line) for line in plan_lines(plan, workspace_names=workspace_names)],
+        _other_ops(plan, names),
     )
-    full = comment.assemble(len(rows), len(comment.diff))
+    full = comment.assemble(len(rows), len(comment.essential), None)
     return full if len(full) <= limit else _truncate(comment, limit)
 
 

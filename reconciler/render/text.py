@@ -17,7 +17,16 @@ from .. import ops
 from ..ops import FieldChange, Op, Plan, RoleChange
 from ..state import FLAG_NAMES, GroupPermissions
 
-__all__ = ["NO_CHANGES", "PlanLine", "escape_control", "plan_lines", "quote", "render_text", "summary_line"]
+__all__ = [
+    "NO_CHANGES",
+    "PlanLine",
+    "escape_control",
+    "escape_json",
+    "plan_lines",
+    "quote",
+    "render_text",
+    "summary_line",
+]
 
 NO_CHANGES = "No changes. The database matches the configuration."
 HEADER = "reconciler will perform the following actions:"
@@ -27,8 +36,14 @@ UNMANAGED_TITLE = "Unmanaged (prune: none), left alone: {count}"
 _COLOURS = {"+": "32", "~": "33", "-": "31", ">": "36", "*": "35"}  # green yellow red cyan magenta
 # Fields whose values are enumerations, shown bare; every other string is quoted.
 _BARE_FIELDS = frozenset({"status", "role"})
-# C0/C1 control characters (escape sequences, newlines) in names would forge lines or colours.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# C0/C1 control characters (escape sequences, newlines) in names would forge lines or colours. Characters a
+# terminal or a browser does not show as themselves are as bad: bidi marks, embeddings, overrides and isolates
+# (which reorder what a reviewer reads), zero-width ones (which hide a difference), line and paragraph separators,
+# and the noncharacters XML forbids.
+_INVISIBLE = "\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\u206a-\u206f\ufeff\ufff9-\ufffb\ufffe\uffff"
+_SURROGATES = "\ud800-\udfff"
+_UNSAFE = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f{_INVISIBLE}{_SURROGATES}]")
+_JSON_UNSAFE = re.compile(f"[\\x7f-\\x9f{_INVISIBLE}]")
 
 
 @dataclass(frozen=True)
@@ -46,8 +61,21 @@ class PlanLine:
         return f"{' ' * self.indent}{symbol} {self.text}"
 
 
+def _visible(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0xA0 else f"<U+{code:04X}>"
+
+
 def escape_control(text: str) -> str:
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    """``text`` with every character a reader would not see as itself made visible: C0 and C1 controls as
+    ``\\x1b``, bidi, zero-width and other invisible format characters (and what XML forbids) as ``<U+202E>``."""
+    return _UNSAFE.sub(_visible, text)
+
+
+def escape_json(document: str) -> str:
+    """A JSON text with the C1 controls and invisible characters inside its strings written as ``\\uXXXX``
+    escapes: the data is unchanged for a program, and a terminal shows it as it is (JSON escapes C0 itself)."""
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", document)
 
 
 def quote(text: str) -> str:
@@ -288,7 +316,7 @@ def applied_line(plan: Plan) -> str:
     return f"Apply complete! {', '.join(parts)}. {roles} role change{'' if roles == 1 else 's'}."
 
 
-def _workspace_names(plan: Plan, known: Mapping[str, str] | None) -> dict[str, str]:
+def workspace_names_of(plan: Plan, known: Mapping[str, str] | None) -> dict[str, str]:
     """The name each workspace will have: from the plan's own workspace ops, else from ``known``."""
     names = dict(known or {})
     for op in plan.ops:
@@ -353,7 +381,7 @@ def plan_lines(plan: Plan, *, workspace_names: Mapping[str, str] | None = None) 
         lines = [_plain(NO_CHANGES)]
     else:
         lines = [_plain(HEADER), _plain("")]
-        lines += _workspace_blocks(plan, _workspace_names(plan, workspace_names))
+        lines += _workspace_blocks(plan, workspace_names_of(plan, workspace_names))
         if plan.role_changes or plan.grants:
             lines += _role_change_lines(plan)
         lines.append(_plain(summary_line(plan)))

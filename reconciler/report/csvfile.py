@@ -13,6 +13,7 @@ import io
 from collections.abc import Iterator
 
 from ..config.csvsource import neutralise_cell
+from ..render.text import escape_control
 from .matrix import Cell
 from .model import MemberEntry, Report, WorkspaceReport
 
@@ -70,7 +71,8 @@ def workspace_rows(workspace: WorkspaceReport) -> Iterator[list[str]]:
 
 
 def neutralised(values: list[str]) -> list[str]:
-    return [neutralise_cell(value) for value in values]
+    """Control and invisible characters made visible (``\\x1b``, ``<U+202E>``), then formulas neutralised."""
+    return [neutralise_cell(escape_control(value)) for value in values]
 
 
 def render_csv(report: Report) -> str:

@@ -14,6 +14,7 @@ import hashlib
 from collections.abc import Sequence
 from html import escape
 
+from ..render.text import escape_control
 from ..state import FLAG_NAMES
 from .drift import DriftEntry
 from .html_assets import CSS, JS
@@ -34,7 +35,8 @@ LEGEND = (
 
 
 def e(text: object) -> str:
-    return escape(str(text), quote=True)
+    """Text for the page: control and invisible characters made visible (``<U+202E>``), then HTML-escaped."""
+    return escape(escape_control(str(text)), quote=True)
 
 
 def _hash(source: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..render.text import escape_control
 from .matrix import Source
 from .model import MemberEntry, Report, WorkspaceReport
 
@@ -19,7 +20,19 @@ _ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026", 0x202
 
 
 def embed_json(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).translate(_ESCAPES)
+    return json.dumps(visible(data), ensure_ascii=False, separators=(",", ":")).translate(_ESCAPES)
+
+
+def visible(data: Any) -> Any:
+    """``data`` with every string's control and invisible characters made visible (``\\x1b``, ``<U+202E>``): the
+    script shows the strings as text, and a bidi override in a name must not reorder what the reviewer reads."""
+    if isinstance(data, str):
+        return escape_control(data)
+    if isinstance(data, list):
+        return [visible(item) for item in data]
+    if isinstance(data, dict):
+        return {key: visible(value) for key, value in data.items()}
+    return data
 
 
 def short_cause(member: MemberEntry) -> str:

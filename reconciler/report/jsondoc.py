@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..render.text import escape_json
 from ..state import FLAG_NAMES
 from .drift import DriftEntry
 from .matrix import Cell
@@ -115,4 +116,4 @@ def report_to_dict(report: Report) -> dict[str, Any]:
 def render_json(report: Report) -> str:
     """Compact (one line): a 10,000-member report is tens of megabytes, and indenting it would triple the
     time to write it. Pipe it through ``jq .`` to read it."""
-    return json.dumps(report_to_dict(report), ensure_ascii=False, separators=(",", ":")) + "\n"
+    return escape_json(json.dumps(report_to_dict(report), ensure_ascii=False, separators=(",", ":"))) + "\n"

@@ -539,4 +539,4 @@ def test_the_markdown_report_stays_under_60000_characters() -> None:
     assert len(report) <= 60_000
     assert report.startswith("### reconciler drift report\n\n**Drift detected**")
     assert "| w | user00000@x.example | builder | end-user | declared |" in report
-    assert "_Plan truncated:" in report
+    assert "_Not shown: " in report and "of the role table" in report.splitlines()[-1]

@@ -10,7 +10,8 @@ desired state through ``reconciler.workflow`` and checks:
   (SPEC 1, rule 1);
 - every change of role of a membership that exists and is not archived before and after has its RoleChange,
   and every RoleChange says the roles that were really stored before and after (SPEC 1, rule 2; SPEC 4);
-- a workspace with an active admin never ends with none; a refusal is the last-admin rule's, and changes nothing.
+- a workspace with an active admin never ends with none; a refusal is the last-admin rule's, and changes nothing
+  (so the role-rule rail, which apply runs on every plan, never fires for a plan the planner made).
 
 The strategies are in ``workspace_strategies.py``; ``RECONCILER_UNIT_EXAMPLES`` sets the number of cases.
 """

@@ -123,3 +123,68 @@ def test_a_protected_user_is_never_archived_or_demoted(change: ops.Op, refused: 
     refusals = check_rails(plan(change), snapshot(ADMIN_AND_STAFF), protected={f"{SLUG}/user/bo@x.io"})
     assert rules(refusals) == (["protected-user"] if refused else [])
     assert check_rails(plan(change), snapshot(ADMIN_AND_STAFF)) == []  # not protected: nothing to say
+
+
+# --- the state after the plan, from its ops alone (issue 14: hand-edited saved plans) -----------------------------
+
+
+def test_unarchiving_the_only_active_admin_makes_them_invited_and_is_refused() -> None:
+    unarchive = ops.UnarchiveMembership(workspace=SLUG, email="ann@x.io")
+    assert rules(check_rails(plan(unarchive), snapshot(ADMIN_AND_STAFF))) == ["last-admin"]
+
+
+BUILDER_LEVEL = GroupPermissions(flags=frozenset({"apps.create"}))
+
+
+def role_snapshot() -> Snapshot:
+    memberships = {
+        "ann@x.io": Membership("ann@x.io", "admin", "active"),
+        "eve@x.io": Membership("eve@x.io", "end-user", "active", groups=frozenset({"viewers"})),
+        "old@x.io": Membership("old@x.io", "end-user", "archived"),
+    }
+    groups = {"ops": BUILDER_LEVEL, "viewers": GroupPermissions()}
+    return Snapshot({SLUG: Workspace(SLUG, "Acme", groups=groups, memberships=memberships)})
+
+
+def join(email: str, *groups: str, role: ops.RoleChange | None = None) -> ops.UpdateMembership:
+    return ops.UpdateMembership(workspace=SLUG, email=email, role=role, groups_added=groups)
+
+
+PROMOTE = ops.RoleChange(workspace=SLUG, email="eve@x.io", old="end-user", new="builder", cause="implied")
+
+
+@pytest.mark.parametrize(
+    ("changes", "group"),
+    [
+        ([join("eve@x.io", "ops")], "ops"),
+        ([ops.UpdateGroup(SLUG, "viewers", GroupPermissions(), BUILDER_LEVEL, ())], "viewers"),
+        ([ops.RenameGroup(SLUG, "ops", "ops2"), join("eve@x.io", "ops2")], "ops2"),
+        ([ops.CreateGroup(SLUG, "new", BUILDER_LEVEL), join("eve@x.io", "new")], "new"),
+        ([ops.CreateMembership(SLUG, "neo@x.io", "end-user", "invited", groups=("ops",))], "ops"),
+    ],
+    ids=["joins", "group-turns-builder-level", "joins-renamed", "joins-new-group", "new-member"],
+)
+def test_an_end_user_left_in_a_builder_level_group_is_refused(changes: list[ops.Op], group: str) -> None:
+    (refusal,) = check_rails(plan(*changes), role_snapshot())
+    assert refusal.rule == "role-rule"
+    assert f'in builder-level group "{group}" (apps.create)' in refusal.message
+    assert "end-user " in refusal.message and "without promoting them" in refusal.message
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        [join("eve@x.io", "ops", role=PROMOTE)],
+        [join("eve@x.io", "ops"), archive("eve@x.io")],
+        [ops.UpdateGroup(SLUG, "viewers", GroupPermissions(), BUILDER_LEVEL, ()), ops.DestroyGroup(SLUG, "viewers", 1)],
+        [join("old@x.io", "ops")],
+        [ops.CreateMembership(SLUG, "neo@x.io", "builder", "invited", groups=("ops",))],
+        [
+            ops.UpdateMembership(SLUG, "eve@x.io", groups_removed=("viewers",)),
+            ops.UpdateGroup(SLUG, "viewers", GroupPermissions(), BUILDER_LEVEL, ()),
+        ],
+    ],
+    ids=["promoted", "archived", "group-destroyed", "archived-member", "new-builder", "left-the-group"],
+)
+def test_rule_one_holds_when_the_plan_promotes_removes_or_archives(changes: list[ops.Op]) -> None:
+    assert check_rails(plan(*changes), role_snapshot()) == []

@@ -16,7 +16,7 @@ from reconciler import ops
 from reconciler.ops import FieldChange, MetadataKeyChange, Plan, RoleChange
 from reconciler.render.jsonplan import plan_to_json_dict, render_json
 from reconciler.render.markdown import render_markdown
-from reconciler.render.text import render_text, summary_line
+from reconciler.render.text import escape_control, render_text, summary_line
 from reconciler.state import DEFAULT_BUILDER_PERMISSIONS, AppGrant, DataSourceGrant, GroupPermissions
 
 GOLDEN = Path(__file__).parent.parent / "data" / "golden"
@@ -351,6 +351,52 @@ def test_names_cannot_forge_lines_or_escape_codes() -> None:
     assert '  + group "evil\\"\\x0a  - group \\"x\\"\\x1b[31m"' in text.splitlines()
 
 
+INVISIBLE = (
+    "\u061c\u200b\u200c\u200d\u200e\u200f\u2028\u2029\u202a\u202b\u202c\u202d\u202e"
+    "\u2060\u2066\u2067\u2068\u2069\ufeff\ufffe\uffff"
+)
+
+
+@pytest.mark.parametrize("char", ["\x1b", "\x07", "\x9b", "\x85", *INVISIBLE])
+def test_escape_control_makes_every_invisible_character_visible(char: str) -> None:
+    escaped = escape_control(f"a{char}b")
+    assert char not in escaped
+    assert escaped == (f"a\\x{ord(char):02x}b" if ord(char) < 0xA0 else f"a<U+{ord(char):04X}>b")
+    assert escape_control("josé Ünïcode 名前") == "josé Ünïcode 名前"  # letters stay as they are
+
+
+def test_bidi_overrides_cannot_reorder_a_plan_line() -> None:
+    plan = Plan(ops=(ops.CreateGroup("a", "admins\u202e\u2066sgol", GroupPermissions()),))
+    for name, text in all_renderings(plan).items():
+        assert "\u202e" not in text and "\u2066" not in text, name
+    assert '  + group "admins<U+202E><U+2066>sgol"' in render_text(plan).splitlines()
+
+
+def test_json_keeps_the_data_but_escapes_invisible_characters() -> None:
+    plan = Plan(ops=(ops.CreateGroup("a", "x\u202e\x9b\x1by", GroupPermissions()),))
+    text = render_json(plan)
+    assert not any(c in text for c in "\u202e\x9b\x1b")
+    assert plan_to_json_dict(plan)["changes"][0]["after"]["name"] == json.loads(text)["changes"][0]["after"]["name"]
+
+
+@pytest.mark.parametrize("char", ["\ufffe", "\uffff", "\x00", "\x0b", "\ud800"])
+def test_junit_stays_well_formed_xml_with_characters_xml_forbids(char: str) -> None:
+    """Before: a group named with U+FFFE gave a document no XML parser reads."""
+    import xml.etree.ElementTree as ET
+
+    from reconciler.desired import DesiredState
+    from reconciler.render.junit import render_junit
+    from reconciler.state import Snapshot
+
+    name = f"ops{char}x"
+    plan = Plan(ops=(ops.CreateGroup("w", name, GroupPermissions()),), workspaces=("w",))
+    root = ET.fromstring(render_junit(plan, DesiredState({}), Snapshot()).encode("utf-8", "surrogatepass"))
+    cases = {case.get("name"): case for case in root.iter("testcase")}
+    visible = f"w/group/ops{escape_control(char)}x"
+    assert visible in cases and ("<U+" in visible or "\\x" in visible)
+    assert escape_control(char) in cases[visible].find("failure").text
+
+
 def test_color_wraps_symbols_only_when_asked() -> None:
     plain = render_text(every_op_plan())
     coloured = render_text(every_op_plan(), color=True)
@@ -455,10 +501,10 @@ def test_markdown_escapes_table_cells() -> None:
 def test_markdown_fence_outlasts_backticks_in_names() -> None:
     plan = Plan(ops=(ops.CreateGroup("acme", "```", GroupPermissions()),))
     lines = render_markdown(plan).splitlines()
-    assert "````diff" in lines and lines.count("````") == 1
+    assert lines.count("````diff") == 2 and lines.count("````") == 2  # role and group changes, full plan
 
 
-@pytest.mark.parametrize("limit", [700, 1_500, 3_000])
+@pytest.mark.parametrize("limit", [1_200, 1_500, 3_000])
 def test_markdown_truncates_within_the_limit(limit: int) -> None:
     plan = every_op_plan()
     full = render_markdown(plan)
@@ -467,14 +513,46 @@ def test_markdown_truncates_within_the_limit(limit: int) -> None:
     assert len(truncated) <= limit
     assert truncated.startswith("### reconciler plan\n\n**Plan: ")
     note = truncated.splitlines()[-1]
-    assert note.startswith("_Plan truncated: ") and note.endswith(
-        " more lines not shown. Run reconciler plan locally for the full output._"
+    assert note.startswith("_Not shown: ") and note.endswith(". Run reconciler plan locally for the full output._")
+    lines = truncated.splitlines()
+    assert sum(line.startswith("```") for line in lines) % 2 == 0  # every code block closed
+    assert lines.count("<details><summary>Full plan</summary>") == 0
+
+
+def test_markdown_truncation_drops_only_member_lines_and_counts_them_by_kind() -> None:
+    """Before: 4,160 member lines pushed the builder role's new ``data_sources.delete`` out of the comment, behind
+    "Plan truncated: 4160 more lines not shown"."""
+    change = FieldChange("permissions.data_sources.delete", False, True)
+    members = [ops.CreateMembership("acme", f"new-{i:05d}@acme.com", "end-user", "invited") for i in range(3_000)]
+    updates = [
+        ops.UpdateMembership("acme", f"old-{i:05d}@acme.com", None, groups_added=("viewers",)) for i in range(1_100)
+    ]
+    archives = [ops.ArchiveMembership("acme", f"gone-{i:05d}@acme.com", "not in configuration") for i in range(60)]
+    plan = Plan(
+        ops=(
+            *members,
+            *updates,
+            ops.UpdateBuilderRole("acme", GroupPermissions(), GroupPermissions(), (change,)),
+            ops.CreateGroup("acme", "admins-too", GroupPermissions(flags=frozenset({"apps.create"}))),
+            *archives,
+        )
     )
-    shown = truncated.count("\n") - 2  # the blank line and the note
-    hidden = int(note.split()[2])
-    assert shown + hidden == full.count("\n")
-    if "```diff" in truncated:
-        assert truncated.splitlines()[-5:-2] == ["```", "", "</details>"]
+    rendered = render_markdown(plan)
+    assert len(rendered) <= 60_000
+    head = rendered.split("<details>")[0]
+    assert "!     ~ permissions.data_sources.delete: false -> true" in head
+    assert '+ + group "admins-too"' in head and "+     + permissions.apps.create: true" in head
+    note = rendered.splitlines()[-1]
+    shown = rendered.count('+ + user "new-')
+    hidden_new = 3_000 - shown
+    hidden_updates = 1_100 - rendered.count('! ~ user "old-')
+    hidden_archives = 60 - rendered.count('! * user "gone-')
+    assert hidden_updates == 1_100 and hidden_archives == 60  # the tail goes, in plan order
+    assert note == (
+        f"_Not shown: {hidden_new + 1_100:,} member changes ({hidden_new:,} new members, 1,100 updates), "
+        "60 archives. Run reconciler plan locally for the full output._"
+    )
+    assert f"Other changes (the first {shown:,} of 4,160)" in rendered
 
 
 def test_markdown_truncation_keeps_the_role_table_before_the_plan() -> None:
@@ -486,4 +564,5 @@ def test_markdown_of_a_large_plan_stays_under_the_default_limit() -> None:
     big = Plan(ops=tuple(ops.CreateDataSource("acme", f"source-{i:05d}") for i in range(5_000)))
     rendered = render_markdown(big)
     assert len(rendered) <= 60_000
-    assert "Plan truncated: " in rendered.splitlines()[-1]
+    assert rendered.splitlines()[-1].startswith("_Not shown: 3,")
+    assert rendered.splitlines()[-1].endswith(" new data sources. Run reconciler plan locally for the full output._")
