@@ -161,7 +161,8 @@ def deliver_pending(
 
 def _deliver_one(keyring: Keyring, transport: Transport, row, sender: str, report: DeliveryReport) -> dict:
     try:
-        transport.send(build_message(_email(keyring, row.recipient, row.payload_ciphertext), sender=sender))
+        message = build_message(_email(keyring, row.recipient, row.payload_ciphertext), sender=sender)
+        transport.send(message, sender=sender, recipient=row.recipient)
     except Exception as exc:  # any delivery failure (network, SMTP, TLS) leaves the email pending
         error = f"{type(exc).__name__}: {str(exc)[:300]}"
         report.failed.append((row.recipient, error))
