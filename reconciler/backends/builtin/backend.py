@@ -119,6 +119,17 @@ class BuiltinBackend(Backend):
             snapshot, _ = read_snapshot(conn, slugs, decrypt_metadata=_decryptor(keyring, conn))
         return snapshot
 
+    def holds_encrypted_data(self) -> bool:
+        """Whether any metadata value or queued email is stored encrypted (then no new key may be made)."""
+        with self.engine.connect() as conn:
+            return any(
+                conn.execute(select(table.c[column]).limit(1)).first() is not None
+                for table, column in (
+                    (models.MembershipMetadata.__table__, "membership_id"),
+                    (models.OutboxMessage.__table__, "id"),
+                )
+            )
+
     def needs_key_for(self, plan: ops.Plan) -> bool:
         """Whether applying ``plan`` needs a master key even though it writes no metadata: its invitation
         emails are queued encrypted (the CLI creates the SQLite key file for them)."""

@@ -1,0 +1,82 @@
+"""Issue 14, people and keys: a lost SQLite key file, faults around invitation emails, people commands racing an
+apply. Real ``reconciler`` processes where the fault is a process's (a kill, a lock), the CLI in-process where
+the fault is injected into the database connection.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from rel_support import full_dump, run_reconciler, subprocess_env
+
+from reconciler.backends.builtin.db import create_engine_for
+
+CONFIG = """\
+version: 1
+workspaces:
+  - slug: acme
+    name: Acme
+    users:
+      - {email: alice@acme.example, first_name: Alice, role: admin, metadata: {api_key: one}}
+      - {email: bob@acme.example, first_name: Bob, role: builder}
+"""
+
+
+def dump(url: str) -> dict:
+    engine = create_engine_for(url)
+    try:
+        return full_dump(engine)
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.reliability(
+    area="Keys",
+    fault="SQLite: the key file <database>.key is deleted while the database holds encrypted metadata and "
+    "queued emails; then apply (with new metadata), plan --out and invites send",
+    outcome="each refuses, naming the missing key file and RECONCILER_MASTER_KEY / RECONCILER_MASTER_KEY_FILE; "
+    "no new key file is created and the database is unchanged; with the key restored, everything works",
+)
+def test_a_lost_sqlite_key_file_is_never_replaced_by_a_new_key(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'access.db'}"
+    key_file = tmp_path / "access.db.key"
+    config = tmp_path / "workspace.yaml"
+    config.write_text(CONFIG)
+    env = subprocess_env(tmp_path, RECONCILER_MASTER_KEY=None, RECONCILER_OUTBOX_DIR=None)
+    first = run_reconciler(
+        ["--database", url, "apply", "-f", str(config), "--auto-approve"], env=env, directory=tmp_path
+    )
+    assert first.returncode == 0, first.output
+    assert key_file.exists()
+    saved = key_file.read_bytes()
+    key_file.unlink()
+    before = dump(url)
+
+    config.write_text(
+        CONFIG + "      - {email: carol@acme.example, first_name: Carol, role: end-user, metadata: {api_key: two}}\n"
+    )
+    for args in (
+        ["apply", "-f", str(config), "--auto-approve"],
+        ["plan", "-f", str(config), "--out", str(tmp_path / "plan.json")],
+    ):
+        result = run_reconciler(["--database", url, *args], env=env, directory=tmp_path)
+        assert result.returncode == 1, result.output
+        assert result.stderr.startswith(
+            f"Error: the master key is missing: the database holds encrypted metadata or invitation emails, but its "
+            f"key file {key_file} does not exist; a new key would not open them, so none is created\n"
+        ), result.stderr
+        assert f"Hint: restore {key_file} from a backup, or provide the key with RECONCILER_MASTER_KEY" in result.stderr
+        assert "RECONCILER_MASTER_KEY_FILE" in result.stderr
+        assert "Traceback" not in result.output
+        assert not key_file.exists()
+        assert dump(url) == before
+
+    key_file.write_bytes(saved)
+    key_file.chmod(0o600)
+    again = run_reconciler(
+        ["--database", url, "apply", "-f", str(config), "--auto-approve"], env=env, directory=tmp_path
+    )
+    assert again.returncode == 0, again.output
+    plan = run_reconciler(["--database", url, "plan", "-f", str(config)], env=env, directory=tmp_path)
+    assert plan.stdout.strip() == "No changes. The database matches the configuration.", plan.output
