@@ -147,7 +147,10 @@ def invites_send(runtime: Runtime, retries: int, backoff: float) -> None:
     """
     import time
 
-    from .backends.builtin.people import deliver_pending, pending_count
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .backends.builtin.people import DeliveryInterrupted, deliver_pending, pending_count
+    from .backends.common import one_line
     from .mail import NO_TRANSPORT, delivery_line, sender_from_env, transport_from_env
 
     backend = _builtin(runtime, "invites send")
@@ -163,9 +166,14 @@ def invites_send(runtime: Runtime, retries: int, backoff: float) -> None:
     for attempt in range(retries + 1):
         transport = transport_from_env(backend.environ)
         assert transport is not None
-        report = deliver_pending(
-            backend.engine, keyring, transport, sender=sender_from_env(backend.environ), due_only=False
-        )
+        try:
+            report = deliver_pending(
+                backend.engine, keyring, transport, sender=sender_from_env(backend.environ), due_only=False
+            )
+        except DeliveryInterrupted as exc:
+            _interrupted(transport, sent, exc)
+        except SQLAlchemyError as exc:
+            fail(f"reading the outbox failed ({one_line(exc)}); nothing was sent in this attempt", hint=_AGAIN)
         sent += len(report.sent)
         if not report.pending:
             break
@@ -179,6 +187,24 @@ def invites_send(runtime: Runtime, retries: int, backoff: float) -> None:
             f"{report.pending} invitation email(s) are still pending{detail}",
             hint="run 'reconciler invites send' again later",
         )
+
+
+_AGAIN = "run 'reconciler invites send' again once the database is reachable and has space"
+
+
+def _interrupted(transport: Any, sent: int, exc: Any) -> None:
+    """The outbox bookkeeping failed mid-delivery: what went out, what may go out twice, what waits."""
+    from .mail import delivery_line
+
+    sent += len(exc.report.sent)
+    if sent:
+        click.echo(delivery_line(transport, sent))
+    if exc.unrecorded is not None:
+        err(
+            f"Note: the email to {exc.unrecorded} was handed over but could not be marked as sent; "
+            "it will be sent again."
+        )
+    fail(f"{exc.message}; {len(exc.waiting)} email(s) stay pending", hint=_AGAIN)
 
 
 @cli.group()

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from rel_support import full_dump, run_reconciler, subprocess_env
 
+from sqlalchemy import text
+
 from reconciler.backends.builtin.db import create_engine_for
 
 CONFIG = """\
@@ -80,3 +82,72 @@ def test_a_lost_sqlite_key_file_is_never_replaced_by_a_new_key(tmp_path: Path) -
     assert again.returncode == 0, again.output
     plan = run_reconciler(["--database", url, "plan", "-f", str(config)], env=env, directory=tmp_path)
     assert plan.stdout.strip() == "No changes. The database matches the configuration.", plan.output
+
+
+def many_users(count: int) -> str:
+    lines = [
+        "version: 1",
+        "workspaces:",
+        "  - slug: acme",
+        "    name: Acme",
+        "    users:",
+        "      - {email: admin@acme.example, first_name: Ada, role: admin}",
+    ]
+    lines += [f"      - {{email: u{i:04d}@acme.example, first_name: U{i}, role: end-user}}" for i in range(count)]
+    return "\n".join(lines) + "\n"
+
+
+def outbox_statuses(url: str) -> list[str]:
+    engine = create_engine_for(url)
+    try:
+        with engine.connect() as conn:
+            return [row[0] for row in conn.execute(text("SELECT status FROM outbox ORDER BY id"))]
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.reliability(
+    area="Invitations",
+    fault="`invites send` (300 pending emails, directory transport) killed with SIGKILL after 20 to 250 files "
+    "were written, then run again",
+    outcome="every email is delivered; at most one is delivered twice (each is marked sent in its own commit)",
+)
+def test_invites_send_killed_midway_sends_at_most_one_email_twice(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import time
+    from collections import Counter
+
+    from rel_support import RECONCILER
+
+    url = f"sqlite:///{tmp_path / 'access.db'}"
+    config = tmp_path / "workspace.yaml"
+    config.write_text(many_users(300))
+    quiet = subprocess_env(tmp_path, RECONCILER_OUTBOX_DIR=None)  # no transport: the emails stay pending
+    applied = run_reconciler(
+        ["--database", url, "apply", "-f", str(config), "--auto-approve"], env=quiet, directory=tmp_path
+    )
+    assert applied.returncode == 0, applied.output
+    assert outbox_statuses(url).count("pending") == 301
+    outbox = tmp_path / "outbox"
+    env = subprocess_env(tmp_path)
+    process = subprocess.Popen(
+        [str(RECONCILER), "--database", url, "invites", "send"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(list(outbox.glob("*.eml")) if outbox.exists() else []) < 20:
+        time.sleep(0.0005)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    written = len(list(outbox.glob("*.eml")))
+    assert 20 <= written < 301, f"the kill came too late to test anything ({written} files)"
+    again = run_reconciler(["--database", url, "invites", "send"], env=env, directory=tmp_path)
+    assert again.returncode == 0, again.output
+    recipients = Counter(path.name.split("-", 1)[1] for path in outbox.glob("*.eml"))
+    assert len(recipients) == 301  # everyone got their invitation
+    assert sum(count - 1 for count in recipients.values()) <= 1  # and at most one got it twice
+    assert set(outbox_statuses(url)) == {"sent"}
+    assert not list(outbox.glob(".*.tmp"))

@@ -32,6 +32,7 @@ from ..common import (
     audit_runs,
     audited_failures,
     holder_message,
+    one_line,
     take_postgres_lock,
     ticker,
 )
@@ -201,7 +202,7 @@ class BuiltinBackend(Backend):
         if not result.invitations or keyring is None or result.queued == 0:
             return []
         from ...mail import NO_TRANSPORT, base_url_warning, delivery_line, sender_from_env, transport_from_env
-        from .people import deliver_pending
+        from .people import DeliveryInterrupted, deliver_pending
 
         lines = base_url_warning(self.environ, "RECONCILER_BASE_URL", DEFAULT_BASE_URL)
         transport = transport_from_env(self.environ)
@@ -211,7 +212,17 @@ class BuiltinBackend(Backend):
                 "then run 'reconciler invites send'."
             )
             return lines
-        report = deliver_pending(self.engine, keyring, transport, sender=sender_from_env(self.environ))
+        try:
+            report = deliver_pending(self.engine, keyring, transport, sender=sender_from_env(self.environ))
+        except DeliveryInterrupted as exc:
+            return [*lines, *interrupted_delivery_lines(exc, transport, committed=True)]
+        except SQLAlchemyError as exc:  # the outbox could not even be read: every email of the apply waits
+            return [
+                *lines,
+                f"Warning: the apply committed, but its invitation emails could not be read from the outbox "
+                f"({one_line(exc)}): {result.queued} email(s) stay pending ({_names(result.invitations)}). "
+                "Deliver them with 'reconciler invites send'.",
+            ]
         lines.append(delivery_line(transport, len(report.sent)))
         if report.failed:
             lines.append(
@@ -371,6 +382,33 @@ class AbsentDatabase(Backend):
 
     def history(self, limit: int = 20) -> list[AuditRun]:
         return []
+
+
+NAMES_SHOWN = 10  # recipients named in a message before "and N more"
+
+
+def _names(emails: Collection[str]) -> str:
+    emails = list(emails)
+    shown = ", ".join(emails[:NAMES_SHOWN])
+    return shown + (f" and {len(emails) - NAMES_SHOWN} more" if len(emails) > NAMES_SHOWN else "")
+
+
+def interrupted_delivery_lines(exc: ReconcilerError, transport: object, *, committed: bool) -> list[str]:
+    """What a delivery cut short by the database says: what was delivered, what may go out twice, what waits."""
+    from ...mail import delivery_line
+
+    report, unrecorded, waiting = exc.report, exc.unrecorded, exc.waiting  # type: ignore[attr-defined]
+    prefix = "Warning: the apply committed, but " if committed else ""
+    lines = [delivery_line(transport, len(report.sent))] if report.sent else []  # type: ignore[arg-type]
+    lines.append(
+        f"{prefix}{exc.message}: {len(waiting)} email(s) stay pending ({_names(waiting)}). "
+        "Deliver them with 'reconciler invites send'."
+    )
+    if unrecorded is not None:
+        lines.append(
+            f"Note: the email to {unrecorded} was handed over but could not be marked as sent; it will be sent again."
+        )
+    return lines
 
 
 def _busy_timeout(conn: Connection, seconds: float) -> None:

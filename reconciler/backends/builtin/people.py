@@ -16,11 +16,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 from sqlalchemy import Connection, Engine, bindparam, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from ...crypto import Keyring, decrypt_metadata, encrypt_metadata
 from ...errors import ReconcilerError
 from ...mail import Invitation as Email
 from ...mail import Transport, build_message, invitation_link
+from ..common import one_line
 from . import models
 from .executor import INVITATION_TTL, Invitation, bulk_insert, hash_token, new_token
 
@@ -31,7 +33,6 @@ T_USERS = models.User.__table__
 T_WORKSPACES = models.Workspace.__table__
 T_METADATA = models.MembershipMetadata.__table__
 MAX_BACKOFF = timedelta(hours=1)
-DELIVERY_BATCH = 50  # emails whose outcome is committed together
 
 
 class InvitationError(ReconcilerError):
@@ -132,11 +133,25 @@ class DeliveryReport:
     pending: int = 0  # still pending after this run
 
 
+class DeliveryInterrupted(ReconcilerError):
+    """The outbox bookkeeping failed during a delivery (the database went away, the disk is full).
+
+    ``report`` says what was delivered and recorded before; ``unrecorded`` is the email that was handed to the
+    transport but could not be marked as sent (it will be sent again), ``waiting`` the recipients still pending.
+    """
+
+    def __init__(self, cause: str, report: DeliveryReport, unrecorded: str | None, waiting: list[str]) -> None:
+        self.report, self.unrecorded, self.waiting = report, unrecorded, waiting
+        super().__init__(f"recording the delivery of invitation emails failed ({cause})")
+
+
 def deliver_pending(
     engine: Engine, keyring: Keyring, transport: Transport, *, sender: str, due_only: bool = True
 ) -> DeliveryReport:
-    """Try every pending email; outcomes are committed in small batches, so a crash re-sends at most a
-    batch (delivery is at-least-once) while a large invite run does not pay one commit per email."""
+    """Try every pending email; each outcome is committed on its own, right after the transport took the
+    message, so a process killed at any point sends at most one email again when delivery resumes (delivery is
+    at-least-once, by one). A database failure on the way (connection lost, disk full) raises
+    :class:`DeliveryInterrupted`, saying what was delivered and what stays pending."""
     report = DeliveryReport()
     now = models.utcnow()
     query = select(T_OUTBOX.c.id, T_OUTBOX.c.recipient, T_OUTBOX.c.payload_ciphertext, T_OUTBOX.c.attempts).where(
@@ -147,11 +162,18 @@ def deliver_pending(
     with engine.connect() as conn:
         rows = conn.execute(query.order_by(T_OUTBOX.c.id)).all()
     try:
-        for start in range(0, len(rows), DELIVERY_BATCH):
-            outcomes = [
-                _deliver_one(keyring, transport, row, sender, report) for row in rows[start : start + DELIVERY_BATCH]
-            ]
-            _record(engine, outcomes)
+        with engine.connect() as conn:
+            for index, row in enumerate(rows):
+                outcome = _deliver_one(keyring, transport, row, sender, report)
+                try:
+                    with conn.begin():
+                        _executemany(conn, _RECORD, [outcome])
+                except SQLAlchemyError as exc:
+                    unrecorded = row.recipient if outcome["v_status"] == "sent" else None
+                    if unrecorded is not None:
+                        report.sent.remove(unrecorded)
+                    waiting = [r.recipient for r in rows[index:]]
+                    raise DeliveryInterrupted(one_line(exc), report, unrecorded, waiting) from exc
     finally:
         transport.close()
     with engine.connect() as conn:
@@ -186,20 +208,17 @@ def _deliver_one(keyring: Keyring, transport: Transport, row, sender: str, repor
     }
 
 
-def _record(engine: Engine, outcomes: list[dict]) -> None:
-    statement = (
-        update(T_OUTBOX)
-        .where(T_OUTBOX.c.id == bindparam("b_id"))
-        .values(
-            status=bindparam("v_status"),
-            sent_at=bindparam("v_sent"),
-            attempts=bindparam("v_attempts"),
-            next_attempt_at=bindparam("v_next"),
-            last_error=bindparam("v_error"),
-        )
+_RECORD = (
+    update(T_OUTBOX)
+    .where(T_OUTBOX.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("v_status"),
+        sent_at=bindparam("v_sent"),
+        attempts=bindparam("v_attempts"),
+        next_attempt_at=bindparam("v_next"),
+        last_error=bindparam("v_error"),
     )
-    with engine.begin() as conn:
-        _executemany(conn, statement, outcomes)
+)
 
 
 def _open_email(keyring: Keyring, recipient: str, blob: str) -> bytes:
