@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 from rel_support import full_dump, run_reconciler, subprocess_env
-
 from sqlalchemy import text
 
 from reconciler.backends.builtin.db import create_engine_for
+from reconciler.mail import DirectoryTransport
 
 CONFIG = """\
 version: 1
@@ -151,3 +151,98 @@ def test_invites_send_killed_midway_sends_at_most_one_email_twice(tmp_path: Path
     assert sum(count - 1 for count in recipients.values()) <= 1  # and at most one got it twice
     assert set(outbox_statuses(url)) == {"sent"}
     assert not list(outbox.glob(".*.tmp"))
+
+
+class FaultyDelivery(DirectoryTransport):
+    """The directory transport, with a fault injected into the database right after the 2nd email was handed
+    over: before that email is marked as sent."""
+
+    def __init__(self, directory: Path, fault) -> None:
+        super().__init__(directory)
+        self.fault = fault
+        self.count = 0
+
+    def send(self, message, *, sender: str, recipient: str) -> None:
+        super().send(message, sender=sender, recipient=recipient)
+        self.count += 1
+        if self.count == 2:
+            self.fault()
+
+
+@pytest.mark.reliability(
+    area="Invitations",
+    fault="the database fails while a committed apply records its email deliveries: SQLite disk full (SQLITE_FULL "
+    "on the outbox update), PostgreSQL connection killed (pg_terminate_backend)",
+    outcome="exit 0: 'Apply complete!', then a warning that the apply committed, which emails stay pending and "
+    "to run invites send, which delivers them (one at most twice); no internal error; final plan empty",
+)
+def test_a_failed_email_bookkeeping_after_commit_is_a_warning(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+    from collections import Counter
+
+    import sqlalchemy.exc
+    from helpers import run_cli
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    import reconciler.mail
+
+    mails = tmp_path / "mails"
+    broken = {"on": False}
+    started = time.time()
+
+    def disk_full(_conn, _cursor, statement, _params, _context, _many) -> None:
+        if broken["on"] and statement.startswith("UPDATE outbox"):
+            raise sqlalchemy.exc.OperationalError(statement, {}, Exception("database or disk is full"))
+
+    def fault() -> None:
+        if database_url.startswith("sqlite"):
+            broken["on"] = True
+            return
+        killer = create_engine_for(database_url)
+        with killer.connect() as conn:
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+                    "AND datname = current_database() AND backend_start >= to_timestamp(:t)"
+                ),
+                {"t": started},
+            )
+        killer.dispose()
+
+    monkeypatch.setattr(reconciler.mail, "transport_from_env", lambda environ: FaultyDelivery(mails, fault))
+    event.listen(Engine, "before_cursor_execute", disk_full)
+    config = tmp_path / "workspace.yaml"
+    config.write_text(many_users(2))
+    env = {"RECONCILER_MASTER_KEY": "5e" * 32, "RECONCILER_OUTBOX_DIR": str(mails), "RECONCILER_BASE_URL": "https://x"}
+    try:
+        result = run_cli(["--database", database_url, "apply", "-f", str(config), "--auto-approve"], env=env)
+    finally:
+        event.remove(Engine, "before_cursor_execute", disk_full)
+    assert result.exit_code == 0, result.output
+    assert "Apply complete!" in result.stdout
+    assert "internal error" not in result.output
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"Wrote 1 invitation email(s) to {mails}."
+    assert lines[1].startswith(
+        "Warning: the apply committed, but recording the delivery of invitation emails failed ("
+    ), lines
+    assert lines[1].endswith(
+        "): 2 email(s) stay pending (u0000@acme.example, u0001@acme.example). "
+        "Deliver them with 'reconciler invites send'."
+    )
+    assert lines[2] == (
+        "Note: the email to u0000@acme.example was handed over but could not be marked as sent; it will be sent again."
+    )
+    assert outbox_statuses(database_url) == ["sent", "pending", "pending"]
+
+    monkeypatch.undo()
+    again = run_cli(["--database", database_url, "invites", "send"], env=env)
+    assert again.exit_code == 0, again.output
+    assert again.stdout == f"Wrote 2 invitation email(s) to {mails}.\n"
+    recipients = Counter(path.name.split("-", 1)[1] for path in mails.glob("*.eml"))
+    assert recipients == {"admin@acme.example.eml": 1, "u0000@acme.example.eml": 2, "u0001@acme.example.eml": 1}
+    plan = run_cli(["--database", database_url, "plan", "-f", str(config)], env=env)
+    assert plan.stdout.strip() == "No changes. The database matches the configuration."

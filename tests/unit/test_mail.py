@@ -173,7 +173,7 @@ def test_the_smtp_envelope_holds_only_the_given_recipient(tmp_path: Path) -> Non
         def __init__(self) -> None:
             self.envelopes: list = []
 
-        async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201
+        async def handle_DATA(self, server, session, envelope):
             self.envelopes.append(envelope)
             return "250 OK"
 
