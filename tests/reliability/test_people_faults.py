@@ -246,3 +246,73 @@ def test_a_failed_email_bookkeeping_after_commit_is_a_warning(
     assert recipients == {"admin@acme.example.eml": 1, "u0000@acme.example.eml": 2, "u0001@acme.example.eml": 1}
     plan = run_cli(["--database", database_url, "plan", "-f", str(config)], env=env)
     assert plan.stdout.strip() == "No changes. The database matches the configuration."
+
+
+@pytest.mark.reliability(
+    area="Concurrency",
+    fault="accept-invite and invite-url while an apply holds the lock; accept-invite racing an apply that "
+    "archives the same member",
+    outcome="they wait for the lock (--lock-timeout, default 10 s) or fail naming the holder; the accept runs "
+    "after the archive and is refused, so the member stays archived (the archive is never lost)",
+)
+def test_people_commands_wait_for_the_apply_lock(database_url: str, tmp_path: Path) -> None:
+    import threading
+    import time
+
+    from helpers import run_cli
+
+    from reconciler.backends.builtin.backend import BuiltinBackend
+
+    config = tmp_path / "workspace.yaml"
+    config.write_text(many_users(2))
+    env = {"RECONCILER_MASTER_KEY": "5e" * 32, "RECONCILER_OUTBOX_DIR": str(tmp_path / "mails")}
+    assert run_cli(["--database", database_url, "apply", "-f", str(config), "--auto-approve"], env=env).exit_code == 0
+    link = run_cli(["--database", database_url, "invite-url", "u0000@acme.example", "--workspace", "acme"], env=env)
+    assert link.exit_code == 0, link.output
+    token_link = link.stdout.strip()
+
+    holder = BuiltinBackend(database_url)
+    try:
+        with holder._locked(60, "ops"):
+            for args in (
+                ["accept-invite", token_link, "--lock-timeout", "0.3"],
+                ["invite-url", "u0001@acme.example", "--workspace", "acme", "--lock-timeout", "0.3"],
+            ):
+                busy = run_cli(["--database", database_url, *args], env=env)
+                assert busy.exit_code == 1, busy.output
+                assert busy.stderr.startswith("Error: another apply holds the lock: "), busy.stderr
+                assert "gave up after waiting 0.3s" in busy.stderr and "internal error" not in busy.stderr
+
+        # the race: an apply holding the lock archives the member while accept-invite runs
+        results: list = []
+        with holder._locked(60, "ops") as conn:
+            thread = threading.Thread(
+                target=lambda: results.append(
+                    run_cli(["--database", database_url, "accept-invite", token_link], env=env)
+                )
+            )
+            thread.start()
+            time.sleep(1.0)
+            conn.execute(
+                text(
+                    "UPDATE memberships SET status = 'archived', invitation_token_hash = NULL "
+                    "WHERE user_id = (SELECT id FROM users WHERE email = 'u0000@acme.example')"
+                )
+            )
+            assert not results  # accept-invite is still waiting for the lock
+        thread.join(30)
+    finally:
+        holder.close()
+    (accepted,) = results
+    assert accepted.exit_code == 1
+    assert accepted.stderr.startswith("Error: this invitation token is unknown or was already used")
+    engine = create_engine_for(database_url)
+    with engine.connect() as c:
+        status = c.execute(
+            text(
+                "SELECT m.status FROM memberships m JOIN users u ON u.id = m.user_id "
+                "WHERE u.email = 'u0000@acme.example'"
+            )
+        ).scalar_one()
+    engine.dispose()
+    assert status == "archived"

@@ -11,7 +11,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Callable, Collection, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -280,17 +280,22 @@ class BuiltinBackend(Backend):
             metadata, emails, f"the key file {rotation.key_file}", rotation.key_file, rotation.previous_file
         )
 
+    def locked(self, timeout: float, actor: str, command: str) -> AbstractContextManager[Connection]:
+        """A transaction holding the apply lock, for the people commands (``accept-invite``, ``invite-url``): they
+        change memberships, so they wait for an apply (and an apply's re-read under the lock sees them)."""
+        return self._locked(timeout, actor, command)
+
     @contextmanager
-    def _locked(self, timeout: float, actor: str) -> Iterator[Connection]:
+    def _locked(self, timeout: float, actor: str, command: str = "apply") -> Iterator[Connection]:
         if self.sqlite:
-            with self._sqlite_locked(timeout, actor) as conn:
+            with self._sqlite_locked(timeout, actor, command) as conn:
                 yield conn
         else:
-            with self._postgres_locked(timeout, actor) as conn:
+            with self._postgres_locked(timeout, actor, command) as conn:
                 yield conn
 
     @contextmanager
-    def _sqlite_locked(self, timeout: float, actor: str) -> Iterator[Connection]:
+    def _sqlite_locked(self, timeout: float, actor: str, command: str = "apply") -> Iterator[Connection]:
         info = Path(self.engine.url.database or "reconciler.db").with_suffix(".lock-info")
         with self.engine.connect() as raw:
             _busy_timeout(raw, timeout)
@@ -305,7 +310,9 @@ class BuiltinBackend(Backend):
             # The lock is ours; COMMIT may still have to wait for readers (drift, plan) to finish their read.
             _busy_timeout(raw, max(timeout, COMMIT_GRACE_SECONDS))
             with suppress(OSError):
-                info.write_text(json.dumps({"actor": actor, "pid": os.getpid(), "since": _now_text()}))
+                info.write_text(
+                    json.dumps({"actor": actor, "pid": os.getpid(), "since": _now_text(), "command": command})
+                )
             try:
                 with transaction:
                     yield conn
@@ -316,9 +323,9 @@ class BuiltinBackend(Backend):
                     _cache_size(raw, cache_before)  # the connection goes back to the pool as it came
 
     @contextmanager
-    def _postgres_locked(self, timeout: float, actor: str) -> Iterator[Connection]:
+    def _postgres_locked(self, timeout: float, actor: str, command: str = "apply") -> Iterator[Connection]:
         with self.engine.connect() as conn, conn.begin():
-            take_postgres_lock(conn, self.engine, timeout, actor)
+            take_postgres_lock(conn, self.engine, timeout, actor, command)
             yield conn
 
     # --- audit ---------------------------------------------------------------------------------
@@ -462,7 +469,8 @@ def _read_holder(info: Path) -> str | None:
         data = json.loads(info.read_text())
         if not _running(data["pid"]):
             return None
-        return f"reconciler apply by {data['actor']} (pid {data['pid']}, since {data['since']})"
+        command = data.get("command", "apply")
+        return f"reconciler {command} by {data['actor']} (pid {data['pid']}, since {data['since']})"
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

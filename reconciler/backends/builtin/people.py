@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
@@ -259,14 +260,18 @@ def parse_invitation(text: str) -> tuple[str, str | None]:
     return token, oid[0] if oid else None
 
 
-def accept_invitation(engine: Engine, link_or_token: str) -> tuple[str, str]:
+Transaction = Callable[[], AbstractContextManager[Connection]]
+
+
+def accept_invitation(engine: Engine, link_or_token: str, *, transaction: Transaction | None = None) -> tuple[str, str]:
     """``invited`` -> ``active`` for the membership holding this token; returns (workspace slug, email).
 
     Takes the whole link or the bare token; a link whose ``oid`` names another workspace is refused.
+    ``transaction`` opens the transaction (the CLI passes one holding the apply lock); default ``engine.begin``.
     """
     token, workspace_id = parse_invitation(link_or_token)
     digest = hash_token(token)
-    with engine.begin() as conn:
+    with (transaction or engine.begin)() as conn:
         row = conn.execute(
             select(
                 T_MEMBERSHIPS.c.id,
@@ -299,12 +304,18 @@ def accept_invitation(engine: Engine, link_or_token: str) -> tuple[str, str]:
 
 
 def reissue_invitation(
-    engine: Engine, email: str, slug: str, *, base_url: str, ttl: timedelta = INVITATION_TTL
+    engine: Engine,
+    email: str,
+    slug: str,
+    *,
+    base_url: str,
+    ttl: timedelta = INVITATION_TTL,
+    transaction: Transaction | None = None,
 ) -> tuple[str, datetime]:
     """A fresh token for an invited member; the previous link stops working. Returns (link, expiry)."""
     token, digest = new_token()
     expires = models.utcnow() + ttl
-    with engine.begin() as conn:
+    with (transaction or engine.begin)() as conn:
         row = conn.execute(
             select(T_MEMBERSHIPS.c.id, T_MEMBERSHIPS.c.status, T_WORKSPACES.c.id.label("workspace_id"))
             .join(T_WORKSPACES, T_WORKSPACES.c.id == T_MEMBERSHIPS.c.workspace_id)
