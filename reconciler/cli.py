@@ -67,13 +67,28 @@ class Runtime:
         result = self._keys.get(create)
         if result is None:
             result = load_keyring(
-                self.database_url, environ=os.environ, master_key_file=self.master_key_file, create=create
+                self.database_url,
+                environ=os.environ,
+                master_key_file=self.master_key_file,
+                create=create,
+                holds_encrypted_data=self._holds_encrypted_data,
             )
             self._keys[create] = result
         if result.notice and result.notice not in self._notices_shown:
             self._notices_shown.add(result.notice)
             err(result.notice)
         return require_keyring(result) if required else result.keyring
+
+    def _holds_encrypted_data(self) -> bool:
+        """Whether the database holds encrypted values (asked before a key file is created for it)."""
+        from .errors import DatabaseMissing
+
+        try:
+            backend = self.backend()
+        except DatabaseMissing:
+            return False
+        check = getattr(backend, "holds_encrypted_data", None)
+        return bool(check is not None and check())
 
     def close(self) -> None:
         if self._backend is not None:

@@ -79,11 +79,31 @@ def _print_table(rows: list, color: bool) -> None:
     console.print(table)
 
 
+PEOPLE_LOCK_TIMEOUT = 10.0  # seconds: an apply usually finishes within them; a person at a terminal waits no longer
+
+
+def lock_timeout_option() -> Any:
+    return click.option(
+        "--lock-timeout",
+        type=click.FloatRange(min=0),
+        default=PEOPLE_LOCK_TIMEOUT,
+        show_default=True,
+        help="Seconds to wait for an apply that holds the lock.",
+    )
+
+
+def _locked(backend: Any, lock_timeout: float, command: str) -> Any:
+    from .workflow import default_actor
+
+    return lambda: backend.locked(lock_timeout, default_actor(), command)
+
+
 @cli.command("invite-url")
 @click.argument("email")
 @click.option("--workspace", required=True, metavar="SLUG")
+@lock_timeout_option()
 @click.pass_obj
-def invite_url(runtime: Runtime, email: str, workspace: str) -> None:
+def invite_url(runtime: Runtime, email: str, workspace: str, lock_timeout: float) -> None:
     """Issue a fresh invitation link for an invited member (the old link stops working).
 
     \b
@@ -95,7 +115,13 @@ def invite_url(runtime: Runtime, email: str, workspace: str) -> None:
 
     backend = _builtin(runtime, "invite-url")
     base_url = backend.environ.get("RECONCILER_BASE_URL") or DEFAULT_BASE_URL
-    link, expires = reissue_invitation(backend.engine, email, workspace, base_url=base_url)
+    link, expires = reissue_invitation(
+        backend.engine,
+        email,
+        workspace,
+        base_url=base_url,
+        transaction=_locked(backend, lock_timeout, "invite-url"),
+    )
     click.echo(link)
     for line in base_url_warning(backend.environ, "RECONCILER_BASE_URL", DEFAULT_BASE_URL):
         err(line)
@@ -104,8 +130,9 @@ def invite_url(runtime: Runtime, email: str, workspace: str) -> None:
 
 @cli.command("accept-invite")
 @click.argument("link_or_token", metavar="LINK_OR_TOKEN")
+@lock_timeout_option()
 @click.pass_obj
-def accept_invite(runtime: Runtime, link_or_token: str) -> None:
+def accept_invite(runtime: Runtime, link_or_token: str, lock_timeout: float) -> None:
     """Activate the membership an invitation belongs to (what the sign-up page calls).
 
     Takes the link from the invitation email or from invite-url (quote it: it holds a '?'), or its token.
@@ -117,7 +144,10 @@ def accept_invite(runtime: Runtime, link_or_token: str) -> None:
     """
     from .backends.builtin.people import accept_invitation
 
-    slug, email = accept_invitation(_builtin(runtime, "accept-invite").engine, link_or_token)
+    backend = _builtin(runtime, "accept-invite")
+    slug, email = accept_invitation(
+        backend.engine, link_or_token, transaction=_locked(backend, lock_timeout, "accept-invite")
+    )
     click.echo(f"{email} is now an active member of workspace {slug!r}.")
 
 
@@ -147,7 +177,10 @@ def invites_send(runtime: Runtime, retries: int, backoff: float) -> None:
     """
     import time
 
-    from .backends.builtin.people import deliver_pending, pending_count
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .backends.builtin.people import DeliveryInterrupted, deliver_pending, pending_count
+    from .backends.common import one_line
     from .mail import NO_TRANSPORT, delivery_line, sender_from_env, transport_from_env
 
     backend = _builtin(runtime, "invites send")
@@ -163,9 +196,14 @@ def invites_send(runtime: Runtime, retries: int, backoff: float) -> None:
     for attempt in range(retries + 1):
         transport = transport_from_env(backend.environ)
         assert transport is not None
-        report = deliver_pending(
-            backend.engine, keyring, transport, sender=sender_from_env(backend.environ), due_only=False
-        )
+        try:
+            report = deliver_pending(
+                backend.engine, keyring, transport, sender=sender_from_env(backend.environ), due_only=False
+            )
+        except DeliveryInterrupted as exc:
+            _interrupted(transport, sent, exc)
+        except SQLAlchemyError as exc:
+            fail(f"reading the outbox failed ({one_line(exc)}); nothing was sent in this attempt", hint=_AGAIN)
         sent += len(report.sent)
         if not report.pending:
             break
@@ -179,6 +217,24 @@ def invites_send(runtime: Runtime, retries: int, backoff: float) -> None:
             f"{report.pending} invitation email(s) are still pending{detail}",
             hint="run 'reconciler invites send' again later",
         )
+
+
+_AGAIN = "run 'reconciler invites send' again once the database is reachable and has space"
+
+
+def _interrupted(transport: Any, sent: int, exc: Any) -> None:
+    """The outbox bookkeeping failed mid-delivery: what went out, what may go out twice, what waits."""
+    from .mail import delivery_line
+
+    sent += len(exc.report.sent)
+    if sent:
+        click.echo(delivery_line(transport, sent))
+    if exc.unrecorded is not None:
+        err(
+            f"Note: the email to {exc.unrecorded} was handed over but could not be marked as sent; "
+            "it will be sent again."
+        )
+    fail(f"{exc.message}; {len(exc.waiting)} email(s) stay pending", hint=_AGAIN)
 
 
 @cli.group()

@@ -323,9 +323,20 @@ def _execute(
 
 def _after_apply(runtime: Runtime, result: Any, keyring: Any) -> None:
     """Deliver the invitation emails queued by the apply (after commit; failures stay pending)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     hook = getattr(runtime.backend(), "after_commit", None)
     if hook is not None:
-        for line in hook(result, keyring):
+        try:
+            lines = hook(result, keyring)
+        except (SQLAlchemyError, OSError) as exc:  # the apply is committed: a warning, never an error (exit 0)
+            from .backends.common import one_line
+
+            lines = [
+                f"Warning: the apply committed (run #{result.run_id}), but delivering its invitation emails failed "
+                f"({one_line(exc)}); they stay pending. Deliver them with 'reconciler invites send'."
+            ]
+        for line in lines:
             err(line)
 
 

@@ -17,7 +17,7 @@ import contextlib
 import os
 import secrets
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -67,6 +67,7 @@ def load_keyring(
     environ: Mapping[str, str],
     master_key_file: str | None = None,
     create: bool = False,
+    holds_encrypted_data: Callable[[], bool] | None = None,
 ) -> KeyringResult:
     """Find the master key: ``master_key_file``, else ``RECONCILER_MASTER_KEY_FILE``, else
     ``RECONCILER_MASTER_KEY``, else ``<sqlite db>.key``.
@@ -74,6 +75,10 @@ def load_keyring(
     ``create`` is set by commands that are about to encrypt: only they may create the SQLite key file, so that
     a read-only command never leaves a key behind. PostgreSQL never gets an implicit key: a key that lives on
     one machine while the data is shared would lock everyone else out.
+
+    ``holds_encrypted_data`` says whether the database already holds encrypted values (metadata, queued emails):
+    then the key file is never created, since a new key would open none of them and new values written under
+    it would leave the database with two keys. The key file was lost, and the error says which key is missing.
     """
     previous = _previous_keys(environ)
     env_file = environ.get(MASTER_KEY_FILE_ENV, "").strip()
@@ -100,6 +105,13 @@ def load_keyring(
         notices += [notice] if notice else []
     elif not create:
         return KeyringResult(None)
+    elif holds_encrypted_data is not None and holds_encrypted_data():
+        raise SecretError(
+            f"the master key is missing: the database holds encrypted metadata or invitation emails, but its key "
+            f"file {key_path} does not exist; a new key would not open them, so none is created",
+            hint=f"restore {key_path} from a backup, or provide the key with {MASTER_KEY_ENV} (64 hex digits) or "
+            f"{MASTER_KEY_FILE_ENV} (or --master-key-file)",
+        )
     else:
         current = _create_key_file(key_path)
         notices.append(

@@ -13,7 +13,9 @@ The lines that report a delivery are made here, so that both backends and ``invi
 from __future__ import annotations
 
 import html
+import os
 import re
+import secrets
 import smtplib
 import ssl
 from collections.abc import Mapping
@@ -127,9 +129,13 @@ class SmtpSettings:
 
 
 class Transport:
-    """Sends one message; raises OSError/smtplib.SMTPException on failure."""
+    """Sends one message; raises OSError/smtplib.SMTPException on failure.
 
-    def send(self, message: EmailMessage) -> None:  # pragma: no cover - interface
+    ``sender`` and ``recipient`` are the envelope: the validated addresses the caller holds (the outbox row's
+    recipient), never parsed back from the message's headers, so that nothing in a header can add a recipient.
+    """
+
+    def send(self, message: EmailMessage, *, sender: str, recipient: str) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
     def close(self) -> None:
@@ -154,11 +160,11 @@ class SmtpTransport(Transport):
             client.login(s.username, s.password or "")
         return client
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: EmailMessage, *, sender: str, recipient: str) -> None:
         if self._client is None:
             self._client = self._connect()
         try:
-            self._client.send_message(message)
+            self._client.send_message(message, from_addr=sender, to_addrs=[recipient])
         except (OSError, smtplib.SMTPException):
             self.close()
             raise
@@ -171,18 +177,36 @@ class SmtpTransport(Transport):
 
 
 class DirectoryTransport(Transport):
-    """Writes each message as an ``.eml`` file, for setups without SMTP (and for inspection)."""
+    """Writes each message as an ``.eml`` file, for setups without SMTP (and for inspection).
+
+    The files hold invitation links, so they are private from the first byte: each is written to a hidden
+    temporary name created with mode 0600 (``O_EXCL``), synced, then renamed to its ``.eml`` name, so a kill or
+    a full disk leaves no readable and no half-written ``.eml`` file. A directory this transport creates is
+    0700; an existing one keeps the mode its owner gave it.
+    """
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    def send(self, message: EmailMessage) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+    def send(self, message: EmailMessage, *, sender: str, recipient: str) -> None:
+        if not self.directory.is_dir():
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with suppress(OSError):
+                self.directory.chmod(0o700)  # mkdir's mode is filtered by the umask; make it exact
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-        recipient = re.sub(r"[^A-Za-z0-9@._-]", "_", str(message["To"].addresses[0].addr_spec))
-        path = self.directory / f"{stamp}-{recipient}.eml"
-        path.write_bytes(message.as_bytes())
-        path.chmod(0o600)  # it holds an invitation link
+        name = f"{stamp}-{re.sub(r'[^A-Za-z0-9@._-]', '_', recipient)[:200]}.eml"
+        temporary = self.directory / f".{name}.{secrets.token_hex(4)}.tmp"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(message.as_bytes())
+                handle.flush()
+                os.fsync(handle.fileno())  # it is marked as sent right after: it must be on disk by then
+            os.replace(temporary, self.directory / name)
+        except BaseException:
+            with suppress(OSError):
+                os.unlink(temporary)
+            raise
 
 
 def transport_from_env(environ: Mapping[str, str]) -> Transport | None:

@@ -49,11 +49,11 @@ def lock_key(schema: str) -> int:
     return zlib.crc32(("reconciler:" + schema).encode()) & 0x7FFFFFFF
 
 
-def take_postgres_lock(conn: Connection, engine: Engine, timeout: float, actor: str) -> None:
+def take_postgres_lock(conn: Connection, engine: Engine, timeout: float, actor: str, command: str = "apply") -> None:
     """Take the apply lock inside ``conn``'s open transaction, waiting up to ``timeout`` seconds."""
     key = lock_key(str(conn.scalar(text("SELECT current_schema()"))))
     conn.execute(
-        text("SELECT set_config('application_name', :name, true)"), {"name": f"reconciler apply by {actor}"[:63]}
+        text("SELECT set_config('application_name', :name, true)"), {"name": f"reconciler {command} by {actor}"[:63]}
     )
     deadline = time.monotonic() + timeout
     while not conn.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}):

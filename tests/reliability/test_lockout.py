@@ -210,14 +210,16 @@ def test_a_hand_edited_unsigned_plan_cannot_remove_the_last_admin(database_url: 
     harness = Harness(database_url, tmp_path)  # the first apply invites: its emails are queued under a key
     try:
         harness.apply(config(ALICE, BOB, CAROL, DAN))
-        harness.keyring = None  # from here on no master key, so the saved plan is unsigned
         accept(harness, "alice@acme.example")
         harness.write(config(ALICE, BOB, CAROL.replace("role: builder", "role: end-user"), DAN))
         plan_file = tmp_path / "plan.json"
         made = harness.cli("plan", "-f", str(harness.config_path), "--out", str(plan_file))
         assert made.exit_code == 0, made.stderr
+        # From here on no master key. (Not before the plan: on SQLite, a key file made for the signature while
+        # the database holds emails under the test key is refused since issue 14; the signature goes anyway.)
+        harness.keyring = None
         document = json.loads(plan_file.read_text())
-        document.pop("signature", None)  # signed on SQLite (key file), unsigned on PostgreSQL without a key
+        document.pop("signature", None)  # made unsigned by hand
         for op in document["ops"]:
             if op["kind"] == "UpdateMembership" and op["role"]:
                 op["email"], op["role"]["email"] = "alice@acme.example", "alice@acme.example"

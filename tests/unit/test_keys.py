@@ -305,3 +305,20 @@ def test_an_interrupted_rotation_is_resumed_with_the_same_new_key(tmp_path: Path
     assert Path(second.staged_file).exists()
     abandon_key_file_rotation(first)
     assert not Path(first.staged_file).exists()
+
+
+def test_no_key_file_is_created_for_a_database_that_already_holds_encrypted_data(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    key_path = tmp_path / "state.db.key"
+    with pytest.raises(SecretError) as caught:
+        load_keyring(url, environ={}, create=True, holds_encrypted_data=lambda: True)
+    assert f"its key file {key_path} does not exist" in caught.value.message
+    assert "RECONCILER_MASTER_KEY" in (caught.value.hint or "")
+    assert "RECONCILER_MASTER_KEY_FILE" in (caught.value.hint or "")
+    assert not key_path.exists()
+    # an empty database gets its key file; a configured key never asks the database
+    assert load_keyring(url, environ={}, create=True, holds_encrypted_data=lambda: False).keyring is not None
+    asked = []
+    environ = {"RECONCILER_MASTER_KEY": KEY_HEX}
+    assert load_keyring(url, environ=environ, create=True, holds_encrypted_data=lambda: asked.append(1) or True)
+    assert asked == []

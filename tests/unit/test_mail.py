@@ -110,3 +110,88 @@ def test_base_url_warning_only_when_unset() -> None:
 def test_sender_defaults() -> None:
     assert sender_from_env({}) == "reconciler@localhost"
     assert sender_from_env({"RECONCILER_MAIL_FROM": "access@acme.example"}) == "access@acme.example"
+
+
+# --- issue 14: private .eml files from the first byte; envelopes from the validated address only ------------
+
+
+def test_eml_files_are_0600_from_the_first_byte_and_the_directory_0700(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import stat
+
+    monkeypatch.setattr(os, "umask", os.umask)  # restored by monkeypatch: the umask is process-wide
+    previous = os.umask(0o022)
+    directory = tmp_path / "mails"
+    seen: list[tuple[str, int, list[str]]] = []
+    real_replace = os.replace
+
+    def watching_replace(src, dst) -> None:  # what exists, and with which mode, just before the .eml appears
+        seen.append(
+            (Path(src).name, stat.S_IMODE(os.stat(src).st_mode), sorted(p.name for p in directory.glob("*.eml")))
+        )
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", watching_replace)
+    try:
+        DirectoryTransport(directory).send(
+            build_message(invitation(), sender="a@b.example"), sender="a@b.example", recipient="dana@acme.example"
+        )
+    finally:
+        os.umask(previous)
+    ((name, mode, eml_before),) = seen
+    assert name.startswith(".") and name.endswith(".tmp") and mode == 0o600 and eml_before == []
+    (written,) = directory.iterdir()
+    assert written.suffix == ".eml" and stat.S_IMODE(written.stat().st_mode) == 0o600
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    assert b"TOKEN123" in written.read_bytes()
+
+
+def test_a_full_disk_leaves_no_eml_file_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    import os
+
+    def full(_fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    directory = tmp_path / "mails"
+    with pytest.raises(OSError, match="No space left"):
+        DirectoryTransport(directory).send(
+            build_message(invitation(), sender="a@b.example"), sender="a@b.example", recipient="dana@acme.example"
+        )
+    assert list(directory.iterdir()) == []  # neither an empty .eml nor the temporary file
+
+
+def test_the_smtp_envelope_holds_only_the_given_recipient(tmp_path: Path) -> None:
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    class Inbox:
+        def __init__(self) -> None:
+            self.envelopes: list = []
+
+        async def handle_DATA(self, server, session, envelope):
+            self.envelopes.append(envelope)
+            return "250 OK"
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        message = build_message(invitation(), sender="access@acme.example")
+        del message["To"]
+        message["To"] = "dana@acme.example, mallory@evil.example"  # a header that names more than the row does
+        transport = SmtpTransport(SmtpSettings.from_url(f"smtp://127.0.0.1:{port}?timeout=2"))
+        transport.send(message, sender="access@acme.example", recipient="dana@acme.example")
+        transport.close()
+    finally:
+        controller.stop()
+    (envelope,) = inbox.envelopes
+    assert envelope.mail_from == "access@acme.example"
+    assert envelope.rcpt_tos == ["dana@acme.example"]

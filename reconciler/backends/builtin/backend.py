@@ -11,7 +11,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Callable, Collection, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +32,7 @@ from ..common import (
     audit_runs,
     audited_failures,
     holder_message,
+    one_line,
     take_postgres_lock,
     ticker,
 )
@@ -119,6 +120,17 @@ class BuiltinBackend(Backend):
             snapshot, _ = read_snapshot(conn, slugs, decrypt_metadata=_decryptor(keyring, conn))
         return snapshot
 
+    def holds_encrypted_data(self) -> bool:
+        """Whether any metadata value or queued email is stored encrypted (then no new key may be made)."""
+        with self.engine.connect() as conn:
+            return any(
+                conn.execute(select(table.c[column]).limit(1)).first() is not None
+                for table, column in (
+                    (models.MembershipMetadata.__table__, "membership_id"),
+                    (models.OutboxMessage.__table__, "id"),
+                )
+            )
+
     def needs_key_for(self, plan: ops.Plan) -> bool:
         """Whether applying ``plan`` needs a master key even though it writes no metadata: its invitation
         emails are queued encrypted (the CLI creates the SQLite key file for them)."""
@@ -190,7 +202,7 @@ class BuiltinBackend(Backend):
         if not result.invitations or keyring is None or result.queued == 0:
             return []
         from ...mail import NO_TRANSPORT, base_url_warning, delivery_line, sender_from_env, transport_from_env
-        from .people import deliver_pending
+        from .people import DeliveryInterrupted, deliver_pending
 
         lines = base_url_warning(self.environ, "RECONCILER_BASE_URL", DEFAULT_BASE_URL)
         transport = transport_from_env(self.environ)
@@ -200,7 +212,17 @@ class BuiltinBackend(Backend):
                 "then run 'reconciler invites send'."
             )
             return lines
-        report = deliver_pending(self.engine, keyring, transport, sender=sender_from_env(self.environ))
+        try:
+            report = deliver_pending(self.engine, keyring, transport, sender=sender_from_env(self.environ))
+        except DeliveryInterrupted as exc:
+            return [*lines, *interrupted_delivery_lines(exc, transport, committed=True)]
+        except SQLAlchemyError as exc:  # the outbox could not even be read: every email of the apply waits
+            return [
+                *lines,
+                f"Warning: the apply committed, but its invitation emails could not be read from the outbox "
+                f"({one_line(exc)}): {result.queued} email(s) stay pending ({_names(result.invitations)}). "
+                "Deliver them with 'reconciler invites send'.",
+            ]
         lines.append(delivery_line(transport, len(report.sent)))
         if report.failed:
             lines.append(
@@ -258,17 +280,22 @@ class BuiltinBackend(Backend):
             metadata, emails, f"the key file {rotation.key_file}", rotation.key_file, rotation.previous_file
         )
 
+    def locked(self, timeout: float, actor: str, command: str) -> AbstractContextManager[Connection]:
+        """A transaction holding the apply lock, for the people commands (``accept-invite``, ``invite-url``): they
+        change memberships, so they wait for an apply (and an apply's re-read under the lock sees them)."""
+        return self._locked(timeout, actor, command)
+
     @contextmanager
-    def _locked(self, timeout: float, actor: str) -> Iterator[Connection]:
+    def _locked(self, timeout: float, actor: str, command: str = "apply") -> Iterator[Connection]:
         if self.sqlite:
-            with self._sqlite_locked(timeout, actor) as conn:
+            with self._sqlite_locked(timeout, actor, command) as conn:
                 yield conn
         else:
-            with self._postgres_locked(timeout, actor) as conn:
+            with self._postgres_locked(timeout, actor, command) as conn:
                 yield conn
 
     @contextmanager
-    def _sqlite_locked(self, timeout: float, actor: str) -> Iterator[Connection]:
+    def _sqlite_locked(self, timeout: float, actor: str, command: str = "apply") -> Iterator[Connection]:
         info = Path(self.engine.url.database or "reconciler.db").with_suffix(".lock-info")
         with self.engine.connect() as raw:
             _busy_timeout(raw, timeout)
@@ -283,7 +310,9 @@ class BuiltinBackend(Backend):
             # The lock is ours; COMMIT may still have to wait for readers (drift, plan) to finish their read.
             _busy_timeout(raw, max(timeout, COMMIT_GRACE_SECONDS))
             with suppress(OSError):
-                info.write_text(json.dumps({"actor": actor, "pid": os.getpid(), "since": _now_text()}))
+                info.write_text(
+                    json.dumps({"actor": actor, "pid": os.getpid(), "since": _now_text(), "command": command})
+                )
             try:
                 with transaction:
                     yield conn
@@ -294,9 +323,9 @@ class BuiltinBackend(Backend):
                     _cache_size(raw, cache_before)  # the connection goes back to the pool as it came
 
     @contextmanager
-    def _postgres_locked(self, timeout: float, actor: str) -> Iterator[Connection]:
+    def _postgres_locked(self, timeout: float, actor: str, command: str = "apply") -> Iterator[Connection]:
         with self.engine.connect() as conn, conn.begin():
-            take_postgres_lock(conn, self.engine, timeout, actor)
+            take_postgres_lock(conn, self.engine, timeout, actor, command)
             yield conn
 
     # --- audit ---------------------------------------------------------------------------------
@@ -362,6 +391,33 @@ class AbsentDatabase(Backend):
         return []
 
 
+NAMES_SHOWN = 10  # recipients named in a message before "and N more"
+
+
+def _names(emails: Collection[str]) -> str:
+    emails = list(emails)
+    shown = ", ".join(emails[:NAMES_SHOWN])
+    return shown + (f" and {len(emails) - NAMES_SHOWN} more" if len(emails) > NAMES_SHOWN else "")
+
+
+def interrupted_delivery_lines(exc: ReconcilerError, transport: object, *, committed: bool) -> list[str]:
+    """What a delivery cut short by the database says: what was delivered, what may go out twice, what waits."""
+    from ...mail import delivery_line
+
+    report, unrecorded, waiting = exc.report, exc.unrecorded, exc.waiting  # type: ignore[attr-defined]
+    prefix = "Warning: the apply committed, but " if committed else ""
+    lines = [delivery_line(transport, len(report.sent))] if report.sent else []  # type: ignore[arg-type]
+    lines.append(
+        f"{prefix}{exc.message}: {len(waiting)} email(s) stay pending ({_names(waiting)}). "
+        "Deliver them with 'reconciler invites send'."
+    )
+    if unrecorded is not None:
+        lines.append(
+            f"Note: the email to {unrecorded} was handed over but could not be marked as sent; it will be sent again."
+        )
+    return lines
+
+
 def _busy_timeout(conn: Connection, seconds: float) -> None:
     """How long SQLite waits for another writer; set on the driver so SQLAlchemy does not autobegin."""
     conn.connection.driver_connection.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
@@ -413,7 +469,8 @@ def _read_holder(info: Path) -> str | None:
         data = json.loads(info.read_text())
         if not _running(data["pid"]):
             return None
-        return f"reconciler apply by {data['actor']} (pid {data['pid']}, since {data['since']})"
+        command = data.get("command", "apply")
+        return f"reconciler {command} by {data['actor']} (pid {data['pid']}, since {data['since']})"
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

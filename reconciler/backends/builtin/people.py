@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
 from sqlalchemy import Connection, Engine, bindparam, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from ...crypto import Keyring, decrypt_metadata, encrypt_metadata
 from ...errors import ReconcilerError
 from ...mail import Invitation as Email
 from ...mail import Transport, build_message, invitation_link
+from ..common import one_line
 from . import models
 from .executor import INVITATION_TTL, Invitation, bulk_insert, hash_token, new_token
 
@@ -31,7 +34,6 @@ T_USERS = models.User.__table__
 T_WORKSPACES = models.Workspace.__table__
 T_METADATA = models.MembershipMetadata.__table__
 MAX_BACKOFF = timedelta(hours=1)
-DELIVERY_BATCH = 50  # emails whose outcome is committed together
 
 
 class InvitationError(ReconcilerError):
@@ -132,11 +134,25 @@ class DeliveryReport:
     pending: int = 0  # still pending after this run
 
 
+class DeliveryInterrupted(ReconcilerError):
+    """The outbox bookkeeping failed during a delivery (the database went away, the disk is full).
+
+    ``report`` says what was delivered and recorded before; ``unrecorded`` is the email that was handed to the
+    transport but could not be marked as sent (it will be sent again), ``waiting`` the recipients still pending.
+    """
+
+    def __init__(self, cause: str, report: DeliveryReport, unrecorded: str | None, waiting: list[str]) -> None:
+        self.report, self.unrecorded, self.waiting = report, unrecorded, waiting
+        super().__init__(f"recording the delivery of invitation emails failed ({cause})")
+
+
 def deliver_pending(
     engine: Engine, keyring: Keyring, transport: Transport, *, sender: str, due_only: bool = True
 ) -> DeliveryReport:
-    """Try every pending email; outcomes are committed in small batches, so a crash re-sends at most a
-    batch (delivery is at-least-once) while a large invite run does not pay one commit per email."""
+    """Try every pending email; each outcome is committed on its own, right after the transport took the
+    message, so a process killed at any point sends at most one email again when delivery resumes (delivery is
+    at-least-once, by one). A database failure on the way (connection lost, disk full) raises
+    :class:`DeliveryInterrupted`, saying what was delivered and what stays pending."""
     report = DeliveryReport()
     now = models.utcnow()
     query = select(T_OUTBOX.c.id, T_OUTBOX.c.recipient, T_OUTBOX.c.payload_ciphertext, T_OUTBOX.c.attempts).where(
@@ -147,11 +163,18 @@ def deliver_pending(
     with engine.connect() as conn:
         rows = conn.execute(query.order_by(T_OUTBOX.c.id)).all()
     try:
-        for start in range(0, len(rows), DELIVERY_BATCH):
-            outcomes = [
-                _deliver_one(keyring, transport, row, sender, report) for row in rows[start : start + DELIVERY_BATCH]
-            ]
-            _record(engine, outcomes)
+        with engine.connect() as conn:
+            for index, row in enumerate(rows):
+                outcome = _deliver_one(keyring, transport, row, sender, report)
+                try:
+                    with conn.begin():
+                        _executemany(conn, _RECORD, [outcome])
+                except SQLAlchemyError as exc:
+                    unrecorded = row.recipient if outcome["v_status"] == "sent" else None
+                    if unrecorded is not None:
+                        report.sent.remove(unrecorded)
+                    waiting = [r.recipient for r in rows[index:]]
+                    raise DeliveryInterrupted(one_line(exc), report, unrecorded, waiting) from exc
     finally:
         transport.close()
     with engine.connect() as conn:
@@ -161,7 +184,8 @@ def deliver_pending(
 
 def _deliver_one(keyring: Keyring, transport: Transport, row, sender: str, report: DeliveryReport) -> dict:
     try:
-        transport.send(build_message(_email(keyring, row.recipient, row.payload_ciphertext), sender=sender))
+        message = build_message(_email(keyring, row.recipient, row.payload_ciphertext), sender=sender)
+        transport.send(message, sender=sender, recipient=row.recipient)
     except Exception as exc:  # any delivery failure (network, SMTP, TLS) leaves the email pending
         error = f"{type(exc).__name__}: {str(exc)[:300]}"
         report.failed.append((row.recipient, error))
@@ -185,20 +209,17 @@ def _deliver_one(keyring: Keyring, transport: Transport, row, sender: str, repor
     }
 
 
-def _record(engine: Engine, outcomes: list[dict]) -> None:
-    statement = (
-        update(T_OUTBOX)
-        .where(T_OUTBOX.c.id == bindparam("b_id"))
-        .values(
-            status=bindparam("v_status"),
-            sent_at=bindparam("v_sent"),
-            attempts=bindparam("v_attempts"),
-            next_attempt_at=bindparam("v_next"),
-            last_error=bindparam("v_error"),
-        )
+_RECORD = (
+    update(T_OUTBOX)
+    .where(T_OUTBOX.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("v_status"),
+        sent_at=bindparam("v_sent"),
+        attempts=bindparam("v_attempts"),
+        next_attempt_at=bindparam("v_next"),
+        last_error=bindparam("v_error"),
     )
-    with engine.begin() as conn:
-        _executemany(conn, statement, outcomes)
+)
 
 
 def _open_email(keyring: Keyring, recipient: str, blob: str) -> bytes:
@@ -239,14 +260,18 @@ def parse_invitation(text: str) -> tuple[str, str | None]:
     return token, oid[0] if oid else None
 
 
-def accept_invitation(engine: Engine, link_or_token: str) -> tuple[str, str]:
+Transaction = Callable[[], AbstractContextManager[Connection]]
+
+
+def accept_invitation(engine: Engine, link_or_token: str, *, transaction: Transaction | None = None) -> tuple[str, str]:
     """``invited`` -> ``active`` for the membership holding this token; returns (workspace slug, email).
 
     Takes the whole link or the bare token; a link whose ``oid`` names another workspace is refused.
+    ``transaction`` opens the transaction (the CLI passes one holding the apply lock); default ``engine.begin``.
     """
     token, workspace_id = parse_invitation(link_or_token)
     digest = hash_token(token)
-    with engine.begin() as conn:
+    with (transaction or engine.begin)() as conn:
         row = conn.execute(
             select(
                 T_MEMBERSHIPS.c.id,
@@ -279,12 +304,18 @@ def accept_invitation(engine: Engine, link_or_token: str) -> tuple[str, str]:
 
 
 def reissue_invitation(
-    engine: Engine, email: str, slug: str, *, base_url: str, ttl: timedelta = INVITATION_TTL
+    engine: Engine,
+    email: str,
+    slug: str,
+    *,
+    base_url: str,
+    ttl: timedelta = INVITATION_TTL,
+    transaction: Transaction | None = None,
 ) -> tuple[str, datetime]:
     """A fresh token for an invited member; the previous link stops working. Returns (link, expiry)."""
     token, digest = new_token()
     expires = models.utcnow() + ttl
-    with engine.begin() as conn:
+    with (transaction or engine.begin)() as conn:
         row = conn.execute(
             select(T_MEMBERSHIPS.c.id, T_MEMBERSHIPS.c.status, T_WORKSPACES.c.id.label("workspace_id"))
             .join(T_WORKSPACES, T_WORKSPACES.c.id == T_MEMBERSHIPS.c.workspace_id)

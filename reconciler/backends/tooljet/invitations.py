@@ -89,7 +89,11 @@ def deliver(invitations: list[PendingInvitation], environ: Mapping[str, str]) ->
     try:
         for invitation in invitations:
             try:
-                transport.send(build_message(invitation, sender=sender, environ=environ))
+                transport.send(
+                    build_message(invitation, sender=sender, environ=environ),
+                    sender=sender,
+                    recipient=invitation.email,
+                )
             except Exception as exc:  # a delivery failure must never undo or hide the apply
                 failed.append(f"{invitation.email} ({type(exc).__name__})")
     finally:
