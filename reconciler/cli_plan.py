@@ -172,6 +172,14 @@ def _mass_refusals(planned: Any) -> list:
     is_flag=True,
     help="Apply a saved plan that is unsigned or cannot be verified (no key here). Never one whose signature fails.",
 )
+@click.option(
+    "--plan-max-age",
+    envvar="RECONCILER_PLAN_MAX_AGE",
+    default="24h",
+    show_default=True,
+    metavar="DURATION",
+    help="A saved plan older than this is refused (3600, 90m, 24h, 7d; also RECONCILER_PLAN_MAX_AGE).",
+)
 @workspace_option()
 @click.option("--strict-roles", is_flag=True, help="Treat an end-user in a builder-level group as an error.")
 @click.pass_obj
@@ -184,6 +192,7 @@ def apply(
     allow_mass_change: bool,
     actor: str | None,
     allow_unsigned: bool,
+    plan_max_age: str,
     workspaces: tuple[str, ...],
     strict_roles: bool,
 ) -> None:
@@ -202,7 +211,7 @@ def apply(
     options = _ApplyOptions(default_actor(actor), lock_timeout, allow_mass_change)
     if planfile is not None:
         _refuse_planning_options(workspace=bool(workspaces), strict_roles=strict_roles)
-        _apply_saved_plan(runtime, planfile, options, allow_unsigned=allow_unsigned)
+        _apply_saved_plan(runtime, planfile, options, allow_unsigned=allow_unsigned, max_age=_duration(plan_max_age))
         return
     if allow_unsigned:
         fail("--allow-unsigned is for a saved PLANFILE; apply -f plans afresh and needs no signature")
@@ -232,11 +241,31 @@ def _refuse_planning_options(**given: bool) -> None:
         )
 
 
-def _apply_saved_plan(runtime: Runtime, planfile: Path, options: _ApplyOptions, *, allow_unsigned: bool) -> None:
-    """The plan file is the approval: no question, no TTY needed; a stale plan is refused."""
+def _duration(text: str) -> Any:
+    from .workflow import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--plan-max-age' / RECONCILER_PLAN_MAX_AGE") from None
+
+
+def utcnow() -> Any:
+    """Now, in UTC (tests replace this to age a saved plan)."""
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+def _apply_saved_plan(
+    runtime: Runtime, planfile: Path, options: _ApplyOptions, *, allow_unsigned: bool, max_age: Any
+) -> None:
+    """The plan file is the approval: no question, no TTY needed; a stale, expired or used plan is refused."""
     from .render.text import render_text
+    from .workflow import check_plan_age
 
     plan, keyring = _load_planfile(runtime, planfile, allow_unsigned=allow_unsigned)
+    check_plan_age(plan, max_age, utcnow())
     runtime.backend(create=True)  # a plan made before the database existed creates it, as apply -f would
     click.echo(render_text(plan, color=runtime.color, workspace_names=_names_in_database(runtime, plan, keyring)))
     if not plan.empty:
@@ -312,6 +341,7 @@ def _execute(
             allow_mass_change=options.allow_mass_change,
             progress=progress,
             stale_message=stale_message,
+            single_use=command == "apply PLANFILE",
         )
     finally:
         if progress is not None:

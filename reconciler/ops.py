@@ -337,6 +337,8 @@ class Plan:
     config_hash: str = ""
     state_fingerprint: str = ""
     created_at: str = ""
+    # A random id given when the plan is built: apply records it, and a saved plan is applied at most once.
+    plan_id: str = ""
     # New admins and builders without a role change (new memberships, unarchives), shown with the role changes.
     grants: tuple[Grant, ...] = ()
     # The safety rails the plan breaks, filled by ``workflow.make_plan``; apply checks them again.

@@ -9,6 +9,7 @@ promote an archived membership (docs/plan-and-apply.md).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,8 +42,10 @@ def build_plan(
     *,
     workspaces: Collection[str] | None = None,
     created_at: str | None = None,
+    plan_id: str | None = None,
 ) -> Plan:
-    """Diff ``desired`` against ``snapshot``; ``workspaces`` limits the plan to those slugs."""
+    """Diff ``desired`` against ``snapshot``; ``workspaces`` limits the plan to those slugs. ``created_at`` and
+    ``plan_id`` default to now and a fresh random id (the only inputs that are not the two states)."""
     selected = [s for s in sorted(desired.workspaces) if workspaces is None or s in workspaces]
     out: list[ops.Op] = []
     role_changes: list[RoleChange] = []
@@ -73,6 +76,7 @@ def build_plan(
         config_hash=desired.config_hash,
         state_fingerprint=snapshot.fingerprint,
         created_at=created_at or datetime.now(UTC).isoformat(timespec="seconds"),
+        plan_id=plan_id or uuid.uuid4().hex,
     )
 
 

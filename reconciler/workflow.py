@@ -8,10 +8,12 @@ from __future__ import annotations
 import gc
 import getpass
 import os
+import re
 import sys
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from .access import STRICT_ROLES_MESSAGE, strict_role_conflicts
@@ -153,8 +155,11 @@ def apply_plan(
     allow_mass_change: bool = False,
     progress: Callable[[int, int], None] | None = None,
     stale_message: str = STALE_MESSAGE,
+    single_use: bool = False,
 ) -> ApplyResult:
     """Execute ``plan`` if the database still is what it was planned against and no safety rail objects.
+
+    ``single_use`` (a saved plan): refused when a run that applied the same plan id was recorded before.
 
     ``stale_message`` is what the refusal (and its audit row) says when the database changed since the plan was
     made: the default speaks of a saved plan; a plan made moments ago by the same command needs other words.
@@ -173,9 +178,50 @@ def apply_plan(
             keyring=keyring,
             lock_timeout=lock_timeout,
             check=check,
-            audit=AuditInfo(actor=actor, command=command, config_hash=plan.config_hash),
+            audit=AuditInfo(actor=actor, command=command, config_hash=plan.config_hash, single_use=single_use),
             progress=progress,
         )
+
+
+DEFAULT_PLAN_MAX_AGE = timedelta(hours=24)
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90`` (seconds), ``45m``, ``24h``, ``7d``; ValueError for anything else."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration (e.g. 3600, 90m, 24h, 7d)")
+    return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+def check_plan_age(plan: Plan, max_age: timedelta, now: datetime) -> None:
+    """A saved plan expires ``max_age`` after it was made (SPEC 4): refused with its age and the limit."""
+    try:
+        made = datetime.fromisoformat(plan.created_at)
+    except ValueError:
+        raise PlanRefused(
+            "expired", f"the plan file's created_at {plan.created_at!r} is not a time", hint="make the plan again"
+        ) from None
+    if made.tzinfo is None:
+        made = made.replace(tzinfo=UTC)
+    age = now - made
+    if age > max_age:
+        raise PlanRefused(
+            "expired",
+            f"the plan was made {_describe(age)} ago ({made.astimezone(UTC):%Y-%m-%d %H:%M UTC}); saved plans "
+            f"expire after {_describe(max_age)}",
+            hint="make a new plan (reconciler plan --out FILE), or allow older plans with --plan-max-age",
+        )
+
+
+def _describe(age: timedelta) -> str:
+    seconds = int(age.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}".replace(".0" + unit, unit)
+    return f"{seconds}s"
 
 
 def default_actor(explicit: str | None = None, environ: Mapping[str, str] | None = None) -> str:

@@ -21,6 +21,8 @@ class AuditInfo:
     actor: str
     command: str
     config_hash: str
+    # A saved plan: refused under the lock when a run with the same plan id was applied before (SPEC 4).
+    single_use: bool = False
 
 
 @dataclass(frozen=True)

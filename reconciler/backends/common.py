@@ -17,10 +17,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from ..errors import ApplyError, LockTimeout, ReconcilerError
+from ..errors import ApplyError, LockTimeout, PlanRefused, ReconcilerError
 
 _HOLDER = text(
     "SELECT a.application_name, a.pid, a.xact_start FROM pg_locks l JOIN pg_stat_activity a "
@@ -128,7 +128,30 @@ def audit_run_row(plan: Any, audit: Any, started: datetime, result: str, error: 
         "summary": json.dumps(plan.summary),
         "result": result,
         "error": error,
+        "plan_id": (plan.plan_id or None) if result == "applied" else None,
     }
+
+
+def refuse_replay(conn: Connection, runs: Any, plan: Any, audit: Any) -> None:
+    """Under the apply lock: a saved plan (``audit.single_use``) whose id an earlier applied run recorded is
+    refused, so that a plan cannot undo what came after it once the state returns to the same fingerprint."""
+    if not audit.single_use:
+        return
+    if not plan.plan_id:
+        raise PlanRefused(
+            "single-use",
+            "this plan file has no plan id (it was made by an older version of reconciler), so nothing shows it "
+            "was not applied before",
+            hint="make the plan again: reconciler plan -f CONFIG --out FILE",
+        )
+    row = conn.execute(select(runs.c.id, runs.c.started_at).where(runs.c.plan_id == plan.plan_id)).first()
+    if row is not None:
+        when = row.started_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        raise PlanRefused(
+            "single-use",
+            f"this plan was already applied at {when} (run #{row.id}); a saved plan is applied at most once",
+            hint="make a new plan: reconciler plan -f CONFIG --out FILE",
+        )
 
 
 def audit_change_rows(run_id: int, plan: Any) -> list[dict[str, Any]]:

@@ -351,8 +351,9 @@ def _decode(value: Any, hint: Any, where: str) -> Any:
 
 
 # Op and Plan fields added after format 1 shipped, with defaults: a plan file saved by an earlier version lacks
-# them. (The Plan's grants, warnings and notes only inform; apply checks the rails again under its lock.)
-_ADDED_LATER = frozenset({"metadata_sources", "grants", "warnings", "notes"})
+# them. (The Plan's grants, warnings and notes only inform; apply checks the rails again under its lock; a plan
+# without a plan_id loads, for `show`, but apply refuses it: nothing shows it was not applied before.)
+_ADDED_LATER = frozenset({"metadata_sources", "grants", "warnings", "notes", "plan_id"})
 
 
 def _decode_fields(cls: type, value: Any, where: str, *, skip: frozenset[str] = frozenset()) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
-from helpers import Harness, config_yaml, workspace_yaml
+from helpers import KEYRING, Harness, config_yaml, workspace_yaml
 
 from reconciler.render.jsonplan import BAD_SIGNATURE, UNSIGNED, UNVERIFIABLE
 from reconciler.render.text import NO_CHANGES
@@ -60,10 +60,10 @@ def test_apply_of_a_saved_plan(harness: Harness) -> None:
     assert harness.backend.history(1)[0].command == "apply PLANFILE"
     harness.assert_in_sync()
 
-    # A plan made against an empty database is stale now that it has been applied.
+    # Applied once, it is refused for that, before it is found stale.
     again = cli(harness, "apply", str(planfile))
     assert again.exit_code == 1
-    assert again.stderr.splitlines()[0] == f"Error: {STALE_MESSAGE}"
+    assert again.stderr.splitlines()[0].startswith("Error: this plan was already applied at")
 
 
 def test_a_saved_plan_is_refused_after_an_out_of_band_change(harness: Harness) -> None:
@@ -265,3 +265,62 @@ def test_show_verifies_the_signature_when_it_can(harness: Harness) -> None:
     result = cli(harness, "show", str(planfile))
     assert result.exit_code == 1
     assert result.stderr.splitlines()[0] == f"Error: {BAD_SIGNATURE}"
+
+
+# --- single use and expiry (issue 14) -------------------------------------------------------------------
+
+
+def test_a_saved_plan_is_applied_at_most_once_even_when_the_state_returns(harness: Harness) -> None:
+    """A -> B -> A gives the same fingerprint: before, the plan applied again and undid B."""
+    harness.apply()
+    state_a = harness.plan().snapshot.fingerprint
+    harness.write(config_yaml(workspace_yaml(users=USERS.replace("role: end-user", "role: builder"), groups=GROUPS)))
+    planfile = save_plan(harness)
+    assert cli(harness, "apply", str(planfile)).exit_code == 0  # A -> B
+    run_id = harness.backend.history(1)[0].id
+    harness.write(config_yaml(workspace_yaml(users=USERS, groups=GROUPS)))
+    assert cli(harness, "apply", "-f", str(harness.config_path), "--auto-approve").exit_code == 0  # B -> A
+    assert harness.plan().snapshot.fingerprint == state_a
+    before = harness.dump()
+
+    replayed = cli(harness, "apply", str(planfile))
+
+    assert replayed.exit_code == 1
+    assert replayed.stderr.startswith("Error: this plan was already applied at ")
+    assert f"(run #{run_id}); a saved plan is applied at most once" in replayed.stderr.splitlines()[0]
+    assert harness.dump() == before
+    assert harness.backend.history(1)[0].result == "refused"
+
+
+def test_a_saved_plan_expires(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    planfile = save_plan(harness)
+    later = datetime.now(UTC) + timedelta(hours=25)
+    monkeypatch.setattr("reconciler.cli_plan.utcnow", lambda: later)
+    before = harness.dump()
+
+    expired = cli(harness, "apply", str(planfile))
+    assert expired.exit_code == 1
+    assert expired.stderr.splitlines()[0].startswith("Error: the plan was made 1d ago (")
+    assert expired.stderr.splitlines()[0].endswith("saved plans expire after 1d")
+    assert harness.dump() == before
+
+    bad = cli(harness, "apply", str(planfile), "--plan-max-age", "soon")
+    assert bad.exit_code == 1 and "is not a duration" in bad.stderr
+
+    allowed = cli(harness, "apply", str(planfile), "--plan-max-age", "2d")
+    assert allowed.exit_code == 0, allowed.stderr
+    assert cli(harness, "plan", "-f", str(harness.config_path)).stdout.strip() == NO_CHANGES
+
+
+def test_a_plan_file_without_a_plan_id_is_refused(harness: Harness) -> None:
+    planfile = save_plan(harness)
+    document = json.loads(planfile.read_text())
+    document.pop("plan_id")  # as a plan file made by an earlier version
+    unsigned = {k: v for k, v in document.items() if k != "signature"}
+    document["signature"] = KEYRING.sign(json.dumps(unsigned, sort_keys=True, separators=(",", ":")).encode())
+    planfile.write_text(json.dumps(document))
+    result = cli(harness, "apply", str(planfile))
+    assert result.exit_code == 1
+    assert "this plan file has no plan id (it was made by an older version of reconciler)" in result.stderr

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from reconciler.backends.builtin import db, models
 from reconciler.errors import DatabaseMissing, StateError
 
-HEAD = "0002"
+HEAD = "0003"
 NEXT = f"{int(HEAD) + 1:04d}"
 SCHEMA_TABLES = set(models.metadata.tables) | {"alembic_version"}
 

@@ -63,9 +63,16 @@ def test_saved_plan_applies_and_a_stale_one_is_refused(tooljet: ToolJetDb, tmp_p
     path, plan_file = tooljet.write(config), tmp_path / "plan.json"
 
     assert run(tooljet, "plan", "-f", str(path), "--out", str(plan_file)).exit_code == 0
-    applied = run(tooljet, "apply", str(plan_file))
+    refused = run(tooljet, "apply", str(plan_file))  # single-use needs a record of applied plans
+    assert refused.exit_code == 1
+    assert "the tooljet backend can record that only in an audit schema" in refused.output
+    assert tooljet.role_of("gina@acme.example") == []
+    audited = {"RECONCILER_TOOLJET_AUDIT_SCHEMA": f"{tooljet.schema}_audit"}
+    applied = run(tooljet, "apply", str(plan_file), env=audited)
     assert applied.exit_code == 0, applied.output
     assert tooljet.role_of("gina@acme.example") == ["builder"]
+    again = run(tooljet, "apply", str(plan_file), env=audited)
+    assert again.exit_code == 1 and "this plan was already applied at" in again.output
     blob = tooljet.one(
         "SELECT d.user_metadata FROM user_details d JOIN users u ON u.id = d.user_id "
         "WHERE u.email = 'gina@acme.example'"
@@ -78,7 +85,7 @@ def test_saved_plan_applies_and_a_stale_one_is_refused(tooljet: ToolJetDb, tmp_p
     path = tooljet.write(config)
     assert run(tooljet, "plan", "-f", str(path), "--out", str(plan_file)).exit_code == 0
     tooljet.query("UPDATE users SET first_name = 'Roberta' WHERE email = 'bob@acme.example' RETURNING id")
-    stale = run(tooljet, "apply", str(plan_file))
+    stale = run(tooljet, "apply", str(plan_file), env=audited)
     assert stale.exit_code == 1
     assert "Saved plan is stale: the database changed since the plan was made. Run plan again." in stale.output
     assert tooljet.role_of("gina@acme.example") == ["builder"]

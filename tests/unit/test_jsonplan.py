@@ -162,10 +162,10 @@ def test_allow_unsigned_never_accepts_a_signature_that_does_not_verify() -> None
 def test_saved_plan_is_the_json_plan_plus_ops_and_signature() -> None:
     plan = every_op_plan()
     document = json.loads(dump_saved_plan(plan, KEYRING))
-    assert list(document) == [*plan_to_json_dict(plan), "workspaces", "protected", "ops", "signature"]
+    assert list(document) == [*plan_to_json_dict(plan), "workspaces", "protected", "plan_id", "ops", "signature"]
     assert document["workspaces"] == ["acme", "beta"]
     assert document["protected"] == ["acme/user/bob@acme.com"]
-    shown = {k: v for k, v in document.items() if k not in ("workspaces", "protected", "ops", "signature")}
+    shown = {k: v for k, v in document.items() if k not in ("workspaces", "protected", "plan_id", "ops", "signature")}
     assert shown == plan_to_json_dict(plan)
     assert document["ops"][6]["permissions"]["flags"] == ["apps.create", "data_sources.delete"]
 

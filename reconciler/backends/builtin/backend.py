@@ -33,6 +33,7 @@ from ..common import (
     audited_failures,
     holder_message,
     one_line,
+    refuse_replay,
     take_postgres_lock,
     ticker,
 )
@@ -162,6 +163,7 @@ class BuiltinBackend(Backend):
             self._audit_separately(plan, audit, started, exc, result)
 
         with audited_failures(record), self._locked(lock_timeout, audit.actor) as conn:
+            refuse_replay(conn, T_RUNS, plan, audit)
             # Neither the precondition check nor the executor needs metadata values: no decryption here.
             snapshot, ids = read_snapshot(conn, plan.workspaces, decrypt_metadata=None)
             check(snapshot)

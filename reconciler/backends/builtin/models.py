@@ -313,6 +313,8 @@ class AuditRun(Base):
     summary: Mapped[str] = mapped_column(Text)  # JSON
     result: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
+    # The plan's id on applied runs only: a saved plan is applied at most once (unique; NULLs never collide).
+    plan_id: Mapped[str | None] = mapped_column(String(64), index=True, unique=True)
 
     changes: Mapped[list[AuditChange]] = relationship(
         order_by="AuditChange.seq", cascade="all, delete-orphan", passive_deletes=True

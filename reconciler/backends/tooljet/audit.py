@@ -18,10 +18,10 @@ from sqlalchemy import Connection, Engine, MetaData, Table, insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from ... import ops
-from ...errors import ReconcilerError
+from ...errors import PlanRefused, ReconcilerError
 from ..base import AuditInfo, AuditRun
 from ..builtin import models
-from ..common import audit_change_rows, audit_run_row, audit_runs
+from ..common import audit_change_rows, audit_run_row, audit_runs, refuse_replay
 
 AUDIT_SCHEMA_ENV = "RECONCILER_TOOLJET_AUDIT_SCHEMA"
 
@@ -45,6 +45,21 @@ class AuditLog:
             "Warning: this apply left no audit record: the tooljet backend keeps one only in a schema of its own; "
             f"set {AUDIT_SCHEMA_ENV}=reconciler_audit (created on first apply, beside ToolJet's tables)."
         ]
+
+    def require_for_saved_plans(self, audit: AuditInfo) -> None:
+        """A saved plan is applied at most once, which only a record of applied plan ids can show (SPEC 4)."""
+        if audit.single_use and not self.schema:
+            raise PlanRefused(
+                "single-use",
+                "a saved plan is applied at most once, and the tooljet backend can record that only in an audit "
+                "schema of its own, which is not configured; nothing was changed",
+                hint=f"set {AUDIT_SCHEMA_ENV}=reconciler_audit (created on first apply), or apply with -f CONFIG",
+            )
+
+    def refuse_replay(self, conn: Connection, plan: ops.Plan, audit: AuditInfo) -> None:
+        if self.schema and audit.single_use:
+            self._ensure(conn)
+            refuse_replay(conn, self.runs, plan, audit)
 
     def record(
         self, conn: Connection, plan: ops.Plan, audit: AuditInfo, started: datetime, result: str, error: str | None
@@ -85,3 +100,8 @@ class AuditLog:
     def _ensure(self, conn: Connection) -> None:
         conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
         self.metadata.create_all(conn, checkfirst=True)
+        # An audit schema made before plan ids were recorded (create_all leaves existing tables alone).
+        conn.execute(text(f'ALTER TABLE "{self.schema}".audit_runs ADD COLUMN IF NOT EXISTS plan_id varchar(64)'))
+        conn.execute(
+            text(f'CREATE UNIQUE INDEX IF NOT EXISTS ix_audit_runs_plan_id ON "{self.schema}".audit_runs (plan_id)')
+        )

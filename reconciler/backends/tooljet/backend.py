@@ -122,7 +122,9 @@ class ToolJetBackend(Backend):
         def record(exc: ReconcilerError, result: str) -> None:
             self.audit_log.record_separately(self.engine, plan, audit, started, exc, result)
 
+        self.audit_log.require_for_saved_plans(audit)
         with audited_failures(record), self._locked(lock_timeout, audit.actor) as conn:
+            self.audit_log.refuse_replay(conn, plan, audit)
             snapshot, ids = self._read(conn, plan.workspaces)
             check(snapshot)
             problems = plan_problems(plan, snapshot, self.variant(conn), ids.archived_users)
