@@ -8,44 +8,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
-from datetime import datetime
 
+from ..audit import ApplyResult, AuditInfo, AuditRun
 from ..crypto import Keyring
 from ..ops import Plan
 from ..state import Snapshot
 
-
-@dataclass(frozen=True)
-class AuditInfo:
-    actor: str
-    command: str
-    config_hash: str
-    # A saved plan: refused under the lock when a run with the same plan id was applied before (SPEC 4).
-    single_use: bool = False
-
-
-@dataclass(frozen=True)
-class ApplyResult:
-    run_id: int | None
-    changes: int
-    invitations: tuple[str, ...] = ()  # emails of the members who were invited
-    queued: int = 0  # invitation emails written to the outbox
-
-
-@dataclass(frozen=True)
-class AuditRun:
-    id: int
-    started_at: datetime
-    finished_at: datetime | None
-    actor: str
-    command: str
-    config_hash: str
-    summary: dict[str, int]
-    result: str
-    error: str | None
-    changes: tuple[tuple[str, str], ...] = field(default=())  # (action, address)
-
+__all__ = ["ApplyResult", "AuditInfo", "AuditRun", "Backend", "PreconditionCheck"]
 
 PreconditionCheck = Callable[[Snapshot], None]
 

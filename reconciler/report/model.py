@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from ..access import BuilderLevelReason, builder_level_reasons, describe_groups, implying_groups
-from ..backends.base import AuditRun
+from ..audit import AuditRun
 from ..grants import role_permissions
 from ..ops import Plan
 from ..state import FLAG_NAMES, ROLES, GroupPermissions, Membership, Role, Snapshot, Workspace
