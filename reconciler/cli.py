@@ -87,8 +87,7 @@ class Runtime:
             backend = self.backend()
         except DatabaseMissing:
             return False
-        check = getattr(backend, "holds_encrypted_data", None)
-        return bool(check is not None and check())
+        return backend.holds_encrypted_data()
 
     def close(self) -> None:
         if self._backend is not None:

@@ -14,9 +14,10 @@ import click
 from .cli import Runtime, cli, err, fail
 
 
-def _builtin(runtime: Runtime, command: str) -> Any:
+def _supporting(runtime: Runtime, command: str, capability: str) -> Any:
+    """The backend, if it declares ``capability`` (see backends/base.py); else a one-line refusal."""
     backend = runtime.backend()
-    if backend.name != "builtin":
+    if not getattr(backend, capability):
         fail(f"'{command}' is not supported by the {backend.name} backend")
     return backend
 
@@ -113,7 +114,7 @@ def invite_url(runtime: Runtime, email: str, workspace: str, lock_timeout: float
     from .backends.builtin.people import reissue_invitation
     from .mail import DEFAULT_BASE_URL, base_url_warning
 
-    backend = _builtin(runtime, "invite-url")
+    backend = _supporting(runtime, "invite-url", "SUPPORTS_INVITATION_COMMANDS")
     base_url = backend.environ.get("RECONCILER_BASE_URL") or DEFAULT_BASE_URL
     link, expires = reissue_invitation(
         backend.engine,
@@ -144,7 +145,7 @@ def accept_invite(runtime: Runtime, link_or_token: str, lock_timeout: float) -> 
     """
     from .backends.builtin.people import accept_invitation
 
-    backend = _builtin(runtime, "accept-invite")
+    backend = _supporting(runtime, "accept-invite", "SUPPORTS_INVITATION_COMMANDS")
     slug, email = accept_invitation(
         backend.engine, link_or_token, transaction=_locked(backend, lock_timeout, "accept-invite")
     )
@@ -183,7 +184,7 @@ def invites_send(runtime: Runtime, retries: int, backoff: float) -> None:
     from .backends.common import one_line
     from .mail import NO_TRANSPORT, delivery_line, sender_from_env, transport_from_env
 
-    backend = _builtin(runtime, "invites send")
+    backend = _supporting(runtime, "invites send", "SUPPORTS_INVITATION_COMMANDS")
     transport = transport_from_env(backend.environ)
     if transport is None:
         waiting = pending_count(backend.engine)
@@ -271,7 +272,7 @@ def keys_rotate(runtime: Runtime, lock_timeout: float) -> None:
     from .keys import load_keyring
     from .workflow import default_actor
 
-    backend = _builtin(runtime, "keys rotate")
+    backend = _supporting(runtime, "keys rotate", "SUPPORTS_KEY_ROTATION")
     loaded = load_keyring(runtime.database_url, environ=os.environ, master_key_file=runtime.master_key_file)
     if loaded.notice:
         err(loaded.notice)

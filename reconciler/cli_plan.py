@@ -306,8 +306,7 @@ def _apply_config(
 def _keyring_for_invitations(runtime: Runtime, plan: Any, keyring: Any) -> Any:
     """Invitation emails are queued encrypted: on SQLite the key file is created for them; without any key (on
     PostgreSQL) the apply is refused before anything is asked or written."""
-    needs_key_for = getattr(runtime.backend(), "needs_key_for", None)
-    if keyring is None and needs_key_for is not None and needs_key_for(plan):
+    if keyring is None and runtime.backend().needs_key_for(plan):
         keyring = runtime.keyring(create=True)
         if keyring is None:
             from .backends.builtin.backend import invitations_in, no_key_for_invitations
@@ -355,19 +354,17 @@ def _after_apply(runtime: Runtime, result: Any, keyring: Any) -> None:
     """Deliver the invitation emails queued by the apply (after commit; failures stay pending)."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    hook = getattr(runtime.backend(), "after_commit", None)
-    if hook is not None:
-        try:
-            lines = hook(result, keyring)
-        except (SQLAlchemyError, OSError) as exc:  # the apply is committed: a warning, never an error (exit 0)
-            from .backends.common import one_line
+    try:
+        lines = runtime.backend().after_commit(result, keyring)
+    except (SQLAlchemyError, OSError) as exc:  # the apply is committed: a warning, never an error (exit 0)
+        from .backends.common import one_line
 
-            lines = [
-                f"Warning: the apply committed (run #{result.run_id}), but delivering its invitation emails failed "
-                f"({one_line(exc)}); they stay pending. Deliver them with 'reconciler invites send'."
-            ]
-        for line in lines:
-            err(line)
+        lines = [
+            f"Warning: the apply committed (run #{result.run_id}), but delivering its invitation emails failed "
+            f"({one_line(exc)}); they stay pending. Deliver them with 'reconciler invites send'."
+        ]
+    for line in lines:
+        err(line)
 
 
 def _load_planfile(runtime: Runtime, planfile: Path, *, allow_unsigned: bool) -> tuple[Any, Any]:

@@ -26,6 +26,12 @@ class Backend(ABC):
     # Whether metadata is encrypted with reconciler's own master key (the ToolJet backend uses ToolJet's).
     uses_keyring: bool = True
 
+    # Declared capabilities (octoDNS's SUPPORTS_*): the CLI asks these, never a backend's name.
+    #: ``invite-url``, ``accept-invite`` and ``invites send`` work on this backend's invitations.
+    SUPPORTS_INVITATION_COMMANDS: bool = False
+    #: ``keys rotate`` re-encrypts this backend's metadata under reconciler's master key.
+    SUPPORTS_KEY_ROTATION: bool = False
+
     @abstractmethod
     def read_snapshot(self, slugs: Collection[str], keyring: Keyring | None) -> Snapshot:
         """A consistent snapshot of ``slugs`` (one transaction; an apply in flight is never half-visible)."""
@@ -53,6 +59,20 @@ class Backend(ABC):
     @abstractmethod
     def history(self, limit: int = 20) -> list[AuditRun]:
         """The latest apply runs, newest first."""
+
+    def holds_encrypted_data(self) -> bool:
+        """Whether the database already holds data under reconciler's master key (then no new key may be made)."""
+        return False
+
+    def needs_key_for(self, plan: Plan) -> bool:
+        """Whether applying ``plan`` needs reconciler's master key although it writes no metadata (the built-in
+        backend queues invitation emails encrypted)."""
+        return False
+
+    def after_commit(self, result: ApplyResult, keyring: Keyring | None) -> list[str]:
+        """Work after the apply committed (deliver invitations); lines for stderr. A failure here never undoes
+        the apply."""
+        return []
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

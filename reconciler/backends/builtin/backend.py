@@ -93,6 +93,8 @@ class Rotation:
 
 class BuiltinBackend(Backend):
     name = "builtin"
+    SUPPORTS_INVITATION_COMMANDS = True
+    SUPPORTS_KEY_ROTATION = True
 
     def __init__(self, url: str, environ: Mapping[str, str] | None = None, *, create: bool = True) -> None:
         self.url = url
