@@ -23,7 +23,7 @@ class FieldChange:
     new: Any
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Op:
     action: ClassVar[str] = "update"  # create | update | destroy | rename | archive | unarchive
     workspace: str
@@ -36,7 +36,7 @@ class Op:
 # --- workspaces and the registry ---------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CreateWorkspace(Op):
     action: ClassVar[str] = "create"
     name: str
@@ -47,7 +47,7 @@ class CreateWorkspace(Op):
         return self.workspace
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class UpdateWorkspace(Op):
     changes: tuple[FieldChange, ...]
 
@@ -56,7 +56,7 @@ class UpdateWorkspace(Op):
         return self.workspace
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ArchiveWorkspace(Op):
     """``status: archived`` on an existing workspace: nobody has access any more; nothing is deleted."""
 
@@ -67,7 +67,7 @@ class ArchiveWorkspace(Op):
         return self.workspace
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class UnarchiveWorkspace(Op):
     action: ClassVar[str] = "unarchive"
 
@@ -76,7 +76,7 @@ class UnarchiveWorkspace(Op):
         return self.workspace
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CreateApp(Op):
     action: ClassVar[str] = "create"
     slug: str
@@ -87,7 +87,7 @@ class CreateApp(Op):
         return f"{self.workspace}/app/{self.slug}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class UpdateApp(Op):
     slug: str
     changes: tuple[FieldChange, ...]
@@ -97,7 +97,7 @@ class UpdateApp(Op):
         return f"{self.workspace}/app/{self.slug}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CreateDataSource(Op):
     action: ClassVar[str] = "create"
     name: str
@@ -110,7 +110,7 @@ class CreateDataSource(Op):
 # --- roles and groups ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class UpdateBuilderRole(Op):
     before: GroupPermissions
     after: GroupPermissions
@@ -121,7 +121,7 @@ class UpdateBuilderRole(Op):
         return f"{self.workspace}/role/builder"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CreateGroup(Op):
     action: ClassVar[str] = "create"
     name: str
@@ -132,7 +132,7 @@ class CreateGroup(Op):
         return f"{self.workspace}/group/{self.name}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RenameGroup(Op):
     action: ClassVar[str] = "rename"
     old_name: str
@@ -143,7 +143,7 @@ class RenameGroup(Op):
         return f"{self.workspace}/group/{self.new_name}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class UpdateGroup(Op):
     name: str
     before: GroupPermissions
@@ -155,7 +155,7 @@ class UpdateGroup(Op):
         return f"{self.workspace}/group/{self.name}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DestroyGroup(Op):
     action: ClassVar[str] = "destroy"
     name: str
@@ -169,7 +169,7 @@ class DestroyGroup(Op):
 # --- people ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CreateUser(Op):
     """An instance-wide identity; ``workspace`` is the first workspace that declares it (for grouping)."""
 
@@ -183,7 +183,7 @@ class CreateUser(Op):
         return f"user/{self.email}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class UpdateUser(Op):
     email: str
     changes: tuple[FieldChange, ...]
@@ -199,7 +199,7 @@ class MetadataKeyChange:
     kind: str  # "add" | "change" | "remove"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CreateMembership(Op):
     action: ClassVar[str] = "create"
     email: str
@@ -252,7 +252,7 @@ class RailWarning:
     hint: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class UpdateMembership(Op):
     email: str
     role: RoleChange | None = None
@@ -267,7 +267,7 @@ class UpdateMembership(Op):
         return f"{self.workspace}/user/{self.email}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ArchiveMembership(Op):
     action: ClassVar[str] = "archive"
     email: str
@@ -278,7 +278,7 @@ class ArchiveMembership(Op):
         return f"{self.workspace}/user/{self.email}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class UnarchiveMembership(Op):
     action: ClassVar[str] = "unarchive"
     email: str

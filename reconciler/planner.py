@@ -118,7 +118,9 @@ def _user_ops(
         done.add(email)
         want, have = wanted[email], existing.get(email)
         if have is None:
-            result.append(ops.CreateUser(slug, email, want.first_name, want.last_name))
+            result.append(
+                ops.CreateUser(workspace=slug, email=email, first_name=want.first_name, last_name=want.last_name)
+            )
             continue
         changes = tuple(
             FieldChange(name, getattr(have, name), getattr(want, name))
@@ -126,7 +128,7 @@ def _user_ops(
             if getattr(have, name) != getattr(want, name)
         )
         if changes:
-            result.append(ops.UpdateUser(slug, email, changes))
+            result.append(ops.UpdateUser(workspace=slug, email=email, changes=changes))
     return result
 
 
@@ -167,30 +169,47 @@ class _WorkspaceDiff:
         slug, want, have = self.slug, self.want, self.have
         result: list[ops.Op] = []
         if self.current is None:
-            result.append(ops.CreateWorkspace(slug, want.name, want.status))
+            result.append(ops.CreateWorkspace(workspace=slug, name=want.name, status=want.status))
         else:
             if have.name != want.name:
-                result.append(ops.UpdateWorkspace(slug, (FieldChange("name", have.name, want.name),)))
+                result.append(ops.UpdateWorkspace(workspace=slug, changes=(FieldChange("name", have.name, want.name),)))
             if have.status != want.status:
                 archive = want.status == "archived"
-                result.append(ops.ArchiveWorkspace(slug) if archive else ops.UnarchiveWorkspace(slug))
+                result.append(
+                    ops.ArchiveWorkspace(workspace=slug) if archive else ops.UnarchiveWorkspace(workspace=slug)
+                )
         for app_slug, name in sorted(want.apps.items()):
             if app_slug not in have.apps:
-                result.append(ops.CreateApp(slug, app_slug, name))
+                result.append(ops.CreateApp(workspace=slug, slug=app_slug, name=name))
             elif have.apps[app_slug] != name:
-                result.append(ops.UpdateApp(slug, app_slug, (FieldChange("name", have.apps[app_slug], name),)))
-        result += [ops.CreateDataSource(slug, n) for n in sorted(want.data_sources - have.data_sources)]
+                result.append(
+                    ops.UpdateApp(
+                        workspace=slug, slug=app_slug, changes=(FieldChange("name", have.apps[app_slug], name),)
+                    )
+                )
+        result += [ops.CreateDataSource(workspace=slug, name=n) for n in sorted(want.data_sources - have.data_sources)]
         if want.builder != have.builder:
             result.append(
-                ops.UpdateBuilderRole(slug, have.builder, want.builder, diff_permissions(have.builder, want.builder))
+                ops.UpdateBuilderRole(
+                    workspace=slug,
+                    before=have.builder,
+                    after=want.builder,
+                    changes=diff_permissions(have.builder, want.builder),
+                )
             )
-        result += [ops.RenameGroup(slug, old, new) for old, new in sorted(self.renames.items())]
+        result += [
+            ops.RenameGroup(workspace=slug, old_name=old, new_name=new) for old, new in sorted(self.renames.items())
+        ]
         for name, perms in sorted(want.groups.items()):
             before = self.have_groups.get(name)
             if before is None:
-                result.append(ops.CreateGroup(slug, name, perms))
+                result.append(ops.CreateGroup(workspace=slug, name=name, permissions=perms))
             elif before != perms:
-                result.append(ops.UpdateGroup(slug, name, before, perms, diff_permissions(before, perms)))
+                result.append(
+                    ops.UpdateGroup(
+                        workspace=slug, name=name, before=before, after=perms, changes=diff_permissions(before, perms)
+                    )
+                )
         return result
 
     def destroy_ops(self) -> list[ops.Op]:
@@ -203,7 +222,7 @@ class _WorkspaceDiff:
                 name = self.renames.get(group, group)
                 if name in counts:
                     counts[name] += 1
-        return [ops.DestroyGroup(self.slug, name, counts[name]) for name in doomed]
+        return [ops.DestroyGroup(workspace=self.slug, name=name, member_count=counts[name]) for name in doomed]
 
     # --- memberships ---------------------------------------------------------------------------
 
@@ -218,9 +237,9 @@ class _WorkspaceDiff:
                 creates.append(self._create(want))
                 continue
             if want.status == "archived" and have.status != "archived":
-                archives.append(ops.ArchiveMembership(self.slug, email, DECLARED_ARCHIVE_REASON))
+                archives.append(ops.ArchiveMembership(workspace=self.slug, email=email, reason=DECLARED_ARCHIVE_REASON))
             elif want.status != "archived" and have.status == "archived":
-                updates.append(ops.UnarchiveMembership(self.slug, email))
+                updates.append(ops.UnarchiveMembership(workspace=self.slug, email=email))
             update = self._update(want, have)
             if update is not None:
                 updates.append(update)
@@ -230,7 +249,7 @@ class _WorkspaceDiff:
             if self.have.memberships[email].status == "archived":
                 continue  # not in the file and archived: left alone, groups never promote it (rule of archives)
             if self.prune:
-                archives.append(ops.ArchiveMembership(self.slug, email, PRUNE_ARCHIVE_REASON))
+                archives.append(ops.ArchiveMembership(workspace=self.slug, email=email, reason=PRUNE_ARCHIVE_REASON))
             else:
                 self.unmanaged.append(f"{self.slug}/user/{email}")
                 promotion = self._unmanaged_promotion(self.have.memberships[email])
@@ -264,7 +283,7 @@ class _WorkspaceDiff:
             return None
         change = RoleChange(self.slug, have.email, "end-user", new, "implied by " + describe_groups(implied))
         self.role_changes.append(change)
-        return ops.UpdateMembership(self.slug, have.email, change)
+        return ops.UpdateMembership(workspace=self.slug, email=have.email, role=change)
 
     def _create(self, want: Membership) -> ops.CreateMembership:
         status = "archived" if want.status == "archived" else "invited"
@@ -275,14 +294,14 @@ class _WorkspaceDiff:
             self._grant(want, role, "new", implied)
         keys = tuple(sorted(want.metadata)) if want.metadata else ()
         return ops.CreateMembership(
-            self.slug,
-            want.email,
-            role,
-            status,
-            tuple(sorted(want.groups)),
-            keys,
-            want.metadata or None,
-            self._metadata_sources(want.email, keys),
+            workspace=self.slug,
+            email=want.email,
+            role=role,
+            status=status,
+            groups=tuple(sorted(want.groups)),
+            metadata_keys=keys,
+            metadata=want.metadata or None,
+            metadata_sources=self._metadata_sources(want.email, keys),
         )
 
     def _grant(
@@ -305,14 +324,14 @@ class _WorkspaceDiff:
         if role_change is None and not added and not removed and not meta_changes:
             return None
         return ops.UpdateMembership(
-            self.slug,
-            want.email,
-            role_change,
-            added,
-            removed,
-            meta_changes,
-            want.metadata if meta_changes else None,
-            self._metadata_sources(want.email, [c.key for c in meta_changes if c.kind != "remove"]),
+            workspace=self.slug,
+            email=want.email,
+            role=role_change,
+            groups_added=added,
+            groups_removed=removed,
+            metadata_changes=meta_changes,
+            metadata=want.metadata if meta_changes else None,
+            metadata_sources=self._metadata_sources(want.email, [c.key for c in meta_changes if c.kind != "remove"]),
         )
 
     def _metadata_sources(self, email: str, keys: Iterable[str]) -> tuple[tuple[str, str], ...]:

@@ -16,7 +16,7 @@ def test_a_rename_with_previously_keeps_the_group_and_its_members(scenario: Scen
     renamed = [person("alice", "admin"), person("bob", "builder", "readers"), person("carol", "end-user", "readers")]
     plan, _ = scenario.apply(config(renamed, [group("readers", VIEW_ALL, previously=["viewers"])]))
 
-    assert plan.ops == (ops.RenameGroup(SLUG, "viewers", "readers"),)
+    assert plan.ops == (ops.RenameGroup(workspace=SLUG, old_name="viewers", new_name="readers"),)
     ws = scenario.snapshot().workspaces[SLUG]
     assert set(ws.groups) == {"readers"}
     assert {e: m.groups for e, m in ws.memberships.items() if m.groups} == {

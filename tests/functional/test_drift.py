@@ -502,9 +502,9 @@ def test_junit_escapes_hostile_names_and_reports_entities_the_database_adds() ->
     desired = DesiredState({"w": DesiredWorkspace(state.Workspace("w", "W", memberships=members))})
     plan = ops.Plan(
         ops=(
-            ops.CreateApp("w", "crm", "CRM"),
-            ops.DestroyGroup("w", hostile, 2),
-            ops.ArchiveMembership("w", "old@x.example", "not in configuration"),
+            ops.CreateApp(workspace="w", slug="crm", name="CRM"),
+            ops.DestroyGroup(workspace="w", name=hostile, member_count=2),
+            ops.ArchiveMembership(workspace="w", email="old@x.example", reason="not in configuration"),
         ),
         unmanaged=("w/group/kept",),
         workspaces=("w",),
@@ -529,11 +529,14 @@ def test_the_markdown_report_stays_under_60000_characters() -> None:
     from reconciler import ops
     from reconciler.cli_drift import drift_markdown
 
-    creates = tuple(ops.CreateMembership("w", f"user{i:05d}@x.example", "end-user", "invited") for i in range(5000))
+    creates = tuple(
+        ops.CreateMembership(workspace="w", email=f"user{i:05d}@x.example", role="end-user", status="invited")
+        for i in range(5000)
+    )
     changes = tuple(
         ops.RoleChange("w", f"user{i:05d}@x.example", "builder", "end-user", "declared") for i in range(2000)
     )
-    updates = tuple(ops.UpdateMembership("w", change.email, change) for change in changes)
+    updates = tuple(ops.UpdateMembership(workspace="w", email=change.email, role=change) for change in changes)
     report = drift_markdown(ops.Plan(creates + updates, changes, workspaces=("w",)), {"w": "W"})
 
     assert len(report) <= 60_000

@@ -155,14 +155,18 @@ def test_drift_marks_the_entries_the_plan_touches():
     plan = ops.Plan(
         ops=(
             ops.UpdateMembership(
-                "acme",
-                "bob@acme.example",
+                workspace="acme",
+                email="bob@acme.example",
                 role=ops.RoleChange("acme", "bob@acme.example", "builder", "end-user", "declared"),
             ),
-            ops.ArchiveMembership("acme", "carol@acme.example", "not in configuration"),
-            ops.RenameGroup("acme", "finance", "money"),
-            ops.UpdateBuilderRole("acme", RESTRICTED_BUILDER, RESTRICTED_BUILDER, ()),
-            ops.UpdateUser("labs", "alice@acme.example", (ops.FieldChange("first_name", "Alice", "Alicia"),)),
+            ops.ArchiveMembership(workspace="acme", email="carol@acme.example", reason="not in configuration"),
+            ops.RenameGroup(workspace="acme", old_name="finance", new_name="money"),
+            ops.UpdateBuilderRole(workspace="acme", before=RESTRICTED_BUILDER, after=RESTRICTED_BUILDER, changes=()),
+            ops.UpdateUser(
+                workspace="labs",
+                email="alice@acme.example",
+                changes=(ops.FieldChange("first_name", "Alice", "Alicia"),),
+            ),
         ),
         unmanaged=("acme/user/hank@acme.example",),
         config_hash="c" * 64,

@@ -157,10 +157,24 @@ PROMOTE = ops.RoleChange(workspace=SLUG, email="eve@x.io", old="end-user", new="
     ("changes", "group"),
     [
         ([join("eve@x.io", "ops")], "ops"),
-        ([ops.UpdateGroup(SLUG, "viewers", GroupPermissions(), BUILDER_LEVEL, ())], "viewers"),
-        ([ops.RenameGroup(SLUG, "ops", "ops2"), join("eve@x.io", "ops2")], "ops2"),
-        ([ops.CreateGroup(SLUG, "new", BUILDER_LEVEL), join("eve@x.io", "new")], "new"),
-        ([ops.CreateMembership(SLUG, "neo@x.io", "end-user", "invited", groups=("ops",))], "ops"),
+        (
+            [
+                ops.UpdateGroup(
+                    workspace=SLUG, name="viewers", before=GroupPermissions(), after=BUILDER_LEVEL, changes=()
+                )
+            ],
+            "viewers",
+        ),
+        ([ops.RenameGroup(workspace=SLUG, old_name="ops", new_name="ops2"), join("eve@x.io", "ops2")], "ops2"),
+        ([ops.CreateGroup(workspace=SLUG, name="new", permissions=BUILDER_LEVEL), join("eve@x.io", "new")], "new"),
+        (
+            [
+                ops.CreateMembership(
+                    workspace=SLUG, email="neo@x.io", role="end-user", status="invited", groups=("ops",)
+                )
+            ],
+            "ops",
+        ),
     ],
     ids=["joins", "group-turns-builder-level", "joins-renamed", "joins-new-group", "new-member"],
 )
@@ -176,12 +190,15 @@ def test_an_end_user_left_in_a_builder_level_group_is_refused(changes: list[ops.
     [
         [join("eve@x.io", "ops", role=PROMOTE)],
         [join("eve@x.io", "ops"), archive("eve@x.io")],
-        [ops.UpdateGroup(SLUG, "viewers", GroupPermissions(), BUILDER_LEVEL, ()), ops.DestroyGroup(SLUG, "viewers", 1)],
-        [join("old@x.io", "ops")],
-        [ops.CreateMembership(SLUG, "neo@x.io", "builder", "invited", groups=("ops",))],
         [
-            ops.UpdateMembership(SLUG, "eve@x.io", groups_removed=("viewers",)),
-            ops.UpdateGroup(SLUG, "viewers", GroupPermissions(), BUILDER_LEVEL, ()),
+            ops.UpdateGroup(workspace=SLUG, name="viewers", before=GroupPermissions(), after=BUILDER_LEVEL, changes=()),
+            ops.DestroyGroup(workspace=SLUG, name="viewers", member_count=1),
+        ],
+        [join("old@x.io", "ops")],
+        [ops.CreateMembership(workspace=SLUG, email="neo@x.io", role="builder", status="invited", groups=("ops",))],
+        [
+            ops.UpdateMembership(workspace=SLUG, email="eve@x.io", groups_removed=("viewers",)),
+            ops.UpdateGroup(workspace=SLUG, name="viewers", before=GroupPermissions(), after=BUILDER_LEVEL, changes=()),
         ],
     ],
     ids=["promoted", "archived", "group-destroyed", "archived-member", "new-builder", "left-the-group"],

@@ -51,38 +51,38 @@ def spec_example_plan() -> Plan:
     return Plan(
         ops=(
             ops.CreateGroup(
-                "acme",
-                "support",
-                GroupPermissions(frozenset({"apps.create"}), (AppGrant("view", ("crm",)),)),
+                workspace="acme",
+                name="support",
+                permissions=GroupPermissions(frozenset({"apps.create"}), (AppGrant("view", ("crm",)),)),
             ),
             ops.UpdateGroup(
-                "acme",
-                "ops",
-                GroupPermissions(app_grants=(AppGrant("view", ("invoices",)),)),
-                GroupPermissions(app_grants=(AppGrant("edit", ("invoices",)),)),
-                (FieldChange("granular.apps", ("view [invoices]",), ("edit [invoices]",)),),
+                workspace="acme",
+                name="ops",
+                before=GroupPermissions(app_grants=(AppGrant("view", ("invoices",)),)),
+                after=GroupPermissions(app_grants=(AppGrant("edit", ("invoices",)),)),
+                changes=(FieldChange("granular.apps", ("view [invoices]",), ("edit [invoices]",)),),
             ),
-            ops.RenameGroup("acme", "accounting", "finance"),
+            ops.RenameGroup(workspace="acme", old_name="accounting", new_name="finance"),
             ops.CreateMembership(
-                "acme",
-                "dana@acme.com",
-                "builder",
-                "invited",
-                ("support",),
-                ("department",),
-                {"department": SECRETS["department"]},
+                workspace="acme",
+                email="dana@acme.com",
+                role="builder",
+                status="invited",
+                groups=("support",),
+                metadata_keys=("department",),
+                metadata={"department": SECRETS["department"]},
             ),
             ops.UpdateMembership(
-                "acme",
-                "bob@acme.com",
-                bob,
+                workspace="acme",
+                email="bob@acme.com",
+                role=bob,
                 groups_added=("support",),
                 metadata_changes=(MetadataKeyChange("api_key", "change"),),
                 metadata={"api_key": SECRETS["api_key"]},
             ),
-            ops.UpdateMembership("acme", "erin@acme.com", erin),
-            ops.ArchiveMembership("acme", "carol@acme.com", PRUNE_REASON),
-            ops.DestroyGroup("acme", "legacy", 2),
+            ops.UpdateMembership(workspace="acme", email="erin@acme.com", role=erin),
+            ops.ArchiveMembership(workspace="acme", email="carol@acme.com", reason=PRUNE_REASON),
+            ops.DestroyGroup(workspace="acme", name="legacy", member_count=2),
         ),
         role_changes=(bob, erin),
         config_hash="c0ffee",
@@ -117,54 +117,54 @@ def every_op_plan() -> Plan:
     )
     return Plan(
         ops=(
-            ops.UpdateWorkspace("acme", (FieldChange("name", "Old Acme Name", "Acme Corp"),)),
-            ops.CreateApp("acme", "crm", "CRM"),
-            ops.UpdateApp("acme", "invoices", (FieldChange("name", "Invoices", "Billing"),)),
-            ops.CreateDataSource("acme", "pg"),
+            ops.UpdateWorkspace(workspace="acme", changes=(FieldChange("name", "Old Acme Name", "Acme Corp"),)),
+            ops.CreateApp(workspace="acme", slug="crm", name="CRM"),
+            ops.UpdateApp(workspace="acme", slug="invoices", changes=(FieldChange("name", "Invoices", "Billing"),)),
+            ops.CreateDataSource(workspace="acme", name="pg"),
             ops.UpdateBuilderRole(
-                "acme",
-                DEFAULT_BUILDER_PERMISSIONS,
-                builder_after,
-                (
+                workspace="acme",
+                before=DEFAULT_BUILDER_PERMISSIONS,
+                after=builder_after,
+                changes=(
                     FieldChange("permissions.apps.delete", True, False),
                     FieldChange("granular.data_sources", ("configure all",), ("use [pg]",)),
                 ),
             ),
-            ops.RenameGroup("acme", "accounting", "finance"),
-            ops.CreateGroup("acme", "support", support),
-            ops.CreateGroup("acme", "readers", GroupPermissions()),
+            ops.RenameGroup(workspace="acme", old_name="accounting", new_name="finance"),
+            ops.CreateGroup(workspace="acme", name="support", permissions=support),
+            ops.CreateGroup(workspace="acme", name="readers", permissions=GroupPermissions()),
             ops.UpdateGroup(
-                "acme",
-                "ops",
-                ops_before,
-                ops_after,
-                (
+                workspace="acme",
+                name="ops",
+                before=ops_before,
+                after=ops_after,
+                changes=(
                     FieldChange("permissions.apps.create", False, True),
                     FieldChange("granular.apps", ("view [invoices]",), ("edit [invoices]",)),
                     FieldChange("granular.data_sources", (), ("use all",)),
                 ),
             ),
-            ops.CreateUser("acme", "dana@acme.com", "Dana", "Scully"),
-            ops.CreateUser("acme", "xi@acme.com", "Xi", ""),
+            ops.CreateUser(workspace="acme", email="dana@acme.com", first_name="Dana", last_name="Scully"),
+            ops.CreateUser(workspace="acme", email="xi@acme.com", first_name="Xi", last_name=""),
             ops.UpdateUser(
-                "acme",
-                "bob@acme.com",
-                (FieldChange("first_name", "Bob", "Robert"), FieldChange("last_name", "", "Smith")),
+                workspace="acme",
+                email="bob@acme.com",
+                changes=(FieldChange("first_name", "Bob", "Robert"), FieldChange("last_name", "", "Smith")),
             ),
             ops.CreateMembership(
-                "acme",
-                "dana@acme.com",
-                "builder",
-                "invited",
-                ("ops", "support"),
-                ("cost_center", "department"),
-                {"cost_center": SECRETS["cost_center"], "department": SECRETS["department"]},
+                workspace="acme",
+                email="dana@acme.com",
+                role="builder",
+                status="invited",
+                groups=("ops", "support"),
+                metadata_keys=("cost_center", "department"),
+                metadata={"cost_center": SECRETS["cost_center"], "department": SECRETS["department"]},
             ),
-            ops.CreateMembership("acme", "xi@acme.com", "end-user", "archived"),
+            ops.CreateMembership(workspace="acme", email="xi@acme.com", role="end-user", status="archived"),
             ops.UpdateMembership(
-                "acme",
-                "bob@acme.com",
-                bob,
+                workspace="acme",
+                email="bob@acme.com",
+                role=bob,
                 groups_added=("support",),
                 groups_removed=("finance", "legacy"),
                 metadata_changes=(
@@ -174,17 +174,19 @@ def every_op_plan() -> Plan:
                 ),
                 metadata={"api_key": SECRETS["api_key"], "cost_center": SECRETS["cost_center"]},
             ),
-            ops.UpdateMembership("acme", "erin@acme.com", erin),
-            ops.UpdateMembership("acme", "frank.long-name@acme.com", frank, groups_removed=("ops",)),
-            ops.UnarchiveMembership("acme", "gina@acme.com"),
-            ops.ArchiveMembership("acme", "carol@acme.com", PRUNE_REASON),
-            ops.DestroyGroup("acme", "legacy", 1),
-            ops.DestroyGroup("acme", "unused", 0),
-            ops.CreateWorkspace("globex", "Globex"),
-            ops.CreateApp("globex", "portal", "Portal"),
-            ops.CreateMembership("globex", "dana@acme.com", "admin", "invited"),
-            ops.ArchiveWorkspace("initech"),
-            ops.UnarchiveWorkspace("umbrella"),
+            ops.UpdateMembership(workspace="acme", email="erin@acme.com", role=erin),
+            ops.UpdateMembership(
+                workspace="acme", email="frank.long-name@acme.com", role=frank, groups_removed=("ops",)
+            ),
+            ops.UnarchiveMembership(workspace="acme", email="gina@acme.com"),
+            ops.ArchiveMembership(workspace="acme", email="carol@acme.com", reason=PRUNE_REASON),
+            ops.DestroyGroup(workspace="acme", name="legacy", member_count=1),
+            ops.DestroyGroup(workspace="acme", name="unused", member_count=0),
+            ops.CreateWorkspace(workspace="globex", name="Globex"),
+            ops.CreateApp(workspace="globex", slug="portal", name="Portal"),
+            ops.CreateMembership(workspace="globex", email="dana@acme.com", role="admin", status="invited"),
+            ops.ArchiveWorkspace(workspace="initech"),
+            ops.UnarchiveWorkspace(workspace="umbrella"),
         ),
         role_changes=(bob, erin, frank),
         grants=(
@@ -267,19 +269,30 @@ def test_empty_plan_still_lists_unmanaged_resources() -> None:
 @pytest.mark.parametrize(
     ("plan_ops", "role_changes", "expected"),
     [
-        ([ops.CreateDataSource("a", "pg")], 0, "Plan: 1 to add, 0 to change, 0 to destroy. 0 role changes."),
         (
-            [ops.UpdateMembership("a", "b@a.com", groups_added=("g",))],
+            [ops.CreateDataSource(workspace="a", name="pg")],
+            0,
+            "Plan: 1 to add, 0 to change, 0 to destroy. 0 role changes.",
+        ),
+        (
+            [ops.UpdateMembership(workspace="a", email="b@a.com", groups_added=("g",))],
             1,
             "Plan: 0 to add, 1 to change, 0 to destroy. 1 role change.",
         ),
         (
-            [ops.RenameGroup("a", "x", "y"), ops.UnarchiveMembership("a", "b@a.com")],
+            [
+                ops.RenameGroup(workspace="a", old_name="x", new_name="y"),
+                ops.UnarchiveMembership(workspace="a", email="b@a.com"),
+            ],
             2,
             "Plan: 0 to add, 0 to change, 0 to destroy, 1 to rename, 1 to unarchive. 2 role changes.",
         ),
         (
-            [ops.UnarchiveMembership("a", "b@a.com"), ops.ArchiveMembership("a", "c@a.com", "r")] * 2,
+            [
+                ops.UnarchiveMembership(workspace="a", email="b@a.com"),
+                ops.ArchiveMembership(workspace="a", email="c@a.com", reason="r"),
+            ]
+            * 2,
             0,
             "Plan: 0 to add, 0 to change, 0 to destroy, 2 to archive, 2 to unarchive. 0 role changes.",
         ),
@@ -293,15 +306,20 @@ def test_summary_line_variants(plan_ops: list[ops.Op], role_changes: int, expect
 
 
 def test_workspace_name_is_omitted_when_unknown_and_taken_from_ops_first() -> None:
-    plan = Plan(ops=(ops.CreateDataSource("acme", "pg"),))
+    plan = Plan(ops=(ops.CreateDataSource(workspace="acme", name="pg"),))
     assert render_text(plan).splitlines()[2] == 'workspace "acme"'
     assert render_text(plan, workspace_names={"acme": "Acme"}).splitlines()[2] == 'workspace "acme" (Acme)'
-    renamed = Plan(ops=(ops.UpdateWorkspace("acme", (FieldChange("name", "Old", "New"),)),))
+    renamed = Plan(ops=(ops.UpdateWorkspace(workspace="acme", changes=(FieldChange("name", "Old", "New"),)),))
     assert render_text(renamed, workspace_names={"acme": "Old"}).splitlines()[2] == 'workspace "acme" (New)'
 
 
 def test_new_archived_workspace_shows_its_status_first_in_its_block() -> None:
-    plan = Plan(ops=(ops.CreateApp("w", "crm", "CRM"), ops.CreateWorkspace("w", "W", "archived")))
+    plan = Plan(
+        ops=(
+            ops.CreateApp(workspace="w", slug="crm", name="CRM"),
+            ops.CreateWorkspace(workspace="w", name="W", status="archived"),
+        )
+    )
     assert render_text(plan).splitlines()[2:6] == [
         'workspace "w" (W)',
         '  + workspace "w" (W)',
@@ -325,7 +343,9 @@ def test_role_section_lists_role_changes_then_grants_aligned() -> None:
 
 def test_grants_alone_open_the_role_section_and_count_apart_from_role_changes() -> None:
     grant = ops.Grant("a", "new@a.com", "admin", "new", "declared")
-    plan = Plan(ops=(ops.CreateMembership("a", "new@a.com", "admin", "invited"),), grants=(grant,))
+    plan = Plan(
+        ops=(ops.CreateMembership(workspace="a", email="new@a.com", role="admin", status="invited"),), grants=(grant,)
+    )
     assert render_text(plan).splitlines()[-4:] == [
         "Affected role changes:",
         "  a  new@a.com  (new) -> admin  declared",
@@ -337,7 +357,13 @@ def test_grants_alone_open_the_role_section_and_count_apart_from_role_changes() 
 
 
 def test_workspace_archive_is_an_archive_not_a_change() -> None:
-    plan = Plan(ops=(ops.CreateDataSource("w", "pg"), ops.ArchiveWorkspace("w"), ops.UnarchiveWorkspace("v")))
+    plan = Plan(
+        ops=(
+            ops.CreateDataSource(workspace="w", name="pg"),
+            ops.ArchiveWorkspace(workspace="w"),
+            ops.UnarchiveWorkspace(workspace="v"),
+        )
+    )
     lines = render_text(plan).splitlines()
     assert lines[2:4] == ['workspace "w"', '  * workspace "w": archive (members lose access; nothing is deleted)']
     assert '  * workspace "v": unarchive (members get their access back)' in lines
@@ -345,7 +371,9 @@ def test_workspace_archive_is_an_archive_not_a_change() -> None:
 
 
 def test_names_cannot_forge_lines_or_escape_codes() -> None:
-    plan = Plan(ops=(ops.CreateGroup("a", 'evil"\n  - group "x"\x1b[31m', GroupPermissions()),))
+    plan = Plan(
+        ops=(ops.CreateGroup(workspace="a", name='evil"\n  - group "x"\x1b[31m', permissions=GroupPermissions()),)
+    )
     text = render_text(plan)
     assert "\x1b" not in text
     assert '  + group "evil\\"\\x0a  - group \\"x\\"\\x1b[31m"' in text.splitlines()
@@ -366,14 +394,14 @@ def test_escape_control_makes_every_invisible_character_visible(char: str) -> No
 
 
 def test_bidi_overrides_cannot_reorder_a_plan_line() -> None:
-    plan = Plan(ops=(ops.CreateGroup("a", "admins\u202e\u2066sgol", GroupPermissions()),))
+    plan = Plan(ops=(ops.CreateGroup(workspace="a", name="admins\u202e\u2066sgol", permissions=GroupPermissions()),))
     for name, text in all_renderings(plan).items():
         assert "\u202e" not in text and "\u2066" not in text, name
     assert '  + group "admins<U+202E><U+2066>sgol"' in render_text(plan).splitlines()
 
 
 def test_json_keeps_the_data_but_escapes_invisible_characters() -> None:
-    plan = Plan(ops=(ops.CreateGroup("a", "x\u202e\x9b\x1by", GroupPermissions()),))
+    plan = Plan(ops=(ops.CreateGroup(workspace="a", name="x\u202e\x9b\x1by", permissions=GroupPermissions()),))
     text = render_json(plan)
     assert not any(c in text for c in "\u202e\x9b\x1b")
     assert plan_to_json_dict(plan)["changes"][0]["after"]["name"] == json.loads(text)["changes"][0]["after"]["name"]
@@ -389,7 +417,7 @@ def test_junit_stays_well_formed_xml_with_characters_xml_forbids(char: str) -> N
     from reconciler.state import Snapshot
 
     name = f"ops{char}x"
-    plan = Plan(ops=(ops.CreateGroup("w", name, GroupPermissions()),), workspaces=("w",))
+    plan = Plan(ops=(ops.CreateGroup(workspace="w", name=name, permissions=GroupPermissions()),), workspaces=("w",))
     root = ET.fromstring(render_junit(plan, DesiredState({}), Snapshot()).encode("utf-8", "surrogatepass"))
     cases = {case.get("name"): case for case in root.iter("testcase")}
     visible = f"w/group/ops{escape_control(char)}x"
@@ -473,7 +501,11 @@ def test_empty_markdown() -> None:
 
 def test_markdown_shows_rail_warnings_and_notes() -> None:
     warning = ops.RailWarning("last-admin", "Cannot change role of last present admin, please ... (workspace 'a')")
-    plan = Plan(ops=(ops.ArchiveMembership("a", "x@a.com", "r"),), warnings=(warning,), notes=("a: note|1",))
+    plan = Plan(
+        ops=(ops.ArchiveMembership(workspace="a", email="x@a.com", reason="r"),),
+        warnings=(warning,),
+        notes=("a: note|1",),
+    )
     lines = render_markdown(plan).splitlines()
     assert lines[3:10] == [
         "",
@@ -493,13 +525,15 @@ def test_markdown_shows_rail_warnings_and_notes() -> None:
 
 def test_markdown_escapes_table_cells() -> None:
     change = RoleChange("acme", "a|b`c@acme.com", "end-user", "builder", 'implied by group "x|`y`" (apps.create)')
-    plan = Plan(ops=(ops.UpdateMembership("acme", "a|b`c@acme.com", change),), role_changes=(change,))
+    plan = Plan(
+        ops=(ops.UpdateMembership(workspace="acme", email="a|b`c@acme.com", role=change),), role_changes=(change,)
+    )
     row = next(line for line in render_markdown(plan).splitlines() if line.startswith("| acme"))
     assert row == '| acme | a\\|b\\`c@acme.com | end-user | builder | implied by group "x\\|\\`y\\`" (apps.create) |'
 
 
 def test_markdown_fence_outlasts_backticks_in_names() -> None:
-    plan = Plan(ops=(ops.CreateGroup("acme", "```", GroupPermissions()),))
+    plan = Plan(ops=(ops.CreateGroup(workspace="acme", name="```", permissions=GroupPermissions()),))
     lines = render_markdown(plan).splitlines()
     assert lines.count("````diff") == 2 and lines.count("````") == 2  # role and group changes, full plan
 
@@ -523,17 +557,28 @@ def test_markdown_truncation_drops_only_member_lines_and_counts_them_by_kind() -
     """Before: 4,160 member lines pushed the builder role's new ``data_sources.delete`` out of the comment, behind
     "Plan truncated: 4160 more lines not shown"."""
     change = FieldChange("permissions.data_sources.delete", False, True)
-    members = [ops.CreateMembership("acme", f"new-{i:05d}@acme.com", "end-user", "invited") for i in range(3_000)]
-    updates = [
-        ops.UpdateMembership("acme", f"old-{i:05d}@acme.com", None, groups_added=("viewers",)) for i in range(1_100)
+    members = [
+        ops.CreateMembership(workspace="acme", email=f"new-{i:05d}@acme.com", role="end-user", status="invited")
+        for i in range(3_000)
     ]
-    archives = [ops.ArchiveMembership("acme", f"gone-{i:05d}@acme.com", "not in configuration") for i in range(60)]
+    updates = [
+        ops.UpdateMembership(workspace="acme", email=f"old-{i:05d}@acme.com", role=None, groups_added=("viewers",))
+        for i in range(1_100)
+    ]
+    archives = [
+        ops.ArchiveMembership(workspace="acme", email=f"gone-{i:05d}@acme.com", reason="not in configuration")
+        for i in range(60)
+    ]
     plan = Plan(
         ops=(
             *members,
             *updates,
-            ops.UpdateBuilderRole("acme", GroupPermissions(), GroupPermissions(), (change,)),
-            ops.CreateGroup("acme", "admins-too", GroupPermissions(flags=frozenset({"apps.create"}))),
+            ops.UpdateBuilderRole(
+                workspace="acme", before=GroupPermissions(), after=GroupPermissions(), changes=(change,)
+            ),
+            ops.CreateGroup(
+                workspace="acme", name="admins-too", permissions=GroupPermissions(flags=frozenset({"apps.create"}))
+            ),
             *archives,
         )
     )
@@ -561,7 +606,7 @@ def test_markdown_truncation_keeps_the_role_table_before_the_plan() -> None:
 
 
 def test_markdown_of_a_large_plan_stays_under_the_default_limit() -> None:
-    big = Plan(ops=tuple(ops.CreateDataSource("acme", f"source-{i:05d}") for i in range(5_000)))
+    big = Plan(ops=tuple(ops.CreateDataSource(workspace="acme", name=f"source-{i:05d}") for i in range(5_000)))
     rendered = render_markdown(big)
     assert len(rendered) <= 60_000
     assert rendered.splitlines()[-1].startswith("_Not shown: 3,")

@@ -200,19 +200,19 @@ def plan_with_sources() -> Plan:
     return Plan(
         ops=(
             ops.CreateMembership(
-                "acme",
-                "dana@acme.com",
-                "end-user",
-                "invited",
-                (),
-                ("api_key", "team"),
-                {"api_key": CANARY, "team": "ops"},
-                (("api_key", "env ACME_KEY"),),
+                workspace="acme",
+                email="dana@acme.com",
+                role="end-user",
+                status="invited",
+                groups=(),
+                metadata_keys=("api_key", "team"),
+                metadata={"api_key": CANARY, "team": "ops"},
+                metadata_sources=(("api_key", "env ACME_KEY"),),
             ),
             ops.UpdateMembership(
-                "acme",
-                "bob@acme.com",
-                RoleChange("acme", "bob@acme.com", "end-user", "builder", "declared"),
+                workspace="acme",
+                email="bob@acme.com",
+                role=RoleChange("acme", "bob@acme.com", "end-user", "builder", "declared"),
                 metadata_changes=(
                     MetadataKeyChange("cert", "add"),
                     MetadataKeyChange("old", "remove"),
