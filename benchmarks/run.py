@@ -27,6 +27,7 @@ from the largest size measured on the same database (seconds per flush x flushes
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -654,6 +655,9 @@ def _library_plan(config: Path, url: str) -> tuple[Any, Any, Any, dict[str, floa
     return backend, keyring, planned, stages
 
 
+_ONE_SHOT = contextlib.ExitStack()  # a worker process runs inside workflow.one_shot_process until it exits
+
+
 def _import_library() -> None:
     import reconciler.backends.builtin.backend
     import reconciler.config.checks
@@ -666,7 +670,7 @@ def _import_library() -> None:
     # A worker is a one-shot process like the `reconciler` command, and does what its main() does: freeze what
     # large phases leave behind (workflow.paused_gc). Without it, at 100k users, apply from empty takes about
     # 1.2 s more and plan 0.4-1.3 s more (docs/performance.md).
-    reconciler.workflow.freeze_large_survivors()
+    _ONE_SHOT.enter_context(reconciler.workflow.one_shot_process())
 
 
 def worker_plan(config: Path, url: str) -> dict[str, Any]:

@@ -344,12 +344,12 @@ def register_later_commands() -> None:
 
 
 def main() -> None:
-    from .workflow import freeze_large_survivors
+    from .workflow import one_shot_process
 
-    freeze_large_survivors()  # one command per process: see workflow.paused_gc
     register_later_commands()
     try:
-        cli(prog_name="reconciler")
+        with one_shot_process():  # one command per process: see workflow.paused_gc
+            cli(prog_name="reconciler")
     except SystemExit:
         try:
             sys.stdout.flush()  # here, not at interpreter exit, where a closed pipe prints a traceback

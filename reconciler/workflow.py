@@ -12,6 +12,7 @@ import re
 import sys
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,13 +27,19 @@ from .rails import check_rails
 from .state import Snapshot
 
 FREEZE_SURVIVORS = 200_000  # tracked objects left by a paused block, above which a one-shot process freezes them
-_freeze = False
+_one_shot: ContextVar[bool] = ContextVar("reconciler_one_shot_process", default=False)
 
 
-def freeze_large_survivors() -> None:
-    """For a process that runs one command and exits (the CLI): see :func:`paused_gc`. Not for library use."""
-    global _freeze
-    _freeze = True
+@contextmanager
+def one_shot_process() -> Iterator[None]:
+    """Around the one command a process runs before it exits (the CLI's ``main``, a benchmark worker): inside it,
+    :func:`paused_gc` may freeze what large blocks leave behind. Scoped, never a lasting process-wide switch:
+    library calls outside it never freeze."""
+    token = _one_shot.set(True)
+    try:
+        yield
+    finally:
+        _one_shot.reset(token)
 
 
 @contextmanager
@@ -42,7 +49,7 @@ def paused_gc() -> Iterator[None]:
     Loading 10,000 users creates millions of objects and no cycles; the collector would traverse them again
     and again (about half of the load time). Garbage with cycles is still collected after the block.
 
-    In a one-shot process (:func:`freeze_large_survivors`), when more than ``FREEZE_SURVIVORS`` new objects
+    Inside :func:`one_shot_process`, when more than ``FREEZE_SURVIVORS`` new objects
     outlive the block (a large configuration, its snapshot and plan), everything the collector tracks is
     moved to its permanent generation (``gc.freeze``), so that the collections after the block do not walk
     them again (the ``plan`` command at 100,000 users: 8.0 s -> 7.35 s). Frozen objects are still freed when
@@ -55,7 +62,7 @@ def paused_gc() -> Iterator[None]:
         yield
     finally:
         if was_enabled:
-            if _freeze and gc.get_count()[0] > FREEZE_SURVIVORS:
+            if _one_shot.get() and gc.get_count()[0] > FREEZE_SURVIVORS:
                 gc.freeze()
             gc.enable()
 

@@ -109,10 +109,8 @@ def test_library_use_never_freezes_objects() -> None:
     assert len(survivors) > FREEZE_SURVIVORS
 
 
-def test_the_cli_freezes_what_a_large_block_leaves_behind(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(workflow, "_freeze", False)
-    workflow.freeze_large_survivors()  # what `reconciler` (cli.main) does first
-    try:
+def test_the_cli_freezes_what_a_large_block_leaves_behind() -> None:
+    with workflow.one_shot_process():  # what `reconciler` (cli.main) runs its command in
         frozen = gc.get_freeze_count()
         with paused_gc():
             few = [[] for _ in range(1_000)]
@@ -120,6 +118,8 @@ def test_the_cli_freezes_what_a_large_block_leaves_behind(monkeypatch: pytest.Mo
         with paused_gc():
             many = [[] for _ in range(FREEZE_SURVIVORS + 1_000)]
         assert gc.get_freeze_count() >= frozen + len(many)
-    finally:
-        gc.unfreeze()
-    assert few and many
+    gc.unfreeze()
+    with paused_gc():  # after the command: library use again
+        more = [[] for _ in range(FREEZE_SURVIVORS + 1_000)]
+    assert gc.get_freeze_count() == 0
+    assert few and many and more
