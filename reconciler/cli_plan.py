@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from .cli import CONFIRM_QUESTION, Runtime, cli, config_option, err, fail
-from .errors import Aborted, ReconcilerError, StalePlan
+from .errors import Aborted, ReconcilerError, StalePlan, refused
 from .workflow import STALE_MESSAGE
 
 FORMATS = click.Choice(["text", "json", "markdown"])
@@ -84,9 +84,7 @@ def _raise_refusals(planned: Any, *, allow_mass_change: bool) -> None:
 
     broken = refusals(planned.plan, planned.snapshot, allow_mass_change=allow_mass_change)
     if broken:
-        for refusal in broken[1:]:
-            err(f"Error: {refusal.message}")
-        raise broken[0]
+        raise refused(broken)
 
 
 @cli.command()

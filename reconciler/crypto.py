@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from reconciler.errors import CryptoError
+from reconciler.errors import CryptoError, DecryptionError
 
 __all__ = [
     "KEY_BYTES",
@@ -107,23 +107,6 @@ def _seal(cipher: AESGCM, plaintext: bytes, associated_data: bytes | None) -> st
         raise CryptoError("the random source returned a nonce of the wrong length")
     # AESGCM.encrypt returns ciphertext || tag, so this is nonce || ciphertext || tag.
     return base64.b64encode(nonce + cipher.encrypt(nonce, plaintext, associated_data)).decode("ascii")
-
-
-class DecryptionError(CryptoError):
-    """A stored value could not be decrypted. ``what`` names the value; ``problem`` says why, after
-    "could not be decrypted" (": it is not valid base64", " with the master key from ...: ...").
-
-    The layer that read the value knows whose it is: :meth:`about` rewords the error for it (a member and a
-    workspace rather than "a membership-metadata value"), keeping the reason and the hint.
-    """
-
-    def __init__(self, what: str, problem: str, *, hint: str | None = None) -> None:
-        super().__init__(f"{what} could not be decrypted{problem}", hint=hint)
-        self.what = what
-        self.problem = problem
-
-    def about(self, what: str) -> DecryptionError:
-        return DecryptionError(what, self.problem, hint=self.hint)
 
 
 def _unpack(blob: str, *, what: str) -> bytes:

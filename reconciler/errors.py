@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class ReconcilerError(Exception):
@@ -104,3 +105,61 @@ class ApplyError(ReconcilerError):
 
 class Aborted(ReconcilerError):
     """The user declined, or confirmation was impossible."""
+
+
+class PlanRefusals(PlanRefused):
+    """Several refusals at once (every rail a plan breaks, every change a backend cannot make): one line each.
+
+    ``rule`` and ``hint`` are the first refusal's; the CLI prints ``Error:`` per line, like a ConfigError.
+    """
+
+    def __init__(self, refusals: list[PlanRefused]) -> None:
+        first = refusals[0]
+        super().__init__(first.rule, first.message, hint=first.hint)
+        self.refusals = list(refusals)
+
+    def lines(self) -> list[str]:
+        return [line for refusal in self.refusals for line in refusal.lines()]
+
+
+def refused(refusals: list[PlanRefused]) -> PlanRefused:
+    """The one exception for a non-empty list of refusals."""
+    return refusals[0] if len(refusals) == 1 else PlanRefusals(refusals)
+
+
+class PlanFileError(ReconcilerError):
+    """A saved plan file is not one this version can read (malformed, another format version, unknown op)."""
+
+
+class DecryptionError(CryptoError):
+    """A stored value could not be decrypted. ``what`` names the value; ``problem`` says why, after
+    "could not be decrypted" (": it is not valid base64", " with the master key from ...: ...").
+
+    The layer that read the value knows whose it is: :meth:`about` rewords the error for it (a member and a
+    workspace rather than "a membership-metadata value"), keeping the reason and the hint.
+    """
+
+    def __init__(self, what: str, problem: str, *, hint: str | None = None) -> None:
+        super().__init__(f"{what} could not be decrypted{problem}", hint=hint)
+        self.what = what
+        self.problem = problem
+
+    def about(self, what: str) -> DecryptionError:
+        return DecryptionError(what, self.problem, hint=self.hint)
+
+
+class InvitationError(ReconcilerError):
+    """An invitation token or membership that cannot be used."""
+
+
+class DeliveryInterrupted(ReconcilerError):
+    """The outbox bookkeeping failed during a delivery (the database went away, the disk is full).
+
+    ``report`` (the delivery report so far) says what was delivered and recorded before; ``unrecorded`` is the
+    email that was handed to the transport but could not be marked as sent (it will be sent again), ``waiting``
+    the recipients still pending.
+    """
+
+    def __init__(self, cause: str, report: Any, unrecorded: str | None, waiting: list[str]) -> None:
+        self.report, self.unrecorded, self.waiting = report, unrecorded, waiting
+        super().__init__(f"recording the delivery of invitation emails failed ({cause})")

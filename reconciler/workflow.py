@@ -21,7 +21,7 @@ from .access import STRICT_ROLES_MESSAGE, strict_role_conflicts
 from .backends.base import ApplyResult, AuditInfo, Backend
 from .crypto import Keyring
 from .desired import DesiredState
-from .errors import ConfigError, Location, PlanRefused, Problem, ReconcilerError, StalePlan
+from .errors import ConfigError, Location, PlanRefused, Problem, ReconcilerError, StalePlan, refused
 from .ops import Plan, RailWarning
 from .rails import check_rails
 from .state import Snapshot
@@ -177,7 +177,7 @@ def apply_plan(
             raise StalePlan(stale_message)
         broken = refusals(plan, snapshot, allow_mass_change=allow_mass_change)
         if broken:
-            raise broken[0]
+            raise refused(broken)
 
     with paused_gc():
         return backend.apply(

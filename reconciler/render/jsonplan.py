@@ -24,7 +24,7 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 from ..changes import MASK, change_to_json_dict
 from ..changes import encode as _encode
 from ..crypto import Keyring
-from ..errors import CryptoError, ReconcilerError, SecretError
+from ..errors import CryptoError, PlanFileError, SecretError
 from ..ops import OP_TYPES, Op, Plan, RoleChange
 from .text import escape_json
 
@@ -48,10 +48,6 @@ _UNSIGNED_HINT = (
     "make the plan with the master key configured (RECONCILER_MASTER_KEY), or pass --allow-unsigned to apply it anyway"
 )
 _NOT_A_PLAN = "not a reconciler plan file"
-
-
-class PlanFileError(ReconcilerError):
-    """A saved plan file is not one this version can read (malformed, another format version, unknown op)."""
 
 
 # --- the JSON plan ----------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, bindparam, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from ...crypto import Keyring, decrypt_metadata, encrypt_metadata
-from ...errors import ReconcilerError
+from ...errors import DeliveryInterrupted, InvitationError
 from ...mail import Invitation as Email
 from ...mail import Transport, build_message, invitation_link
 from ..common import one_line
@@ -34,10 +34,6 @@ T_USERS = models.User.__table__
 T_WORKSPACES = models.Workspace.__table__
 T_METADATA = models.MembershipMetadata.__table__
 MAX_BACKOFF = timedelta(hours=1)
-
-
-class InvitationError(ReconcilerError):
-    """An invitation token or membership that cannot be used."""
 
 
 def backoff(attempts: int) -> timedelta:
@@ -132,18 +128,6 @@ class DeliveryReport:
     sent: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (recipient, error)
     pending: int = 0  # still pending after this run
-
-
-class DeliveryInterrupted(ReconcilerError):
-    """The outbox bookkeeping failed during a delivery (the database went away, the disk is full).
-
-    ``report`` says what was delivered and recorded before; ``unrecorded`` is the email that was handed to the
-    transport but could not be marked as sent (it will be sent again), ``waiting`` the recipients still pending.
-    """
-
-    def __init__(self, cause: str, report: DeliveryReport, unrecorded: str | None, waiting: list[str]) -> None:
-        self.report, self.unrecorded, self.waiting = report, unrecorded, waiting
-        super().__init__(f"recording the delivery of invitation emails failed ({cause})")
 
 
 def deliver_pending(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from ... import ops
-from ...errors import PlanRefused
+from ...errors import PlanRefused, refused
 from ...state import Snapshot
 from .flags import tie_problems
 from .variant import Variant
@@ -19,15 +19,10 @@ from .variant import Variant
 ARCHIVED_IN_INSTANCE = "User is archived in the instance. Contact super admin to activate them."
 
 
-class ToolJetPlanError(PlanRefused):
-    """Every problem at once, one line each (the CLI prints ``Error:`` per line)."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("tooljet", problems[0], hint="see docs/tooljet.md (what the tooljet backend manages)")
-        self.problems = problems
-
-    def lines(self) -> list[str]:
-        return list(self.problems)
+def ToolJetPlanError(problems: list[str]) -> PlanRefused:
+    """Every problem at once, one line each: the one multi-refusal shape of ``errors.py``."""
+    hint = "see docs/tooljet.md (what the tooljet backend manages)"
+    return refused([PlanRefused("tooljet", problem, hint=hint) for problem in problems])
 
 
 def plan_problems(
