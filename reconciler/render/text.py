@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from .. import ops
 from ..ops import FieldChange, Op, Plan, RoleChange
+from ..safetext import escape
 from ..state import FLAG_NAMES, GroupPermissions
 
 __all__ = ["NO_CHANGES", "PlanLine", "escape_control", "plan_lines", "quote", "render_text", "summary_line"]
@@ -47,7 +48,7 @@ class PlanLine:
 
 
 def escape_control(text: str) -> str:
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return escape(text)  # C0/C1 as \xNN, and bidi controls and invisible characters as <U+XXXX> (safetext.py)
 
 
 def quote(text: str) -> str:
