@@ -63,6 +63,10 @@ _HEX_RUN = re.compile(r"[0-9A-Fa-f]{32,}")
 
 def quoted(value: str, limit: int = 60) -> str:
     """A value read from a file, for an error message: a run of 32 or more hex digits (a key, a token) hidden,
-    cut to ``limit`` characters, quoted as Python quotes it (``'x'``, control characters escaped)."""
+    cut to ``limit`` characters, escaped (:func:`escape`), in single quotes (double quotes when it holds a single
+    quote and no double quote, as Python writes it)."""
     hidden = _HEX_RUN.sub(lambda m: f"<{len(m.group())} hex digits>", value) if len(value) >= 32 else value
-    return repr(shorten(hidden, limit))
+    text = escape(shorten(hidden, limit))
+    if "'" in text and '"' not in text:
+        return f'"{text}"'
+    return "'" + text.replace("'", "\\'") + "'"
