@@ -34,6 +34,7 @@ from .csvsource import MAX_BYTES as CSV_MAX_BYTES
 from .csvsource import parse_users_csv
 from .errors_map import describe_value, error_path, field_names, problems_from_validation, step_kinds
 from .files import FileRefused, allowed_roots, confine, read_regular_file
+from .identity import normalise_email
 from .yamlsource import YamlDocument, load_yaml_text, read_yaml_bytes
 
 VOCABULARY = field_names(models.ConfigFile)
@@ -316,7 +317,7 @@ def _salvage(raw: Any, exc: ValidationError, doc: YamlDocument, index: int, base
             if not isinstance(value, str):
                 names = left_out[name] = None  # an entry without a usable name could have declared any name
             elif names is not None:
-                names.add(value.lower() if name == "users" else value)
+                names.add(normalise_email(value) if name == "users" else value)
             if name == "users":
                 admin_unknown |= _maybe_active_admin(entry)
         data[name] = [items[i] for i in kept[name]]

@@ -6,6 +6,7 @@ the whole configuration (references, duplicates, admins) live in ``checks.py``.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
@@ -102,6 +103,7 @@ def _check_email(value: str) -> str:
 _ROLE_SKELETONS = frozenset(role_skeleton(n) for n in (*ROLE_NAMES, "end-users"))
 
 
+@functools.lru_cache(maxsize=4096)  # the same few names are listed by thousands of users
 def _check_group_name(value: str) -> str:
     _plain_text(value, what="a group name", max_length=50)
     if value.strip().lower() in ROLE_NAMES or value.strip().lower() in ("end user", "end-users"):

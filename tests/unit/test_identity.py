@@ -6,12 +6,13 @@ identity.email_problem / normalise_email (checked at the end).
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from reconciler.config import models
+from reconciler.config import identity, models
 from reconciler.config.csvsource import read_users_csv
 from reconciler.config.identity import email_problem, normalise_email, role_skeleton
 
@@ -154,3 +155,20 @@ def test_yaml_and_csv_share_the_validation(tmp_path: Path) -> None:
     assert [p.message for p in problems] == [email_problem(a) for a in bad]
     assert entries[-1].entry["email"] == "jos\u00e9@acme.com"
     assert models.User.model_validate(entries[-1].entry).email == "jos\u00e9@acme.com"
+
+
+def test_the_ascii_fast_path_agrees_with_the_rules() -> None:
+    """Plain ASCII addresses are accepted by one regular expression (100,000 users in 0.3 s, not 3.5 s); it must
+    accept exactly what the rules accept."""
+    rng = random.Random(14)
+    local_pieces = ["a", "Z0", "-", ".", "_", "'", "+", "=", "?", "%", "!", ",", "é", " ", "x" * 40]
+    labels = ["acme", "a1", "x-y", "-x", "x-", "co", "c", "9", "xn--p1ai", "xn--", "x" * 63, "x" * 64, "a_b", ""]
+    accepted = 0
+    for _ in range(40_000):
+        local = "".join(rng.choice(local_pieces) for _ in range(rng.randint(0, 3)))
+        domain = ".".join(rng.choice(labels) for _ in range(rng.randint(1, 5)))
+        address = f"{local}@{domain}" if rng.random() < 0.95 else local + domain
+        fast = identity._plain_ascii(address)
+        assert fast == (address.isascii() and identity._rules(address) is None), address
+        accepted += fast
+    assert accepted > 500  # the sample holds plenty of valid addresses (775)
