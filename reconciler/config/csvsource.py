@@ -25,6 +25,11 @@ Decisions where SPEC is silent (also described in docs/):
 * A first name is required (ToolJet refuses rows without a name); the last name may be empty.
 * The Python-style single-quoted metadata form from ToolJet's docs is parsed with :func:`ast.parse` and
   accepted only when the expression is a dict display of string literals; nothing is ever evaluated.
+* Emails are checked and normalised by the YAML's own rules (``identity.py``: one plain address, NFC,
+  lower-case, no look-alikes), so a CSV row cannot spell a YAML user differently.
+* The file is read by the rules of ``files.py`` (a regular file, at most 16 MB, no key file). A first row that
+  names no known column is not a header (``/etc/passwd``, an environment dump): no row is read and nothing of
+  it is quoted. Other errors quote at most the offending cell, shortened.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Load a configuration file or directory into a validated DesiredState (SPEC 2.2).
 
-Stage: config. Reads YAML (and the CSV files it names), checks the form of each document with the pydantic
+Stage: config. Reads YAML (and the CSV files it names, by the rules of ``files.py``: confined to the
+configuration's directory, regular files of a bounded size), checks the form of each document with the pydantic
 models, then hands the whole to ``checks.py`` for the cross-document rules. Every problem of a run is
 collected and raised together as one ConfigError, in file order.
 

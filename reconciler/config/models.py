@@ -501,7 +501,9 @@ class Workspace(Model):
     groups: list[Group] = Field(default_factory=list, description="custom groups")
     users: list[User] = Field(default_factory=list, description="memberships")
     users_csv: list[str] = Field(
-        default_factory=list, description="bulk-invite CSV files with more users, relative to this file"
+        default_factory=list,
+        description="bulk-invite CSV files with more users, relative to this file; inside the configuration's "
+        "directory, or inside a directory listed in the workspace's settings.csv_dirs",
     )
 
 
