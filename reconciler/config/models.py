@@ -103,11 +103,17 @@ def _check_email(value: str) -> str:
 _ROLE_SKELETONS = frozenset(role_skeleton(n) for n in (*ROLE_NAMES, "end-users"))
 
 
-@functools.lru_cache(maxsize=4096)  # the same few names are listed by thousands of users
-def _check_group_name(value: str) -> str:
+def _check_former_group_name(value: str) -> str:
+    """A name in ``previously``: it may look like a role name (so that such a group can be renamed away)."""
     _plain_text(value, what="a group name", max_length=50)
     if value.strip().lower() in ROLE_NAMES or value.strip().lower() in ("end user", "end-users"):
         raise PydanticCustomError("reserved", f"{quoted(value)} is a role name and cannot be used for a custom group")
+    return value
+
+
+@functools.lru_cache(maxsize=4096)  # the same few names are listed by thousands of users
+def _check_group_name(value: str) -> str:
+    _check_former_group_name(value)
     if role_skeleton(value) in _ROLE_SKELETONS:
         raise PydanticCustomError(
             "confusable",
@@ -134,6 +140,18 @@ Email = Annotated[
 GroupName = Annotated[
     str,
     AfterValidator(_check_group_name),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 50,
+            "not": {"enum": [*ROLE_NAMES, "Admin", "Builder", "End-User", "End User", "end user", "end-users"]},
+        }
+    ),
+]
+FormerGroupName = Annotated[
+    str,
+    AfterValidator(_check_former_group_name),
     WithJsonSchema(
         {
             "type": "string",
@@ -298,8 +316,10 @@ class DuplicateOf(Model):
 
 class Group(Model):
     name: GroupName = Field(description="unique in the workspace, at most 50 characters, not a role name")
-    previously: list[GroupName] = Field(
-        default_factory=list, description="former names: the group is renamed in place, keeping members and grants"
+    previously: list[FormerGroupName] = Field(
+        default_factory=list,
+        description="former names: the group is renamed in place, keeping members and grants (a former name may "
+        "look like a role name, so that such a group can be renamed)",
     )
     permissions: Permissions | None = None
     granular: Granular | None = None
