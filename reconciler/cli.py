@@ -17,6 +17,7 @@ import click
 
 from .backends.registry import BACKENDS
 from .errors import ReconcilerError
+from .safetext import escape
 
 if TYPE_CHECKING:
     from .backends.base import Backend
@@ -130,9 +131,9 @@ class ReconcilerGroup(click.Group):
         if isinstance(runtime, Runtime) and runtime.debug:
             raise
         for line in lines:
-            err(f"Error: {line}")
+            err(f"Error: {escape(line)}")  # user text in any error shows as written, never as terminal control
         if hint:
-            err(f"Hint: {hint}")
+            err(f"Hint: {escape(hint)}")
         ctx.exit(1)
 
     def invoke(self, ctx: click.Context) -> Any:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from .safetext import escape, shorten
 
 
 class ReconcilerError(Exception):
@@ -51,20 +56,105 @@ class Problem:
         return f"{text} ({self.hint})" if self.hint else text
 
 
+MAX_PROBLEM_LINES = 100
+"""At most this many ``Error:`` lines for one ConfigError; the last one says how many problems were left out."""
+MAX_LINE_CHARS = 1_000
+"""A problem's line is cut to this many characters (a value or key written in the file can be long)."""
+SHOWN_PER_KIND = 5
+"""Problems of one kind (same rule at the same place pattern) shown in full before they are counted."""
+
+
 @dataclass
 class ConfigError(ReconcilerError):
-    """One or more problems in the configuration; all problems of a run are reported together."""
+    """One or more problems in the configuration; all problems of a run are reported together.
+
+    ``problems`` holds every problem; :meth:`lines` is what a person reads: repeated problems grouped, the
+    output bounded, user text escaped (see :func:`problem_lines`).
+    """
 
     problems: list[Problem] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        super().__init__(self.lines()[0] if self.problems else "invalid configuration")
+        first = _line(self.problems[0]) if self.problems else "invalid configuration"
+        super().__init__(first)
 
     def lines(self) -> list[str]:
-        return [str(p) for p in self.problems]
+        return problem_lines(self.problems)
 
     def __str__(self) -> str:
         return "\n".join(self.lines())
+
+
+def problem_lines(
+    problems: Sequence[Problem],
+    *,
+    max_lines: int = MAX_PROBLEM_LINES,
+    shown_per_kind: int = SHOWN_PER_KIND,
+) -> list[str]:
+    """One line per problem, in order, for a person to read: one mistake, one error.
+
+    - Problems of one *kind* (the same message once quoted values and numbers are set aside, in the same file,
+      at the same path once list indexes and row numbers are set aside: ``users[*].email``) are shown in full
+      ``shown_per_kind`` times; right after the last of those, one line counts the rest:
+      ``file: workspaces[0].users[*].email: ... and 19,995 more: Duplicate email found. ...`` (the message itself
+      when all of the rest say the same, else its shape, with ``'...'`` for quoted values and N for numbers).
+    - At most ``max_lines`` lines; the last one then says how many problems were not shown.
+    - Every line is escaped (:func:`reconciler.safetext.escape`) and cut to ``MAX_LINE_CHARS`` characters.
+
+    Time is linear in the number of problems; only the lines shown are formatted.
+    """
+    kinds = [_kind(p) for p in problems]
+    totals = Counter(kinds)
+    rest_message: dict[Kind, str | None] = {}  # the message all hidden problems of a kind share, or None
+    entries: list[tuple[Problem | Kind, int]] = []  # a problem shown in full, or a kind's summary, with its count
+    seen: Counter[Kind] = Counter()
+    for problem, kind in zip(problems, kinds, strict=True):
+        seen[kind] += 1
+        if seen[kind] <= shown_per_kind or totals[kind] == shown_per_kind + 1:  # (no summary for just one more)
+            entries.append((problem, 1))
+            if seen[kind] == shown_per_kind and totals[kind] > shown_per_kind + 1:
+                entries.append((kind, totals[kind] - shown_per_kind))
+        elif rest_message.setdefault(kind, problem.message) not in (problem.message, None):
+            rest_message[kind] = None
+    if len(entries) > max_lines:
+        left_out = sum(count for _, count in entries[max_lines - 1 :])
+        entries = entries[: max_lines - 1]
+    else:
+        left_out = 0
+    lines = [
+        _line(entry) if isinstance(entry, Problem) else _summary(entry, count, rest_message) for entry, count in entries
+    ]
+    if left_out:
+        lines.append(f"... and {left_out:,} more problem(s) not shown; fix the ones above first")
+    return lines
+
+
+Kind = tuple[str, str, str]
+
+
+def _line(problem: Problem) -> str:
+    return shorten(escape(str(problem)), MAX_LINE_CHARS)
+
+
+def _summary(kind: Kind, count: int, rest_message: dict[Kind, str | None]) -> str:
+    file, pattern, shape = kind
+    where = f"{file}: {pattern}" if pattern else file
+    return shorten(escape(f"{where}: ... and {count:,} more: {rest_message.get(kind) or shape}"), MAX_LINE_CHARS)
+
+
+_INDEX = re.compile(r"\[\d+\]")
+_ROW = re.compile(r"^row \d+")
+_QUOTED = re.compile(r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"")
+_NUMBER = re.compile(r"\d[\d,]*")
+
+
+def _kind(problem: Problem) -> Kind:
+    """(file, path pattern, message shape): problems that differ only in list indexes, row numbers, quoted
+    values or numbers are of one kind."""
+    location = problem.location
+    pattern = _ROW.sub("row *", _INDEX.sub("[*]", location.path))
+    shape = _NUMBER.sub("N", _QUOTED.sub("'...'", problem.message))
+    return location.file, pattern, shape
 
 
 class SecretError(ReconcilerError):

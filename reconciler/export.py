@@ -25,7 +25,8 @@ from typing import Any
 import yaml
 
 from .access import implying_groups
-from .render.text import escape_control, escape_json
+from .safetext import escape as escape_control
+from .safetext import escape_json
 from .state import FLAG_NAMES, GroupPermissions, Membership, Snapshot, User, Workspace
 
 __all__ = ["EXPORT_HEADER", "adoption_warnings", "dump_config", "snapshot_to_config"]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from .access import describe_groups, implying_groups
 from .grants import Access, member_access
-from .render.text import escape_control
+from .safetext import escape as escape_control
 from .state import FLAG_NAMES, Membership, Snapshot, User, Workspace
 
 MASK = "••••"

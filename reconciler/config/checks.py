@@ -6,13 +6,13 @@ ConfigError listing every problem found, each located in its YAML or CSV file.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
 from ..access import STRICT_ROLES_MESSAGE, strict_role_conflicts
 from ..desired import DesiredState, DesiredWorkspace, Settings
 from ..errors import ConfigError, Location, Problem
+from ..safetext import quoted
 from ..state import (
     DEFAULT_BUILDER_PERMISSIONS,
     FLAG_NAMES,
@@ -24,12 +24,15 @@ from ..state import (
     Workspace,
 )
 from . import models
+from .files import FileRefused, FileTooLarge, allowed_roots, confine, is_key_name, read_regular_file
 from .loader import LoadedUser, LoadedWorkspace, sorted_problems
 
 DUPLICATE_EMAIL = "Duplicate email found. Please provide a unique email address."
 NO_ADMIN = "Atleast one active admin is required"
 METADATA_TOTAL_MAX = 200_000
 SECRET_PLACEHOLDER = "(secret reference, not resolved)"
+# A secret's value is at most METADATA_VALUE_MAX characters of UTF-8 (4 bytes each at most), plus a final newline.
+SECRET_MAX_BYTES = 4 * models.METADATA_VALUE_MAX + 2
 
 
 def build_desired(
@@ -155,9 +158,17 @@ class _WorkspaceChecker:
         self.app_slugs = {a.slug for a in self.model.apps}
         self.ds_names = {d.name for d in self.model.data_sources}
         self.group_names = {g.name for g in self.model.groups}
+        self.listings: dict[str, str] = {}
 
     def error(self, where: Location, message: str, hint: str | None = None) -> None:
         self.problems.append(Problem(where, message, hint))
+
+    def _listing(self, what: str, names: Collection[str]) -> str:
+        """The names of a hint (``groups declared in this workspace: ...``), made once per kind: a hint that
+        joined every name again for each of 100,000 unknown references would take quadratic time."""
+        if what not in self.listings:
+            self.listings[what] = listing(names)
+        return self.listings[what]
 
     def run(self) -> DesiredWorkspace | None:
         before = len(self.problems)
@@ -228,11 +239,10 @@ class _WorkspaceChecker:
         assert isinstance(value, list)
         for k, name in enumerate(value):
             if name not in known and not self.ws.excused(what_list, name):
-                listed = ", ".join(sorted(known)) or "none"
                 self.error(
                     self.ws.locate(*path, k),
-                    f"unknown {what} {name!r}",
-                    f"registered {what}s in this workspace: {listed}",
+                    f"unknown {what} {quoted(name)}",
+                    f"registered {what}s in this workspace: {self._listing(what_list, known)}",
                 )
         return tuple(sorted(set(value)))
 
@@ -355,11 +365,10 @@ class _WorkspaceChecker:
             if name in seen:
                 self.error(entry.locate(("groups", k)), f"group {name!r} is listed twice for {entry.model.email}")
             elif name not in self.group_names and not self.ws.excused("groups", name):
-                listed = ", ".join(sorted(self.group_names)) or "none"
                 self.error(
                     entry.locate(("groups", k)),
                     f"unknown group {name!r}",
-                    f"groups declared in this workspace: {listed}",
+                    f"groups declared in this workspace: {self._listing('groups', self.group_names)}",
                 )
             seen.add(name)
         return seen
@@ -407,18 +416,24 @@ class _WorkspaceChecker:
             return None
         assert ref.file is not None
         written = Path(self.ws.base_dir, ref.file)
-        real = Path(os.path.realpath(written))
-        if any(real.is_relative_to(root) for root in self.secret_roots):
-            return real
-        through_link = Path(os.path.abspath(written)) != real
-        self.error(
-            locate(("metadata", key, "file")),
-            f"secret file {ref.file!r} is outside the configuration's directory {self.secret_roots[0]}"
-            + (f" (it resolves to {real})" if through_link else ""),
-            "to read secrets from another directory, list it in this workspace's settings.secret_dirs, "
-            "e.g. secret_dirs: [/run/secrets]",
-        )
-        return None
+        real, outside = confine(written, self.secret_roots)
+        if outside is not None:
+            self.error(
+                locate(("metadata", key, "file")),
+                f"secret file {ref.file!r} {outside}",
+                "to read secrets from another directory, list it in this workspace's settings.secret_dirs, "
+                "e.g. secret_dirs: [/run/secrets]",
+            )
+            return None
+        if is_key_name(written) or is_key_name(real):
+            self.error(
+                locate(("metadata", key, "file")),
+                f"secret file {ref.file!r} is named like a key file (*.key, as reconciler's own <database>.key): "
+                "it is not read into metadata, which every app of the workspace can read",
+                "if it really is a value meant for apps, give the file another name",
+            )
+            return None
+        return real
 
     def _resolve(self, ref: models.SecretRef, path: Path, where: Location) -> str | None:
         """The value of an allowed reference (``path``: what ``_reference`` returned), or None after an error."""
@@ -435,7 +450,14 @@ class _WorkspaceChecker:
             value = self.environ[ref.env]
         else:
             try:
-                value = path.read_text(encoding="utf-8").removesuffix("\n")
+                data = read_regular_file(path, max_bytes=SECRET_MAX_BYTES, refuse_keys=False)
+                value = data.decode("utf-8").removesuffix("\n")
+            except FileTooLarge:
+                self.error(where, f"the secret's value is longer than {models.METADATA_VALUE_MAX} characters")
+                return None
+            except FileRefused as exc:  # a FIFO, a device, /proc: refused before reading (no hang, no flood)
+                self.error(where, f"secret file {ref.file!r} {exc.message.removeprefix('file ')}")
+                return None
             except (OSError, UnicodeDecodeError) as exc:
                 reason = "not found" if isinstance(exc, FileNotFoundError) else "cannot be read"
                 looked = Path(self.ws.base_dir, str(ref.file))
@@ -479,6 +501,18 @@ class _WorkspaceChecker:
             )
 
 
+LISTED_NAMES = 20
+"""Names listed in a hint at most; the rest are counted."""
+
+
+def listing(names: Collection[str]) -> str:
+    """``a, b, c`` sorted, at most LISTED_NAMES of them (``..., and 1,234 more``); ``none`` when empty."""
+    ordered = sorted(names)
+    if len(ordered) <= LISTED_NAMES:
+        return ", ".join(ordered) or "none"
+    return ", ".join(ordered[:LISTED_NAMES]) + f", ... and {len(ordered) - LISTED_NAMES:,} more"
+
+
 def _flag_values(perms: models.Permissions | None) -> dict[str, bool]:
     """Only the flags the group states explicitly, so duplicate_of can fill in the rest from the source."""
     if perms is None:
@@ -504,6 +538,5 @@ def describe_reference(ref: models.SecretRef) -> str:
 def _secret_roots(ws: LoadedWorkspace, config_root: Path | None) -> list[Path]:
     """The directories ``{file:}`` references of ``ws`` may read from, symlinks resolved: the configuration's
     directory first, then the workspace's ``settings.secret_dirs`` (relative ones from the YAML file)."""
-    roots = [config_root if config_root is not None else ws.base_dir]
-    roots += [Path(ws.base_dir, d) for d in ws.model.settings.secret_dirs]
-    return [Path(os.path.realpath(r)) for r in roots]
+    root = config_root if config_root is not None else ws.base_dir
+    return allowed_roots(root, ws.base_dir, ws.model.settings.secret_dirs)

@@ -25,6 +25,11 @@ Decisions where SPEC is silent (also described in docs/):
 * A first name is required (ToolJet refuses rows without a name); the last name may be empty.
 * The Python-style single-quoted metadata form from ToolJet's docs is parsed with :func:`ast.parse` and
   accepted only when the expression is a dict display of string literals; nothing is ever evaluated.
+* Emails are checked and normalised by the YAML's own rules (``identity.py``: one plain address, NFC,
+  lower-case, no look-alikes), so a CSV row cannot spell a YAML user differently.
+* The file is read by the rules of ``files.py`` (a regular file, at most 16 MB, no key file). A first row that
+  names no known column is not a header (``/etc/passwd``, an environment dump): no row is read and nothing of
+  it is quoted. Other errors quote at most the offending cell, shortened.
 """
 
 from __future__ import annotations
@@ -41,11 +46,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reconciler.errors import ConfigError, Location, Problem
+from ..errors import ConfigError, Location, Problem
+from ..safetext import quoted
+from .files import FileRefused, read_regular_file
+from .identity import email_problem, normalise_email
 
-from .yamlsource import read_limited
-
-__all__ = ["CSV_TEMPLATE", "CsvUserEntry", "load_users_csv", "neutralise_cell", "read_users_csv"]
+__all__ = ["CSV_TEMPLATE", "CsvUserEntry", "load_users_csv", "neutralise_cell", "parse_users_csv", "read_users_csv"]
 
 CSV_TEMPLATE = (
     "Full Name,Email,Role,Groups,Metadata\n"
@@ -54,7 +60,6 @@ CSV_TEMPLATE = (
 """What ``reconciler csv template`` prints: the documented header and ToolJet's example row."""
 
 MAX_NAME_CHARS = 255
-MAX_EMAIL_CHARS = 320
 MAX_GROUP_NAME_CHARS = 50
 MAX_METADATA_VALUE_CHARS = 2_000
 MAX_METADATA_TOTAL_CHARS = 200_000
@@ -85,7 +90,6 @@ _HEADER_HINT = (
     "or Full Name, Email, Role, Groups, Metadata"
 )
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile(r"[\udc80-\udcff]")
 _UTF8_HINT = 'save the file as UTF-8 ("CSV UTF-8" in Excel)'
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -128,8 +132,8 @@ def _norm_role(text: str) -> str:
 
 
 def _show(value: str, limit: int = 60) -> str:
-    """A cell value for an error message: repr-quoted and shortened."""
-    return repr(value if len(value) <= limit else value[:limit] + "...")
+    """A cell value for an error message: repr-quoted and shortened (safetext.quoted)."""
+    return quoted(value, limit)
 
 
 class _Collector:
@@ -158,9 +162,10 @@ class _Collector:
         raise ConfigError(problems=problems)
 
 
-def load_users_csv(
-    path: Path, *, display_name: str | None = None, max_bytes: int = 16 * 1024 * 1024
-) -> list[CsvUserEntry]:
+MAX_BYTES = 16 * 1024 * 1024
+
+
+def load_users_csv(path: Path, *, display_name: str | None = None, max_bytes: int = MAX_BYTES) -> list[CsvUserEntry]:
     """Read a bulk-invite CSV file into user entries.
 
     Raises :class:`ConfigError` carrying every problem of the file (all rows are checked first).
@@ -172,7 +177,7 @@ def load_users_csv(
 
 
 def read_users_csv(
-    path: Path, *, display_name: str | None = None, max_bytes: int = 16 * 1024 * 1024
+    path: Path, *, display_name: str | None = None, max_bytes: int = MAX_BYTES
 ) -> tuple[list[CsvUserEntry], list[Problem]]:
     """Like :func:`load_users_csv`, but return the rows together with the problems, rows with problems
     included (marked ``broken``, holding the cells that were read without problems).
@@ -180,7 +185,17 @@ def read_users_csv(
     The config loader uses this so that the rules needing the whole configuration (unknown groups, duplicate
     emails across YAML and CSV) are still checked for every row of a file that has bad ones, bad rows included.
     """
-    entries, out = _collect(path, display_name, max_bytes)
+    return _rows_and_problems(*_collect(path, display_name, max_bytes))
+
+
+def parse_users_csv(data: bytes, *, display_name: str) -> tuple[list[CsvUserEntry], list[Problem]]:
+    """:func:`read_users_csv` for the bytes of a file already read (by the loader, see files.py)."""
+    out = _Collector(display_name)
+    text = _decode(data, out)
+    return _rows_and_problems([] if text is None else _parse(text, out), out)
+
+
+def _rows_and_problems(entries: list[CsvUserEntry], out: _Collector) -> tuple[list[CsvUserEntry], list[Problem]]:
     try:
         out.raise_if_any()
     except ConfigError as exc:
@@ -193,26 +208,21 @@ def read_users_csv(
 def _collect(path: Path, display_name: str | None, max_bytes: int) -> tuple[list[CsvUserEntry], _Collector]:
     display = display_name if display_name is not None else str(path)
     out = _Collector(display)
-    text = _read_text(Path(path), max_bytes, out)
+    try:
+        data = read_regular_file(Path(path), max_bytes=max_bytes)
+    except FileRefused as exc:
+        out.file(exc.message)
+        return [], out
+    except OSError as exc:
+        out.file(f"cannot read file: {exc.strerror or exc}")
+        return [], out
+    text = _decode(data, out)
     if text is None:
         return [], out
     return _parse(text, out), out
 
 
-def _read_text(path: Path, max_bytes: int, out: _Collector) -> str | None:
-    try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            out.file(f"file is too large ({size:,} bytes; the limit is {max_bytes:,})")
-            return None
-        with path.open("rb") as fh:
-            data = read_limited(fh, max_bytes + 1)  # not fh.read(max_bytes + 1): that allocates it all
-    except OSError as exc:
-        out.file(f"cannot read file: {exc.strerror or exc}")
-        return None
-    if len(data) > max_bytes:  # grew since stat
-        out.file(f"file is too large (more than {max_bytes:,} bytes)")
-        return None
+def _decode(data: bytes, out: _Collector) -> str | None:
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         out.file("file is UTF-16 encoded", hint=_UTF8_HINT)
         return None
@@ -232,7 +242,7 @@ class _Columns:
 
     def loc(self, display: str, row: int, col: int) -> Location:
         if col < len(self.names) and self.names[col]:
-            path = f"row {row}, column {self.names[col]!r}"
+            path = f"row {row}, column {_show(self.names[col], 40)}"
         else:
             path = f"row {row}, column {col + 1}"
         return Location(display, row, col + 1, path)
@@ -262,6 +272,9 @@ def _parse(text: str, out: _Collector) -> list[CsvUserEntry]:
     if first is None:
         out.file("file has no header row")
         return []
+    if not any(_HEADERS.get(_norm_header(cell)) for cell in first[1]):
+        _not_a_header(first[1], out)  # no row of such a file can be read
+        return []
     columns = _parse_header(first[1], out)
     entries: list[CsvUserEntry] = []
     seen_emails: dict[str, int] = {}
@@ -270,6 +283,19 @@ def _parse(text: str, out: _Collector) -> list[CsvUserEntry]:
             continue
         entries.append(_parse_row(row, cells, columns, out, seen_emails))
     return entries
+
+
+def _not_a_header(cells: list[str], out: _Collector) -> None:
+    """A first row without a single known column is not a header: maybe not a CSV file at all (``/etc/passwd``,
+    a key, an environment dump). Nothing of it is quoted."""
+    hint = _HEADER_HINT
+    if any(";" in cell or "\t" in cell for cell in cells):
+        hint = "the file must be comma-separated; " + hint
+    out.add(
+        Location(out.display, 1, None, "row 1"),
+        "the first row is not a CSV header: none of its cells names a known column (its content is not shown)",
+        hint,
+    )
 
 
 def _parse_header(cells: list[str], out: _Collector) -> _Columns:
@@ -293,13 +319,13 @@ def _parse_header(cells: list[str], out: _Collector) -> _Columns:
                 close = difflib.get_close_matches(_norm_header(name), list(_HEADERS), n=1)
                 if close:
                     hint = f"did you mean {close[0].title()!r}? " + hint
-            out.add(loc, f"unknown column {name!r}", hint)
+            out.add(loc, f"unknown column {_show(name, 40)}", hint)
             continue
         if key in columns.index:
             other = columns.index[key]
             out.add(
                 loc,
-                f"column {name!r} duplicates column {other + 1} ({names[other]!r})",
+                f"column {_show(name, 40)} duplicates column {other + 1} ({_show(names[other], 40)})",
                 _HEADER_HINT,
             )
             continue
@@ -374,11 +400,11 @@ def _parse_row(
         if not value:
             fail(loc, "email is required")
         else:
-            problem = _email_problem(value)
+            problem = email_problem(value)  # the YAML's validation (models.Email), see identity.py
             if problem:
                 fail(loc, problem)
             else:
-                email = value.lower()
+                email = normalise_email(value)
                 if email in seen_emails:
                     fail(
                         loc,
@@ -443,6 +469,7 @@ def _parse_row(
 
     # groups
     groups: list[str] = []
+    listed: set[str] = set()  # (not `name in groups`: a cell may name 100,000 groups)
     got = cell("groups")
     locations["groups"] = row_loc
     if got is not None:
@@ -455,10 +482,11 @@ def _parse_row(
                 fail(loc, f"group name {_show(name)} contains a control character")
             elif len(name) > MAX_GROUP_NAME_CHARS:
                 fail(loc, f"group name {_show(name)} is longer than {MAX_GROUP_NAME_CHARS} characters")
-            elif name in groups:
-                fail(loc, f"group {name!r} is listed twice")
+            elif name in listed:
+                fail(loc, f"group {_show(name)} is listed twice")
             else:
                 groups.append(name)
+                listed.add(name)
     entry["groups"] = groups
 
     # metadata
@@ -495,24 +523,6 @@ def _name_ok(value: str, loc: Location, what: str, fail: _Fail, limit: int = MAX
         fail(loc, f"{what} is longer than {limit} characters")
         return False
     return True
-
-
-def _email_problem(value: str) -> str | None:
-    """Why ``value`` is not a usable email address, or None. Pragmatic, not RFC 5322."""
-    shown = _show(value)
-    if len(value) > MAX_EMAIL_CHARS:
-        return f"email is longer than {MAX_EMAIL_CHARS} characters"
-    if _SPACE_OR_CONTROL.search(value):
-        return f"{shown} is not a valid email address (it contains whitespace or a control character)"
-    if value.count("@") != 1:
-        return f"{shown} is not a valid email address (it must contain exactly one '@')"
-    local, domain = value.split("@")
-    if not local:
-        return f"{shown} is not a valid email address (nothing before the '@')"
-    labels = domain.split(".")
-    if len(labels) < 2 or not all(labels):
-        return f"{shown} is not a valid email address (the domain must look like 'example.com')"
-    return None
 
 
 _METADATA_HINT = 'write a JSON object and quote the cell, e.g. "{""team"": ""finance""}"'
@@ -559,13 +569,13 @@ def _parse_metadata(value: str, loc: Location, fail: _Fail) -> dict[str, str] | 
             fail(loc, f"metadata keys must be non-empty strings, not {key!r}"[:200])
             good = False
         elif key in result:
-            fail(loc, f"metadata key {key!r} appears twice", "keys must be unique")
+            fail(loc, f"metadata key {_show(key)} appears twice", "keys must be unique")
             good = False
         elif not isinstance(val, str):
-            fail(loc, f"metadata value of {key!r} must be a string, not {_kind(val)}", "quote it")
+            fail(loc, f"metadata value of {_show(key)} must be a string, not {_kind(val)}", "quote it")
             good = False
         elif len(val) > MAX_METADATA_VALUE_CHARS:
-            fail(loc, f"metadata value of {key!r} is longer than {MAX_METADATA_VALUE_CHARS:,} characters")
+            fail(loc, f"metadata value of {_show(key)} is longer than {MAX_METADATA_VALUE_CHARS:,} characters")
             good = False
         else:
             total += len(val)

@@ -6,6 +6,7 @@ Stage: config. pydantic reports a ``loc`` tuple; the YAML loader knows where eve
 from __future__ import annotations
 
 import difflib
+import functools
 import types
 import typing
 from collections.abc import Callable, Iterator, Sequence
@@ -14,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ..errors import Location, Problem
+from ..safetext import quoted
 from .models import UNION_TAGS, describe_value
 
 Locate = Callable[..., Location]
@@ -100,7 +102,13 @@ def error_path(loc: Sequence[str | int]) -> tuple[str | int, ...]:
 def step_kinds(annotation: Any, loc: tuple) -> list[str]:
     """For each step of ``loc``: an optional, required or unknown ("extra") key of a model, a list "item",
     a mapping "value", or "other" (below something that is not a model, list or mapping)."""
-    return [kind for kind, _ in _walk(annotation, loc)]
+    # The kinds do not depend on which list item: 100,000 broken entries are one walk, not 100,000.
+    return list(_step_kinds(annotation, tuple(0 if isinstance(s, int) else s for s in loc)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _step_kinds(annotation: Any, loc: tuple) -> tuple[str, ...]:
+    return tuple(kind for kind, _ in _walk(annotation, loc))
 
 
 def model_at(root: type[BaseModel], loc: Sequence[Any]) -> type[BaseModel] | None:
@@ -162,9 +170,8 @@ def _problem(
 ) -> Problem:
     kind, value = err["type"], err.get("input")
     if kind == "extra_forbidden":
-        return Problem(
-            locate(path, key=True), f"unknown key '{path[-1]}'", _key_hint(str(path[-1]), allowed, vocabulary)
-        )
+        key = str(path[-1])
+        return Problem(locate(path, key=True), f"unknown key {quoted(key)}", _key_hint(key, allowed, vocabulary))
     if kind == "missing":
         return Problem(locate(path[:-1]), f"missing required key '{path[-1]}'")
     if kind == "literal_error" and path == ("version",):
@@ -200,7 +207,7 @@ def _version(value: Any) -> str:
 
 
 def _short(value: Any) -> str:
-    return repr(value[:60]) if isinstance(value, str) else describe_value(value)
+    return quoted(value) if isinstance(value, str) else describe_value(value)
 
 
 def _quote_hint(source: str | None, value: Any, *, secret: bool = False) -> str | None:

@@ -1,6 +1,7 @@
 """Load a configuration file or directory into a validated DesiredState (SPEC 2.2).
 
-Stage: config. Reads YAML (and the CSV files it names), checks the form of each document with the pydantic
+Stage: config. Reads YAML (and the CSV files it names, by the rules of ``files.py``: confined to the
+configuration's directory, regular files of a bounded size), checks the form of each document with the pydantic
 models, then hands the whole to ``checks.py`` for the cross-document rules. Every problem of a run is
 collected and raised together as one ConfigError, in file order.
 
@@ -28,10 +29,14 @@ from pydantic import BaseModel, ValidationError
 
 from ..desired import DesiredState
 from ..errors import ConfigError, Location, Problem
+from ..safetext import escape, shorten
 from . import models
-from .csvsource import read_users_csv
+from .csvsource import MAX_BYTES as CSV_MAX_BYTES
+from .csvsource import parse_users_csv
 from .errors_map import describe_value, error_path, field_names, problems_from_validation, step_kinds
-from .yamlsource import YamlDocument, load_yaml_file
+from .files import FileRefused, allowed_roots, confine, read_regular_file
+from .identity import normalise_email
+from .yamlsource import YamlDocument, load_yaml_text, read_yaml_bytes
 
 VOCABULARY = field_names(models.ConfigFile)
 Locate = Callable[..., Location]
@@ -118,7 +123,7 @@ def config_files(path: Path) -> tuple[list[Path], list[str]]:
         skipped = [p.name for p in entries if p.is_dir() and _holds_yaml(p)]
         warnings = []
         if skipped:
-            names = ", ".join(f"{name}/" for name in skipped)
+            names = ", ".join(f"{escape(name)}/" for name in skipped)
             warnings.append(
                 f"{path}: subdirectories are not loaded, only the *.yaml/*.yml files directly in the directory: "
                 f"{names} (pass them with -f on their own, or move the files up)"
@@ -169,11 +174,12 @@ def load_config(
     for file in files:
         display = str(file)
         try:
-            doc = load_yaml_file(file, display_name=display)
+            data = read_yaml_bytes(file, file=display)
+            doc = load_yaml_text(data, file=display)
         except ConfigError as exc:
             problems.extend(exc.problems)
             continue
-        digest.update(_relative_name(file, root_dir) + b"\0" + file.read_bytes() + b"\0")
+        digest.update(_relative_name(file, root_dir) + b"\0" + data + b"\0")  # the bytes read: no second read
         loaded = _validate_document(doc, file.parent, problems)
         loaded_workspaces.extend(loaded)
     for ws in loaded_workspaces:
@@ -199,7 +205,9 @@ def _validate_document(doc: YamlDocument, base_dir: Path, problems: list[Problem
     if not isinstance(doc.data, dict):
         problems.append(
             Problem(
-                doc.locate(()), f"expected a mapping with 'version' and 'workspaces', got {describe_value(doc.data)}"
+                doc.locate(()),
+                "expected a mapping with 'version' and 'workspaces', got "
+                + describe_value(doc.data, content=False),  # the file may be no configuration at all: not quoted
             )
         )
         return []
@@ -310,7 +318,7 @@ def _salvage(raw: Any, exc: ValidationError, doc: YamlDocument, index: int, base
             if not isinstance(value, str):
                 names = left_out[name] = None  # an entry without a usable name could have declared any name
             elif names is not None:
-                names.add(value.lower() if name == "users" else value)
+                names.add(normalise_email(value) if name == "users" else value)
             if name == "users":
                 admin_unknown |= _maybe_active_admin(entry)
         data[name] = [items[i] for i in kept[name]]
@@ -390,6 +398,7 @@ def _entry_locator(doc: YamlDocument, entry: tuple) -> Locate:
 
 # Stand-ins for the required fields of a user entry whose value had form errors (see _partial_user).
 _PLACEHOLDERS: dict[str, str] = {"email": "invalid@invalid.invalid", "first_name": "invalid", "role": "end-user"}
+_USER_FIELDS = frozenset(models.User.model_fields)  # (pydantic builds model_fields anew at every access)
 
 
 def _partial_user(
@@ -403,9 +412,9 @@ def _partial_user(
     if not isinstance(entry, dict):
         return None
     known = set(broken) | {k for k in _PLACEHOLDERS if k not in entry}
-    data = {k: v for k, v in entry.items() if k in models.User.model_fields and k not in known}
+    data = {k: v for k, v in entry.items() if k in _USER_FIELDS and k not in known}
     data.update({k: v for k, v in _PLACEHOLDERS.items() if k in known})
-    for _ in range(len(models.User.model_fields)):  # each round gives at least one more field up
+    for _ in range(len(_USER_FIELDS)):  # each round gives at least one more field up
         try:
             user = models.User.model_validate(data)
         except ValidationError as exc:
@@ -421,19 +430,20 @@ def _partial_user(
 
 
 def _load_csv_users(ws: LoadedWorkspace, problems: list[Problem], digest: hashlib._Hash, root_dir: Path) -> None:
+    roots = allowed_roots(root_dir, ws.base_dir, ws.model.settings.csv_dirs)
     for k, name in enumerate(ws.model.users_csv):
         path = ws.base_dir / name
-        if not path.is_file():
-            problems.append(Problem(ws.locate("users_csv", k), f"CSV file {name!r} not found (looked in {path})"))
+        data = _read_csv_file(ws, k, name, roots, problems)
+        if data is None:
             ws.admin_unknown = True
             ws.left_out["users"] = None
             continue
-        entries, csv_problems = read_users_csv(path, display_name=str(path))
+        entries, csv_problems = parse_users_csv(data, display_name=str(path))
         if csv_problems:  # rows were left out: excuse what they might have declared
             problems.extend(csv_problems)
             ws.admin_unknown = True
             ws.left_out["users"] = None
-        digest.update(_relative_name(path, root_dir) + b"\0" + path.read_bytes() + b"\0")
+        digest.update(_relative_name(path, root_dir) + b"\0" + data + b"\0")
         for entry in entries:
             locate = _csv_locator(entry.locations)
             if entry.broken:  # a row with problems (reported): its valid cells still take part in the checks
@@ -452,6 +462,35 @@ def _load_csv_users(ws: LoadedWorkspace, problems: list[Problem], digest: hashli
                     ws.users.append(partial)
                 continue
             ws.users.append(LoadedUser(user, locate, from_csv=True))
+
+
+def _read_csv_file(ws: LoadedWorkspace, k: int, name: str, roots: list[Path], problems: list[Problem]) -> bytes | None:
+    """The bytes of the ``k``-th ``users_csv`` file, or None after reporting (at the YAML entry) why it is not
+    read: outside the allowed directories (symlinks resolved), missing, not a regular file, too large, a key file.
+    """
+    path = ws.base_dir / name
+    shown = repr(shorten(name, 80))
+    _, outside = confine(path, roots)
+    if outside is not None:
+        problems.append(
+            Problem(
+                ws.locate("users_csv", k),
+                f"CSV file {shown} {outside}",
+                "to read CSV files from another directory, list it in this workspace's settings.csv_dirs, "
+                "e.g. csv_dirs: [/srv/hr-exports]",
+            )
+        )
+        return None
+    try:
+        return read_regular_file(path, max_bytes=CSV_MAX_BYTES)
+    except FileRefused as exc:
+        message = f"CSV file {shown} {exc.message.removeprefix('file ')}"
+    except FileNotFoundError:
+        message = f"CSV file {shown} not found (looked in {path})"
+    except OSError as exc:
+        message = f"CSV file {shown} cannot be read: {exc.strerror or exc}"
+    problems.append(Problem(ws.locate("users_csv", k), message))
+    return None
 
 
 def sorted_problems(problems: list[Problem]) -> list[Problem]:

@@ -6,6 +6,7 @@ the whole configuration (references, duplicates, admins) live in ``checks.py``.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
@@ -24,8 +25,15 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from ..safetext import quoted
+from .identity import MAX_EMAIL_CHARS, email_problem, normalise_email, role_skeleton, shown
+
 SLUG_RE = re.compile(r"^[a-z0-9-]{1,50}$")
-EMAIL_RE = re.compile(r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$")
+# For editors (the JSON Schema): one address, without separators, quoting or routing characters. The rules
+# themselves are in identity.py.
+EMAIL_RE = re.compile(
+    r'^[^@\s\x00-\x1f\x7f,;<>()\[\]:"\\%!]+@[^@\s\x00-\x1f\x7f,;<>()\[\]:"\\%!]+\.[^@\s\x00-\x1f\x7f,;<>()\[\]:"\\%!.]+$'
+)
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 METADATA_VALUE_MAX = 2_000
 ROLE_NAMES = ("admin", "builder", "end-user")
@@ -79,21 +87,39 @@ def _plain_text(value: str, *, what: str, max_length: int) -> str:
 def _check_slug(value: str) -> str:
     if not SLUG_RE.match(value):
         raise PydanticCustomError(
-            "slug", f"{value[:60]!r} is not a valid slug (1-50 characters: lower-case letters, digits, '-')"
+            "slug", f"{quoted(value)} is not a valid slug (1-50 characters: lower-case letters, digits, '-')"
         )
     return value
 
 
 def _check_email(value: str) -> str:
-    if len(value) > 320 or not EMAIL_RE.match(value):
-        raise PydanticCustomError("email", f"{value[:80]!r} is not a valid email address")
-    return value.lower()
+    """The one email validation (YAML users, protected_users, and CSV rows through csvsource): identity.py."""
+    problem = email_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("email", problem)
+    return normalise_email(value)
 
 
-def _check_group_name(value: str) -> str:
+_ROLE_SKELETONS = frozenset(role_skeleton(n) for n in (*ROLE_NAMES, "end-users"))
+
+
+def _check_former_group_name(value: str) -> str:
+    """A name in ``previously``: it may look like a role name (so that such a group can be renamed away)."""
     _plain_text(value, what="a group name", max_length=50)
     if value.strip().lower() in ROLE_NAMES or value.strip().lower() in ("end user", "end-users"):
-        raise PydanticCustomError("reserved", f"{value!r} is a role name and cannot be used for a custom group")
+        raise PydanticCustomError("reserved", f"{quoted(value)} is a role name and cannot be used for a custom group")
+    return value
+
+
+@functools.lru_cache(maxsize=4096)  # the same few names are listed by thousands of users
+def _check_group_name(value: str) -> str:
+    _check_former_group_name(value)
+    if role_skeleton(value) in _ROLE_SKELETONS:
+        raise PydanticCustomError(
+            "confusable",
+            f"{shown(value)} looks like the role name {role_skeleton(value)!r} (look-alike, invisible or accented "
+            "letters, case and separators aside) and cannot be used for a custom group",
+        )
     return value
 
 
@@ -109,11 +135,23 @@ Slug = Annotated[
 Email = Annotated[
     str,
     AfterValidator(_check_email),
-    WithJsonSchema({"type": "string", "pattern": EMAIL_RE.pattern, "maxLength": 320}),
+    WithJsonSchema({"type": "string", "pattern": EMAIL_RE.pattern, "maxLength": MAX_EMAIL_CHARS}),
 ]
 GroupName = Annotated[
     str,
     AfterValidator(_check_group_name),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 50,
+            "not": {"enum": [*ROLE_NAMES, "Admin", "Builder", "End-User", "End User", "end user", "end-users"]},
+        }
+    ),
+]
+FormerGroupName = Annotated[
+    str,
+    AfterValidator(_check_former_group_name),
     WithJsonSchema(
         {
             "type": "string",
@@ -160,8 +198,13 @@ def _all_or_list(value: Any, what: str) -> Any:
     raise PydanticCustomError("all_or_list", f"expected 'all' or a non-empty list of {what}, got {_describe(value)}")
 
 
-def describe_value(value: Any) -> str:
-    """A value as an error message names it: ``the boolean false``, ``the string 'x'``, ``a mapping``."""
+def describe_value(value: Any, *, content: bool = True) -> str:
+    """A value as an error message names it: ``the boolean false``, ``the string 'x'``, ``a mapping``.
+
+    ``content=False``: only its kind (``a string``), for a value that may be a whole file that is no
+    configuration at all (a key file, a token)."""
+    if not content:
+        return "nothing (null)" if value is None else f"a {_KIND_NAMES.get(type(value), type(value).__name__)}"
     if value is None:
         return "nothing (null)"
     if isinstance(value, bool):
@@ -173,8 +216,11 @@ def describe_value(value: Any) -> str:
     if isinstance(value, list):
         return "a list"
     if isinstance(value, str):
-        return f"the string {value[:60]!r}"
+        return f"the string {quoted(value)}"
     return type(value).__name__
+
+
+_KIND_NAMES = {str: "string", int: "number", float: "number", bool: "boolean", list: "list", dict: "mapping"}
 
 
 def _describe(value: Any) -> str:
@@ -270,8 +316,10 @@ class DuplicateOf(Model):
 
 class Group(Model):
     name: GroupName = Field(description="unique in the workspace, at most 50 characters, not a role name")
-    previously: list[GroupName] = Field(
-        default_factory=list, description="former names: the group is renamed in place, keeping members and grants"
+    previously: list[FormerGroupName] = Field(
+        default_factory=list,
+        description="former names: the group is renamed in place, keeping members and grants (a former name may "
+        "look like a role name, so that such a group can be renamed)",
     )
     permissions: Permissions | None = None
     granular: Granular | None = None
@@ -282,7 +330,7 @@ def _check_env_name(value: str | None) -> str | None:
     if value is not None and not ENV_NAME_RE.match(value):
         raise PydanticCustomError(
             "secret_env",
-            f"{value[:60]!r} is not a valid environment variable name (letters, digits and '_', not starting "
+            f"{quoted(value)} is not a valid environment variable name (letters, digits and '_', not starting "
             "with a digit)",
         )
     return value
@@ -306,9 +354,7 @@ def _check_secret_file(value: str | None) -> str | None:
 
 def _check_secret_dir(value: str) -> str:
     if not value.strip() or "\x00" in value or _CONTROL_RE.search(value):
-        raise PydanticCustomError(
-            "secret_dir", "a secret directory must be a non-empty path without control characters"
-        )
+        raise PydanticCustomError("secret_dir", "a directory must be a non-empty path without control characters")
     return value
 
 
@@ -445,6 +491,12 @@ class Settings(Model):
         "workspace may read (absolute, or relative to the YAML file), e.g. /run/secrets",
         json_schema_extra={"items": {"type": "string", "minLength": 1}},
     )
+    csv_dirs: list[Annotated[str, AfterValidator(_check_secret_dir)]] = Field(
+        default_factory=list,
+        description="directories outside the configuration's directory that users_csv files of this workspace may "
+        "be read from (absolute, or relative to the YAML file)",
+        json_schema_extra={"items": {"type": "string", "minLength": 1}},
+    )
 
 
 class App(Model):
@@ -469,7 +521,9 @@ class Workspace(Model):
     groups: list[Group] = Field(default_factory=list, description="custom groups")
     users: list[User] = Field(default_factory=list, description="memberships")
     users_csv: list[str] = Field(
-        default_factory=list, description="bulk-invite CSV files with more users, relative to this file"
+        default_factory=list,
+        description="bulk-invite CSV files with more users, relative to this file; inside the configuration's "
+        "directory, or inside a directory listed in the workspace's settings.csv_dirs",
     )
 
 

@@ -24,13 +24,17 @@ import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ..errors import ConfigError, Location, Problem
+from ..safetext import quoted
+from .files import FileRefused, read_limited, read_regular_file
+
+__all__ = ["YamlDocument", "load_yaml_file", "load_yaml_text", "read_limited", "read_yaml_bytes", "render_path"]
 
 _LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -136,33 +140,19 @@ def load_yaml_file(
 ) -> YamlDocument:
     """Read and load one YAML file; ``display_name`` is the name used in error locations."""
     file = display_name if display_name is not None else str(path)
-    try:
-        size = path.stat().st_size
-        if size <= max_bytes:
-            with path.open("rb") as handle:
-                data = read_limited(handle, max_bytes + 1)  # a growing file (or a device) cannot sneak past
-                size = max(size, len(data))
-    except OSError as exc:
-        raise _error(file, None, f"cannot read file: {exc.strerror or exc}") from None
-    if size > max_bytes:
-        raise _error(file, None, _size_message(size, max_bytes))
+    data = read_yaml_bytes(path, file=file, max_bytes=max_bytes)
     return load_yaml_text(data, file=file, max_bytes=max_bytes, max_nodes=max_nodes)
 
 
-def read_limited(handle: BinaryIO, limit: int, chunk: int = 1 << 16) -> bytes:
-    """At most ``limit`` bytes from ``handle``, in chunks.
-
-    ``handle.read(limit)`` would allocate a buffer of ``limit`` bytes up front (16 MiB for every small file).
-    """
-    parts: list[bytes] = []
-    total = 0
-    while total < limit:
-        part = handle.read(min(chunk, limit - total))
-        if not part:
-            break
-        parts.append(part)
-        total += len(part)
-    return b"".join(parts)
+def read_yaml_bytes(path: Path, *, file: str, max_bytes: int = MAX_BYTES) -> bytes:
+    """The bytes of a YAML file, read by the rules of files.py: a regular file (no FIFO, device or /proc
+    file), at most ``max_bytes``, no key file. Raises ConfigError located at ``file``."""
+    try:
+        return read_regular_file(path, max_bytes=max_bytes)
+    except FileRefused as exc:
+        raise _error(file, None, exc.message) from None
+    except OSError as exc:
+        raise _error(file, None, f"cannot read file: {exc.strerror or exc}") from None
 
 
 def load_yaml_text(data: bytes, *, file: str, max_bytes: int = MAX_BYTES, max_nodes: int = MAX_NODES) -> YamlDocument:
@@ -300,7 +290,9 @@ def _load_careful(text: str, file: str, max_nodes: int) -> YamlDocument:
         raise ConfigError([_syntax_problem(exc, file)]) from None
     if root is None or (root.tag == _STD + "null" and root.value == ""):
         raise _error(file, (1, 1), EMPTY_MESSAGE)
-    alias_at = _Measure(file, alias_marks, max_nodes).run(root)
+    # Without aliases there is nothing to measure: the node count was bounded from the text (load_yaml_text)
+    # and the depth by _scan.
+    alias_at = _Measure(file, alias_marks, max_nodes).run(root) if alias_marks else {}
     return _Builder(file, alias_at).run(root)
 
 
@@ -494,7 +486,7 @@ class _Builder:
         try:
             value = SafeConstructor.yaml_constructors[node.tag](_CONSTRUCTOR, node)
         except (yaml.YAMLError, ValueError, TypeError, KeyError, AttributeError):
-            self.problem(node, pos, path or (), f"cannot read {node.value!r} as {_tag_name(node.tag)}")
+            self.problem(node, pos, path or (), f"cannot read {quoted(node.value)} as {_tag_name(node.tag)}")
             return _INVALID
         if path is not None and node.tag != _STD + "str":
             self.source_text[path] = node.value
@@ -527,8 +519,8 @@ class _Builder:
                 self.fill(source, path, out)
 
     def duplicate(self, node: ScalarNode, pos: Pos, path: tuple, line: int, text: str) -> None:
-        same = "" if text == node.value else f" as {text!r}; both are read as the same key"
-        self.problem(node, pos, path, f"duplicate key {node.value!r} (first defined at line {line}{same})")
+        same = "" if text == node.value else f" as {quoted(text)}; both are read as the same key"
+        self.problem(node, pos, path, f"duplicate key {quoted(node.value)} (first defined at line {line}{same})")
 
     def key(self, node: Node, pos: Pos, path: tuple) -> Any:
         if not isinstance(node, ScalarNode):

@@ -8,13 +8,13 @@ alembic's ``autogenerate/render.py`` dispatches on the op class); ``plan_lines``
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .. import ops
 from ..ops import FieldChange, Op, Plan, RoleChange
+from ..safetext import escape, escape_json
 from ..state import FLAG_NAMES, GroupPermissions
 
 __all__ = [
@@ -36,14 +36,6 @@ UNMANAGED_TITLE = "Unmanaged (prune: none), left alone: {count}"
 _COLOURS = {"+": "32", "~": "33", "-": "31", ">": "36", "*": "35"}  # green yellow red cyan magenta
 # Fields whose values are enumerations, shown bare; every other string is quoted.
 _BARE_FIELDS = frozenset({"status", "role"})
-# C0/C1 control characters (escape sequences, newlines) in names would forge lines or colours. Characters a
-# terminal or a browser does not show as themselves are as bad: bidi marks, embeddings, overrides and isolates
-# (which reorder what a reviewer reads), zero-width ones (which hide a difference), line and paragraph separators,
-# and the noncharacters XML forbids.
-_INVISIBLE = "\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\u206a-\u206f\ufeff\ufff9-\ufffb\ufffe\uffff"
-_SURROGATES = "\ud800-\udfff"
-_UNSAFE = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f{_INVISIBLE}{_SURROGATES}]")
-_JSON_UNSAFE = re.compile(f"[\\x7f-\\x9f{_INVISIBLE}]")
 
 
 @dataclass(frozen=True)
@@ -61,21 +53,9 @@ class PlanLine:
         return f"{' ' * self.indent}{symbol} {self.text}"
 
 
-def _visible(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0xA0 else f"<U+{code:04X}>"
-
-
 def escape_control(text: str) -> str:
-    """``text`` with every character a reader would not see as itself made visible: C0 and C1 controls as
-    ``\\x1b``, bidi, zero-width and other invisible format characters (and what XML forbids) as ``<U+202E>``."""
-    return _UNSAFE.sub(_visible, text)
-
-
-def escape_json(document: str) -> str:
-    """A JSON text with the C1 controls and invisible characters inside its strings written as ``\\uXXXX``
-    escapes: the data is unchanged for a program, and a terminal shows it as it is (JSON escapes C0 itself)."""
-    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", document)
+    """``text`` with every character a reader would not see as itself made visible (see ``safetext.escape``)."""
+    return escape(text)
 
 
 def quote(text: str) -> str:

@@ -13,7 +13,7 @@ import io
 from collections.abc import Iterator
 
 from ..config.csvsource import neutralise_cell
-from ..render.text import escape_control
+from ..safetext import escape as escape_control
 from .matrix import Cell
 from .model import MemberEntry, Report, WorkspaceReport
 

@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Sequence
 from html import escape
 
-from ..render.text import escape_control
+from ..safetext import escape as escape_control
 from ..state import FLAG_NAMES
 from .drift import DriftEntry
 from .html_assets import CSS, JS

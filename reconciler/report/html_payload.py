@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..render.text import escape_control
+from ..safetext import escape as escape_control
 from .matrix import Source
 from .model import MemberEntry, Report, WorkspaceReport
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..render.text import escape_json
+from ..safetext import escape_json
 from ..state import FLAG_NAMES
 from .drift import DriftEntry
 from .matrix import Cell

@@ -15,7 +15,11 @@ from hypothesis import strategies as st
 from reconciler.config.yamlsource import _load_careful, _load_fast
 from reconciler.errors import ConfigError
 
-pytestmark = pytest.mark.reliability("configuration input", "any YAML document", "fast path equals careful path")
+pytestmark = pytest.mark.reliability(
+    area="Property-based",
+    fault="random YAML documents (block and flow, YAML 1.1 surprises, duplicate and complex keys, anchors and tags)",
+    outcome="the fast path (built from parser events) reads what the careful path reads, or leaves it to it",
+)
 
 TOKENS = [
     "a", "name", "yes", "No", "ON", "off", "true", "False", "y", "n", "~", "null", "Null", "", "0", "007", "0x1F",

@@ -316,7 +316,7 @@ def test_file_too_large(tmp_path: Path) -> None:
     path = write(tmp_path, DOCS_HEADER * 10)
     with pytest.raises(ConfigError) as info:
         load_users_csv(path, display_name="people.csv", max_bytes=100)
-    assert info.value.lines() == ["people.csv: file is too large (370 bytes; the limit is 100)"]
+    assert info.value.lines() == ["people.csv: file is 370 bytes, larger than the limit of 100 bytes"]
 
 
 def test_missing_file(tmp_path: Path) -> None:
