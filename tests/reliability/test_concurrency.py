@@ -72,9 +72,12 @@ class Proc:
     returncode: int | None = None
     stdout: str = ""
     stderr: str = ""
+    started: float = field(default_factory=time.monotonic)
+    seconds: float = 0.0  # from spawn to exit
 
     def finish(self, timeout: float = 120) -> Proc:
         self.returncode = self.process.wait(timeout)
+        self.seconds = time.monotonic() - self.started
         self.stdout = self.out.read_text(encoding="utf-8")
         self.stderr = self.err.read_text(encoding="utf-8")
         return self
@@ -357,9 +360,10 @@ def test_first_use_while_another_process_creates_the_schema(database_url: str, t
 
 @pytest.mark.reliability(
     area="Concurrency",
-    fault="SQLite: `apply --lock-timeout 30` and `drift` while another connection holds an EXCLUSIVE lock for 5 s "
-    "(what a committing apply holds)",
-    outcome="both wait and then succeed (apply: exit 0; drift: exit 2 with the plan)",
+    fault="SQLite: `apply --lock-timeout 30` and `drift` (of another workspace) while another connection holds an "
+    "EXCLUSIVE lock for 5 s (what a committing apply holds)",
+    outcome="both wait (each ends at least 4 s after it started) and then succeed (apply: exit 0; drift: exit 2 "
+    "with the plan)",
     database="SQLite",
 )
 def test_sqlite_apply_and_drift_wait_for_a_committing_writer(sqlite_url: str, tmp_path: Path) -> None:
@@ -367,12 +371,20 @@ def test_sqlite_apply_and_drift_wait_for_a_committing_writer(sqlite_url: str, tm
 
     url, config, harness = _prepare(sqlite_url, tmp_path)
     harness.close()
+    # Drift looks at a workspace the apply does not touch, so its answer (drift: the workspace is missing) does
+    # not depend on which of the two goes first once the lock is released.
+    elsewhere = tmp_path / "elsewhere.yaml"
+    elsewhere.write_text(
+        "version: 1\nworkspaces:\n  - slug: elsewhere\n    name: Elsewhere\n    users:\n"
+        "      - {email: e@elsewhere.example, first_name: E, role: admin}\n",
+        encoding="utf-8",
+    )
     holder = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None, check_same_thread=False)
     try:
         holder.execute("BEGIN EXCLUSIVE")
         timer = threading.Timer(5.0, lambda: holder.execute("ROLLBACK"))
         timer.start()
-        drift = spawn("drift", url, ["drift", "-f", str(config)], tmp_path)
+        drift = spawn("drift", url, ["drift", "-f", str(elsewhere)], tmp_path)
         applied = spawn("apply", url, apply_args(config, "apply", 30), tmp_path)
         drift.finish()
         applied.finish()
@@ -380,4 +392,6 @@ def test_sqlite_apply_and_drift_wait_for_a_committing_writer(sqlite_url: str, tm
     finally:
         holder.close()
     assert applied.returncode == 0, applied.stderr
-    assert drift.returncode in (0, 2), drift.stderr
+    assert drift.returncode == 2, drift.stderr
+    assert "Drift detected" in drift.stdout and '+ workspace "elsewhere"' in drift.stdout
+    assert drift.seconds >= 4.0 and applied.seconds >= 4.0, (drift.seconds, applied.seconds)

@@ -323,9 +323,12 @@ def test_a_very_long_actor(database_url: str, tmp_path: Path) -> None:
     harness = Harness(database_url, tmp_path)
     try:
         harness.write(GOOD)
-        result = harness.cli("apply", "-f", str(harness.config_path), "--auto-approve", "--actor", "ci-" + "x" * 297)
+        actor = "ci-" + "x" * 297
+        result = harness.cli("apply", "-f", str(harness.config_path), "--auto-approve", "--actor", actor)
         assert result.exit_code == 0, result.stderr
         harness.assert_in_sync()
+        (recorded,) = [run.actor for run in harness.backend.history(5)]
+        assert recorded == actor[:255]  # the audit row holds it, shortened to the column's 255 characters
     finally:
         harness.close()
 
