@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -101,6 +102,17 @@ def err(message: str) -> None:
 
 def fail(message: str, hint: str | None = None) -> NoReturn:
     raise ReconcilerError(message, hint=hint)
+
+
+def require_workspaces(requested: Iterable[str], known: Iterable[str]) -> None:
+    """The one check (and wording) of ``--workspace`` against the database, for every command that reads one."""
+    known = sorted(known)
+    missing = sorted(set(requested) - set(known))
+    if missing:
+        fail(
+            f"--workspace {', '.join(missing)}: no such workspace in the database",
+            hint="workspaces in the database: " + (", ".join(known) or "none"),
+        )
 
 
 class OutputClosed(Exception):

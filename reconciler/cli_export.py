@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from .cli import Runtime, cli, err, fail
+from .cli import Runtime, cli, err, require_workspaces
 from .cli_drift import open_read_only
 from .cli_plan import workspace_option
 from .errors import ReconcilerError
@@ -49,12 +49,7 @@ def export_command(runtime: Runtime, workspaces: tuple[str, ...], with_metadata:
 
     backend = open_read_only(runtime)
     existing = backend.list_workspaces()
-    missing = sorted(set(workspaces) - set(existing))
-    if missing:
-        fail(
-            f"--workspace {', '.join(missing)}: no such workspace in the database",
-            hint="workspaces in the database: " + (", ".join(existing) or "none"),
-        )
+    require_workspaces(workspaces, existing)
     keyring = runtime.keyring(create=False)
     snapshot = backend.read_snapshot(sorted(set(workspaces)) or existing, keyring)
     if with_metadata:

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from .cli import Runtime, cli, err, fail
+from .cli import Runtime, cli, err, fail, require_workspaces
 
 
 def _supporting(runtime: Runtime, command: str, capability: str) -> Any:
@@ -45,9 +45,7 @@ def users(runtime: Runtime, workspaces: tuple[str, ...], all_workspaces: bool, f
     backend = runtime.backend()
     known = backend.list_workspaces()
     slugs = known if all_workspaces else list(workspaces)
-    missing = sorted(set(slugs) - set(known))
-    if missing:
-        fail(f"no such workspace: {', '.join(missing)}", hint="workspaces: " + (", ".join(known) or "none"))
+    require_workspaces(slugs, known)
     snapshot = backend.read_snapshot(slugs, runtime.keyring())
     rows = user_rows(snapshot, slugs)
     counts = count_users(snapshot, slugs)
@@ -338,7 +336,7 @@ def explain(runtime: Runtime, email: str, workspace: str, reveal: bool, fmt: str
     snapshot = backend.read_snapshot([workspace], runtime.keyring())
     ws = snapshot.workspaces.get(workspace)
     if ws is None:
-        fail(f"no such workspace: {workspace}", hint="workspaces: " + (", ".join(backend.list_workspaces()) or "none"))
+        require_workspaces([workspace], backend.list_workspaces())
     member = ws.memberships.get(email.lower())
     if member is None:
         fail(f"{email} is not a member of workspace {workspace!r}")

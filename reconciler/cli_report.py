@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from .cli import Runtime, cli, config_option, err, fail
+from .cli import Runtime, cli, config_option, err, fail, require_workspaces
 
 FORMATS = ("html", "csv", "json")
 
@@ -96,9 +96,7 @@ def _choose_workspaces(
     if all_workspaces:
         return known
     if workspaces:
-        missing = sorted(set(workspaces) - set(known))
-        if missing:
-            fail(f"no such workspace: {', '.join(missing)}", hint="workspaces: " + (", ".join(known) or "none"))
+        require_workspaces(workspaces, known)
         return sorted(set(workspaces))
     if desired is None:
         fail(

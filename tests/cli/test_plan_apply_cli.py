@@ -306,3 +306,22 @@ def test_an_apply_that_cannot_keep_its_invitations_is_refused_before_the_questio
         assert opened.scalar("SELECT count(*) FROM memberships") == 0
     finally:
         opened.close()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["users", "--workspace", "nope"],
+        ["explain", "alice@acme.com", "--workspace", "nope"],
+        ["report", "--workspace", "nope"],
+        ["export", "--workspace", "nope"],
+    ],
+    ids=lambda c: c[0],
+)
+def test_an_unknown_workspace_is_refused_with_one_wording(harness: Harness, command: list[str]) -> None:
+    result = harness.cli(*command)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "Error: --workspace nope: no such workspace in the database",
+        "Hint: workspaces in the database: acme, labs",
+    ]

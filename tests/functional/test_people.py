@@ -110,7 +110,7 @@ def test_users_counts_as_tooljet_does(database_url: str, tmp_path: Path) -> None
     old = invoke(database_url, "users", "--workspace", "old")
     assert old.stdout.rstrip().splitlines()[-1] == "Total users: 0  Builders: 0"
     missing = invoke(database_url, "users", "--workspace", "nope")
-    assert missing.exit_code == 1 and "no such workspace: nope" in missing.stderr
+    assert missing.exit_code == 1 and "--workspace nope: no such workspace in the database" in missing.stderr
 
 
 def test_explain_names_the_granting_group(database_url: str, tmp_path: Path) -> None:

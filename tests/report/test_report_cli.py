@@ -116,7 +116,7 @@ def test_no_metadata_value_leaves_the_database(example_db, fmt):
     ("args", "message"),
     [
         ((), "Error: give --workspace SLUG (repeatable), --all-workspaces or -f CONFIG"),
-        (("--workspace", "nope"), "Error: no such workspace: nope"),
+        (("--workspace", "nope"), "Error: --workspace nope: no such workspace in the database"),
         (("--workspace", "acme", "--all-workspaces"), "Error: give either --workspace SLUG"),
     ],
 )
