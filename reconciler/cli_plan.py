@@ -367,13 +367,12 @@ def _after_apply(runtime: Runtime, result: Any, keyring: Any) -> None:
 
 def _load_planfile(runtime: Runtime, planfile: Path, *, allow_unsigned: bool) -> tuple[Any, Any]:
     """The saved plan, verified (SPEC 4): unsigned or unverifiable plans only with ``allow_unsigned``."""
-    from .render.jsonplan import load_saved_plan
+    from .render.jsonplan import read_saved_plan
 
-    text = _read_planfile(planfile)
     keyring = runtime.keyring(create=False)
-    plan = load_saved_plan(text, keyring, allow_unsigned=allow_unsigned)
-    if allow_unsigned and (keyring is None or '"signature"' not in text):
-        err(f"Warning: {planfile} is applied without a verified signature (--allow-unsigned).")
+    plan, unverified = read_saved_plan(_read_planfile(planfile), keyring, allow_unsigned=allow_unsigned)
+    if unverified:
+        err(f"Warning: {planfile} is applied without a verified signature (--allow-unsigned): {unverified}.")
     return plan, keyring
 
 
@@ -391,14 +390,12 @@ def show(runtime: Runtime, planfile: Path, fmt: str) -> None:
       reconciler show plan.json
       reconciler show plan.json --format markdown > comment.md
     """
-    from .render.jsonplan import load_saved_plan
+    from .render.jsonplan import read_saved_plan
 
-    text = _read_planfile(planfile)
     keyring = runtime.keyring(create=False)
-    plan = load_saved_plan(text, keyring, allow_unsigned=True, metadata=False)
-    if keyring is None or '"signature"' not in text:
-        why = "it is not signed" if '"signature"' not in text else "no master key is configured to verify it"
-        err(f"Note: the signature of {planfile} was not verified: {why}.")
+    plan, unverified = read_saved_plan(_read_planfile(planfile), keyring, allow_unsigned=True, metadata=False)
+    if unverified:
+        err(f"Note: the signature of {planfile} was not verified: {unverified}.")
     click.echo(_render(plan, fmt, runtime.color))
 
 
@@ -458,25 +455,21 @@ def _progress(total: int) -> _ProgressBar | None:
     return _ProgressBar(total)
 
 
-_HISTORY_WORDS = {
-    "add": ("added", "added"),
-    "change": ("changed", "changed"),
-    "destroy": ("destroyed", "destroyed"),
-    "rename": ("renamed", "renamed"),
-    "archive": ("archived", "archived"),
-    "unarchive": ("unarchived", "unarchived"),
-    "role_changes": ("role change", "role changes"),
-    "grants": ("new privileged member", "new privileged members"),
-}
+_COUNTED_NOUNS = {"role_changes": "role change", "grants": "new privileged member"}
 
 
 def history_counts(summary: Mapping[str, int]) -> str:
     """``3 added, 1 role change`` from an audit summary; unknown keys keep their own name."""
+    from .render.text import PAST
+
     parts = []
     for key, count in summary.items():
-        if count:
-            one, many = _HISTORY_WORDS.get(key, (key, key))
-            parts.append(f"{count} {one if count == 1 else many}")
+        if not count:
+            continue
+        if key in _COUNTED_NOUNS:
+            parts.append(f"{count} {_COUNTED_NOUNS[key]}{'' if count == 1 else 's'}")
+        else:
+            parts.append(f"{count} {PAST.get(key, key)}")
     return ", ".join(parts) or "no changes"
 
 

@@ -334,9 +334,20 @@ def load_saved_plan(text: str, keyring: Keyring | None, *, allow_unsigned: bool 
     given; a signature that does not verify is refused whatever the options. Without ``metadata`` the encrypted
     metadata values are left out (``reconciler show`` needs only the keys, and no key to decrypt them).
     """
+    return read_saved_plan(text, keyring, allow_unsigned=allow_unsigned, metadata=metadata)[0]
+
+
+def read_saved_plan(
+    text: str, keyring: Keyring | None, *, allow_unsigned: bool = False, metadata: bool = True
+) -> tuple[Plan, str | None]:
+    """:func:`load_saved_plan`, and why the signature was not verified (None when it was): ``"it is not signed"``
+    or ``"no master key is configured to verify it"``."""
     try:
         document = _parse(text)
-        _verify(document, keyring, allow_unsigned=allow_unsigned)
-        return _plan(document, keyring, metadata=metadata)
+        verified = _verify(document, keyring, allow_unsigned=allow_unsigned)
+        plan = _plan(document, keyring, metadata=metadata)
     except RecursionError:
         raise PlanFileError(f"{_NOT_A_PLAN}: it is nested too deeply") from None
+    if verified:
+        return plan, None
+    return plan, "it is not signed" if "signature" not in document else "no master key is configured to verify it"

@@ -277,7 +277,7 @@ def _role_counts(counts: Mapping[str, int]) -> str:
     return text
 
 
-_PAST = {
+PAST = {
     "add": "added",
     "change": "changed",
     "destroy": "destroyed",
@@ -285,13 +285,14 @@ _PAST = {
     "archive": "archived",
     "unarchive": "unarchived",
 }
+"""The summary's action counts in the past tense (``Apply complete!`` and ``history``)."""
 
 
 def applied_line(plan: Plan) -> str:
     """``Apply complete! 3 added, 2 changed, 1 destroyed, 1 archived. 2 role changes.``"""
     counts = plan.summary
-    parts = [f"{counts[k]} {_PAST[k]}" for k in ("add", "change", "destroy")]
-    parts += [f"{counts[k]} {_PAST[k]}" for k in ("rename", "archive", "unarchive") if counts[k]]
+    parts = [f"{counts[k]} {PAST[k]}" for k in ("add", "change", "destroy")]
+    parts += [f"{counts[k]} {PAST[k]}" for k in ("rename", "archive", "unarchive") if counts[k]]
     roles = counts["role_changes"]
     return f"Apply complete! {', '.join(parts)}. {roles} role change{'' if roles == 1 else 's'}."
 

@@ -20,6 +20,7 @@ from reconciler.render.jsonplan import (
     dump_saved_plan,
     load_saved_plan,
     plan_to_json_dict,
+    read_saved_plan,
 )
 from reconciler.state import DEFAULT_BUILDER_PERMISSIONS, AppGrant, DataSourceGrant, GroupPermissions
 
@@ -362,3 +363,14 @@ def test_a_plan_saved_before_metadata_sources_and_grants_existed_still_loads() -
         document.pop(name)
     loaded = load_saved_plan(_resigned(document, KEYRING), KEYRING)
     assert [type(op) for op in loaded.ops] == [type(op) for op in every_op_plan().ops]
+
+
+def test_read_saved_plan_says_why_a_signature_was_not_verified() -> None:
+    # A group named "signature" puts the text "signature" in the file: only the document's key counts.
+    named = Plan(ops=(ops.CreateGroup(workspace="acme", name="signature", permissions=GroupPermissions()),))
+    unsigned = dump_saved_plan(named, None)
+    assert '"signature"' in unsigned
+    assert read_saved_plan(unsigned, KEYRING, allow_unsigned=True)[1] == "it is not signed"
+    signed = dump_saved_plan(named, KEYRING)
+    assert read_saved_plan(signed, None, allow_unsigned=True)[1] == "no master key is configured to verify it"
+    assert read_saved_plan(signed, KEYRING)[1] is None
