@@ -178,7 +178,8 @@ def invites_send(runtime: Runtime, retries: int, backoff: float) -> None:
 
     from sqlalchemy.exc import SQLAlchemyError
 
-    from .backends.builtin.people import DeliveryInterrupted, deliver_pending, pending_count
+    from .backends.builtin.people import deliver_pending, pending_count
+    from .errors import DeliveryInterrupted
     from .backends.common import one_line
     from .mail import NO_TRANSPORT, delivery_line, sender_from_env, transport_from_env
 

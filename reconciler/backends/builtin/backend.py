@@ -21,7 +21,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from ... import ops
 from ...crypto import DecryptionError, Keyring, decrypt_metadata
-from ...errors import DatabaseMissing, LockTimeout, ReconcilerError, SecretError
+from ...errors import DatabaseMissing, DeliveryInterrupted, LockTimeout, ReconcilerError, SecretError
 from ...keys import KeyringResult
 from ...mail import DEFAULT_BASE_URL
 from ...state import Snapshot
@@ -157,9 +157,9 @@ class BuiltinBackend(Backend):
         progress: Callable[[int, int], None] | None = None,
     ) -> ApplyResult:
         started = models.utcnow()
-        if keyring is None and invitations_in(plan):
-            # Refused before the lock and the transaction: an invitation is never created without its email.
-            raise no_key_for_invitations(invitations_in(plan))
+        invited = invitations_in(plan) if keyring is None else 0
+        if invited:  # refused before the lock and the transaction: an invitation is never created without its email
+            raise no_key_for_invitations(invited)
 
         def record(exc: ReconcilerError, result: str) -> None:
             self._audit_separately(plan, audit, started, exc, result)
@@ -206,7 +206,7 @@ class BuiltinBackend(Backend):
         if not result.invitations or keyring is None or result.queued == 0:
             return []
         from ...mail import NO_TRANSPORT, base_url_warning, delivery_line, sender_from_env, transport_from_env
-        from .people import DeliveryInterrupted, deliver_pending
+        from .people import deliver_pending
 
         lines = base_url_warning(self.environ, "RECONCILER_BASE_URL", DEFAULT_BASE_URL)
         transport = transport_from_env(self.environ)
@@ -404,11 +404,11 @@ def _names(emails: Collection[str]) -> str:
     return shown + (f" and {len(emails) - NAMES_SHOWN} more" if len(emails) > NAMES_SHOWN else "")
 
 
-def interrupted_delivery_lines(exc: ReconcilerError, transport: object, *, committed: bool) -> list[str]:
+def interrupted_delivery_lines(exc: DeliveryInterrupted, transport: object, *, committed: bool) -> list[str]:
     """What a delivery cut short by the database says: what was delivered, what may go out twice, what waits."""
     from ...mail import delivery_line
 
-    report, unrecorded, waiting = exc.report, exc.unrecorded, exc.waiting  # type: ignore[attr-defined]
+    report, unrecorded, waiting = exc.report, exc.unrecorded, exc.waiting
     prefix = "Warning: the apply committed, but " if committed else ""
     lines = [delivery_line(transport, len(report.sent))] if report.sent else []  # type: ignore[arg-type]
     lines.append(
