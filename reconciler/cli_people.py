@@ -179,8 +179,8 @@ def invites_send(runtime: Runtime, retries: int, backoff: float) -> None:
     from sqlalchemy.exc import SQLAlchemyError
 
     from .backends.builtin.people import deliver_pending, pending_count
-    from .errors import DeliveryInterrupted
     from .backends.common import one_line
+    from .errors import DeliveryInterrupted
     from .mail import NO_TRANSPORT, delivery_line, sender_from_env, transport_from_env
 
     backend = _supporting(runtime, "invites send", "SUPPORTS_INVITATION_COMMANDS")
