@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from .cli import CONFIRM_QUESTION, Runtime, cli, config_option, err, fail
-from .errors import Aborted, ReconcilerError, StalePlan, refused
+from .errors import Aborted, PlanRefused, ReconcilerError, StalePlan, refused
 from .workflow import STALE_MESSAGE
 
 FORMATS = click.Choice(["text", "json", "markdown"])
@@ -79,10 +79,17 @@ def stdin_is_interactive() -> bool:
     return sys.stdin.isatty()
 
 
-def _raise_refusals(planned: Any, *, allow_mass_change: bool) -> None:
-    from .workflow import refusals
+def _broken_rails(planned: Any, *, allow_mass_change: bool) -> list[PlanRefused]:
+    """The rails the plan breaks, as ``make_plan`` found them (``Plan.warnings``): not computed a second time."""
+    return [
+        PlanRefused(w.rule, w.message, hint=w.hint or None)
+        for w in planned.plan.warnings
+        if not (allow_mass_change and w.rule == "mass-change")
+    ]
 
-    broken = refusals(planned.plan, planned.snapshot, allow_mass_change=allow_mass_change)
+
+def _raise_refusals(planned: Any, *, allow_mass_change: bool) -> None:
+    broken = _broken_rails(planned, allow_mass_change=allow_mass_change)
     if broken:
         raise refused(broken)
 
@@ -144,10 +151,8 @@ def _save_plan(plan: Any, keyring: Any, out: Path) -> None:
     err(f"Saved the plan to {out}. Apply it with: reconciler apply {out}")
 
 
-def _mass_refusals(planned: Any) -> list:
-    from .workflow import refusals
-
-    return [r for r in refusals(planned.plan, planned.snapshot, allow_mass_change=False) if r.rule == "mass-change"]
+def _mass_refusals(planned: Any) -> list[PlanRefused]:
+    return [r for r in _broken_rails(planned, allow_mass_change=False) if r.rule == "mass-change"]
 
 
 @cli.command()
