@@ -11,6 +11,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
+from .policies import Policy, PolicyResult
 from .state import GroupPermissions, MembershipStatus, Role, WorkspaceStatus
 
 
@@ -252,6 +253,18 @@ class RailWarning:
     hint: str = ""
 
 
+@dataclass(frozen=True)
+class ExpiringAccess:
+    """A membership (``group`` empty) or group membership that ends within the window ``plan``/``drift`` look
+    ahead (``--expiring-within``): ``expires`` as shown (UTC, zone included), ``at`` as an ISO 8601 UTC time."""
+
+    workspace: str
+    email: str
+    group: str
+    expires: str
+    at: str
+
+
 @dataclass(frozen=True, kw_only=True)
 class UpdateMembership(Op):
     email: str
@@ -261,6 +274,8 @@ class UpdateMembership(Op):
     metadata_changes: tuple[MetadataKeyChange, ...] = ()
     metadata: dict[str, str] | None = field(default=None, repr=False, compare=False, hash=False)
     metadata_sources: tuple[tuple[str, str], ...] = ()  # as in CreateMembership, for added and changed keys
+    # (group, when it ended) for the removed groups whose membership expired (``expires:``), shown as the reason
+    expired_groups: tuple[tuple[str, str], ...] = ()
 
     @property
     def address(self) -> str:
@@ -345,6 +360,14 @@ class Plan:
     warnings: tuple[RailWarning, ...] = ()
     # What a reviewer should know that is not a change, e.g. a declared demotion that a group absorbs.
     notes: tuple[str, ...] = ()
+    # Access that ends within the window the plan looked ahead (``--expiring-within``, ``expiring_window``).
+    expiring: tuple[ExpiringAccess, ...] = ()
+    expiring_window: str = ""
+    # The policies the plan was checked against (issue 18), their digest (apply refuses the plan when the
+    # configuration's policies differ), and the results on the state the plan leads to (drift: on the database).
+    policies: tuple[Policy, ...] = ()
+    policy_digest: str = ""
+    policy_results: tuple[PolicyResult, ...] = ()
 
     @property
     def empty(self) -> bool:

@@ -22,6 +22,8 @@ from .backends.base import ApplyResult, AuditInfo, Backend
 from .crypto import Keyring
 from .desired import DesiredState
 from .errors import ConfigError, Location, PlanRefused, Problem, ReconcilerError, StalePlan, refused
+from .expiry import DEFAULT_EXPIRING_WINDOW, current_time, describe_window
+from .expiry import expiring_within as expiring
 from .ops import Plan, RailWarning
 from .rails import check_rails
 from .state import Snapshot
@@ -83,8 +85,10 @@ def load_desired(
     strict_roles: bool = False,
     workspaces: Collection[str] = (),
     warn: Callable[[str], None] | None = None,
+    now: datetime | None = None,
 ) -> DesiredState:
-    """The configuration at ``config_path``, with the secrets of ``workspaces`` (default: all) resolved.
+    """The configuration at ``config_path``, with the secrets of ``workspaces`` (default: all) resolved, and its
+    ``expires:`` compared with ``now`` (default: :func:`reconciler.expiry.current_time`, the injectable clock).
 
     Warnings about what is not loaded go to ``warn``; by default they are printed on stderr as ``Warning: ...``
     (the one thing this module prints: it must reach every command that loads a configuration).
@@ -92,7 +96,7 @@ def load_desired(
     from .config.loader import load_config
 
     with paused_gc():
-        desired = load_config(config_path, workspaces=workspaces or None, warn=warn or _print_warning)
+        desired = load_config(config_path, workspaces=workspaces or None, warn=warn or _print_warning, now=now)
     unknown = sorted(set(workspaces) - desired.workspaces.keys())
     if unknown:
         raise ReconcilerError(
@@ -130,7 +134,11 @@ def make_plan(
     keyring: Keyring | None,
     *,
     workspaces: Collection[str] = (),
+    now: datetime | None = None,
+    expiring_within: timedelta = DEFAULT_EXPIRING_WINDOW,
 ) -> Planned:
+    """Read the database and plan. ``now`` (default: the injectable clock) and ``expiring_within`` choose what
+    the plan lists as expiring soon."""
     from .planner import build_plan
 
     slugs = list(workspaces) or sorted(desired.workspaces)
@@ -138,6 +146,10 @@ def make_plan(
         snapshot = backend.read_snapshot(slugs, keyring)
         plan = build_plan(desired, snapshot, workspaces=slugs)
     backend.validate_plan(plan, snapshot)
+    now = now if now is not None else current_time()
+    plan = replace(
+        plan, expiring=expiring(desired, slugs, now, expiring_within), expiring_window=describe_window(expiring_within)
+    )
     return Planned(desired, snapshot, with_warnings(plan, snapshot))
 
 

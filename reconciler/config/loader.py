@@ -22,6 +22,7 @@ import hashlib
 import os
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -152,12 +153,14 @@ def load_config(
     environ: Mapping[str, str] | None = None,
     workspaces: Collection[str] | None = None,
     warn: Callable[[str], None] | None = None,
+    now: datetime | None = None,
 ) -> DesiredState:
     """Load, validate and normalise the configuration at ``path``; raise ConfigError with every problem.
 
     ``workspaces``: resolve the secret references of these workspaces only (the others are still checked, and
     keep placeholders: plan them never). Warnings (what is not loaded) go to ``warn`` as soon as they are
-    known, so that they are seen also when errors follow, and are kept in ``DesiredState.warnings``.
+    known, so that they are seen also when errors follow, and are kept in ``DesiredState.warnings``. ``now`` is
+    the moment ``expires:`` values are compared with (default: the machine's clock, or ``RECONCILER_NOW``).
     """
     from .checks import build_desired  # the cross-document rules
 
@@ -171,6 +174,7 @@ def load_config(
     problems: list[Problem] = []
     digest = hashlib.sha256()
     loaded_workspaces: list[LoadedWorkspace] = []
+    policies: list[Any] = []  # the top-level ``policies:`` entries of every file (policy_rules.LoadedPolicy)
     for file in files:
         display = str(file)
         try:
@@ -180,7 +184,7 @@ def load_config(
             problems.extend(exc.problems)
             continue
         digest.update(_relative_name(file, root_dir) + b"\0" + data + b"\0")  # the bytes read: no second read
-        loaded = _validate_document(doc, file.parent, problems)
+        loaded = _validate_document(doc, file.parent, problems, policies)
         loaded_workspaces.extend(loaded)
     for ws in loaded_workspaces:
         _load_csv_users(ws, problems, digest, root_dir)
@@ -193,6 +197,8 @@ def load_config(
         config_root=root_dir,
         selected=None if workspaces is None or not workspaces else frozenset(workspaces),
         warnings=tuple(warnings),
+        now=now,
+        policies=policies,
     )
 
 
@@ -200,8 +206,11 @@ def _relative_name(path: Path, root_dir: Path) -> bytes:
     return Path(os.path.relpath(path, root_dir)).as_posix().encode()
 
 
-def _validate_document(doc: YamlDocument, base_dir: Path, problems: list[Problem]) -> list[LoadedWorkspace]:
-    """Check the form of each workspace on its own, so one broken workspace does not hide the others' errors."""
+def _validate_document(
+    doc: YamlDocument, base_dir: Path, problems: list[Problem], policies: list[Any] | None = None
+) -> list[LoadedWorkspace]:
+    """Check the form of each workspace on its own, so one broken workspace does not hide the others' errors.
+    The top-level ``policies:`` entries with a valid form are appended to ``policies``."""
     if not isinstance(doc.data, dict):
         problems.append(
             Problem(
@@ -237,6 +246,7 @@ def _validate_document(doc: YamlDocument, base_dir: Path, problems: list[Problem
         if len(extra) < len(exc.errors()):
             return []
         envelope = models.Envelope.model_validate({k: v for k, v in doc.data.items() if k not in extra})
+    _validate_policies(envelope.policies, locate, report, policies if policies is not None else [])
     loaded = []
     for index, raw in enumerate(envelope.workspaces):
         try:
@@ -256,6 +266,27 @@ def _validate_document(doc: YamlDocument, base_dir: Path, problems: list[Problem
         item.partial_users = []
         loaded.append(item)
     return loaded
+
+
+def _validate_policies(entries: list[Any], locate: Locate, report: Callable[..., None], out: list[Any]) -> None:
+    """The top-level policies, each checked on its own (one broken rule does not hide the others)."""
+    from .policy_models import PolicyEntry
+    from .policy_rules import LoadedPolicy
+
+    for k, raw in enumerate(entries):
+        try:
+            entry = PolicyEntry.model_validate(raw)
+        except ValidationError as exc:
+            report(exc, PolicyEntry, ("policies", k))
+            continue
+        out.append(LoadedPolicy(entry, _entry_locator_at(locate, ("policies", k))))
+
+
+def _entry_locator_at(locate: Locate, entry: tuple) -> Locate:
+    def inner(path: tuple = (), key: bool = True) -> Location:
+        return locate((*entry, *path), key=key)
+
+    return inner
 
 
 # --- salvaging a workspace with form errors --------------------------------------------------------------
