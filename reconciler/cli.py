@@ -299,6 +299,11 @@ def validate(config_path: Path, resolve_secrets: bool) -> None:
     from .config.loader import load_config
 
     desired = load_config(config_path, resolve_secrets=resolve_secrets, warn=lambda message: err(f"Warning: {message}"))
+    for result in desired.policy_results:
+        if not result.passed:
+            from .render.governance import result_text
+
+            err(f"Warning: {escape(result_text(result))}")
     users = sum(len(ws.workspace.memberships) for ws in desired.workspaces.values())
     spaces = len(desired.workspaces)
     click.echo(

@@ -10,14 +10,16 @@ Members and groups left alone by ``prune: none`` are listed but are not drift.
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .cli import Runtime, cli, config_option, err
-from .cli_plan import workspace_option
+from .cli_plan import expiring_option, workspace_option
 from .errors import ReconcilerError
+from .policies import denied
 
 if TYPE_CHECKING:
     from .backends.base import Backend
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 DRIFT_TITLE = "### reconciler drift report"
 DRIFT_DETECTED = "Drift detected: the database differs from the configuration. Apply would make these changes:"
 IN_SYNC = "No drift: the database matches the configuration."
+POLICY_DRIFT = "the database breaks a deny policy of the configuration (see Policies below)."
 
 
 @cli.command()
@@ -41,31 +44,51 @@ IN_SYNC = "No drift: the database matches the configuration."
 )
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to this file.")
 @workspace_option()
+@expiring_option()
 @click.pass_obj
-def drift(runtime: Runtime, config_path: Path, fmt: str, output: Path | None, workspaces: tuple[str, ...]) -> None:
+def drift(
+    runtime: Runtime,
+    config_path: Path,
+    fmt: str,
+    output: Path | None,
+    workspaces: tuple[str, ...],
+    expiring_within: Any,
+) -> None:
     """Report whether the database differs from the configuration (read-only, for CI).
 
     Exit codes: 0 in sync, 2 drift, 1 error. Unmanaged members and groups (prune: none) are listed but are
-    not drift.
+    not drift. The configuration's policies are checked on the database as it is: a broken deny policy (e.g.
+    made in the UI) is drift too. Access that expired but is still there is drift (apply revokes it).
 
     \b
     Example:
       reconciler drift -f workspace.yaml
       reconciler drift -f workspace.yaml --format junit --output drift.xml
     """
-    from .workflow import load_desired, make_plan
+    from .workflow import current_policy_results, load_desired, make_plan
 
     desired = load_desired(config_path, workspaces=workspaces)
     backend = open_read_only(runtime)
-    planned = make_plan(backend, desired, runtime.keyring(create=False), workspaces=workspaces)
+    planned = make_plan(
+        backend,
+        desired,
+        runtime.keyring(create=False),
+        workspaces=workspaces,
+        expiring_within=expiring_within,
+        enforce_policies=False,
+    )
+    if planned.plan.policies:  # drift reports the policies on the database as it is
+        results = current_policy_results(planned.plan.policies, planned.snapshot)
+        planned = replace(planned, plan=replace(planned.plan, policy_results=results))
+    drifted = not planned.plan.empty or bool(denied(planned.plan.policy_results))
     report = render_report(planned, fmt, color=runtime.color and output is None)
     if output is None:
         click.echo(report.rstrip("\n"))
     else:
         _write(output, report)
-        click.echo(IN_SYNC if planned.plan.empty else f"Drift detected. {_summary(planned.plan)}")
+        click.echo(f"Drift detected. {_summary(planned.plan)}" if drifted else IN_SYNC)
         err(f"Wrote the drift report to {output}.")
-    sys.exit(0 if planned.plan.empty else 2)
+    sys.exit(2 if drifted else 0)
 
 
 def render_report(planned: Planned, fmt: str, *, color: bool = False) -> str:
@@ -94,6 +117,8 @@ def drift_text(plan: Plan, names: dict[str, str], *, color: bool = False) -> str
     from .render.text import render_text
 
     body = render_text(plan, color=color, workspace_names=names)
+    if plan.empty and denied(plan.policy_results):
+        return f"{POLICY_DRIFT}\n\n{body}"
     return body if plan.empty else f"{DRIFT_DETECTED}\n\n{body}"
 
 
@@ -102,8 +127,10 @@ def drift_markdown(plan: Plan, names: dict[str, str]) -> str:
     from .render.markdown import DEFAULT_LIMIT, TITLE, render_markdown
 
     status = IN_SYNC if plan.empty else "**Drift detected**: the database differs from the configuration."
+    if plan.empty and denied(plan.policy_results):
+        status = f"**Drift detected**: {POLICY_DRIFT}"
     head = f"{DRIFT_TITLE}\n\n{status}"
-    if plan.empty and not plan.unmanaged:
+    if plan.empty and not plan.unmanaged and not (plan.policy_results or plan.expiring):
         return head
     limit = DEFAULT_LIMIT - (len(head) - len(TITLE))
     return head + render_markdown(plan, limit=limit, workspace_names=names).removeprefix(TITLE)

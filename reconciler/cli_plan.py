@@ -29,6 +29,19 @@ def workspace_option() -> Any:
     )
 
 
+def expiring_option() -> Any:
+    """``--expiring-within DURATION``: what ``plan`` and ``drift`` list as expiring soon (issue 18)."""
+    return click.option(
+        "--expiring-within",
+        "expiring_within",
+        default="7d",
+        show_default=True,
+        metavar="DURATION",
+        callback=lambda _ctx, param, value: _duration(value, param_hint="'--expiring-within'"),
+        help="List access that expires within this window (3600, 90m, 24h, 14d).",
+    )
+
+
 def _plan_from_config(
     runtime: Runtime,
     config_path: Path,
@@ -37,6 +50,7 @@ def _plan_from_config(
     *,
     for_apply: bool = False,
     sign: bool = False,
+    expiring_within: Any = None,
 ) -> Any:
     """Load, read, plan. ``plan`` (not ``for_apply``) never creates the database: against one that does not
     exist yet it plans from an empty state and says so. ``sign``: the plan will be saved, and a SQLite
@@ -52,7 +66,8 @@ def _plan_from_config(
         err(note)
     needs_key = desired.needs_key() and backend.uses_keyring and (note is None or sign)
     keyring = runtime.keyring(create=needs_key or sign, required=needs_key)
-    return make_plan(backend, desired, keyring, workspaces=workspaces), keyring
+    window = {} if expiring_within is None else {"expiring_within": expiring_within}
+    return make_plan(backend, desired, keyring, workspaces=workspaces, **window), keyring
 
 
 def workspace_names(planned: Any) -> dict[str, str]:
@@ -107,6 +122,7 @@ def _raise_refusals(planned: Any, *, allow_mass_change: bool) -> None:
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when there are no changes, 2 when there are.")
 @workspace_option()
 @click.option("--strict-roles", is_flag=True, help="Treat an end-user in a builder-level group as an error.")
+@expiring_option()
 @click.pass_obj
 def plan(
     runtime: Runtime,
@@ -116,6 +132,7 @@ def plan(
     detailed_exitcode: bool,
     workspaces: tuple[str, ...],
     strict_roles: bool,
+    expiring_within: Any,
 ) -> None:
     """Show what apply would change.
 
@@ -124,7 +141,9 @@ def plan(
       reconciler plan -f workspace.yaml --out plan.json
       reconciler plan -f workspace.yaml --format markdown --detailed-exitcode
     """
-    planned, keyring = _plan_from_config(runtime, config_path, workspaces, strict_roles, sign=out is not None)
+    planned, keyring = _plan_from_config(
+        runtime, config_path, workspaces, strict_roles, sign=out is not None, expiring_within=expiring_within
+    )
     click.echo(_render(planned.plan, fmt, runtime.color, workspace_names(planned)))
     for note in planned.plan.notes:
         err(f"Note: {note}")
@@ -206,15 +225,27 @@ def apply(
       reconciler apply -f workspace.yaml
       reconciler apply -f workspace.yaml --auto-approve --lock-timeout 30
       reconciler apply plan.json
+      reconciler apply plan.json -f workspace.yaml   # a plan checked against policies
+
+    With a saved plan, -f CONFIG gives the policies the plan must still match: a plan checked against policies
+    is refused when they changed, and without -f.
     """
     from .workflow import default_actor
 
-    if (planfile is None) == (config_path is None):
+    if planfile is None and config_path is None:
         fail("give either -f CONFIG or a saved PLANFILE", hint="reconciler apply -f workspace.yaml")
     options = _ApplyOptions(default_actor(actor), lock_timeout, allow_mass_change)
     if planfile is not None:
         _refuse_planning_options(workspace=bool(workspaces), strict_roles=strict_roles)
-        _apply_saved_plan(runtime, planfile, options, allow_unsigned=allow_unsigned, max_age=_duration(plan_max_age))
+        policies = _current_policies(config_path)
+        _apply_saved_plan(
+            runtime,
+            planfile,
+            options,
+            allow_unsigned=allow_unsigned,
+            max_age=_duration(plan_max_age),
+            policies=policies,
+        )
         return
     if allow_unsigned:
         fail("--allow-unsigned is for a saved PLANFILE; apply -f plans afresh and needs no signature")
@@ -234,6 +265,15 @@ class _ApplyOptions:
     allow_mass_change: bool
 
 
+def _current_policies(config_path: Path | None) -> Any:
+    """With a saved plan, ``-f CONFIG`` gives the policies the plan must still match (issue 18); None without."""
+    if config_path is None:
+        return None
+    from .config.loader import load_config
+
+    return load_config(config_path, resolve_secrets=False, warn=lambda message: err(f"Warning: {message}")).policies
+
+
 def _refuse_planning_options(**given: bool) -> None:
     """A saved plan already fixes what is applied: options that change the planning would be ignored."""
     names = [f"--{name.replace('_', '-')}" for name, on in given.items() if on]
@@ -244,13 +284,13 @@ def _refuse_planning_options(**given: bool) -> None:
         )
 
 
-def _duration(text: str) -> Any:
+def _duration(text: str, param_hint: str = "'--plan-max-age' / RECONCILER_PLAN_MAX_AGE") -> Any:
     from .workflow import parse_duration
 
     try:
         return parse_duration(text)
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="'--plan-max-age' / RECONCILER_PLAN_MAX_AGE") from None
+        raise click.BadParameter(str(exc), param_hint=param_hint) from None
 
 
 def utcnow() -> Any:
@@ -261,18 +301,19 @@ def utcnow() -> Any:
 
 
 def _apply_saved_plan(
-    runtime: Runtime, planfile: Path, options: _ApplyOptions, *, allow_unsigned: bool, max_age: Any
+    runtime: Runtime, planfile: Path, options: _ApplyOptions, *, allow_unsigned: bool, max_age: Any, policies: Any
 ) -> None:
     """The plan file is the approval: no question, no TTY needed; a stale, expired or used plan is refused."""
     from .render.text import render_text
-    from .workflow import check_plan_age
+    from .workflow import check_plan_age, check_policy_digest
 
     plan, keyring = _load_planfile(runtime, planfile, allow_unsigned=allow_unsigned)
     check_plan_age(plan, max_age, utcnow())
+    check_policy_digest(plan, policies)
     runtime.backend(create=True)  # a plan made before the database existed creates it, as apply -f would
     click.echo(render_text(plan, color=runtime.color, workspace_names=_names_in_database(runtime, plan, keyring)))
     if not plan.empty:
-        _execute(runtime, plan, keyring, "apply PLANFILE", options)
+        _execute(runtime, plan, keyring, "apply PLANFILE", options, current_policies=policies)
 
 
 def _apply_config(
@@ -326,6 +367,7 @@ def _execute(
     options: _ApplyOptions,
     *,
     stale_message: str = STALE_MESSAGE,
+    current_policies: Any = "recorded",
 ) -> None:
     from .render.text import applied_line
     from .workflow import apply_plan
@@ -344,6 +386,7 @@ def _execute(
             progress=progress,
             stale_message=stale_message,
             single_use=command == "apply PLANFILE",
+            current_policies=current_policies,
         )
     finally:
         if progress is not None:

@@ -16,6 +16,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 from .access import STRICT_ROLES_MESSAGE, strict_role_conflicts
 from .backends.base import ApplyResult, AuditInfo, Backend
@@ -25,6 +26,9 @@ from .errors import ConfigError, Location, PlanRefused, Problem, ReconcilerError
 from .expiry import DEFAULT_EXPIRING_WINDOW, current_time, describe_window
 from .expiry import expiring_within as expiring
 from .ops import Plan, RailWarning
+from .outcome import outcome
+from .policies import Policy, PolicyResult, applicable, denied, describe_result, evaluate
+from .policies import digest as policy_digest
 from .rails import check_rails
 from .state import Snapshot
 
@@ -136,9 +140,12 @@ def make_plan(
     workspaces: Collection[str] = (),
     now: datetime | None = None,
     expiring_within: timedelta = DEFAULT_EXPIRING_WINDOW,
+    enforce_policies: bool = True,
 ) -> Planned:
     """Read the database and plan. ``now`` (default: the injectable clock) and ``expiring_within`` choose what
-    the plan lists as expiring soon."""
+    the plan lists as expiring soon. The configuration's policies are checked on the state the plan leads to; a
+    broken ``deny`` policy is a ConfigError located at the policy, unless ``enforce_policies`` is off (``drift``
+    reports instead)."""
     from .planner import build_plan
 
     slugs = list(workspaces) or sorted(desired.workspaces)
@@ -150,7 +157,58 @@ def make_plan(
     plan = replace(
         plan, expiring=expiring(desired, slugs, now, expiring_within), expiring_window=describe_window(expiring_within)
     )
+    plan = _with_policies(plan, desired, snapshot, enforce=enforce_policies)
     return Planned(desired, snapshot, with_warnings(plan, snapshot))
+
+
+def _with_policies(plan: Plan, desired: DesiredState, snapshot: Snapshot, *, enforce: bool) -> Plan:
+    """The plan with the policies that apply to its workspaces, their digest and their results on the state the
+    plan leads to (members and metadata the configuration leaves alone included)."""
+    from .config.policy_rules import denial_problems
+
+    policies = applicable(desired.policies, plan.workspaces)
+    if not policies:
+        return plan
+    plan = replace(plan, policies=policies, policy_digest=policy_digest(policies))
+    results = policy_results(plan, snapshot)
+    if enforce and denied(results):
+        raise ConfigError(denial_problems(results, desired.policy_places, state="the state this plan leads to"))
+    return replace(plan, policy_results=results)
+
+
+def policy_results(plan: Plan, snapshot: Snapshot) -> tuple[PolicyResult, ...]:
+    """The plan's policies on the state it leads to from ``snapshot``."""
+    spaces = outcome(snapshot, plan)
+    return evaluate(plan.policies, [spaces[slug] for slug in plan.workspaces if slug in spaces])
+
+
+def current_policy_results(policies: Collection[Policy], snapshot: Snapshot) -> tuple[PolicyResult, ...]:
+    """``policies`` on the database as it is (``drift``: violations made outside reconciler, e.g. in the UI)."""
+    return evaluate(applicable(policies, snapshot.workspaces), snapshot.workspaces.values())
+
+
+POLICIES_CHANGED = "the policies changed since the plan was made: it was checked against other rules"
+
+
+def check_policy_digest(plan: Plan, current: Collection[Policy] | None) -> None:
+    """A saved plan records the policies it was checked against; refuse it when the configuration's differ, or
+    when there is no configuration to compare with (``current`` None) and the plan was checked against any."""
+    if current is None:
+        if plan.policy_digest:
+            raise PlanRefused(
+                "policies-unverified",
+                "the plan was checked against policies, and apply cannot tell whether they changed without the "
+                "configuration",
+                hint="give the configuration too: reconciler apply PLANFILE -f CONFIG",
+            )
+        return
+    now = policy_digest(applicable(current, plan.workspaces))
+    if now != plan.policy_digest:
+        raise PlanRefused(
+            "policies-changed",
+            POLICIES_CHANGED + f" (plan: {plan.policy_digest[:12] or 'none'}, configuration: {now[:12] or 'none'})",
+            hint="make the plan again against the current policies: reconciler plan -f CONFIG --out FILE",
+        )
 
 
 def with_warnings(plan: Plan, snapshot: Snapshot) -> Plan:
@@ -175,6 +233,7 @@ def apply_plan(
     progress: Callable[[int, int], None] | None = None,
     stale_message: str = STALE_MESSAGE,
     single_use: bool = False,
+    current_policies: Collection[Policy] | Literal["recorded"] | None = "recorded",
 ) -> ApplyResult:
     """Execute ``plan`` if the database still is what it was planned against and no safety rail objects.
 
@@ -182,12 +241,19 @@ def apply_plan(
 
     ``stale_message`` is what the refusal (and its audit row) says when the database changed since the plan was
     made: the default speaks of a saved plan; a plan made moments ago by the same command needs other words.
+
+    ``current_policies``: the configuration's policies, compared with those the plan recorded (None: no
+    configuration to compare with; ``"recorded"``, the default, suits a plan made moments ago from the
+    configuration, whose recorded policies are the configuration's own). Under the lock, the plan's policies are
+    checked again on the state it leads to from the fresh snapshot.
     """
+    check_policy_digest(plan, plan.policies if current_policies == "recorded" else current_policies)
 
     def check(snapshot: Snapshot) -> None:
         if snapshot.fingerprint != plan.state_fingerprint:
             raise StalePlan(stale_message)
         broken = refusals(plan, snapshot, allow_mass_change=allow_mass_change)
+        broken += [PlanRefused("policy", describe_result(r)) for r in denied(policy_results(plan, snapshot))]
         if broken:
             raise refused(broken)
 

@@ -16,6 +16,7 @@ from .. import ops
 from ..ops import FieldChange, Op, Plan, RoleChange
 from ..safetext import escape, escape_json
 from ..state import FLAG_NAMES, GroupPermissions
+from .governance import text_sections
 
 __all__ = [
     "NO_CHANGES",
@@ -371,6 +372,9 @@ def plan_lines(plan: Plan, *, workspace_names: Mapping[str, str] | None = None) 
         lines.append(_plain(summary_line(plan)))
     if plan.unmanaged:
         lines += _unmanaged_lines(plan.unmanaged)
+    governance = text_sections(plan)
+    if governance:
+        lines += [_plain(""), *(_plain(line) for line in governance)]
     return lines
 
 
