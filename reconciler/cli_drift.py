@@ -10,7 +10,6 @@ Members and groups left alone by ``prune: none`` are listed but are not drift.
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,22 +64,13 @@ def drift(
       reconciler drift -f workspace.yaml
       reconciler drift -f workspace.yaml --format junit --output drift.xml
     """
-    from .workflow import current_policy_results, load_desired, make_plan
+    from .workflow import load_desired, plan_drift
 
     desired = load_desired(config_path, workspaces=workspaces)
     backend = open_read_only(runtime)
-    planned = make_plan(
-        backend,
-        desired,
-        runtime.keyring(create=False),
-        workspaces=workspaces,
-        expiring_within=expiring_within,
-        enforce_policies=False,
+    planned, drifted = plan_drift(
+        backend, desired, runtime.keyring(create=False), workspaces=workspaces, expiring_within=expiring_within
     )
-    if planned.plan.policies:  # drift reports the policies on the database as it is
-        results = current_policy_results(planned.plan.policies, planned.snapshot)
-        planned = replace(planned, plan=replace(planned.plan, policy_results=results))
-    drifted = not planned.plan.empty or bool(denied(planned.plan.policy_results))
     report = render_report(planned, fmt, color=runtime.color and output is None)
     if output is None:
         click.echo(report.rstrip("\n"))

@@ -187,6 +187,32 @@ def current_policy_results(policies: Collection[Policy], snapshot: Snapshot) -> 
     return evaluate(applicable(policies, snapshot.workspaces), snapshot.workspaces.values())
 
 
+def plan_drift(
+    backend: Backend,
+    desired: DesiredState,
+    keyring: Keyring | None,
+    *,
+    workspaces: Collection[str] = (),
+    now: datetime | None = None,
+    expiring_within: timedelta = DEFAULT_EXPIRING_WINDOW,
+) -> tuple[Planned, bool]:
+    """``drift``: the plan, with the policies checked on the database as it is (not on what apply would make of
+    it), and whether anything drifted: a change to make, or a broken ``deny`` policy."""
+    planned = make_plan(
+        backend,
+        desired,
+        keyring,
+        workspaces=workspaces,
+        now=now,
+        expiring_within=expiring_within,
+        enforce_policies=False,
+    )
+    if planned.plan.policies:
+        results = current_policy_results(planned.plan.policies, planned.snapshot)
+        planned = replace(planned, plan=replace(planned.plan, policy_results=results))
+    return planned, not planned.plan.empty or bool(denied(planned.plan.policy_results))
+
+
 POLICIES_CHANGED = "the policies changed since the plan was made: it was checked against other rules"
 
 

@@ -7,7 +7,7 @@ Accepted headers (case-insensitive, any order, surrounding whitespace ignored):
   space; the last name is empty when there is none)
 
 ``Email``, a role column (``Role``/``User Role``) and a name column (``Full Name`` or ``First Name``) are
-required; ``Last Name``, ``Groups``/``Group`` and ``Metadata`` are optional.
+required; ``Last Name``, ``Groups``/``Group``, ``Metadata`` and ``Expires`` are optional.
 
 Decisions where SPEC is silent (also described in docs/):
 
@@ -22,6 +22,8 @@ Decisions where SPEC is silent (also described in docs/):
 * ``metadata`` is present only when the Metadata cell is non-empty: an empty cell means absent (the tool
   leaves that membership's metadata alone). Use ``{}`` in the cell to mean "no metadata".
   CSV metadata values are plain strings; secret references (``{env: ...}``) are YAML-only.
+* ``Expires`` (issue 18) holds the YAML ``expires`` value of the membership (a date, or a timestamp with zone),
+  validated by the same model; an empty cell means the membership does not expire.
 * A first name is required (ToolJet refuses rows without a name); the last name may be empty.
 * The Python-style single-quoted metadata form from ToolJet's docs is parsed with :func:`ast.parse` and
   accepted only when the expression is a dict display of string literals; nothing is ever evaluated.
@@ -84,6 +86,7 @@ _HEADERS = {
     "group": "groups",
     "groups": "groups",
     "metadata": "metadata",
+    "expires": "expires",
 }
 _HEADER_HINT = (
     "accepted headers: First Name, Last Name, Email, User Role, Group, Metadata (ToolJet's upload format) "
@@ -498,6 +501,11 @@ def _parse_row(
             metadata = _parse_metadata(value, loc, fail)
             if metadata is not None:
                 entry["metadata"] = metadata
+
+    # expires (issue 18): the YAML key's value, checked by the model like the YAML's; an empty cell means none
+    got = cell("expires")
+    if got is not None and got[0]:
+        entry["expires"], locations["expires"] = got
 
     return CsvUserEntry(entry, locations, frozenset() if ok else _broken_fields(locations, out.problems[reported:]))
 
