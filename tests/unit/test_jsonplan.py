@@ -165,7 +165,16 @@ def test_allow_unsigned_never_accepts_a_signature_that_does_not_verify() -> None
 def test_saved_plan_is_the_json_plan_plus_ops_and_signature() -> None:
     plan = every_op_plan()
     document = json.loads(dump_saved_plan(plan, KEYRING))
-    assert list(document) == [*plan_to_json_dict(plan), "workspaces", "protected", "plan_id", "ops", "signature"]
+    governance = ["expiring", "expiring_window", "policies", "policy_digest", "policy_results"]  # issue 18
+    assert list(document) == [
+        *plan_to_json_dict(plan),
+        "workspaces",
+        "protected",
+        "plan_id",
+        *governance,
+        "ops",
+        "signature",
+    ]
     assert document["workspaces"] == ["acme", "beta"]
     assert document["protected"] == ["acme/user/bob@acme.com"]
     shown = {k: v for k, v in document.items() if k not in ("workspaces", "protected", "plan_id", "ops", "signature")}
