@@ -177,7 +177,8 @@ def test_saved_plan_is_the_json_plan_plus_ops_and_signature() -> None:
     ]
     assert document["workspaces"] == ["acme", "beta"]
     assert document["protected"] == ["acme/user/bob@acme.com"]
-    shown = {k: v for k, v in document.items() if k not in ("workspaces", "protected", "plan_id", "ops", "signature")}
+    saved_only = ("workspaces", "protected", "plan_id", "ops", "signature", *governance)
+    shown = {k: v for k, v in document.items() if k not in saved_only}
     assert shown == plan_to_json_dict(plan)
     assert document["ops"][6]["permissions"]["flags"] == ["apps.create", "data_sources.delete"]
 
