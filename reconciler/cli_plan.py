@@ -204,6 +204,11 @@ def _mass_refusals(planned: Any) -> list[PlanRefused]:
 )
 @workspace_option()
 @click.option("--strict-roles", is_flag=True, help="Treat an end-user in a builder-level group as an error.")
+@click.option(
+    "--only-expiries",
+    is_flag=True,
+    help="Refuse (nothing changed) unless every change revokes expired access (for a scheduled expiry job).",
+)
 @click.pass_obj
 def apply(
     runtime: Runtime,
@@ -217,6 +222,7 @@ def apply(
     plan_max_age: str,
     workspaces: tuple[str, ...],
     strict_roles: bool,
+    only_expiries: bool,
 ) -> None:
     """Apply the configuration (or a saved plan) in one transaction.
 
@@ -234,7 +240,7 @@ def apply(
 
     if planfile is None and config_path is None:
         fail("give either -f CONFIG or a saved PLANFILE", hint="reconciler apply -f workspace.yaml")
-    options = _ApplyOptions(default_actor(actor), lock_timeout, allow_mass_change)
+    options = _ApplyOptions(default_actor(actor), lock_timeout, allow_mass_change, only_expiries)
     if planfile is not None:
         _refuse_planning_options(workspace=bool(workspaces), strict_roles=strict_roles)
         policies = _current_policies(config_path)
@@ -263,6 +269,7 @@ class _ApplyOptions:
     actor: str
     lock_timeout: float
     allow_mass_change: bool
+    only_expiries: bool = False
 
 
 def _current_policies(config_path: Path | None) -> Any:
@@ -334,6 +341,8 @@ def _apply_config(
         if planned.plan.empty:
             return
         _raise_refusals(planned, allow_mass_change=options.allow_mass_change)
+        if options.only_expiries:
+            _refuse_unless_expiries(planned.plan)  # before the question
         keyring = _keyring_for_invitations(runtime, planned.plan, keyring)  # refused before the question
         if not auto_approve:
             _confirm()
@@ -372,6 +381,8 @@ def _execute(
     from .render.text import applied_line
     from .workflow import apply_plan
 
+    if options.only_expiries:
+        _refuse_unless_expiries(plan)
     keyring = _keyring_for_invitations(runtime, plan, keyring)
     progress = _progress(len(plan.ops))
     try:
@@ -394,6 +405,20 @@ def _execute(
     click.echo("")
     click.echo(applied_line(plan))
     _after_apply(runtime, result, keyring)
+
+
+def _refuse_unless_expiries(plan: Any) -> None:
+    from .expiry import not_expiries
+
+    others = not_expiries(plan)
+    if others:
+        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        raise PlanRefused(
+            "only-expiries",
+            f"--only-expiries: the plan holds {len(others)} change(s) that no expiry causes ({shown}); "
+            "nothing was changed",
+            hint="review them with reconciler plan, and apply them through the reviewed path",
+        )
 
 
 def _after_apply(runtime: Runtime, result: Any, keyring: Any) -> None:

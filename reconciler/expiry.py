@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
+from . import ops
 from .ops import ExpiringAccess
 
 if TYPE_CHECKING:
@@ -174,3 +175,29 @@ def describe_window(window: timedelta) -> str:
             count = seconds // size
             return f"{count} {unit}{'s' if count != 1 else ''}"
     return f"{seconds} seconds"
+
+
+def not_expiries(plan: ops.Plan) -> list[str]:
+    """The addresses of the changes of ``plan`` that no expiry causes (``apply --only-expiries`` refuses those):
+    an expiry archives a membership or removes group memberships, and may demote the member whose builder-level
+    group it removed; nothing else."""
+    found = []
+    for op in plan.ops:
+        if isinstance(op, ops.ArchiveMembership) and op.reason.startswith("expired "):
+            continue
+        if isinstance(op, ops.UpdateMembership) and _only_expired_groups(op):
+            continue
+        found.append(op.address)
+    return found
+
+
+def _only_expired_groups(op: ops.UpdateMembership) -> bool:
+    expired = {name for name, _ in op.expired_groups}
+    demotion = op.role is None or op.role.cause.startswith("no longer implied")
+    return (
+        bool(expired)
+        and set(op.groups_removed) <= expired
+        and not op.groups_added
+        and not op.metadata_changes
+        and demotion
+    )

@@ -114,7 +114,12 @@ def test_the_extraction_finds_commands_in_shell() -> None:
 
 
 def test_the_workflows_are_valid_yaml_for_github_actions() -> None:
-    assert {p.name for p in WORKFLOWS} == {"reconciler-plan.yml", "reconciler-apply.yml", "reconciler-drift.yml"}
+    assert {p.name for p in WORKFLOWS} == {
+        "reconciler-plan.yml",
+        "reconciler-apply.yml",
+        "reconciler-drift.yml",
+        "reconciler-expiry.yml",
+    }
     triggers = {}
     for path in WORKFLOWS:
         workflow = load_workflow(path)
@@ -129,6 +134,7 @@ def test_the_workflows_are_valid_yaml_for_github_actions() -> None:
         "reconciler-plan.yml": {"pull_request"},
         "reconciler-apply.yml": {"push", "workflow_dispatch"},
         "reconciler-drift.yml": {"schedule", "workflow_dispatch"},
+        "reconciler-expiry.yml": {"schedule", "workflow_dispatch"},
     }
 
 
@@ -152,6 +158,21 @@ def test_each_workflow_does_its_job() -> None:
     assert any(c[0] == "drift" and "junit" in c and "drift.xml" in c for c in drift)
     assert "action-junit-report" in text["reconciler-drift.yml"]
     assert "report_paths: drift.xml" in text["reconciler-drift.yml"]
+
+    expiry = commands["reconciler-expiry.yml"]  # issue 18: applies expiries, and nothing else
+    assert [c for c in expiry if c[0] == "apply"] == [
+        [
+            "apply",
+            "-f",
+            "$CONFIG",
+            "--auto-approve",
+            "--only-expiries",
+            "--actor",
+            "expiry schedule",
+            "--lock-timeout",
+            "300",
+        ]
+    ]
 
 
 def test_secrets_come_from_ci_secrets_only() -> None:
@@ -446,7 +467,7 @@ def test_the_validate_step(code: str, fails: bool, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("workflow_file", [p.name for p in WORKFLOWS])
 def test_the_secrets_check_stops_a_run_without_secrets(workflow_file: str, tmp_path: Path) -> None:
-    job = "drift" if "drift" in workflow_file else "plan"
+    job = {"reconciler-drift.yml": "drift", "reconciler-expiry.yml": "expire"}.get(workflow_file, "plan")
     step, *env = workflow_step(workflow_file, job, "Check the secrets")
     assert Runner(tmp_path).run(step, *env).returncode == 0
     run = Runner(tmp_path, secrets={}).run(step, *env)
@@ -459,6 +480,7 @@ INSTALL_STEPS = [
     ("reconciler-apply.yml", "plan"),
     ("reconciler-apply.yml", "apply"),
     ("reconciler-drift.yml", "drift"),
+    ("reconciler-expiry.yml", "expire"),
 ]
 
 
@@ -738,3 +760,30 @@ def test_the_action_apply_fails_on_every_code_but_0(code: str, tmp_path: Path) -
         assert "::error::No saved plan at plan.json" in run.stdout and run.calls == []
     else:
         assert f"::error::reconciler apply failed (exit {code if installed else 127})" in run.stdout
+
+
+@pytest.mark.parametrize(("code", "fails"), [("0", False), ("1", True), ("missing", True)])
+def test_the_expiry_step_applies_only_expiries_and_fails_on_anything_else(
+    code: str, fails: bool, tmp_path: Path
+) -> None:
+    step, *env = workflow_step("reconciler-expiry.yml", "expire", "Apply expiries")
+    installed = code != "missing"
+    run = Runner(tmp_path, installed=installed).run(step, *env, exit_codes=code if installed else "0")
+    assert (run.returncode != 0) == fails, run.stdout
+    if installed:
+        assert run.reconciler() == [
+            [
+                "apply",
+                "-f",
+                "access/",
+                "--auto-approve",
+                "--only-expiries",
+                "--actor",
+                "expiry schedule",
+                "--lock-timeout",
+                "300",
+            ]
+        ]
+        assert run.calls[0]["env"]["RECONCILER_DATABASE_URL"] == SECRET_VALUES["RECONCILER_DATABASE_URL"]
+    if fails:
+        assert "::error::reconciler apply --only-expiries failed" in run.stdout
