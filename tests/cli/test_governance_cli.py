@@ -91,7 +91,7 @@ def test_validate_refuses_a_broken_deny_policy_and_warns_for_a_warn_policy(harne
     harness.write(config(", groups: [pay-create, pay-approve]"))
     denied = harness.cli("validate", "-f", str(harness.config_path))
     assert denied.exit_code == 1
-    assert denied.stderr.startswith(f'Error: {harness.config_path}:2:5: policies[0].id: policy "sod" (deny)')
+    assert denied.stderr.startswith(f'Error: {harness.config_path}:3:5: policies[0].id: policy "sod" (deny)')
     assert "bob@acme.com holds pay-approve, pay-create" in denied.stderr
 
     harness.write(
