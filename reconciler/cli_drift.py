@@ -120,7 +120,7 @@ def drift_markdown(plan: Plan, names: dict[str, str]) -> str:
     if plan.empty and denied(plan.policy_results):
         status = f"**Drift detected**: {POLICY_DRIFT}"
     head = f"{DRIFT_TITLE}\n\n{status}"
-    if plan.empty and not plan.unmanaged and not (plan.policy_results or plan.expiring):
+    if plan.empty and not plan.unmanaged and not (any(not r.passed for r in plan.policy_results) or plan.expiring):
         return head
     limit = DEFAULT_LIMIT - (len(head) - len(TITLE))
     return head + render_markdown(plan, limit=limit, workspace_names=names).removeprefix(TITLE)

@@ -48,7 +48,8 @@ def report(
     """Access review: who can do what in each workspace, through which role or group.
 
     With -f CONFIG the workspaces default to the declared ones, and entries that differ from the
-    configuration are marked. Metadata appears as keys only, never values.
+    configuration are marked, and the dates its expires: keys give are shown (UTC). Metadata appears as keys
+    only, never values.
 
     \b
     Example:
@@ -71,6 +72,7 @@ def report(
         runs=backend.history(history) if history else (),
         plan=plan,
         declared=_declared_roles(desired),
+        expiries=None if desired is None else {slug: ws.expiries for slug, ws in desired.workspaces.items()},
     )
     _write(RENDERERS[fmt](built), output, built)
 

@@ -2,7 +2,8 @@
 
 Stage: render. Pure. The text plan and the drift report end with these sections, the Markdown comment lists them
 after its summary (never truncated), the JSON plan carries them as data (``policy_results``, ``expiring``).
-Nothing is printed when there is nothing to say: a plan without policies or expiries looks as it always did.
+Nothing is printed when there is nothing to say: when every policy passes and nothing expires soon, the text and
+Markdown plans look as they always did (``No changes.`` stays one line); the JSON plan always lists the results.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def result_text(result: PolicyResult) -> str:
 def text_sections(plan: Plan) -> list[str]:
     """The policy and expiry sections as plain lines (the caller escapes them and adds the blank lines)."""
     lines: list[str] = []
-    if plan.policy_results:
+    if _broken(plan):
         lines.append(policy_summary(plan.policy_results))
         lines += ["  " + result_text(r) for r in plan.policy_results if not r.passed]
     if plan.expiring:
@@ -56,7 +57,7 @@ def text_sections(plan: Plan) -> list[str]:
 def markdown_sections(plan: Plan, cell: Callable[[str], str]) -> list[str]:
     """The same as Markdown tables; ``cell`` escapes a table cell."""
     lines: list[str] = []
-    if plan.policy_results:
+    if _broken(plan):
         lines += ["", f"**{policy_summary(plan.policy_results)}**"]
         broken = [r for r in plan.policy_results if not r.passed]
         if broken:
@@ -74,3 +75,7 @@ def markdown_sections(plan: Plan, cell: Callable[[str], str]) -> list[str]:
             for a in plan.expiring
         ]
     return lines
+
+
+def _broken(plan: Plan) -> bool:
+    return any(not result.passed for result in plan.policy_results)

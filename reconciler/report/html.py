@@ -122,6 +122,7 @@ def _workspace(index: int, workspace: WorkspaceReport, drift_checked: bool) -> s
     ]
     if drift_checked:
         parts.append(_drift(workspace.drift))
+    parts.append(_expiring(workspace))
     parts += [_matrix(index, workspace, drift_checked), _groups(workspace.groups), "</section>"]
     return "\n".join(parts)
 
@@ -163,6 +164,25 @@ def _drift(entries: Sequence[DriftEntry]) -> str:
         f'<h3>Drift <span class="badge drift">{_count(len(entries), "difference")}</span></h3>\n'
         '<p class="note">What <code>reconciler apply</code> would change to match the configuration.</p>'
         f'<ul class="drift">{shown}</ul>{more}'
+    )
+
+
+def _expiring(workspace: WorkspaceReport) -> str:
+    """When access ends (the configuration's ``expires:``, issue 18), soonest first; nothing when none does."""
+    rows = sorted(
+        ((when, member.email, group) for member in workspace.members for group, when in member.expires),
+        key=lambda row: row[0],
+    )
+    if not rows:
+        return ""
+    body = "".join(
+        f"<tr><td>{e(email)}</td><td>{e(group or 'membership')}</td><td>{e(when)}</td></tr>"
+        for when, email, group in rows
+    )
+    return (
+        "<h3>Access that expires</h3>"
+        '<table class="expires"><thead><tr><th scope="col">member</th><th scope="col">what</th>'
+        f'<th scope="col">expires (UTC)</th></tr></thead><tbody>{body}</tbody></table>'
     )
 
 

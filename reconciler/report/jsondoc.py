@@ -52,6 +52,7 @@ def member_dict(member: MemberEntry, access: dict[str, dict[str, Any]]) -> dict[
         "metadata_keys": list(member.metadata_keys),
         "access": access,
         "drift": drift_list(member.drift),
+        "expires": [{"group": group, "expires": when} for group, when in member.expires],
     }
 
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal
 
 from ..access import BuilderLevelReason, builder_level_reasons, describe_groups, implying_groups
 from ..audit import AuditRun
+from ..expiry import MemberExpiries
 from ..grants import role_permissions
 from ..ops import Plan
 from ..state import FLAG_NAMES, ROLES, GroupPermissions, Membership, Role, Snapshot, Workspace
@@ -28,6 +29,7 @@ REPORT_VERSION = 1
 STATUSES = ("invited", "active", "archived")
 COUNTED_STATUSES = frozenset({"invited", "active"})
 DeclaredRoles = Mapping[str, Mapping[str, Role]]  # workspace slug -> email -> role declared in the configuration
+Expiries = Mapping[str, Mapping[str, MemberExpiries]]  # workspace slug -> email -> the configuration's expires:
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,9 @@ class MemberEntry:
     metadata_keys: tuple[str, ...]
     profile: int  # index into WorkspaceReport.profiles
     drift: tuple[DriftEntry, ...] = ()
+    # when the access ends, from the configuration's ``expires:`` (``report -f``): (group, when), the membership
+    # itself with an empty group; times in UTC as every output shows them (issue 18)
+    expires: tuple[tuple[str, str], ...] = ()
 
     @property
     def name(self) -> str:
@@ -145,12 +150,16 @@ def build_report(
     plan: Plan | None = None,
     declared: DeclaredRoles | None = None,
     now: datetime | None = None,
+    expiries: Expiries | None = None,
 ) -> Report:
     """The report for ``slugs`` (default: every workspace of the snapshot); absent slugs are skipped."""
     chosen = sorted(snapshot.workspaces if slugs is None else set(slugs) & snapshot.workspaces.keys())
     drift = index_plan(plan) if plan is not None else DriftIndex()
     workspaces = tuple(
-        build_workspace(snapshot, snapshot.workspaces[slug], drift, (declared or {}).get(slug, {})) for slug in chosen
+        build_workspace(
+            snapshot, snapshot.workspaces[slug], drift, (declared or {}).get(slug, {}), (expiries or {}).get(slug, {})
+        )
+        for slug in chosen
     )
     return Report(
         generated_at=now or datetime.now(UTC),
@@ -163,7 +172,11 @@ def build_report(
 
 
 def build_workspace(
-    snapshot: Snapshot, workspace: Workspace, drift: DriftIndex, declared: Mapping[str, Role]
+    snapshot: Snapshot,
+    workspace: Workspace,
+    drift: DriftIndex,
+    declared: Mapping[str, Role],
+    expiries: Mapping[str, MemberExpiries] | None = None,
 ) -> WorkspaceReport:
     resources = resources_of(workspace)
     profiles: dict[AccessProfile, int] = {}
@@ -171,7 +184,9 @@ def build_workspace(
     for email in sorted(workspace.memberships):
         membership = workspace.memberships[email]
         profile = profiles.setdefault(access_profile(workspace, membership), len(profiles))
-        members.append(member_entry(snapshot, workspace, membership, profile, drift, declared.get(email)))
+        entry = member_entry(snapshot, workspace, membership, profile, drift, declared.get(email))
+        ends = (expiries or {}).get(email)
+        members.append(entry if ends is None else replace(entry, expires=expiry_cells(ends)))
     return WorkspaceReport(
         slug=workspace.slug,
         name=workspace.name,
@@ -212,6 +227,13 @@ def member_entry(
         profile=profile,
         drift=drift.for_member(workspace.slug, membership.email),
     )
+
+
+def expiry_cells(expiries: MemberExpiries) -> tuple[tuple[str, str], ...]:
+    """(group, when) for the membership (group ``""``) and each group membership that ends, soonest first."""
+    ends = [("", expiries.membership)] if expiries.membership is not None else []
+    ends += sorted(expiries.groups.items())
+    return tuple((group, expiry.describe()) for group, expiry in sorted(ends, key=lambda pair: pair[1].at))
 
 
 def role_cause(
