@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .cli import Runtime, cli, config_option, err
-from .cli_plan import expiring_option, workspace_option
+from .cli_plan import expiring_option, hygiene_options, workspace_option
 from .errors import ReconcilerError
 from .policies import denied
 
@@ -44,6 +44,7 @@ POLICY_DRIFT = "the database breaks a deny policy of the configuration (see Poli
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to this file.")
 @workspace_option()
 @expiring_option()
+@hygiene_options()
 @click.pass_obj
 def drift(
     runtime: Runtime,
@@ -52,12 +53,15 @@ def drift(
     output: Path | None,
     workspaces: tuple[str, ...],
     expiring_within: Any,
+    stale_invites: Any,
+    not_signed_in: Any,
 ) -> None:
     """Report whether the database differs from the configuration (read-only, for CI).
 
     Exit codes: 0 in sync, 2 drift, 1 error. Unmanaged members and groups (prune: none) are listed but are
     not drift. The configuration's policies are checked on the database as it is: a broken deny policy (e.g.
-    made in the UI) is drift too. Access that expired but is still there is drift (apply revokes it).
+    made in the UI) is drift too. Access that expired but is still there is drift (apply revokes it). Stale
+    invitations and members who stopped signing in are listed (access hygiene), and are not drift.
 
     \b
     Example:
@@ -69,7 +73,13 @@ def drift(
     desired = load_desired(config_path, workspaces=workspaces)
     backend = open_read_only(runtime)
     planned, drifted = plan_drift(
-        backend, desired, runtime.keyring(create=False), workspaces=workspaces, expiring_within=expiring_within
+        backend,
+        desired,
+        runtime.keyring(create=False),
+        workspaces=workspaces,
+        expiring_within=expiring_within,
+        stale_invites=stale_invites,
+        not_signed_in=not_signed_in,
     )
     report = render_report(planned, fmt, color=runtime.color and output is None)
     if output is None:
@@ -120,7 +130,8 @@ def drift_markdown(plan: Plan, names: dict[str, str]) -> str:
     if plan.empty and denied(plan.policy_results):
         status = f"**Drift detected**: {POLICY_DRIFT}"
     head = f"{DRIFT_TITLE}\n\n{status}"
-    if plan.empty and not plan.unmanaged and not (any(not r.passed for r in plan.policy_results) or plan.expiring):
+    governance = any(not r.passed for r in plan.policy_results) or plan.expiring or plan.hygiene
+    if plan.empty and not plan.unmanaged and not governance:
         return head
     limit = DEFAULT_LIMIT - (len(head) - len(TITLE))
     return head + render_markdown(plan, limit=limit, workspace_names=names).removeprefix(TITLE)

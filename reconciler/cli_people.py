@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
 
-from .cli import Runtime, cli, err, fail, require_workspaces
+from .cli import Runtime, cli, config_option, err, fail, require_workspaces
 
 
 def _supporting(runtime: Runtime, command: str, capability: str) -> Any:
@@ -360,3 +361,72 @@ def explain(runtime: Runtime, email: str, workspace: str, reveal: bool, fmt: str
         "currentUser": current_user(user, member, reveal=reveal),
     }
     click.echo(json.dumps(data, indent=2))
+
+
+@invites.command("prune")
+@config_option()
+@click.option(
+    "--older-than",
+    "older_than",
+    default="30d",
+    show_default=True,
+    metavar="DURATION",
+    callback=lambda _ctx, _param, value: _prune_age(value),
+    help="Archive invitations pending longer than this (3600, 90m, 24h, 30d).",
+)
+@click.option("--workspace", "workspaces", multiple=True, metavar="SLUG", help="Only this workspace (repeatable).")
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--actor", help="Who is applying, for the audit log (default: CI user or OS user).")
+@click.option("--lock-timeout", type=click.FloatRange(min=0), default=0.0, show_default=True)
+@click.pass_obj
+def invites_prune(
+    runtime: Runtime,
+    config_path: Path,
+    older_than: Any,
+    workspaces: tuple[str, ...],
+    auto_approve: bool,
+    actor: str | None,
+    lock_timeout: float,
+) -> None:
+    """Archive stale invitations through a normal plan and apply (issue 18).
+
+    Invitations pending longer than --older-than that the configuration does not declare are archived (groups
+    and metadata kept), with the plan shown and confirmed like apply's, under the apply lock, the safety rails
+    and the policies, and recorded in the audit log. Stale invitations the configuration declares are named:
+    remove them from the file, or the next plan would invite them again.
+
+    \b
+    Example:
+      reconciler invites prune -f access/ --older-than 30d
+      reconciler invites prune -f access/ --older-than 45d --auto-approve
+    """
+    from .cli_plan import CHANGED_MESSAGE, _ApplyOptions, _confirm, _execute, _raise_refusals, stdin_is_interactive
+    from .render.text import render_text
+    from .workflow import default_actor, load_desired, plan_invite_prune
+
+    desired = load_desired(config_path, workspaces=workspaces)
+    backend = runtime.backend()
+    keyring = runtime.keyring(create=False)
+    planned = plan_invite_prune(backend, desired, keyring, older_than=older_than, workspaces=workspaces)
+    for note in planned.plan.notes:
+        err(f"Note: {note}")
+    if planned.plan.empty:
+        click.echo("No stale invitations to archive.")
+        return
+    click.echo(render_text(planned.plan, color=runtime.color))
+    _raise_refusals(planned, allow_mass_change=False)
+    if not auto_approve:
+        if not stdin_is_interactive():
+            fail("cannot ask for confirmation: standard input is not a terminal", hint="pass --auto-approve")
+        _confirm()
+    options = _ApplyOptions(default_actor(actor), lock_timeout, allow_mass_change=False)
+    _execute(runtime, planned.plan, keyring, "invites prune", options, stale_message=CHANGED_MESSAGE)
+
+
+def _prune_age(value: str) -> Any:
+    from .workflow import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--older-than'") from None

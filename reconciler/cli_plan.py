@@ -42,6 +42,38 @@ def expiring_option() -> Any:
     )
 
 
+def _optional_duration(option: str) -> Any:
+    def parse(_ctx: Any, _param: Any, value: str) -> Any:
+        return None if value in ("off", "0") else _duration(value, param_hint=f"'{option}'")
+
+    return parse
+
+
+def hygiene_options() -> Any:
+    """``--stale-invites`` and ``--not-signed-in`` (issue 18): what ``drift`` and ``report`` flag; ``off`` turns
+    one off."""
+
+    def decorate(command: Any) -> Any:
+        command = click.option(
+            "--not-signed-in",
+            default="90d",
+            show_default=True,
+            metavar="DURATION",
+            callback=_optional_duration("--not-signed-in"),
+            help="Flag active members not signed in for this long, where the backend records sign-ins (off: never).",
+        )(command)
+        return click.option(
+            "--stale-invites",
+            default="30d",
+            show_default=True,
+            metavar="DURATION",
+            callback=_optional_duration("--stale-invites"),
+            help="Flag invitations pending longer than this (off: never).",
+        )(command)
+
+    return decorate
+
+
 def _plan_from_config(
     runtime: Runtime,
     config_path: Path,

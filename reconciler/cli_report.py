@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from .cli import Runtime, cli, config_option, err, fail, require_workspaces
+from .cli_plan import hygiene_options
 
 FORMATS = ("html", "csv", "json")
 
@@ -35,6 +36,7 @@ FORMATS = ("html", "csv", "json")
     metavar="N",
     help="How many recent applies to list (0: none).",
 )
+@hygiene_options()
 @click.pass_obj
 def report(
     runtime: Runtime,
@@ -44,11 +46,15 @@ def report(
     fmt: str | None,
     output: Path | None,
     history: int,
+    stale_invites: Any,
+    not_signed_in: Any,
 ) -> None:
     """Access review: who can do what in each workspace, through which role or group.
 
     With -f CONFIG the workspaces default to the declared ones, and entries that differ from the
-    configuration are marked, and the dates its expires: keys give are shown (UTC). Metadata appears as keys
+    configuration are marked, and the dates its expires: keys give are shown (UTC). Invitations pending longer
+    than --stale-invites and members not signed in for --not-signed-in (where the backend records sign-ins) are
+    flagged. Metadata appears as keys
     only, never values.
 
     \b
@@ -57,6 +63,8 @@ def report(
       reconciler report --workspace acme --format csv -o acme-access.csv
       reconciler report -f workspace.yaml --format json
     """
+    from .expiry import current_time
+    from .hygiene import findings
     from .report import RENDERERS, build_report
 
     fmt = fmt or _format_from(output)
@@ -73,6 +81,14 @@ def report(
         plan=plan,
         declared=_declared_roles(desired),
         expiries=None if desired is None else {slug: ws.expiries for slug, ws in desired.workspaces.items()},
+        hygiene=findings(
+            snapshot,
+            backend.read_activity(slugs),
+            slugs,
+            now=current_time(),
+            stale_invites=stale_invites,
+            not_signed_in=not_signed_in,
+        ),
     )
     _write(RENDERERS[fmt](built), output, built)
 

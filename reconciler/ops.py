@@ -265,6 +265,18 @@ class ExpiringAccess:
     at: str
 
 
+@dataclass(frozen=True)
+class HygieneFinding:
+    """Access hygiene (``drift``, ``report``): a stale invitation, or an active member not signed in for long
+    (``since``: when, as shown, UTC; ``days``: how long ago), or without any sign-in on record."""
+
+    workspace: str
+    email: str
+    kind: str  # stale-invitation | not-signed-in | no-sign-in-on-record
+    since: str = ""
+    days: int = 0
+
+
 @dataclass(frozen=True, kw_only=True)
 class UpdateMembership(Op):
     email: str
@@ -368,6 +380,8 @@ class Plan:
     policies: tuple[Policy, ...] = ()
     policy_digest: str = ""
     policy_results: tuple[PolicyResult, ...] = ()
+    # Access hygiene findings (``drift``): stale invitations, members who stopped signing in.
+    hygiene: tuple[HygieneFinding, ...] = ()
 
     @property
     def empty(self) -> bool:

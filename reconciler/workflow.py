@@ -25,6 +25,8 @@ from .desired import DesiredState
 from .errors import ConfigError, Location, PlanRefused, Problem, ReconcilerError, StalePlan, refused
 from .expiry import DEFAULT_EXPIRING_WINDOW, current_time, describe_window
 from .expiry import expiring_within as expiring
+from .hygiene import DEFAULT_NOT_SIGNED_IN, DEFAULT_STALE_INVITES, prune_ops
+from .hygiene import findings as hygiene_findings
 from .ops import Plan, RailWarning
 from .outcome import outcome
 from .policies import Policy, PolicyResult, applicable, denied, describe_result, evaluate
@@ -195,9 +197,13 @@ def plan_drift(
     workspaces: Collection[str] = (),
     now: datetime | None = None,
     expiring_within: timedelta = DEFAULT_EXPIRING_WINDOW,
+    stale_invites: timedelta | None = DEFAULT_STALE_INVITES,
+    not_signed_in: timedelta | None = DEFAULT_NOT_SIGNED_IN,
 ) -> tuple[Planned, bool]:
     """``drift``: the plan, with the policies checked on the database as it is (not on what apply would make of
-    it), and whether anything drifted: a change to make, or a broken ``deny`` policy."""
+    it), and whether anything drifted: a change to make, or a broken ``deny`` policy. Access hygiene findings
+    (stale invitations, members who stopped signing in) are listed, and are not drift."""
+    now = now if now is not None else current_time()
     planned = make_plan(
         backend,
         desired,
@@ -210,7 +216,59 @@ def plan_drift(
     if planned.plan.policies:
         results = current_policy_results(planned.plan.policies, planned.snapshot)
         planned = replace(planned, plan=replace(planned.plan, policy_results=results))
+    found = hygiene_findings(
+        planned.snapshot,
+        backend.read_activity(planned.plan.workspaces),
+        planned.plan.workspaces,
+        now=now,
+        stale_invites=stale_invites,
+        not_signed_in=not_signed_in,
+    )
+    planned = replace(planned, plan=replace(planned.plan, hygiene=found))
     return planned, not planned.plan.empty or bool(denied(planned.plan.policy_results))
+
+
+def plan_invite_prune(
+    backend: Backend,
+    desired: DesiredState,
+    keyring: Keyring | None,
+    *,
+    older_than: timedelta,
+    workspaces: Collection[str] = (),
+    now: datetime | None = None,
+) -> Planned:
+    """``invites prune``: a plan that archives every invitation pending longer than ``older_than`` that the
+    configuration does not declare (one it declares would be invited again by the next plan: a note says to
+    remove it from the file). Applied like any plan: lock, fingerprint, rails, policies, audit."""
+    import uuid
+
+    slugs = sorted(workspaces) or sorted(desired.workspaces)
+    now = now if now is not None else current_time()
+    snapshot = backend.read_snapshot(slugs, keyring)
+    stale = hygiene_findings(
+        snapshot, backend.read_activity(slugs), slugs, now=now, stale_invites=older_than, not_signed_in=None
+    )
+    managed = {(slug, email) for slug in slugs for email in desired.workspaces[slug].workspace.memberships}
+    notes = tuple(
+        f"{f.workspace}: {f.email}: invitation pending since {f.since} ({f.days} days) is declared in the "
+        "configuration: remove its entry (or set status: archived) to revoke it"
+        for f in stale
+        if (f.workspace, f.email) in managed
+    )
+    policies = applicable(desired.policies, slugs)
+    plan = Plan(
+        ops=tuple(prune_ops(stale, managed)),
+        workspaces=tuple(slugs),
+        config_hash=desired.config_hash,
+        state_fingerprint=snapshot.fingerprint,
+        created_at=now.isoformat(timespec="seconds"),
+        plan_id=uuid.uuid4().hex,
+        notes=notes,
+        policies=policies,
+        policy_digest=policy_digest(policies),
+    )
+    backend.validate_plan(plan, snapshot)
+    return Planned(desired, snapshot, with_warnings(plan, snapshot))
 
 
 POLICIES_CHANGED = "the policies changed since the plan was made: it was checked against other rules"

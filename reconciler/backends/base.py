@@ -11,6 +11,7 @@ from collections.abc import Callable, Collection
 
 from ..audit import ApplyResult, AuditInfo, AuditRun
 from ..crypto import Keyring
+from ..hygiene import Activity
 from ..ops import Plan
 from ..state import Snapshot
 
@@ -73,6 +74,11 @@ class Backend(ABC):
         """Work after the apply committed (deliver invitations); lines for stderr. A failure here never undoes
         the apply."""
         return []
+
+    def read_activity(self, slugs: Collection[str]) -> Activity:
+        """What the database records about use (issue 18): when pending invitations were issued, and sign-ins
+        (``Activity.last_sign_in`` None: not recorded). The default: nothing is recorded."""
+        return Activity()
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..hygiene import describe_finding
 from ..ops import Plan
 from ..policies import PolicyResult
 
 POLICIES_TITLE = "Policies"
 EXPIRING_TITLE = "Expiring within {window}"
+HYGIENE_TITLE = "Access hygiene (not drift)"
 
 
 def policy_summary(results: tuple[PolicyResult, ...]) -> str:
@@ -51,6 +53,11 @@ def text_sections(plan: Plan) -> list[str]:
             "  " + "  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True)) + "  " + row[3]
             for row in rows
         ]
+    if plan.hygiene:
+        if lines:
+            lines.append("")
+        lines.append(f"{HYGIENE_TITLE}: {len(plan.hygiene)}")
+        lines += [f"  {f.workspace}  {f.email}  {describe_finding(f)}" for f in plan.hygiene]
     return lines
 
 
@@ -74,6 +81,9 @@ def markdown_sections(plan: Plan, cell: Callable[[str], str]) -> list[str]:
             f"| {cell(a.workspace)} | {cell(a.email)} | {cell(a.group) or '(membership)'} | {cell(a.expires)} |"
             for a in plan.expiring
         ]
+    if plan.hygiene:
+        lines += ["", f"**{HYGIENE_TITLE}**:", "", "| workspace | user | finding |", "| --- | --- | --- |"]
+        lines += [f"| {cell(f.workspace)} | {cell(f.email)} | {cell(describe_finding(f))} |" for f in plan.hygiene]
     return lines
 
 

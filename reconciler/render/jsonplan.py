@@ -78,6 +78,8 @@ def plan_to_json_dict(plan: Plan) -> dict[str, Any]:
     if plan.expiring:
         document["expiring_window"] = plan.expiring_window
         document["expiring"] = _encode(plan.expiring)
+    if plan.hygiene:
+        document["hygiene"] = _encode(plan.hygiene)
     if plan.policies or plan.policy_results:
         document["policies"] = _encode(plan.policies)
         document["policy_digest"] = plan.policy_digest

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from .. import ops
 from ..desired import DesiredState
+from ..hygiene import describe_finding
 from ..ops import Op, Plan
 from ..policies import PolicyResult
 from ..state import Snapshot
@@ -111,17 +112,23 @@ def _testcase(slug: str, case: _Case) -> ET.Element:
 
 
 def _add_expiring(elements: list[ET.Element], slug: str, plan: Plan) -> None:
+    """A member's expiries and hygiene findings (issue 18) in the ``<system-out>`` of its test case."""
+    lines = [
+        (a.email, f"{'group ' + a.group if a.group else 'membership'} expires {a.expires}")
+        for a in plan.expiring
+        if a.workspace == slug
+    ]
+    lines += [(f.email, describe_finding(f)) for f in plan.hygiene if f.workspace == slug]
     by_name = {element.get("name"): element for element in elements}
-    for access in plan.expiring:
-        element = by_name.get(escape_control(f"{slug}/user/{access.email}")) if access.workspace == slug else None
+    for email, line in lines:
+        element = by_name.get(escape_control(f"{slug}/user/{email}"))
         if element is None:
             continue
-        what = f"group {access.group}" if access.group else "membership"
         out = element.find("system-out")
         if out is None:
             out = ET.SubElement(element, "system-out")
             out.text = ""
-        out.text = (out.text or "") + escape_control(f"{what} expires {access.expires}\n")
+        out.text = (out.text or "") + escape_control(line) + "\n"
 
 
 def _policy_case(slug: str, result: PolicyResult) -> ET.Element:

@@ -14,6 +14,7 @@ import hashlib
 from collections.abc import Sequence
 from html import escape
 
+from ..hygiene import describe_finding
 from ..safetext import escape as escape_control
 from ..state import FLAG_NAMES
 from .drift import DriftEntry
@@ -123,6 +124,7 @@ def _workspace(index: int, workspace: WorkspaceReport, drift_checked: bool) -> s
     if drift_checked:
         parts.append(_drift(workspace.drift))
     parts.append(_expiring(workspace))
+    parts.append(_hygiene(workspace))
     parts += [_matrix(index, workspace, drift_checked), _groups(workspace.groups), "</section>"]
     return "\n".join(parts)
 
@@ -183,6 +185,18 @@ def _expiring(workspace: WorkspaceReport) -> str:
         "<h3>Access that expires</h3>"
         '<table class="expires"><thead><tr><th scope="col">member</th><th scope="col">what</th>'
         f'<th scope="col">expires (UTC)</th></tr></thead><tbody>{body}</tbody></table>'
+    )
+
+
+def _hygiene(workspace: WorkspaceReport) -> str:
+    """Stale invitations and members who stopped signing in (issue 18); nothing when there are none."""
+    if not workspace.hygiene:
+        return ""
+    body = "".join(f"<tr><td>{e(f.email)}</td><td>{e(describe_finding(f))}</td></tr>" for f in workspace.hygiene)
+    return (
+        "<h3>Access hygiene</h3>"
+        '<table class="hygiene"><thead><tr><th scope="col">member</th><th scope="col">finding</th></tr></thead>'
+        f"<tbody>{body}</tbody></table>"
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..hygiene import describe_finding
 from ..safetext import escape_json
 from ..state import FLAG_NAMES
 from .drift import DriftEntry
@@ -71,6 +72,10 @@ def group_dict(group: GroupEntry) -> dict[str, Any]:
 def workspace_dict(workspace: WorkspaceReport) -> dict[str, Any]:
     summary = workspace.summary
     access = [profile_access(workspace, row) for row in workspace.profiles]  # shared by the members of a profile
+    hygiene = [
+        {"email": f.email, "finding": f.kind, "since": f.since, "days": f.days, "text": describe_finding(f)}
+        for f in workspace.hygiene
+    ]
     return {
         "slug": workspace.slug,
         "name": workspace.name,
@@ -85,6 +90,7 @@ def workspace_dict(workspace: WorkspaceReport) -> dict[str, Any]:
         "groups": [group_dict(g) for g in workspace.groups],
         "members": [member_dict(m, access[m.profile]) for m in workspace.members],
         "drift": drift_list(workspace.drift),
+        "hygiene": hygiene,
     }
 
 

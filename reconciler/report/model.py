@@ -20,7 +20,7 @@ from ..access import BuilderLevelReason, builder_level_reasons, describe_groups,
 from ..audit import AuditRun
 from ..expiry import MemberExpiries
 from ..grants import role_permissions
-from ..ops import Plan
+from ..ops import HygieneFinding, Plan
 from ..state import FLAG_NAMES, ROLES, GroupPermissions, Membership, Role, Snapshot, Workspace
 from .drift import DriftEntry, DriftIndex, index_plan
 from .matrix import AccessProfile, Cell, MatrixBuilder, Resource, resources_of
@@ -105,6 +105,8 @@ class WorkspaceReport:
     members: tuple[MemberEntry, ...]
     groups: tuple[GroupEntry, ...]
     drift: tuple[DriftEntry, ...] = ()
+    # access hygiene (issue 18): stale invitations, members who stopped signing in
+    hygiene: tuple[HygieneFinding, ...] = ()
 
     def access(self, member: MemberEntry) -> tuple[Cell, ...]:
         return self.profiles[member.profile]
@@ -151,6 +153,7 @@ def build_report(
     declared: DeclaredRoles | None = None,
     now: datetime | None = None,
     expiries: Expiries | None = None,
+    hygiene: Sequence[HygieneFinding] = (),
 ) -> Report:
     """The report for ``slugs`` (default: every workspace of the snapshot); absent slugs are skipped."""
     chosen = sorted(snapshot.workspaces if slugs is None else set(slugs) & snapshot.workspaces.keys())
@@ -161,6 +164,8 @@ def build_report(
         )
         for slug in chosen
     )
+    if hygiene:
+        workspaces = tuple(replace(w, hygiene=tuple(f for f in hygiene if f.workspace == w.slug)) for w in workspaces)
     return Report(
         generated_at=now or datetime.now(UTC),
         workspaces=workspaces,

@@ -144,3 +144,38 @@ def test_a_saved_plan_checked_against_policies_needs_the_configuration_and_the_s
     applied = harness.cli("apply", str(plan_file), "-f", str(harness.config_path))
     assert applied.exit_code == 0, applied.stderr
     assert harness.scalar("SELECT count(*) FROM memberships") == 2
+
+
+def test_stale_invitations_are_flagged_and_pruned_through_a_normal_apply(harness: Harness) -> None:
+    harness.apply(config(", groups: [pay-create]", settings="prune: none\n"))
+    # bob leaves the file (prune: none: unmanaged), carol is declared; both invitations were issued long ago
+    without_bob = config(settings="prune: none\n").replace(
+        "- {email: bob@acme.com, first_name: Bob, role: end-user}",
+        "- {email: carol@acme.com, first_name: Carol, role: end-user}",
+    )
+    harness.apply(without_bob)
+    harness.execute("UPDATE memberships SET invitation_expires_at = '2027-01-08 10:00:00' WHERE status = 'invited'")
+    later = {"RECONCILER_NOW": "2027-03-30T12:00:00Z"}
+
+    drift = harness.cli("drift", "-f", str(harness.config_path), **later)
+    assert drift.exit_code == 0, drift.stderr  # hygiene is not drift
+    assert "Access hygiene (not drift): 3" in drift.stdout
+    assert "acme  bob@acme.com  invitation pending since 2027-01-01 10:00 UTC (88 days)" in drift.stdout
+    report = json.loads(harness.cli("report", "-f", str(harness.config_path), "--format", "json", **later).stdout)
+    assert {f["email"] for f in report["workspaces"][0]["hygiene"]} == {
+        "alice@acme.com",
+        "bob@acme.com",
+        "carol@acme.com",
+    }
+
+    pruned = harness.cli(
+        "invites", "prune", "-f", str(harness.config_path), "--older-than", "30d", "--auto-approve", **later
+    )
+
+    assert pruned.exit_code == 0, pruned.stderr
+    assert '* user "bob@acme.com": archive (invitation pending since 2027-01-01 10:00 UTC (88 days)' in pruned.stdout
+    assert "Note: acme: carol@acme.com: invitation pending since" in pruned.stderr  # declared: the file decides
+    assert harness.membership("bob@acme.com")["status"] == "archived"
+    assert harness.membership("carol@acme.com")["status"] == "invited"
+    assert harness.cli("history", "--format", "json").stdout.count('"command": "invites prune"') == 1
+    harness.assert_in_sync(harness.desired())
