@@ -42,10 +42,10 @@ def drift_json(db: ToolJetDb, *extra: str) -> dict:
     return json.loads(result.stdout)
 
 
-def test_a_stale_invitation_and_sign_ins_are_flagged_where_toolJet_records_them(tooljet: ToolJetDb) -> None:
+def test_a_stale_invitation_and_sign_ins_are_flagged_where_tooljet_records_them(tooljet: ToolJetDb) -> None:
     tooljet.query(
-        "UPDATE organization_users SET updated_at = '2027-01-01 08:00' WHERE id = '3a000000-0000-4000-8000-000000000004' "
-        "RETURNING id"
+        "UPDATE organization_users SET updated_at = '2027-01-01 08:00' "
+        "WHERE id = '3a000000-0000-4000-8000-000000000004' RETURNING id"
     )
     without_sessions = drift_json(tooljet)
     assert without_sessions["hygiene"] == [
