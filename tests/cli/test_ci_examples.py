@@ -519,7 +519,7 @@ def apply_step(runner: Runner, exit_codes: str = "0", **env: str) -> StepRun:
 def test_the_apply_step_applies_the_saved_plan_with_mail_settings(tmp_path: Path) -> None:
     run = apply_step(Runner(tmp_path, event={"ref": "refs/heads/main"}))  # a push: no inputs
     assert run.returncode == 0, run.stdout
-    assert run.reconciler() == [["apply", "plan.json", "--lock-timeout", "120", "--actor", "octocat"]]
+    assert run.reconciler() == [["apply", "plan.json", "-f", "access/", "--lock-timeout", "120", "--actor", "octocat"]]
     env = run.calls[0]["env"]
     assert env["RECONCILER_SMTP_URL"] == SECRET_VALUES["RECONCILER_SMTP_URL"]
     assert env["RECONCILER_MAIL_FROM"] == SECRET_VALUES["RECONCILER_MAIL_FROM"]
