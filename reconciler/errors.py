@@ -1,4 +1,4 @@
-"""The exception hierarchy. Errors carry data; only ``cli.py`` turns them into text and exit codes."""
+"""The exception hierarchy. Errors carry data; only ``reconciler.cli`` turns them into text and exit codes."""
 
 from __future__ import annotations
 

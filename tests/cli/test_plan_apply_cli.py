@@ -192,7 +192,7 @@ class _Terminal(io.StringIO):
 def test_long_applies_show_a_progress_bar_on_stderr(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from reconciler import cli_plan
+    from reconciler.cli import plan as cli_plan
 
     terminal = _Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
@@ -246,8 +246,8 @@ def test_ctrl_c_at_the_prompt_cancels_and_says_nothing_was_changed(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Before: "Interrupted; an apply in progress was rolled back." (none was running), without a newline."""
-    monkeypatch.setattr("reconciler.cli_plan.stdin_is_interactive", lambda: True)
-    monkeypatch.setattr("reconciler.cli_plan.read_answer", _ctrl_c)
+    monkeypatch.setattr("reconciler.cli.plan.stdin_is_interactive", lambda: True)
+    monkeypatch.setattr("reconciler.cli.plan.read_answer", _ctrl_c)
     before = harness.dump()
     result = harness.cli("apply", "-f", str(harness.config_path))
     assert result.exit_code == 1
@@ -281,7 +281,7 @@ def test_history_words_its_counts(harness: Harness) -> None:
     assert runs[0]["result"] == "applied" and runs[0]["summary"]["add"] > 1
     text = harness.cli("history").stdout
     assert "role_changes" not in text and " 1 workspaces" not in text
-    from reconciler.cli_plan import history_counts
+    from reconciler.cli.plan import history_counts
 
     assert history_counts({"add": 1, "change": 2, "role_changes": 1}) == "1 added, 2 changed, 1 role change"
     assert history_counts({"archive": 0, "role_changes": 3}) == "3 role changes"
@@ -295,7 +295,7 @@ def test_an_apply_that_cannot_keep_its_invitations_is_refused_before_the_questio
 ) -> None:
     """PostgreSQL without a master key: the invitation emails could not be queued encrypted, so the apply is
     refused before anyone is asked to approve it (before, the refusal came after the 'yes')."""
-    monkeypatch.setattr("reconciler.cli_plan.stdin_is_interactive", lambda: True)
+    monkeypatch.setattr("reconciler.cli.plan.stdin_is_interactive", lambda: True)
     opened = Harness(postgres_url, tmp_path, keyring=None)
     try:
         opened.write(config_yaml(workspace_yaml(users="- {email: alice@acme.com, first_name: Alice, role: admin}\n")))

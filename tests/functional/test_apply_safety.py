@@ -21,7 +21,7 @@ from sqlalchemy import text
 from reconciler.backends.builtin.backend import _read_holder
 from reconciler.backends.builtin.executor import Executor
 from reconciler.cli import CONFIRM_QUESTION
-from reconciler.cli_plan import CHANGED_MESSAGE
+from reconciler.cli.plan import CHANGED_MESSAGE
 from reconciler.errors import ApplyError, LockTimeout
 from reconciler.render.text import NO_CHANGES
 
@@ -69,7 +69,7 @@ def subprocess_env(harness: Harness) -> dict[str, str]:
 def test_apply_answered_with_anything_but_yes_changes_nothing(
     harness: Harness, answer: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("reconciler.cli_plan.stdin_is_interactive", lambda: True)
+    monkeypatch.setattr("reconciler.cli.plan.stdin_is_interactive", lambda: True)
     before, runs = harness.dump(), len(harness.backend.history(100))
 
     result = harness.cli("apply", "-f", str(harness.config_path), input=answer + "\n")
@@ -270,7 +270,7 @@ def test_a_waiting_auto_approved_apply_plans_again_after_the_other_apply(harness
 def test_a_waiting_interactive_apply_stops_when_the_database_changed(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("reconciler.cli_plan.stdin_is_interactive", lambda: True)
+    monkeypatch.setattr("reconciler.cli.plan.stdin_is_interactive", lambda: True)
     before = harness.dump()
     with HeldLock(harness, "holder-of-the-lock", change=RENAME) as held:
         threading.Timer(1.0, held.release.set).start()

@@ -527,7 +527,7 @@ def test_junit_escapes_hostile_names_and_reports_entities_the_database_adds() ->
 
 def test_the_markdown_report_stays_under_60000_characters() -> None:
     from reconciler import ops
-    from reconciler.cli_drift import drift_markdown
+    from reconciler.cli.drift import drift_markdown
 
     creates = tuple(
         ops.CreateMembership(workspace="w", email=f"user{i:05d}@x.example", role="end-user", status="invited")

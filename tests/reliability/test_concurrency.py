@@ -29,7 +29,7 @@ from helpers import Harness
 from rel_support import RECONCILER, subprocess_env
 
 from reconciler.backends.builtin.db import open_database
-from reconciler.cli_plan import CHANGED_MESSAGE
+from reconciler.cli.plan import CHANGED_MESSAGE
 from reconciler.render.text import NO_CHANGES
 
 USERS = 800

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from .backends.registry import BACKENDS
-from .errors import ReconcilerError
-from .safetext import escape
+from ..backends.registry import BACKENDS
+from ..errors import ReconcilerError
+from ..safetext import escape
 
 if TYPE_CHECKING:
-    from .backends.base import Backend
-    from .keys import KeyringResult
+    from ..backends.base import Backend
+    from ..keys import KeyringResult
 
 DISTRIBUTION = "access-reconciler"  # the name on the package index; the import package and command are `reconciler`
 DEFAULT_DATABASE = "sqlite:///reconciler.db"
@@ -44,27 +44,27 @@ class Runtime:
         """The database. Only ``create`` (``apply``) may create it or its schema (SPEC 3); every other command
         gets :class:`~reconciler.errors.DatabaseMissing` for a database that does not exist yet."""
         if self._backend is None:
-            from .backends.registry import open_backend
+            from ..backends.registry import open_backend
 
             self._backend = open_backend(self.backend_name, self.database_url, create=create)
         return self._backend
 
     def backend_or_absent(self) -> tuple[Backend, str | None]:
         """For ``plan``: the database, or an empty stand-in for one that does not exist yet, with a note."""
-        from .errors import DatabaseMissing
+        from ..errors import DatabaseMissing
 
         try:
             return self.backend(), None
         except DatabaseMissing as exc:
             if self.backend_name != "builtin":
                 raise
-            from .backends.builtin.backend import AbsentDatabase
+            from ..backends.builtin.backend import AbsentDatabase
 
             note = f"Note: {exc.message}; this plan starts from an empty state, and 'reconciler apply' will create it."
             return AbsentDatabase(self.database_url, exc), note
 
     def keyring(self, *, create: bool = False, required: bool = False) -> Any:
-        from .keys import load_keyring, require_keyring
+        from ..keys import load_keyring, require_keyring
 
         result = self._keys.get(create)
         if result is None:
@@ -83,7 +83,7 @@ class Runtime:
 
     def _holds_encrypted_data(self) -> bool:
         """Whether the database holds encrypted values (asked before a key file is created for it)."""
-        from .errors import DatabaseMissing
+        from ..errors import DatabaseMissing
 
         try:
             backend = self.backend()
@@ -296,7 +296,7 @@ def validate(config_path: Path, resolve_secrets: bool) -> None:
     Example:
       reconciler validate -f examples/workspace.yaml
     """
-    from .config.loader import load_config
+    from ..config.loader import load_config
 
     desired = load_config(config_path, resolve_secrets=resolve_secrets, warn=lambda message: err(f"Warning: {message}"))
     users = sum(len(ws.workspace.memberships) for ws in desired.workspaces.values())
@@ -316,7 +316,7 @@ def schema() -> None:
     """
     import json
 
-    from .config.schema import json_schema
+    from ..config.schema import json_schema
 
     click.echo(json.dumps(json_schema(), indent=2))
 
@@ -340,7 +340,7 @@ def db_upgrade(runtime: Runtime) -> None:
     Example:
       reconciler --database postgresql://localhost/access db upgrade
     """
-    from .backends.registry import upgrade_backend
+    from ..backends.registry import upgrade_backend
 
     before, after = upgrade_backend(runtime.backend_name, runtime.database_url)
     if before == after:
@@ -351,13 +351,13 @@ def db_upgrade(runtime: Runtime) -> None:
 
 def register_later_commands() -> None:
     """Each module registers its commands on ``cli`` when imported."""
-    from . import cli_drift, cli_export, cli_people, cli_plan, cli_report  # noqa: F401
+    from . import drift, export, people, plan, report  # noqa: F401
 
     add_global_options(cli)
 
 
 def main() -> None:
-    from .workflow import one_shot_process
+    from ..workflow import one_shot_process
 
     register_later_commands()
     try:

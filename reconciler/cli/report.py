@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from .cli import Runtime, cli, config_option, err, fail, require_workspaces
+from .app import Runtime, cli, config_option, err, fail, require_workspaces
 
 FORMATS = ("html", "csv", "json")
 
@@ -56,7 +56,7 @@ def report(
       reconciler report --workspace acme --format csv -o acme-access.csv
       reconciler report -f workspace.yaml --format json
     """
-    from .report import RENDERERS, build_report
+    from ..report import RENDERERS, build_report
 
     fmt = fmt or _format_from(output)
     backend = runtime.backend()
@@ -83,7 +83,7 @@ def _format_from(output: Path | None) -> str:
 def _load(config_path: Path | None) -> Any:
     if config_path is None:
         return None
-    from .workflow import load_desired
+    from ..workflow import load_desired
 
     return load_desired(config_path)
 
@@ -112,8 +112,8 @@ def _choose_workspaces(
 def _snapshot_and_plan(backend: Any, slugs: list[str], desired: Any, keyring: Any) -> tuple[Any, Any]:
     if desired is None:
         return backend.read_snapshot(slugs, keyring), None
-    from .ops import Plan
-    from .workflow import make_plan
+    from ..ops import Plan
+    from ..workflow import make_plan
 
     declared = [slug for slug in slugs if slug in desired.workspaces]
     if not declared:

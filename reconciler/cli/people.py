@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from .cli import Runtime, cli, err, fail, require_workspaces
+from .app import Runtime, cli, err, fail, require_workspaces
 
 
 def _supporting(runtime: Runtime, command: str, capability: str) -> Any:
@@ -38,7 +38,7 @@ def users(runtime: Runtime, workspaces: tuple[str, ...], all_workspaces: bool, f
       reconciler users --workspace acme
       reconciler users --all-workspaces --format json
     """
-    from .people import count_users, user_rows
+    from ..people import count_users, user_rows
 
     if bool(workspaces) == all_workspaces:
         fail("give --workspace SLUG (repeatable) or --all-workspaces")
@@ -62,7 +62,7 @@ def _print_table(rows: list, color: bool) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from .render.text import escape_control
+    from ..render.text import escape_control
 
     def cell(value: str) -> Text:  # user data is plain text: never rich markup, never a control character
         return Text(escape_control(value))
@@ -92,7 +92,7 @@ def lock_timeout_option() -> Any:
 
 
 def _locked(backend: Any, lock_timeout: float, command: str) -> Any:
-    from .workflow import default_actor
+    from ..workflow import default_actor
 
     return lambda: backend.locked(lock_timeout, default_actor(), command)
 
@@ -109,8 +109,8 @@ def invite_url(runtime: Runtime, email: str, workspace: str, lock_timeout: float
     Example:
       reconciler invite-url dana@acme.com --workspace acme
     """
-    from .backends.builtin.people import reissue_invitation
-    from .mail import DEFAULT_BASE_URL, base_url_warning
+    from ..backends.builtin.people import reissue_invitation
+    from ..mail import DEFAULT_BASE_URL, base_url_warning
 
     backend = _supporting(runtime, "invite-url", "SUPPORTS_INVITATION_COMMANDS")
     base_url = backend.environ.get("RECONCILER_BASE_URL") or DEFAULT_BASE_URL
@@ -141,7 +141,7 @@ def accept_invite(runtime: Runtime, link_or_token: str, lock_timeout: float) -> 
       reconciler accept-invite 'https://tooljet.acme.com/invitations/3q2-7wEXAMPLEtoken?oid=5f0c...'
       reconciler accept-invite 3q2-7wEXAMPLEtoken
     """
-    from .backends.builtin.people import accept_invitation
+    from ..backends.builtin.people import accept_invitation
 
     backend = _supporting(runtime, "accept-invite", "SUPPORTS_INVITATION_COMMANDS")
     slug, email = accept_invitation(
@@ -178,10 +178,10 @@ def invites_send(runtime: Runtime, retries: int, backoff: float) -> None:
 
     from sqlalchemy.exc import SQLAlchemyError
 
-    from .backends.builtin.people import deliver_pending, pending_count
-    from .backends.common import one_line
-    from .errors import DeliveryInterrupted
-    from .mail import NO_TRANSPORT, delivery_line, sender_from_env, transport_from_env
+    from ..backends.builtin.people import deliver_pending, pending_count
+    from ..backends.common import one_line
+    from ..errors import DeliveryInterrupted
+    from ..mail import NO_TRANSPORT, delivery_line, sender_from_env, transport_from_env
 
     backend = _supporting(runtime, "invites send", "SUPPORTS_INVITATION_COMMANDS")
     transport = transport_from_env(backend.environ)
@@ -224,7 +224,7 @@ _AGAIN = "run 'reconciler invites send' again once the database is reachable and
 
 def _interrupted(transport: Any, sent: int, exc: Any) -> None:
     """The outbox bookkeeping failed mid-delivery: what went out, what may go out twice, what waits."""
-    from .mail import delivery_line
+    from ..mail import delivery_line
 
     sent += len(exc.report.sent)
     if sent:
@@ -268,8 +268,8 @@ def keys_rotate(runtime: Runtime, lock_timeout: float) -> None:
     """
     import os
 
-    from .keys import load_keyring
-    from .workflow import default_actor
+    from ..keys import load_keyring
+    from ..workflow import default_actor
 
     backend = _supporting(runtime, "keys rotate", "SUPPORTS_KEY_ROTATION")
     loaded = load_keyring(runtime.database_url, environ=os.environ, master_key_file=runtime.master_key_file)
@@ -311,7 +311,7 @@ def csv_template() -> None:
     Example:
       reconciler csv template > people.csv
     """
-    from .config.csvsource import CSV_TEMPLATE
+    from ..config.csvsource import CSV_TEMPLATE
 
     click.echo(CSV_TEMPLATE, nl=not CSV_TEMPLATE.endswith("\n"))
 
@@ -330,8 +330,8 @@ def explain(runtime: Runtime, email: str, workspace: str, reveal: bool, fmt: str
     Example:
       reconciler explain bob@acme.com --workspace acme
     """
-    from .grants import member_access
-    from .people import current_user, explain_text, role_cause
+    from ..grants import member_access
+    from ..people import current_user, explain_text, role_cause
 
     backend = runtime.backend()
     snapshot = backend.read_snapshot([workspace], runtime.keyring())

@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .cli import Runtime, cli, config_option, err
-from .cli_plan import workspace_option
-from .errors import ReconcilerError
+from ..errors import ReconcilerError
+from .app import Runtime, cli, config_option, err
+from .plan import workspace_option
 
 if TYPE_CHECKING:
-    from .backends.base import Backend
-    from .ops import Plan
-    from .workflow import Planned
+    from ..backends.base import Backend
+    from ..ops import Plan
+    from ..workflow import Planned
 
 DRIFT_TITLE = "### reconciler drift report"
 DRIFT_DETECTED = "Drift detected: the database differs from the configuration. Apply would make these changes:"
@@ -53,7 +53,7 @@ def drift(runtime: Runtime, config_path: Path, fmt: str, output: Path | None, wo
       reconciler drift -f workspace.yaml
       reconciler drift -f workspace.yaml --format junit --output drift.xml
     """
-    from .workflow import load_desired, make_plan
+    from ..workflow import load_desired, make_plan
 
     desired = load_desired(config_path, workspaces=workspaces)
     backend = open_read_only(runtime)
@@ -72,13 +72,13 @@ def render_report(planned: Planned, fmt: str, *, color: bool = False) -> str:
     """The drift report in ``fmt``: text, json, markdown or junit."""
     names = {slug: ws.workspace.name for slug, ws in planned.desired.workspaces.items()}
     if fmt == "junit":
-        from .render.junit import render_junit
+        from ..render.junit import render_junit
 
         return render_junit(planned.plan, planned.desired, planned.snapshot)
     if fmt == "markdown":
         return drift_markdown(planned.plan, names)
     if fmt == "json":
-        from .render.jsonplan import render_json
+        from ..render.jsonplan import render_json
 
         return render_json(planned.plan)
     return drift_text(planned.plan, names, color=color)
@@ -91,7 +91,7 @@ def open_read_only(runtime: Runtime) -> Backend:
 
 def drift_text(plan: Plan, names: dict[str, str], *, color: bool = False) -> str:
     """The text plan, introduced by a line that says whether there is drift."""
-    from .render.text import render_text
+    from ..render.text import render_text
 
     body = render_text(plan, color=color, workspace_names=names)
     return body if plan.empty else f"{DRIFT_DETECTED}\n\n{body}"
@@ -99,7 +99,7 @@ def drift_text(plan: Plan, names: dict[str, str], *, color: bool = False) -> str
 
 def drift_markdown(plan: Plan, names: dict[str, str]) -> str:
     """The Markdown plan (role changes first, at most 60,000 characters) under a drift title."""
-    from .render.markdown import DEFAULT_LIMIT, TITLE, render_markdown
+    from ..render.markdown import DEFAULT_LIMIT, TITLE, render_markdown
 
     status = IN_SYNC if plan.empty else "**Drift detected**: the database differs from the configuration."
     head = f"{DRIFT_TITLE}\n\n{status}"
@@ -110,7 +110,7 @@ def drift_markdown(plan: Plan, names: dict[str, str]) -> str:
 
 
 def _summary(plan: Plan) -> str:
-    from .render.text import summary_line
+    from ..render.text import summary_line
 
     return summary_line(plan)
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import click
 
-from .cli import CONFIRM_QUESTION, Runtime, cli, config_option, err, fail
-from .errors import Aborted, PlanRefused, ReconcilerError, StalePlan, refused
-from .workflow import STALE_MESSAGE
+from ..errors import Aborted, PlanRefused, ReconcilerError, StalePlan, refused
+from ..workflow import STALE_MESSAGE
+from .app import CONFIRM_QUESTION, Runtime, cli, config_option, err, fail
 
 FORMATS = click.Choice(["text", "json", "markdown"])
 REPLAN_ATTEMPTS = 3
@@ -41,7 +41,7 @@ def _plan_from_config(
     """Load, read, plan. ``plan`` (not ``for_apply``) never creates the database: against one that does not
     exist yet it plans from an empty state and says so. ``sign``: the plan will be saved, and a SQLite
     database may get its key file for the signature (SPEC 4)."""
-    from .workflow import load_desired, make_plan
+    from ..workflow import load_desired, make_plan
 
     desired = load_desired(config_path, strict_roles=strict_roles, workspaces=workspaces)
     if for_apply:
@@ -62,14 +62,14 @@ def workspace_names(planned: Any) -> dict[str, str]:
 
 def _render(plan: Any, fmt: str, color: bool, names: Mapping[str, str] | None = None) -> str:
     if fmt == "json":
-        from .render.jsonplan import render_json
+        from ..render.jsonplan import render_json
 
         return render_json(plan)
     if fmt == "markdown":
-        from .render.markdown import render_markdown
+        from ..render.markdown import render_markdown
 
         return render_markdown(plan, workspace_names=names)
-    from .render.text import render_text
+    from ..render.text import render_text
 
     return render_text(plan, color=color, workspace_names=names)
 
@@ -139,7 +139,7 @@ def plan(
 
 def _save_plan(plan: Any, keyring: Any, out: Path) -> None:
     """Write the saved plan, signed; say loudly when it cannot be signed (apply will refuse it)."""
-    from .render.jsonplan import dump_saved_plan
+    from ..render.jsonplan import dump_saved_plan
 
     out.write_text(dump_saved_plan(plan, keyring), encoding="utf-8")
     if keyring is None:
@@ -207,7 +207,7 @@ def apply(
       reconciler apply -f workspace.yaml --auto-approve --lock-timeout 30
       reconciler apply plan.json
     """
-    from .workflow import default_actor
+    from ..workflow import default_actor
 
     if (planfile is None) == (config_path is None):
         fail("give either -f CONFIG or a saved PLANFILE", hint="reconciler apply -f workspace.yaml")
@@ -245,7 +245,7 @@ def _refuse_planning_options(**given: bool) -> None:
 
 
 def _duration(text: str) -> Any:
-    from .workflow import parse_duration
+    from ..workflow import parse_duration
 
     try:
         return parse_duration(text)
@@ -264,8 +264,8 @@ def _apply_saved_plan(
     runtime: Runtime, planfile: Path, options: _ApplyOptions, *, allow_unsigned: bool, max_age: Any
 ) -> None:
     """The plan file is the approval: no question, no TTY needed; a stale, expired or used plan is refused."""
-    from .render.text import render_text
-    from .workflow import check_plan_age
+    from ..render.text import render_text
+    from ..workflow import check_plan_age
 
     plan, keyring = _load_planfile(runtime, planfile, allow_unsigned=allow_unsigned)
     check_plan_age(plan, max_age, utcnow())
@@ -285,7 +285,7 @@ def _apply_config(
 ) -> None:
     """Plan, show, ask, execute. When another apply changed the database while this one waited for the lock,
     an auto-approved apply plans again (the configuration is what was approved); an interactive one stops."""
-    from .render.text import render_text
+    from ..render.text import render_text
 
     for attempt in range(1, REPLAN_ATTEMPTS + 1):
         planned, keyring = _plan_from_config(runtime, config_path, workspaces, strict_roles, for_apply=True)
@@ -312,7 +312,7 @@ def _keyring_for_invitations(runtime: Runtime, plan: Any, keyring: Any) -> Any:
     if keyring is None and runtime.backend().needs_key_for(plan):
         keyring = runtime.keyring(create=True)
         if keyring is None:
-            from .backends.builtin.backend import invitations_in, no_key_for_invitations
+            from ..backends.builtin.backend import invitations_in, no_key_for_invitations
 
             raise no_key_for_invitations(invitations_in(plan))
     return keyring
@@ -327,8 +327,8 @@ def _execute(
     *,
     stale_message: str = STALE_MESSAGE,
 ) -> None:
-    from .render.text import applied_line
-    from .workflow import apply_plan
+    from ..render.text import applied_line
+    from ..workflow import apply_plan
 
     keyring = _keyring_for_invitations(runtime, plan, keyring)
     progress = _progress(len(plan.ops))
@@ -360,7 +360,7 @@ def _after_apply(runtime: Runtime, result: Any, keyring: Any) -> None:
     try:
         lines = runtime.backend().after_commit(result, keyring)
     except (SQLAlchemyError, OSError) as exc:  # the apply is committed: a warning, never an error (exit 0)
-        from .backends.common import one_line
+        from ..backends.common import one_line
 
         lines = [
             f"Warning: the apply committed (run #{result.run_id}), but delivering its invitation emails failed "
@@ -372,7 +372,7 @@ def _after_apply(runtime: Runtime, result: Any, keyring: Any) -> None:
 
 def _load_planfile(runtime: Runtime, planfile: Path, *, allow_unsigned: bool) -> tuple[Any, Any]:
     """The saved plan, verified (SPEC 4): unsigned or unverifiable plans only with ``allow_unsigned``."""
-    from .render.jsonplan import read_saved_plan
+    from ..render.jsonplan import read_saved_plan
 
     keyring = runtime.keyring(create=False)
     plan, unverified = read_saved_plan(_read_planfile(planfile), keyring, allow_unsigned=allow_unsigned)
@@ -395,7 +395,7 @@ def show(runtime: Runtime, planfile: Path, fmt: str) -> None:
       reconciler show plan.json
       reconciler show plan.json --format markdown > comment.md
     """
-    from .render.jsonplan import read_saved_plan
+    from ..render.jsonplan import read_saved_plan
 
     keyring = runtime.keyring(create=False)
     plan, unverified = read_saved_plan(_read_planfile(planfile), keyring, allow_unsigned=True, metadata=False)
@@ -465,7 +465,7 @@ _COUNTED_NOUNS = {"role_changes": "role change", "grants": "new privileged membe
 
 def history_counts(summary: Mapping[str, int]) -> str:
     """``3 added, 1 role change`` from an audit summary; unknown keys keep their own name."""
-    from .render.text import PAST
+    from ..render.text import PAST
 
     parts = []
     for key, count in summary.items():
@@ -494,11 +494,11 @@ def history(runtime: Runtime, limit: int, fmt: str) -> None:
     if fmt == "json":
         import json
 
-        from .render.text import escape_json
+        from ..render.text import escape_json
 
         click.echo(escape_json(json.dumps({"runs": [_run_json(run) for run in runs]}, indent=2, ensure_ascii=False)))
         return
-    from .render.text import escape_control
+    from ..render.text import escape_control
 
     if not runs:
         click.echo("No applies yet.")

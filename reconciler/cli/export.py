@@ -11,11 +11,11 @@ from pathlib import Path
 
 import click
 
-from .cli import Runtime, cli, err, require_workspaces
-from .cli_drift import open_read_only
-from .cli_plan import workspace_option
-from .errors import ReconcilerError
-from .state import Snapshot
+from ..errors import ReconcilerError
+from ..state import Snapshot
+from .app import Runtime, cli, err, require_workspaces
+from .drift import open_read_only
+from .plan import workspace_option
 
 PLAIN_TEXT_WARNING = (
     "Warning: --with-metadata writes metadata values in plain text. Treat the output as a secret: "
@@ -45,7 +45,7 @@ def export_command(runtime: Runtime, workspaces: tuple[str, ...], with_metadata:
       reconciler export -o access/workspaces.yaml
       reconciler plan -f access/workspaces.yaml      # No changes.
     """
-    from .export import adoption_warnings, dump_config, snapshot_to_config
+    from ..export import adoption_warnings, dump_config, snapshot_to_config
 
     backend = open_read_only(runtime)
     existing = backend.list_workspaces()
