@@ -21,7 +21,7 @@ from .access import STRICT_ROLES_MESSAGE, strict_role_conflicts
 from .backends.base import ApplyResult, AuditInfo, Backend
 from .crypto import Keyring
 from .desired import DesiredState
-from .errors import ConfigError, Location, PlanRefused, Problem, ReconcilerError, StalePlan, refused
+from .errors import ConfigError, Location, PlanRefused, Problem, StalePlan, UnknownWorkspace, refused
 from .ops import Plan, RailWarning
 from .rails import check_rails
 from .state import Snapshot
@@ -86,19 +86,16 @@ def load_desired(
 ) -> DesiredState:
     """The configuration at ``config_path``, with the secrets of ``workspaces`` (default: all) resolved.
 
-    Warnings about what is not loaded go to ``warn``; by default they are printed on stderr as ``Warning: ...``
-    (the one thing this module prints: it must reach every command that loads a configuration).
+    Warnings about what is not loaded go to ``warn`` (the CLI passes its ``Warning:`` writer); without one, for
+    library use, they are printed on stderr as ``Warning: ...``, never dropped.
     """
     from .config.loader import load_config
 
     with paused_gc():
         desired = load_config(config_path, workspaces=workspaces or None, warn=warn or _print_warning)
-    unknown = sorted(set(workspaces) - desired.workspaces.keys())
+    unknown = set(workspaces) - desired.workspaces.keys()
     if unknown:
-        raise ReconcilerError(
-            f"--workspace {', '.join(unknown)}: not declared in {config_path}",
-            hint="declared workspaces: " + ", ".join(sorted(desired.workspaces)),
-        )
+        raise UnknownWorkspace(unknown, desired.workspaces, str(config_path))
     if strict_roles:
         _check_strict_roles(desired, config_path)
     return desired

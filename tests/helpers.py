@@ -228,8 +228,7 @@ def run_cli(args: list[str], *, env: Mapping[str, str | None], input: str | None
 
     ``env`` must name ``RECONCILER_OUTBOX_DIR``, so that invitation emails never land in the working directory.
     """
-    from reconciler.cli import cli, register_later_commands
+    from reconciler.cli import cli
 
     assert "RECONCILER_OUTBOX_DIR" in env
-    register_later_commands()
     return CliRunner().invoke(cli, args, env=dict(env), input=input, catch_exceptions=False)

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 import click
 
 from ..errors import ReconcilerError
-from .app import Runtime, cli, config_option, err
-from .plan import workspace_option
+from .options import config_option, workspace_option
+from .output import inform, warning
+from .runtime import Runtime
 
 if TYPE_CHECKING:
-    from ..backends.base import Backend
     from ..ops import Plan
     from ..workflow import Planned
 
@@ -29,7 +29,7 @@ DRIFT_DETECTED = "Drift detected: the database differs from the configuration. A
 IN_SYNC = "No drift: the database matches the configuration."
 
 
-@cli.command()
+@click.command()
 @config_option()
 @click.option(
     "--format",
@@ -55,8 +55,8 @@ def drift(runtime: Runtime, config_path: Path, fmt: str, output: Path | None, wo
     """
     from ..workflow import load_desired, make_plan
 
-    desired = load_desired(config_path, workspaces=workspaces)
-    backend = open_read_only(runtime)
+    desired = load_desired(config_path, workspaces=workspaces, warn=warning)
+    backend = runtime.backend()  # never created (SPEC 3): a missing or empty database is an error
     planned = make_plan(backend, desired, runtime.keyring(create=False), workspaces=workspaces)
     report = render_report(planned, fmt, color=runtime.color and output is None)
     if output is None:
@@ -64,7 +64,7 @@ def drift(runtime: Runtime, config_path: Path, fmt: str, output: Path | None, wo
     else:
         _write(output, report)
         click.echo(IN_SYNC if planned.plan.empty else f"Drift detected. {_summary(planned.plan)}")
-        err(f"Wrote the drift report to {output}.")
+        inform(f"Wrote the drift report to {output}.")
     sys.exit(0 if planned.plan.empty else 2)
 
 
@@ -82,11 +82,6 @@ def render_report(planned: Planned, fmt: str, *, color: bool = False) -> str:
 
         return render_json(planned.plan)
     return drift_text(planned.plan, names, color=color)
-
-
-def open_read_only(runtime: Runtime) -> Backend:
-    """The runtime's backend, on an existing database with the current schema (never created: SPEC 3)."""
-    return runtime.backend()
 
 
 def drift_text(plan: Plan, names: dict[str, str], *, color: bool = False) -> str:

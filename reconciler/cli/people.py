@@ -11,7 +11,10 @@ from typing import Any
 
 import click
 
-from .app import Runtime, cli, err, fail, require_workspaces
+from .options import all_workspaces_option, workspace_option
+from .output import fail, inform, note, warning
+from .runtime import Runtime
+from .workspaces import no_selection, require_workspaces, selected_workspaces
 
 
 def _supporting(runtime: Runtime, command: str, capability: str) -> Any:
@@ -22,9 +25,9 @@ def _supporting(runtime: Runtime, command: str, capability: str) -> Any:
     return backend
 
 
-@cli.command()
-@click.option("--workspace", "workspaces", multiple=True, metavar="SLUG", help="Only this workspace (repeatable).")
-@click.option("--all-workspaces", is_flag=True, help="Every workspace in the database.")
+@click.command()
+@workspace_option()
+@all_workspaces_option()
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_obj
 def users(runtime: Runtime, workspaces: tuple[str, ...], all_workspaces: bool, fmt: str) -> None:
@@ -40,12 +43,11 @@ def users(runtime: Runtime, workspaces: tuple[str, ...], all_workspaces: bool, f
     """
     from ..people import count_users, user_rows
 
-    if bool(workspaces) == all_workspaces:
-        fail("give --workspace SLUG (repeatable) or --all-workspaces")
     backend = runtime.backend()
     known = backend.list_workspaces()
-    slugs = known if all_workspaces else list(workspaces)
-    require_workspaces(slugs, known)
+    slugs = selected_workspaces(known, workspaces, all_workspaces)
+    if slugs is None:
+        no_selection(known)
     snapshot = backend.read_snapshot(slugs, runtime.keyring())
     rows = user_rows(snapshot, slugs)
     counts = count_users(snapshot, slugs)
@@ -97,7 +99,7 @@ def _locked(backend: Any, lock_timeout: float, command: str) -> Any:
     return lambda: backend.locked(lock_timeout, default_actor(), command)
 
 
-@cli.command("invite-url")
+@click.command("invite-url")
 @click.argument("email")
 @click.option("--workspace", required=True, metavar="SLUG")
 @lock_timeout_option()
@@ -113,6 +115,7 @@ def invite_url(runtime: Runtime, email: str, workspace: str, lock_timeout: float
     from ..mail import DEFAULT_BASE_URL, base_url_warning
 
     backend = _supporting(runtime, "invite-url", "SUPPORTS_INVITATION_COMMANDS")
+    require_workspaces([workspace], backend.list_workspaces())
     base_url = backend.environ.get("RECONCILER_BASE_URL") or DEFAULT_BASE_URL
     link, expires = reissue_invitation(
         backend.engine,
@@ -123,11 +126,11 @@ def invite_url(runtime: Runtime, email: str, workspace: str, lock_timeout: float
     )
     click.echo(link)
     for line in base_url_warning(backend.environ, "RECONCILER_BASE_URL", DEFAULT_BASE_URL):
-        err(line)
-    err(f"The link expires on {expires.strftime('%Y-%m-%d %H:%M UTC')}; earlier links for {email} no longer work.")
+        inform(line)  # worded by mail.py, prefix included
+    inform(f"The link expires on {expires.strftime('%Y-%m-%d %H:%M UTC')}; earlier links for {email} no longer work.")
 
 
-@cli.command("accept-invite")
+@click.command("accept-invite")
 @click.argument("link_or_token", metavar="LINK_OR_TOKEN")
 @lock_timeout_option()
 @click.pass_obj
@@ -150,7 +153,7 @@ def accept_invite(runtime: Runtime, link_or_token: str, lock_timeout: float) -> 
     click.echo(f"{email} is now an active member of workspace {slug!r}.")
 
 
-@cli.group()
+@click.group()
 def invites() -> None:
     """Invitation emails.
 
@@ -230,14 +233,11 @@ def _interrupted(transport: Any, sent: int, exc: Any) -> None:
     if sent:
         click.echo(delivery_line(transport, sent))
     if exc.unrecorded is not None:
-        err(
-            f"Note: the email to {exc.unrecorded} was handed over but could not be marked as sent; "
-            "it will be sent again."
-        )
+        note(f"the email to {exc.unrecorded} was handed over but could not be marked as sent; it will be sent again.")
     fail(f"{exc.message}; {len(exc.waiting)} email(s) stay pending", hint=_AGAIN)
 
 
-@cli.group()
+@click.group()
 def keys() -> None:
     """Master key maintenance.
 
@@ -274,7 +274,7 @@ def keys_rotate(runtime: Runtime, lock_timeout: float) -> None:
     backend = _supporting(runtime, "keys rotate", "SUPPORTS_KEY_ROTATION")
     loaded = load_keyring(runtime.database_url, environ=os.environ, master_key_file=runtime.master_key_file)
     if loaded.notice:
-        err(loaded.notice)
+        inform(loaded.notice)  # worded by keys.py, prefix included
     done = backend.rotate_keys(loaded, lock_timeout=lock_timeout, actor=default_actor())
     if done.key_file is None:
         click.echo(
@@ -290,10 +290,10 @@ def keys_rotate(runtime: Runtime, lock_timeout: float) -> None:
         f"The previous key is kept in {done.previous_file} (mode 0600): only backups made before this rotation "
         "need it. Move it away from the database, or delete it."
     )
-    err(f"Back up {done.key_file}: without it the encrypted metadata cannot be read.")
+    inform(f"Back up {done.key_file}: without it the encrypted metadata cannot be read.")
 
 
-@cli.group("csv")
+@click.group("csv")
 def csv_group() -> None:
     """Bulk-invite CSV files.
 
@@ -316,7 +316,7 @@ def csv_template() -> None:
     click.echo(CSV_TEMPLATE, nl=not CSV_TEMPLATE.endswith("\n"))
 
 
-@cli.command()
+@click.command()
 @click.argument("email")
 @click.option("--workspace", required=True, metavar="SLUG")
 @click.option("--reveal", is_flag=True, help="Show metadata values (the only command that does).")
@@ -343,7 +343,7 @@ def explain(runtime: Runtime, email: str, workspace: str, reveal: bool, fmt: str
         fail(f"{email} is not a member of workspace {workspace!r}")
     user = snapshot.users[member.email]
     if reveal:
-        err("Warning: showing metadata values (--reveal).")
+        warning("showing metadata values (--reveal).")
     if fmt == "text":
         click.echo(explain_text(ws, user, member, reveal=reveal))
         return

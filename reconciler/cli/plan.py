@@ -15,18 +15,15 @@ import click
 
 from ..errors import Aborted, PlanRefused, ReconcilerError, StalePlan, refused
 from ..workflow import STALE_MESSAGE
-from .app import CONFIRM_QUESTION, Runtime, cli, config_option, err, fail
+from .options import config_option, workspace_option
+from .output import fail, inform, note, warning
+from .runtime import Runtime
 
+CONFIRM_QUESTION = "Do you want to perform these actions? Only 'yes' will be accepted to approve."
 FORMATS = click.Choice(["text", "json", "markdown"])
 REPLAN_ATTEMPTS = 3
 PROGRESS_MINIMUM = 300  # operations
 CHANGED_MESSAGE = "the database changed after the plan was made (another apply?); nothing was changed"
-
-
-def workspace_option() -> Any:
-    return click.option(
-        "--workspace", "workspaces", multiple=True, metavar="SLUG", help="Only this workspace (repeatable)."
-    )
 
 
 def _plan_from_config(
@@ -43,14 +40,14 @@ def _plan_from_config(
     database may get its key file for the signature (SPEC 4)."""
     from ..workflow import load_desired, make_plan
 
-    desired = load_desired(config_path, strict_roles=strict_roles, workspaces=workspaces)
+    desired = load_desired(config_path, strict_roles=strict_roles, workspaces=workspaces, warn=warning)
     if for_apply:
-        backend, note = runtime.backend(create=True), None
+        backend, absent = runtime.backend(create=True), None
     else:
-        backend, note = runtime.backend_or_absent()
-    if note:
-        err(note)
-    needs_key = desired.needs_key() and backend.uses_keyring and (note is None or sign)
+        backend, absent = runtime.backend_or_absent()
+    if absent:
+        note(absent)
+    needs_key = desired.needs_key() and backend.uses_keyring and (absent is None or sign)
     keyring = runtime.keyring(create=needs_key or sign, required=needs_key)
     return make_plan(backend, desired, keyring, workspaces=workspaces), keyring
 
@@ -94,7 +91,7 @@ def _raise_refusals(planned: Any, *, allow_mass_change: bool) -> None:
         raise refused(broken)
 
 
-@cli.command()
+@click.command()
 @config_option()
 @click.option(
     "-o",
@@ -126,11 +123,11 @@ def plan(
     """
     planned, keyring = _plan_from_config(runtime, config_path, workspaces, strict_roles, sign=out is not None)
     click.echo(_render(planned.plan, fmt, runtime.color, workspace_names(planned)))
-    for note in planned.plan.notes:
-        err(f"Note: {note}")
+    for line in planned.plan.notes:
+        note(line)
     _raise_refusals(planned, allow_mass_change=True)
     for refusal in _mass_refusals(planned):
-        err(f"Warning: {refusal.message}; apply needs --allow-mass-change")
+        warning(f"{refusal.message}; apply needs --allow-mass-change")
     if out is not None:
         _save_plan(planned.plan, keyring, out)
     if detailed_exitcode and not planned.plan.empty:
@@ -143,19 +140,19 @@ def _save_plan(plan: Any, keyring: Any, out: Path) -> None:
 
     out.write_text(dump_saved_plan(plan, keyring), encoding="utf-8")
     if keyring is None:
-        err(
-            f"Warning: the plan saved to {out} is NOT signed: no master key is configured. "
+        warning(
+            f"the plan saved to {out} is NOT signed: no master key is configured. "
             "'reconciler apply' refuses an unsigned plan unless --allow-unsigned is given; set "
             "RECONCILER_MASTER_KEY (or --master-key-file) to sign it."
         )
-    err(f"Saved the plan to {out}. Apply it with: reconciler apply {out}")
+    inform(f"Saved the plan to {out}. Apply it with: reconciler apply {out}")
 
 
 def _mass_refusals(planned: Any) -> list[PlanRefused]:
     return [r for r in _broken_rails(planned, allow_mass_change=False) if r.rule == "mass-change"]
 
 
-@cli.command()
+@click.command()
 @click.argument("planfile", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @config_option(required=False)
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
@@ -302,7 +299,7 @@ def _apply_config(
         except StalePlan:
             if not auto_approve or attempt == REPLAN_ATTEMPTS:
                 raise StalePlan(CHANGED_MESSAGE, hint="run apply again to see the new plan") from None
-            err("Note: another apply changed the database while this one waited for the lock; planning again.")
+            note("another apply changed the database while this one waited for the lock; planning again.")
             click.echo("")
 
 
@@ -362,12 +359,13 @@ def _after_apply(runtime: Runtime, result: Any, keyring: Any) -> None:
     except (SQLAlchemyError, OSError) as exc:  # the apply is committed: a warning, never an error (exit 0)
         from ..backends.common import one_line
 
-        lines = [
-            f"Warning: the apply committed (run #{result.run_id}), but delivering its invitation emails failed "
+        warning(
+            f"the apply committed (run #{result.run_id}), but delivering its invitation emails failed "
             f"({one_line(exc)}); they stay pending. Deliver them with 'reconciler invites send'."
-        ]
-    for line in lines:
-        err(line)
+        )
+        return
+    for line in lines:  # worded by the backend, prefix included
+        inform(line)
 
 
 def _load_planfile(runtime: Runtime, planfile: Path, *, allow_unsigned: bool) -> tuple[Any, Any]:
@@ -377,11 +375,11 @@ def _load_planfile(runtime: Runtime, planfile: Path, *, allow_unsigned: bool) ->
     keyring = runtime.keyring(create=False)
     plan, unverified = read_saved_plan(_read_planfile(planfile), keyring, allow_unsigned=allow_unsigned)
     if unverified:
-        err(f"Warning: {planfile} is applied without a verified signature (--allow-unsigned): {unverified}.")
+        warning(f"{planfile} is applied without a verified signature (--allow-unsigned): {unverified}.")
     return plan, keyring
 
 
-@cli.command()
+@click.command()
 @click.argument("planfile", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @click.pass_obj
@@ -400,7 +398,7 @@ def show(runtime: Runtime, planfile: Path, fmt: str) -> None:
     keyring = runtime.keyring(create=False)
     plan, unverified = read_saved_plan(_read_planfile(planfile), keyring, allow_unsigned=True, metadata=False)
     if unverified:
-        err(f"Note: the signature of {planfile} was not verified: {unverified}.")
+        note(f"the signature of {planfile} was not verified: {unverified}.")
     click.echo(_render(plan, fmt, runtime.color))
 
 
@@ -478,7 +476,7 @@ def history_counts(summary: Mapping[str, int]) -> str:
     return ", ".join(parts) or "no changes"
 
 
-@cli.command()
+@click.command()
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.pass_obj

@@ -11,14 +11,17 @@ from typing import Any
 
 import click
 
-from .app import Runtime, cli, config_option, err, fail, require_workspaces
+from .options import all_workspaces_option, config_option, workspace_option
+from .output import inform, note, warning
+from .runtime import Runtime
+from .workspaces import no_selection, selected_workspaces
 
 FORMATS = ("html", "csv", "json")
 
 
-@cli.command()
-@click.option("--workspace", "workspaces", multiple=True, metavar="SLUG", help="Only this workspace (repeatable).")
-@click.option("--all-workspaces", is_flag=True, help="Every workspace in the database.")
+@click.command()
+@workspace_option()
+@all_workspaces_option()
 @config_option(required=False)
 @click.option(
     "--format",
@@ -85,27 +88,20 @@ def _load(config_path: Path | None) -> Any:
         return None
     from ..workflow import load_desired
 
-    return load_desired(config_path)
+    return load_desired(config_path, warn=warning)
 
 
 def _choose_workspaces(
     known: list[str], workspaces: tuple[str, ...], all_workspaces: bool, desired: Any, config_path: Path | None
 ) -> list[str]:
-    if workspaces and all_workspaces:
-        fail("give either --workspace SLUG (repeatable) or --all-workspaces, not both")
-    if all_workspaces:
-        return known
-    if workspaces:
-        require_workspaces(workspaces, known)
-        return sorted(set(workspaces))
+    selected = selected_workspaces(known, workspaces, all_workspaces)
+    if selected is not None:
+        return selected
     if desired is None:
-        fail(
-            "give --workspace SLUG (repeatable), --all-workspaces or -f CONFIG",
-            hint="workspaces: " + (", ".join(known) or "none"),
-        )
+        no_selection(known, "-f CONFIG")
     absent = sorted(desired.workspaces.keys() - set(known))
     if absent:
-        err(f"Note: not in the database yet, so not in the report: {', '.join(absent)} (declared in {config_path})")
+        note(f"not in the database yet, so not in the report: {', '.join(absent)} (declared in {config_path})")
     return sorted(desired.workspaces.keys() & set(known))
 
 
@@ -139,4 +135,4 @@ def _write(text: str, output: Path | None, built: Any) -> None:
         return
     output.write_text(text, encoding="utf-8", newline="")
     members = sum(len(w.members) for w in built.workspaces)
-    err(f"Wrote the access report to {output} ({members} memberships in {len(built.workspaces)} workspaces).")
+    inform(f"Wrote the access report to {output} ({members} memberships in {len(built.workspaces)} workspaces).")

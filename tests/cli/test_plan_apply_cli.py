@@ -151,7 +151,10 @@ def test_plan_limited_to_one_workspace(harness: Harness) -> None:
 
     unknown = harness.cli("plan", "-f", str(harness.config_path), "--workspace", "nope")
     assert unknown.exit_code == 1
-    assert unknown.stderr.startswith("Error: --workspace nope: not declared in ")
+    assert unknown.stderr.splitlines() == [  # the wording of an unknown workspace in the database, too
+        f"Error: --workspace nope: no such workspace in {harness.config_path}",
+        f"Hint: workspaces in {harness.config_path}: acme, labs",
+    ]
 
 
 def test_apply_needs_a_config_or_a_plan_file(harness: Harness) -> None:
@@ -264,7 +267,7 @@ def test_ctrl_c_at_the_prompt_cancels_and_says_nothing_was_changed(
 def test_no_color_means_a_non_empty_value(
     monkeypatch: pytest.MonkeyPatch, no_color: str | None, tty: bool, expected: bool
 ) -> None:
-    from reconciler.cli import use_color
+    from reconciler.cli.app import use_color
 
     if no_color is None:
         monkeypatch.delenv("NO_COLOR", raising=False)
@@ -313,6 +316,7 @@ def test_an_apply_that_cannot_keep_its_invitations_is_refused_before_the_questio
     [
         ["users", "--workspace", "nope"],
         ["explain", "alice@acme.com", "--workspace", "nope"],
+        ["invite-url", "alice@acme.com", "--workspace", "nope"],
         ["report", "--workspace", "nope"],
         ["export", "--workspace", "nope"],
     ],
@@ -325,3 +329,21 @@ def test_an_unknown_workspace_is_refused_with_one_wording(harness: Harness, comm
         "Error: --workspace nope: no such workspace in the database",
         "Hint: workspaces in the database: acme, labs",
     ]
+
+
+@pytest.mark.parametrize("command", ["users", "report"])
+def test_workspace_selection_is_refused_with_one_wording(harness: Harness, command: str) -> None:
+    both = harness.cli(command, "--workspace", "acme", "--all-workspaces")
+    assert both.exit_code == 1
+    assert both.stderr.splitlines() == [
+        "Error: give either --workspace SLUG (repeatable) or --all-workspaces, not both"
+    ]
+
+    neither = harness.cli(command)
+    assert neither.exit_code == 1
+    choices = (
+        "--workspace SLUG (repeatable), --all-workspaces or -f CONFIG"
+        if command == "report"
+        else ("--workspace SLUG (repeatable) or --all-workspaces")
+    )
+    assert neither.stderr.splitlines() == [f"Error: give {choices}", "Hint: workspaces in the database: acme, labs"]

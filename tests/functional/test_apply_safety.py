@@ -20,8 +20,7 @@ from sqlalchemy import text
 
 from reconciler.backends.builtin.backend import _read_holder
 from reconciler.backends.builtin.executor import Executor
-from reconciler.cli import CONFIRM_QUESTION
-from reconciler.cli.plan import CHANGED_MESSAGE
+from reconciler.cli.plan import CHANGED_MESSAGE, CONFIRM_QUESTION
 from reconciler.errors import ApplyError, LockTimeout
 from reconciler.render.text import NO_CHANGES
 

@@ -25,7 +25,7 @@ from reconciler.backends.builtin import models
 from reconciler.backends.builtin.db import create_engine_for
 from reconciler.backends.builtin.executor import Executor
 from reconciler.backends.registry import open_backend
-from reconciler.cli import cli, register_later_commands
+from reconciler.cli import cli
 from reconciler.crypto import Keyring, encrypt_metadata
 from reconciler.workflow import apply_plan, load_desired, make_plan
 
@@ -33,8 +33,6 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 MASTER_KEY = "4f" * 32
 CRM_TOKEN = "crm-token-value-7f3a"  # a metadata value: must never appear in a report
 FORMATS = ("text", "json", "markdown", "junit")
-
-register_later_commands()
 
 
 @pytest.fixture(autouse=True)

@@ -15,9 +15,8 @@ from click.testing import CliRunner, Result
 from sqlalchemy import create_engine, text
 
 from reconciler.backends.builtin.db import normalize_url
-from reconciler.cli import cli, register_later_commands
+from reconciler.cli import cli
 
-register_later_commands()
 KEY_1 = "11" * 32
 KEY_2 = "22" * 32
 SECRET = "s3cr3t-value-9f2c"

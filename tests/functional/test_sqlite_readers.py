@@ -9,9 +9,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from reconciler.cli import cli, register_later_commands
-
-register_later_commands()
+from reconciler.cli import cli
 
 CONFIG = """\
 version: 1

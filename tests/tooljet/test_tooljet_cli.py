@@ -14,12 +14,10 @@ from sqlalchemy.engine import make_url
 from tooljet_harness import ToolJetDb, acme, base_config, user
 
 from reconciler.backends.common import lock_key
-from reconciler.cli import cli, register_later_commands
+from reconciler.cli import cli
 from reconciler.render.text import NO_CHANGES
 
 MASTER_KEY = "5e" * 32  # reconciler's own key: signs plan files and encrypts metadata inside them
-
-register_later_commands()
 
 
 def run(db: ToolJetDb, *args: str, env: dict[str, str | None] | None = None, backend_option: bool = True) -> Result:
