@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -15,6 +15,10 @@ from .options import all_workspaces_option, workspace_option
 from .output import fail, inform, note, warning
 from .runtime import Runtime
 from .workspaces import no_selection, require_workspaces, selected_workspaces
+
+if TYPE_CHECKING:
+    from ..errors import DeliveryInterrupted
+    from ..mail import Transport
 
 
 def _supporting(runtime: Runtime, command: str, capability: str) -> Any:
@@ -225,7 +229,7 @@ def invites_send(runtime: Runtime, retries: int, backoff: float) -> None:
 _AGAIN = "run 'reconciler invites send' again once the database is reachable and has space"
 
 
-def _interrupted(transport: Any, sent: int, exc: Any) -> None:
+def _interrupted(transport: Transport, sent: int, exc: DeliveryInterrupted) -> NoReturn:
     """The outbox bookkeeping failed mid-delivery: what went out, what may go out twice, what waits."""
     from ..mail import delivery_line
 
@@ -335,9 +339,9 @@ def explain(runtime: Runtime, email: str, workspace: str, reveal: bool, fmt: str
 
     backend = runtime.backend()
     snapshot = backend.read_snapshot([workspace], runtime.keyring())
-    ws = snapshot.workspaces.get(workspace)
-    if ws is None:
+    if workspace not in snapshot.workspaces:
         require_workspaces([workspace], backend.list_workspaces())
+    ws = snapshot.workspaces[workspace]
     member = ws.memberships.get(email.lower())
     if member is None:
         fail(f"{email} is not a member of workspace {workspace!r}")

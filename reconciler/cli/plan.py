@@ -1,4 +1,4 @@
-"""Commands that plan and apply: ``plan``, ``apply``, ``drift``, ``history``.
+"""Commands that plan and apply: ``plan``, ``apply``, ``show``, ``history``.
 
 Stage: CLI. Parses options, calls ``workflow``, prints renderings; no business rules here.
 """
@@ -9,7 +9,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -18,6 +18,14 @@ from ..workflow import STALE_MESSAGE
 from .options import config_option, workspace_option
 from .output import fail, inform, note, warning
 from .runtime import Runtime
+
+if TYPE_CHECKING:
+    from datetime import datetime, timedelta
+
+    from ..audit import ApplyResult, AuditRun
+    from ..crypto import Keyring
+    from ..ops import Plan
+    from ..workflow import Planned
 
 CONFIRM_QUESTION = "Do you want to perform these actions? Only 'yes' will be accepted to approve."
 FORMATS = click.Choice(["text", "json", "markdown"])
@@ -34,7 +42,7 @@ def _plan_from_config(
     *,
     for_apply: bool = False,
     sign: bool = False,
-) -> Any:
+) -> tuple[Planned, Keyring | None]:
     """Load, read, plan. ``plan`` (not ``for_apply``) never creates the database: against one that does not
     exist yet it plans from an empty state and says so. ``sign``: the plan will be saved, and a SQLite
     database may get its key file for the signature (SPEC 4)."""
@@ -52,12 +60,12 @@ def _plan_from_config(
     return make_plan(backend, desired, keyring, workspaces=workspaces), keyring
 
 
-def workspace_names(planned: Any) -> dict[str, str]:
+def workspace_names(planned: Planned) -> dict[str, str]:
     """The display name of every declared workspace, for the ``workspace "slug" (Name)`` headings."""
     return {slug: ws.workspace.name for slug, ws in planned.desired.workspaces.items()}
 
 
-def _render(plan: Any, fmt: str, color: bool, names: Mapping[str, str] | None = None) -> str:
+def _render(plan: Plan, fmt: str, color: bool, names: Mapping[str, str] | None = None) -> str:
     if fmt == "json":
         from ..render.jsonplan import render_json
 
@@ -76,7 +84,7 @@ def stdin_is_interactive() -> bool:
     return sys.stdin.isatty()
 
 
-def _broken_rails(planned: Any, *, allow_mass_change: bool) -> list[PlanRefused]:
+def _broken_rails(planned: Planned, *, allow_mass_change: bool) -> list[PlanRefused]:
     """The rails the plan breaks, as ``make_plan`` found them (``Plan.warnings``): not computed a second time."""
     return [
         PlanRefused(w.rule, w.message, hint=w.hint or None)
@@ -85,7 +93,7 @@ def _broken_rails(planned: Any, *, allow_mass_change: bool) -> list[PlanRefused]
     ]
 
 
-def _raise_refusals(planned: Any, *, allow_mass_change: bool) -> None:
+def _raise_refusals(planned: Planned, *, allow_mass_change: bool) -> None:
     broken = _broken_rails(planned, allow_mass_change=allow_mass_change)
     if broken:
         raise refused(broken)
@@ -134,7 +142,7 @@ def plan(
         sys.exit(2)
 
 
-def _save_plan(plan: Any, keyring: Any, out: Path) -> None:
+def _save_plan(plan: Plan, keyring: Keyring | None, out: Path) -> None:
     """Write the saved plan, signed; say loudly when it cannot be signed (apply will refuse it)."""
     from ..render.jsonplan import dump_saved_plan
 
@@ -148,7 +156,7 @@ def _save_plan(plan: Any, keyring: Any, out: Path) -> None:
     inform(f"Saved the plan to {out}. Apply it with: reconciler apply {out}")
 
 
-def _mass_refusals(planned: Any) -> list[PlanRefused]:
+def _mass_refusals(planned: Planned) -> list[PlanRefused]:
     return [r for r in _broken_rails(planned, allow_mass_change=False) if r.rule == "mass-change"]
 
 
@@ -241,7 +249,7 @@ def _refuse_planning_options(**given: bool) -> None:
         )
 
 
-def _duration(text: str) -> Any:
+def _duration(text: str) -> timedelta:
     from ..workflow import parse_duration
 
     try:
@@ -250,7 +258,7 @@ def _duration(text: str) -> Any:
         raise click.BadParameter(str(exc), param_hint="'--plan-max-age' / RECONCILER_PLAN_MAX_AGE") from None
 
 
-def utcnow() -> Any:
+def utcnow() -> datetime:
     """Now, in UTC (tests replace this to age a saved plan)."""
     from datetime import UTC, datetime
 
@@ -258,7 +266,7 @@ def utcnow() -> Any:
 
 
 def _apply_saved_plan(
-    runtime: Runtime, planfile: Path, options: _ApplyOptions, *, allow_unsigned: bool, max_age: Any
+    runtime: Runtime, planfile: Path, options: _ApplyOptions, *, allow_unsigned: bool, max_age: timedelta
 ) -> None:
     """The plan file is the approval: no question, no TTY needed; a stale, expired or used plan is refused."""
     from ..render.text import render_text
@@ -303,7 +311,7 @@ def _apply_config(
             click.echo("")
 
 
-def _keyring_for_invitations(runtime: Runtime, plan: Any, keyring: Any) -> Any:
+def _keyring_for_invitations(runtime: Runtime, plan: Plan, keyring: Keyring | None) -> Keyring | None:
     """Invitation emails are queued encrypted: on SQLite the key file is created for them; without any key (on
     PostgreSQL) the apply is refused before anything is asked or written."""
     if keyring is None and runtime.backend().needs_key_for(plan):
@@ -317,8 +325,8 @@ def _keyring_for_invitations(runtime: Runtime, plan: Any, keyring: Any) -> Any:
 
 def _execute(
     runtime: Runtime,
-    plan: Any,
-    keyring: Any,
+    plan: Plan,
+    keyring: Keyring | None,
     command: str,
     options: _ApplyOptions,
     *,
@@ -350,7 +358,7 @@ def _execute(
     _after_apply(runtime, result, keyring)
 
 
-def _after_apply(runtime: Runtime, result: Any, keyring: Any) -> None:
+def _after_apply(runtime: Runtime, result: ApplyResult, keyring: Keyring | None) -> None:
     """Deliver the invitation emails queued by the apply (after commit; failures stay pending)."""
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -368,7 +376,7 @@ def _after_apply(runtime: Runtime, result: Any, keyring: Any) -> None:
         inform(line)
 
 
-def _load_planfile(runtime: Runtime, planfile: Path, *, allow_unsigned: bool) -> tuple[Any, Any]:
+def _load_planfile(runtime: Runtime, planfile: Path, *, allow_unsigned: bool) -> tuple[Plan, Keyring | None]:
     """The saved plan, verified (SPEC 4): unsigned or unverifiable plans only with ``allow_unsigned``."""
     from ..render.jsonplan import read_saved_plan
 
@@ -409,7 +417,7 @@ def _read_planfile(planfile: Path) -> str:
         raise ReconcilerError(f"cannot read plan file {planfile}: {exc}") from None
 
 
-def _names_in_database(runtime: Runtime, plan: Any, keyring: Any) -> dict[str, str]:
+def _names_in_database(runtime: Runtime, plan: Plan, keyring: Keyring | None) -> dict[str, str]:
     """A saved plan carries no desired state: the headings name the workspaces as the database does."""
     snapshot = runtime.backend().read_snapshot(plan.workspaces, keyring)
     return {slug: ws.name for slug, ws in snapshot.workspaces.items()}
@@ -510,8 +518,8 @@ def history(runtime: Runtime, limit: int, fmt: str) -> None:
             click.echo(f"      {escape_control(run.error)}")
 
 
-def _run_json(run: Any) -> dict[str, Any]:
-    def when(value: Any) -> str | None:
+def _run_json(run: AuditRun) -> dict[str, Any]:
+    def when(value: datetime | None) -> str | None:
         return value.isoformat(timespec="seconds") if value is not None else None
 
     return {

@@ -7,7 +7,7 @@ configuration for drift marks, and hands everything to ``reconciler.report``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -15,6 +15,14 @@ from .options import all_workspaces_option, config_option, workspace_option
 from .output import inform, note, warning
 from .runtime import Runtime
 from .workspaces import no_selection, selected_workspaces
+
+if TYPE_CHECKING:
+    from ..backends.base import Backend
+    from ..crypto import Keyring
+    from ..desired import DesiredState
+    from ..ops import Plan
+    from ..report import Report
+    from ..state import Role, Snapshot
 
 FORMATS = ("html", "csv", "json")
 
@@ -83,7 +91,7 @@ def _format_from(output: Path | None) -> str:
     return suffix if suffix in FORMATS else "html"
 
 
-def _load(config_path: Path | None) -> Any:
+def _load(config_path: Path | None) -> DesiredState | None:
     if config_path is None:
         return None
     from ..workflow import load_desired
@@ -92,7 +100,11 @@ def _load(config_path: Path | None) -> Any:
 
 
 def _choose_workspaces(
-    known: list[str], workspaces: tuple[str, ...], all_workspaces: bool, desired: Any, config_path: Path | None
+    known: list[str],
+    workspaces: tuple[str, ...],
+    all_workspaces: bool,
+    desired: DesiredState | None,
+    config_path: Path | None,
 ) -> list[str]:
     selected = selected_workspaces(known, workspaces, all_workspaces)
     if selected is not None:
@@ -105,7 +117,9 @@ def _choose_workspaces(
     return sorted(desired.workspaces.keys() & set(known))
 
 
-def _snapshot_and_plan(backend: Any, slugs: list[str], desired: Any, keyring: Any) -> tuple[Any, Any]:
+def _snapshot_and_plan(
+    backend: Backend, slugs: list[str], desired: DesiredState | None, keyring: Keyring | None
+) -> tuple[Snapshot, Plan | None]:
     if desired is None:
         return backend.read_snapshot(slugs, keyring), None
     from ..ops import Plan
@@ -120,7 +134,7 @@ def _snapshot_and_plan(backend: Any, slugs: list[str], desired: Any, keyring: An
     return backend.read_snapshot(slugs, keyring), planned.plan
 
 
-def _declared_roles(desired: Any) -> dict[str, dict[str, str]] | None:
+def _declared_roles(desired: DesiredState | None) -> dict[str, dict[str, Role]] | None:
     if desired is None:
         return None
     return {
@@ -129,7 +143,7 @@ def _declared_roles(desired: Any) -> dict[str, dict[str, str]] | None:
     }
 
 
-def _write(text: str, output: Path | None, built: Any) -> None:
+def _write(text: str, output: Path | None, built: Report) -> None:
     if output is None:
         click.echo(text, nl=False)
         return

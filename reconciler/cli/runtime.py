@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Literal, overload
 
 from .output import inform
 
 if TYPE_CHECKING:
     from ..backends.base import Backend
+    from ..crypto import Keyring
     from ..keys import KeyringResult
 
 
@@ -50,7 +51,15 @@ class Runtime:
             note = f"{exc.message}; this plan starts from an empty state, and 'reconciler apply' will create it."
             return AbsentDatabase(self.database_url, exc), note
 
-    def keyring(self, *, create: bool = False, required: bool = False) -> Any:
+    @overload
+    def keyring(self, *, create: bool = False, required: Literal[True]) -> Keyring: ...
+
+    @overload
+    def keyring(self, *, create: bool = False, required: bool = False) -> Keyring | None: ...
+
+    def keyring(self, *, create: bool = False, required: bool = False) -> Keyring | None:
+        """The master key (created beside a SQLite database with ``create``); ``required``: an error without one.
+        A notice about the key file (created, readable by others) is printed once."""
         from ..keys import load_keyring, require_keyring
 
         result = self._keys.get(create)
