@@ -20,7 +20,7 @@ import orjson
 from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from ..errors import ApplyError, LockTimeout, PlanRefused, ReconcilerError
+from ...errors import ApplyError, LockTimeout, PlanRefused, ReconcilerError
 
 _HOLDER = text(
     "SELECT a.application_name, a.pid, a.xact_start FROM pg_locks l JOIN pg_stat_activity a "
@@ -156,7 +156,7 @@ def refuse_replay(conn: Connection, runs: Any, plan: Any, audit: Any) -> None:
 
 def audit_change_rows(run_id: int, plan: Any) -> list[dict[str, Any]]:
     """One ``audit_changes`` row per op: the op's masked JSON (never a metadata value), serialised once."""
-    from ..changes import change_to_json_dict
+    from ...changes import change_to_json_dict
 
     rows = []
     for seq, op in enumerate(plan.ops):
@@ -175,7 +175,7 @@ def audit_change_rows(run_id: int, plan: Any) -> list[dict[str, Any]]:
 
 def audit_runs(rows: Iterable[Any]) -> list[Any]:
     """``audit_runs`` rows as the Backend.history() result."""
-    from ..audit import AuditRun
+    from ...audit import AuditRun
 
     return [
         AuditRun(
