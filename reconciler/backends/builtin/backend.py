@@ -42,8 +42,8 @@ from .db import SQLITE_BEGIN, open_database
 from .executor import Executor, bulk_insert
 from .reader import empty_snapshot, read_snapshot
 
-T_RUNS = models.AuditRun.__table__
-T_CHANGES = models.AuditChange.__table__
+T_RUNS = models.AUDIT_RUNS
+T_CHANGES = models.AUDIT_CHANGES
 COMMIT_GRACE_SECONDS = 30.0
 # SQLite's page cache for an apply's transaction, at most (pages are taken as they are used): a large apply
 # inserts into indexes on random keys (uuids, token hashes) that outgrow SQLite's default 2 MB, and a

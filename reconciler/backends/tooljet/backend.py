@@ -22,9 +22,7 @@ from ...crypto import Keyring
 from ...errors import ReconcilerError, StateError
 from ...state import Snapshot
 from ..base import ApplyResult, AuditInfo, AuditRun, Backend, PreconditionCheck
-from ..builtin import models
-from ..builtin.db import create_engine_for, mask_url
-from ..common import audited_failures, one_line, take_postgres_lock, ticker
+from ..common import audited_failures, create_engine_for, mask_url, one_line, take_postgres_lock, ticker, utcnow
 from .audit import AuditLog
 from .checks import ToolJetPlanError, plan_problems
 from .executor import Executor
@@ -117,7 +115,7 @@ class ToolJetBackend(Backend):
         audit: AuditInfo,
         progress: Callable[[int, int], None] | None = None,
     ) -> ApplyResult:
-        started = models.utcnow()
+        started = utcnow()
 
         def record(exc: ReconcilerError, result: str) -> None:
             self.audit_log.record_separately(self.engine, plan, audit, started, exc, result)
