@@ -16,15 +16,15 @@ from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
-from reconciler.backends.common import lock_key
 from reconciler.errors import DatabaseMissing, StateError
 
 # The engine helpers are shared with the ToolJet backend; they stay importable from here.
-from ..common.engine import POSTGRES_HINT as POSTGRES_HINT
-from ..common.engine import SQLITE_BEGIN as SQLITE_BEGIN
-from ..common.engine import create_engine_for as create_engine_for
-from ..common.engine import mask_url as mask_url
-from ..common.engine import normalize_url as normalize_url
+from ..common import POSTGRES_HINT as POSTGRES_HINT
+from ..common import SQLITE_BEGIN as SQLITE_BEGIN
+from ..common import create_engine_for as create_engine_for
+from ..common import lock_key
+from ..common import mask_url as mask_url
+from ..common import normalize_url as normalize_url
 
 if TYPE_CHECKING:
     from alembic.config import Config

@@ -30,7 +30,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship,
 
 from reconciler.state import FLAG_NAMES
 
-from ..common.tables import NAMING_CONVENTION, UtcDateTime, audit_tables, utcnow
+from ..common import NAMING_CONVENTION, UtcDateTime, audit_tables, utcnow
 
 # YAML flag name (``state.FLAG_NAMES``) -> boolean column of ``groups``.
 FLAG_COLUMNS: dict[str, str] = {

@@ -20,8 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ... import ops
 from ...errors import PlanRefused, ReconcilerError
 from ..base import AuditInfo, AuditRun
-from ..common import audit_change_rows, audit_run_row, audit_runs, refuse_replay
-from ..common.tables import NAMING_CONVENTION, audit_tables
+from ..common import NAMING_CONVENTION, audit_change_rows, audit_run_row, audit_runs, audit_tables, refuse_replay
 
 AUDIT_SCHEMA_ENV = "RECONCILER_TOOLJET_AUDIT_SCHEMA"
 
