@@ -21,14 +21,13 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, text
 
 from ... import ops
-from ...crypto import tooljet_encrypt
 from ...errors import ApplyError
 from ...state import ROLE_RANK, GroupPermissions
 from .defaults import create_default_groups
 from .flags import column_values, mapped_columns
 from .granular import GrantWriter, new_id
 from .invitations import PendingInvitation
-from .lockbox import METADATA_COLUMN, METADATA_TABLE, require_key
+from .lockbox import METADATA_COLUMN, METADATA_TABLE, require_key, tooljet_encrypt
 from .reader import ToolJetIds
 from .variant import Variant
 
