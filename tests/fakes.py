@@ -4,7 +4,8 @@ Stage: storage (a test double, like octoDNS's in-memory providers). The store is
 kept as ``reconciler.state`` objects: workspaces with their groups and memberships (metadata as plain dicts) and
 the instance's users. ``apply`` behaves as the contract asks of a real backend:
 
-- one apply at a time (a lock with ``lock_timeout``), the fresh snapshot handed to ``check`` first;
+- ``apply`` is the contract's own template (``Backend.apply``); the fake provides its steps: one apply at a time
+  (a lock with ``lock_timeout``), the fresh snapshot handed to ``check`` first;
 - every op executed in the SPEC 5 order of ``reconciler.apply_order`` (one method per step, called with each op
   that takes part in it), on a deep copy of the store that replaces it only when every step succeeded: all or
   nothing;
@@ -28,8 +29,8 @@ from typing import Any
 
 from reconciler import ops
 from reconciler.apply_order import ordered_steps
-from reconciler.backends.base import ApplyResult, AuditInfo, AuditRun, Backend, PreconditionCheck
-from reconciler.backends.common import audited_failures, holder_message
+from reconciler.backends.base import ApplyResult, ApplyTransaction, AuditInfo, AuditRun, Backend, Executed, Progress
+from reconciler.backends.common import holder_message
 from reconciler.crypto import Keyring
 from reconciler.errors import ApplyError, LockTimeout, ReconcilerError
 from reconciler.state import GroupPermissions, Membership, Snapshot, User, Workspace
@@ -73,33 +74,20 @@ class MemoryBackend(Backend):
     def history(self, limit: int = 20) -> list[AuditRun]:
         return list(reversed(self.runs))[:limit]
 
-    # --- applying ------------------------------------------------------------------------------------------
+    # --- applying: the steps of Backend.apply --------------------------------------------------------------
 
-    def apply(
-        self,
-        plan: ops.Plan,
-        *,
-        keyring: Keyring | None,
-        lock_timeout: float,
-        check: PreconditionCheck,
-        audit: AuditInfo,
-        progress: Callable[[int, int], None] | None = None,
-    ) -> ApplyResult:
-        started = datetime.now(UTC)
+    @contextmanager
+    def begin_apply(self, lock_timeout: float, actor: str) -> Iterator[ApplyTransaction]:
+        """The lock, and a deep copy of the store that replaces it when the block ends without an exception."""
+        with self._locked(lock_timeout, actor):
+            transaction = _Apply(self)
+            yield transaction
+            self.store = transaction.work  # every step succeeded: the new state becomes visible at once
 
-        def record(exc: ReconcilerError, result: str) -> None:
-            self._record(plan, audit, started, result, exc.message)
-
-        with audited_failures(record), self._locked(lock_timeout, audit.actor):
-            check(_snapshot(self.store, plan.workspaces))
-            work = _copy(self.store)
-            executor = _Executor(work, self._new_id, self.observer)
-            executor.run(plan)
-            self.store = work  # every step succeeded: the new state becomes visible at once
-            run_id = self._record(plan, audit, started, "applied", None)
-        if progress is not None:
-            progress(len(plan.ops), len(plan.ops))
-        return ApplyResult(run_id, len(plan.ops), tuple(executor.invitations))
+    def record_unapplied(
+        self, plan: ops.Plan, audit: AuditInfo, started: datetime, error: ReconcilerError, result: str
+    ) -> None:
+        self._record(plan, audit, started, result, error.message)
 
     def after_commit(self, result: ApplyResult, keyring: Keyring | None = None) -> list[str]:
         """Nothing to deliver: invitations are only listed in the result."""
@@ -192,6 +180,26 @@ def _permissions(p: GroupPermissions) -> tuple[Any, ...]:
 
 def _metadata_digest(metadata: dict[str, str] | None) -> str:
     return hashlib.sha256(repr(sorted((metadata or {}).items())).encode()).hexdigest()
+
+
+class _Apply(ApplyTransaction):
+    """One apply on a copy of the store (``work``), which ``begin_apply`` keeps only when every step succeeded."""
+
+    def __init__(self, backend: MemoryBackend) -> None:
+        self.backend = backend
+        self.work = _copy(backend.store)
+
+    def read(self, slugs: Collection[str]) -> Snapshot:
+        return _snapshot(self.backend.store, slugs)
+
+    def execute(self, plan: ops.Plan, keyring: Keyring | None, progress: Progress) -> Executed:
+        executor = _Executor(self.work, self.backend._new_id, self.backend.observer)
+        executor.run(plan)
+        progress(len(plan.ops))
+        return Executed(tuple(executor.invitations))
+
+    def record(self, plan: ops.Plan, audit: AuditInfo, started: datetime) -> int | None:
+        return self.backend._record(plan, audit, started, "applied", None)
 
 
 class _Executor:
