@@ -17,15 +17,16 @@ from .runtime import Runtime
 from .workspaces import no_selection, require_workspaces, selected_workspaces
 
 if TYPE_CHECKING:
+    from ..backends.base import Backend
     from ..errors import DeliveryInterrupted
     from ..mail import Transport
 
 
-def _supporting(runtime: Runtime, command: str, capability: str) -> Any:
-    """The backend, if it declares ``capability`` (see backends/base.py); else a one-line refusal."""
+def _with_invitations(runtime: Runtime, command: str) -> Backend:
+    """The backend, if it declares ``SUPPORTS_INVITATION_COMMANDS`` (see backends/base.py); else a refusal."""
     backend = runtime.backend()
-    if not getattr(backend, capability):
-        fail(f"'{command}' is not supported by the {backend.name} backend")
+    if not backend.SUPPORTS_INVITATION_COMMANDS:
+        raise backend.unsupported(command)
     return backend
 
 
@@ -97,12 +98,6 @@ def lock_timeout_option() -> Any:
     )
 
 
-def _locked(backend: Any, lock_timeout: float, command: str) -> Any:
-    from ..workflow import default_actor
-
-    return lambda: backend.locked(lock_timeout, default_actor(), command)
-
-
 @click.command("invite-url")
 @click.argument("email")
 @click.option("--workspace", required=True, metavar="SLUG")
@@ -115,21 +110,16 @@ def invite_url(runtime: Runtime, email: str, workspace: str, lock_timeout: float
     Example:
       reconciler invite-url dana@acme.com --workspace acme
     """
-    from ..backends.builtin.people import reissue_invitation
-    from ..mail import DEFAULT_BASE_URL, base_url_warning
+    import os
 
-    backend = _supporting(runtime, "invite-url", "SUPPORTS_INVITATION_COMMANDS")
+    from ..mail import DEFAULT_BASE_URL, base_url_warning
+    from ..workflow import default_actor
+
+    backend = _with_invitations(runtime, "invite-url")
     require_workspaces([workspace], backend.list_workspaces())
-    base_url = backend.environ.get("RECONCILER_BASE_URL") or DEFAULT_BASE_URL
-    link, expires = reissue_invitation(
-        backend.engine,
-        email,
-        workspace,
-        base_url=base_url,
-        transaction=_locked(backend, lock_timeout, "invite-url"),
-    )
+    link, expires = backend.reissue_invitation(email, workspace, lock_timeout=lock_timeout, actor=default_actor())
     click.echo(link)
-    for line in base_url_warning(backend.environ, "RECONCILER_BASE_URL", DEFAULT_BASE_URL):
+    for line in base_url_warning(os.environ, "RECONCILER_BASE_URL", DEFAULT_BASE_URL):
         inform(line)  # worded by mail.py, prefix included
     inform(f"The link expires on {expires.strftime('%Y-%m-%d %H:%M UTC')}; earlier links for {email} no longer work.")
 
@@ -148,12 +138,10 @@ def accept_invite(runtime: Runtime, link_or_token: str, lock_timeout: float) -> 
       reconciler accept-invite 'https://tooljet.acme.com/invitations/3q2-7wEXAMPLEtoken?oid=5f0c...'
       reconciler accept-invite 3q2-7wEXAMPLEtoken
     """
-    from ..backends.builtin.people import accept_invitation
+    from ..workflow import default_actor
 
-    backend = _supporting(runtime, "accept-invite", "SUPPORTS_INVITATION_COMMANDS")
-    slug, email = accept_invitation(
-        backend.engine, link_or_token, transaction=_locked(backend, lock_timeout, "accept-invite")
-    )
+    backend = _with_invitations(runtime, "accept-invite")
+    slug, email = backend.accept_invitation(link_or_token, lock_timeout=lock_timeout, actor=default_actor())
     click.echo(f"{email} is now an active member of workspace {slug!r}.")
 
 
@@ -181,19 +169,19 @@ def invites_send(runtime: Runtime, retries: int, backoff: float) -> None:
     Example:
       RECONCILER_SMTP_URL=smtp://user:pass@mail:587?starttls=1 reconciler invites send
     """
+    import os
     import time
 
     from sqlalchemy.exc import SQLAlchemyError
 
-    from ..backends.builtin.people import deliver_pending, pending_count
     from ..backends.common import one_line
     from ..errors import DeliveryInterrupted
     from ..mail import NO_TRANSPORT, delivery_line, sender_from_env, transport_from_env
 
-    backend = _supporting(runtime, "invites send", "SUPPORTS_INVITATION_COMMANDS")
-    transport = transport_from_env(backend.environ)
+    backend = _with_invitations(runtime, "invites send")
+    transport = transport_from_env(os.environ)
     if transport is None:
-        waiting = pending_count(backend.engine)
+        waiting = backend.pending_invitations()
         if waiting:
             fail(f"{waiting} invitation email(s) are pending, and {NO_TRANSPORT}", hint="then run this again")
         click.echo("No invitation emails are pending.")
@@ -201,12 +189,10 @@ def invites_send(runtime: Runtime, retries: int, backoff: float) -> None:
     keyring = runtime.keyring(required=True)
     sent, report = 0, None
     for attempt in range(retries + 1):
-        transport = transport_from_env(backend.environ)
+        transport = transport_from_env(os.environ)
         assert transport is not None
         try:
-            report = deliver_pending(
-                backend.engine, keyring, transport, sender=sender_from_env(backend.environ), due_only=False
-            )
+            report = backend.deliver_invitations(keyring, transport, sender=sender_from_env(os.environ))
         except DeliveryInterrupted as exc:
             _interrupted(transport, sent, exc)
         except SQLAlchemyError as exc:
@@ -275,7 +261,9 @@ def keys_rotate(runtime: Runtime, lock_timeout: float) -> None:
     from ..keys import load_keyring
     from ..workflow import default_actor
 
-    backend = _supporting(runtime, "keys rotate", "SUPPORTS_KEY_ROTATION")
+    backend = runtime.backend()
+    if not backend.SUPPORTS_KEY_ROTATION:
+        raise backend.unsupported("keys rotate")
     loaded = load_keyring(runtime.database_url, environ=os.environ, master_key_file=runtime.master_key_file)
     if loaded.notice:
         inform(loaded.notice)  # worded by keys.py, prefix included

@@ -317,9 +317,7 @@ def _keyring_for_invitations(runtime: Runtime, plan: Plan, keyring: Keyring | No
     if keyring is None and runtime.backend().needs_key_for(plan):
         keyring = runtime.keyring(create=True)
         if keyring is None:
-            from ..backends.builtin.backend import invitations_in, no_key_for_invitations
-
-            raise no_key_for_invitations(invitations_in(plan))
+            raise runtime.backend().no_key_refusal(plan)
     return keyring
 
 

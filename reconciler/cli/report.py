@@ -76,6 +76,12 @@ def report(
     needs_key = desired is not None and desired.needs_key()
     keyring = runtime.keyring(create=needs_key, required=needs_key)
     snapshot, plan = _snapshot_and_plan(backend, slugs, desired, keyring)
+    if history and not backend.SUPPORTS_HISTORY:
+        note(
+            f"the {backend.name} backend keeps no history here, so the report lists no applies; "
+            "'reconciler history' says how to keep them."
+        )
+        history = 0
     built = build_report(
         snapshot,
         slugs,

@@ -44,12 +44,13 @@ class Runtime:
         try:
             return self.backend(), None
         except DatabaseMissing as exc:
-            if self.backend_name != "builtin":
-                raise
-            from ..backends.builtin.backend import AbsentDatabase
+            from ..backends.registry import backend_class
 
+            kind = backend_class(self.backend_name)
+            if not kind.CREATES_SCHEMA:
+                raise
             note = f"{exc.message}; this plan starts from an empty state, and 'reconciler apply' will create it."
-            return AbsentDatabase(self.database_url, exc), note
+            return kind.absent(self.database_url, exc), note
 
     @overload
     def keyring(self, *, create: bool = False, required: Literal[True]) -> Keyring: ...

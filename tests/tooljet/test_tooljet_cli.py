@@ -139,6 +139,17 @@ def test_history_needs_an_audit_schema_of_its_own(tooljet: ToolJetDb) -> None:
     assert tables == [(f"{tooljet.schema}_audit", "audit_changes"), (f"{tooljet.schema}_audit", "audit_runs")]
 
 
+def test_the_report_without_an_audit_schema_lists_no_applies_and_says_why(tooljet: ToolJetDb) -> None:
+    """Before: ``report`` asked for the last 10 applies by default and failed (exit 1) on the history refusal."""
+    result = run(tooljet, "report", "--all-workspaces", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["applies"] == []
+    assert result.stderr.splitlines() == [
+        "Note: the tooljet backend keeps no history here, so the report lists no applies; "
+        "'reconciler history' says how to keep them."
+    ]
+
+
 def test_a_second_apply_fails_naming_the_lock_holder(tooljet: ToolJetDb) -> None:
     config = base_config(tooljet.variant)
     user(config, "carol@acme.example")["role"] = "builder"

@@ -19,7 +19,7 @@ from lockbox_reference import (
 from tooljet_harness import ACME_ID, ToolJetDb, base_config, user
 
 from reconciler import crypto
-from reconciler.backends.tooljet import ToolJetBackend
+from reconciler.backends.tooljet import ToolJetBackend, lockbox
 from reconciler.errors import CryptoError, SecretError
 from reconciler.render.text import render_text
 
@@ -55,8 +55,8 @@ def test_known_answer_vectors(metadata: dict[str, str], nonce: str, expected: st
     assert tooljet_encrypt_metadata(metadata, nonce=bytes.fromhex(nonce)) == expected
     monkeypatch.setattr(crypto, "_random_bytes", lambda n: bytes.fromhex(nonce))
     plaintext = json.dumps(metadata, separators=(",", ":"))
-    assert crypto.tooljet_encrypt(master, plaintext, table="user_details", column="userMetadata") == expected
-    assert crypto.tooljet_decrypt(master, expected, table="user_details", column="userMetadata") == plaintext
+    assert lockbox.tooljet_encrypt(master, plaintext, table="user_details", column="userMetadata") == expected
+    assert lockbox.tooljet_decrypt(master, expected, table="user_details", column="userMetadata") == plaintext
 
 
 def test_metadata_tooljet_wrote_is_read(tooljet: ToolJetDb) -> None:
