@@ -15,9 +15,9 @@ from hypothesis import event, given
 from workspace_strategies import PROFILE, SLUGS, Drift, desired_states, drifts, starting_state
 
 from reconciler import ops
-from reconciler.access import active_admins, is_builder_level
 from reconciler.desired import DesiredState
 from reconciler.errors import PlanRefused
+from reconciler.roles import active_admins, is_builder_level
 from reconciler.workflow import apply_plan, make_plan
 
 

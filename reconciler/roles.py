@@ -1,7 +1,7 @@
 """The role rules of SPEC section 1, as pure functions.
 
 Stage: shared by the config layer (``strict_roles`` validation), the planner (effective roles and the causes of
-role changes) and the reports (``explain``). Nothing here touches a database.
+role changes) and the reports (``explain``, ``report``). Nothing here touches a database.
 """
 
 from __future__ import annotations
