@@ -330,7 +330,7 @@ def explain(runtime: Runtime, email: str, workspace: str, reveal: bool, fmt: str
     Example:
       reconciler explain bob@acme.com --workspace acme
     """
-    from .grants import member_access
+    from .access import member_access
     from .people import current_user, explain_text, role_cause
 
     backend = runtime.backend()

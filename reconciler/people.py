@@ -9,7 +9,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .grants import Access, member_access
+from .access import Access, member_access
 from .roles import describe_groups, implying_groups
 from .safetext import escape as escape_control
 from .state import FLAG_NAMES, Membership, Snapshot, User, Workspace

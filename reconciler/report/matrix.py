@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from ..grants import APP_LEVELS, DATA_SOURCE_LEVELS, app_level, data_source_level, role_permissions
+from ..access import APP_LEVELS, DATA_SOURCE_LEVELS, app_level, data_source_level, role_permissions
 from ..state import GroupPermissions, Role, Workspace
 
 ResourceType = Literal["app", "data_source"]

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
+from ..access import role_permissions
 from ..audit import AuditRun
-from ..grants import role_permissions
 from ..ops import Plan
 from ..roles import BuilderLevelReason, builder_level_reasons, describe_groups, implying_groups
 from ..state import FLAG_NAMES, ROLES, GroupPermissions, Membership, Role, Snapshot, Workspace
