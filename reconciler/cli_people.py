@@ -38,7 +38,7 @@ def users(runtime: Runtime, workspaces: tuple[str, ...], all_workspaces: bool, f
       reconciler users --workspace acme
       reconciler users --all-workspaces --format json
     """
-    from .people import count_users, user_rows
+    from .people import seats_footer, seats_of, user_rows
 
     if bool(workspaces) == all_workspaces:
         fail("give --workspace SLUG (repeatable) or --all-workspaces")
@@ -48,13 +48,13 @@ def users(runtime: Runtime, workspaces: tuple[str, ...], all_workspaces: bool, f
     require_workspaces(slugs, known)
     snapshot = backend.read_snapshot(slugs, runtime.keyring())
     rows = user_rows(snapshot, slugs)
-    counts = count_users(snapshot, slugs)
+    seats = seats_of(snapshot, slugs)
     if fmt == "json":
-        data = {"users": [r.as_json() for r in rows], "total_users": counts.total, "builders": counts.builders}
+        data = {"users": [r.as_json() for r in rows], "total_users": seats.total, "builders": seats.builders}
         click.echo(json.dumps(data, indent=2))
         return
     _print_table(rows, runtime.color)
-    click.echo(counts.footer())
+    click.echo(seats_footer(seats))
 
 
 def _print_table(rows: list, color: bool) -> None:
@@ -330,8 +330,7 @@ def explain(runtime: Runtime, email: str, workspace: str, reveal: bool, fmt: str
     Example:
       reconciler explain bob@acme.com --workspace acme
     """
-    from .access import member_access
-    from .people import current_user, explain_text, role_cause
+    from .people import explain_data, explain_text
 
     backend = runtime.backend()
     snapshot = backend.read_snapshot([workspace], runtime.keyring())
@@ -347,16 +346,4 @@ def explain(runtime: Runtime, email: str, workspace: str, reveal: bool, fmt: str
     if fmt == "text":
         click.echo(explain_text(ws, user, member, reveal=reveal))
         return
-    access = member_access(ws, member)
-    data = {
-        "email": user.email,
-        "workspace": workspace,
-        "status": member.status,
-        "role": {"name": member.role, "cause": role_cause(ws, member)},
-        "groups": sorted(member.groups),
-        "permissions": {flag: list(sources) for flag, sources in access.flags.items()},
-        "apps": {k: {"access": a.level, "granted_by": list(a.sources)} for k, a in access.apps.items()},
-        "data_sources": {k: {"access": a.level, "granted_by": list(a.sources)} for k, a in access.data_sources.items()},
-        "currentUser": current_user(user, member, reveal=reveal),
-    }
-    click.echo(json.dumps(data, indent=2))
+    click.echo(json.dumps(explain_data(ws, user, member, reveal=reveal), indent=2))

@@ -56,6 +56,7 @@ def report(
       reconciler report --workspace acme --format csv -o acme-access.csv
       reconciler report -f workspace.yaml --format json
     """
+    from .access import declared_roles
     from .report import RENDERERS, build_report
 
     fmt = fmt or _format_from(output)
@@ -70,7 +71,7 @@ def report(
         slugs,
         runs=backend.history(history) if history else (),
         plan=plan,
-        declared=_declared_roles(desired),
+        declared=declared_roles(desired),
     )
     _write(RENDERERS[fmt](built), output, built)
 
@@ -122,15 +123,6 @@ def _snapshot_and_plan(backend: Any, slugs: list[str], desired: Any, keyring: An
     if set(slugs) <= planned.snapshot.workspaces.keys():
         return planned.snapshot, planned.plan
     return backend.read_snapshot(slugs, keyring), planned.plan
-
-
-def _declared_roles(desired: Any) -> dict[str, dict[str, str]] | None:
-    if desired is None:
-        return None
-    return {
-        slug: {email: m.role for email, m in ws.workspace.memberships.items()}
-        for slug, ws in desired.workspaces.items()
-    }
 
 
 def _write(text: str, output: Path | None, built: Any) -> None:

@@ -14,12 +14,13 @@ import hashlib
 from collections.abc import Sequence
 from html import escape
 
+from ..access import Seats
 from ..safetext import escape as escape_control
 from ..state import FLAG_NAMES
 from .drift import DriftEntry
 from .html_assets import CSS, JS
 from .html_payload import embed_json, report_payload
-from .model import ApplyEntry, GroupEntry, Report, SeatCounts, WorkspaceReport
+from .model import ApplyEntry, GroupEntry, Report, WorkspaceReport
 
 PAGE_SIZES = (("25", "25"), ("100", "100"), ("500", "500"), ("all", "All"))
 DEFAULT_PAGE_SIZE = "100"
@@ -98,9 +99,9 @@ def _header(report: Report) -> str:
     )
 
 
-def _seat_cards(seats: SeatCounts, workspaces: int | None = None) -> str:
+def _seat_cards(seats: Seats, workspaces: int | None = None) -> str:
     cards = [] if workspaces is None else [("workspaces", workspaces)]
-    cards += [("users counted", seats.users), ("builders (incl. admins)", seats.builders), ("admins", seats.admins)]
+    cards += [("users counted", seats.total), ("builders (incl. admins)", seats.builders), ("admins", seats.admins)]
     items = "".join(f"<li><strong>{n}</strong>{e(label)}</li>" for label, n in cards)
     return f'<ul class="cards" aria-label="Counts">{items}</ul>'
 
