@@ -249,9 +249,15 @@ def seat_counts(state: Snapshot) -> SeatCounts:
     Instance-wide, ToolJet's figures cover every workspace of the instance: give a state that holds them all
     (``users --all-workspaces`` does) or the figures cover only the workspaces given.
 
-    The rules: a person holds a seat when they have an invited or active membership in an active workspace,
-    and counts once; builders are those with the admin or builder role in such a membership; end-users are the
-    others, none at all while there is no builder.
+    The rules (ToolJet ``server/src/modules/licensing/services/count.service.ts``):
+
+    - a person holds a seat when they are not archived in the instance and have an invited or active membership
+      in an active workspace; each person counts once;
+    - instance-wide, such a person is a builder when they hold the admin or builder role in *any* workspace,
+      whatever that membership's or workspace's status (ToolJet does not tie the role to the counted
+      membership); per workspace, the role must be that workspace's, in the counted membership;
+    - end-users are the other seat holders, and ToolJet counts none at all while there is no builder;
+    - the instance total also counts super admins who are not archived, with or without a membership.
     """
     return SeatCounts(
         instance=_instance_seats(state),
@@ -259,28 +265,38 @@ def seat_counts(state: Snapshot) -> SeatCounts:
     )
 
 
-def _counted(workspace: Workspace) -> Iterable[Membership]:
+def _archived_in_instance(state: Snapshot, email: str) -> bool:
+    user = state.users.get(email)
+    return user is not None and user.archived
+
+
+def _counted(state: Snapshot, workspace: Workspace) -> Iterable[Membership]:
     if workspace.status != "active":
         return ()
-    return (m for m in workspace.memberships.values() if m.status in COUNTED_STATUSES)
+    return (
+        m
+        for m in workspace.memberships.values()
+        if m.status in COUNTED_STATUSES and not _archived_in_instance(state, m.email)
+    )
 
 
 def _instance_seats(state: Snapshot) -> Seats:
     holders: set[str] = set()
-    builders: set[str] = set()
     admins: set[str] = set()
+    any_builder_role: set[str] = set()
     for workspace in state.workspaces.values():
-        for membership in _counted(workspace):
+        any_builder_role.update(m.email for m in workspace.memberships.values() if m.role in BUILDER_ROLES)
+        for membership in _counted(state, workspace):
             holders.add(membership.email)
-            if membership.role in BUILDER_ROLES:
-                builders.add(membership.email)
             if membership.role == "admin":
                 admins.add(membership.email)
-    return _seats(holders, builders, holders - builders, admins)
+    builders = holders & any_builder_role
+    super_admins = {email for email, user in state.users.items() if user.super_admin and not user.archived}
+    return _seats(holders | super_admins, builders, holders - builders, admins)
 
 
 def _workspace_seats(state: Snapshot, workspace: Workspace) -> Seats:
-    counted = list(_counted(workspace))
+    counted = list(_counted(state, workspace))
     holders = {m.email for m in counted}
     builders = {m.email for m in counted if m.role in BUILDER_ROLES}
     admins = {m.email for m in counted if m.role == "admin"}

@@ -92,8 +92,9 @@ def _header(report: Report) -> str:
         "<header>\n<h1>Access review</h1>\n"
         f'<p class="meta">Generated {e(when)} by reconciler (report version {report.report_version}). {against}</p>\n'
         f"{_seat_cards(report.seats, len(report.workspaces))}\n"
-        '<p class="note">Users are counted as ToolJet counts seats: distinct users with an invited or active '
-        "membership in an active workspace; builders are admins or builders there.</p>\n"
+        '<p class="note">Users are counted as ToolJet counts seats: each person once, with an invited or active '
+        "membership in an active workspace; builders (admins included) are those among them who hold the admin or "
+        "builder role in any workspace of the report.</p>\n"
         '<noscript><p class="note">The access matrix needs JavaScript. <code>reconciler report --format csv</code> '
         "or <code>--format json</code> holds the same data.</p></noscript>\n</header>"
     )

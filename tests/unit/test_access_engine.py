@@ -9,6 +9,8 @@ ones (``ORGANIZATION_INSTANCE_KEY``); the per-workspace figures are its per-orga
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -205,6 +207,34 @@ def test_a_person_counts_once_across_workspaces_admins_count_as_builders() -> No
         "one": Seats(total=3, builders=2, end_users=1, admins=1),
         "two": Seats(total=3, builders=0, end_users=0, admins=0),  # no builder here: ToolJet counts no end-user
     }
+
+
+def test_the_builder_role_counts_from_any_workspace_instance_wide() -> None:
+    """ToolJet joins a user's memberships and role groups independently: a counted end-user who holds the builder
+    role in a membership that is archived, or in an archived workspace, is an instance builder."""
+    here = workspace(member("a@x", "admin"), member("e@x"), member("f@x"), slug="here")
+    gone = workspace(member("e@x", "builder", "archived"), slug="gone")
+    shut = workspace(member("f@x", "admin"), slug="shut", status="archived")
+    counts = seat_counts(state(here, gone, shut))
+    assert counts.instance == Seats(total=3, builders=3, end_users=0, admins=1)
+    assert counts.workspaces["here"] == Seats(total=3, builders=1, end_users=2, admins=1)  # per workspace: its roles
+
+
+def test_a_person_archived_in_the_instance_holds_no_seat() -> None:
+    ws = workspace(member("a@x", "admin"), member("gone@x", "builder"), member("e@x"))
+    counts = seat_counts(state(ws, users=(User("gone@x", "G", archived=True),)))
+    assert counts.instance == Seats(total=2, builders=1, end_users=1, admins=1)
+    assert counts.workspaces["acme"] == counts.instance
+
+
+def test_super_admins_count_in_the_instance_total_only() -> None:
+    ws = workspace(member("a@x", "admin"), member("e@x"))
+    root, old = User("root@x", "R", super_admin=True), User("old@x", "O", super_admin=True, archived=True)
+    counts = seat_counts(state(ws, users=(root, old)))
+    assert counts.instance == Seats(total=3, builders=1, end_users=1, admins=1)
+    assert counts.workspaces["acme"] == Seats(total=2, builders=1, end_users=1, admins=1)
+    member_root = seat_counts(state(replace(ws, memberships={"root@x": member("root@x")}), users=(root,)))
+    assert member_root.instance.total == 1  # counted once, as a member and as a super admin
 
 
 def test_without_builders_tooljet_counts_no_end_users() -> None:
