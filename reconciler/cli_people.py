@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from .cli import Runtime, cli, err, fail, require_workspaces
+from .cli import Runtime, cli, config_option, err, fail, require_workspaces
 
 
 def _supporting(runtime: Runtime, command: str, capability: str) -> Any:
@@ -321,15 +321,20 @@ def csv_template() -> None:
 @click.option("--workspace", required=True, metavar="SLUG")
 @click.option("--reveal", is_flag=True, help="Show metadata values (the only command that does).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@config_option(required=False)
 @click.pass_obj
-def explain(runtime: Runtime, email: str, workspace: str, reveal: bool, fmt: str) -> None:
+def explain(runtime: Runtime, email: str, workspace: str, reveal: bool, fmt: str, config_path: Any) -> None:
     """Effective role and permissions of a member, with the group that grants each, and the
     globals.currentUser object apps see.
+
+    With -f CONFIG the role's cause uses the declared role, as report -f does.
 
     \b
     Example:
       reconciler explain bob@acme.com --workspace acme
+      reconciler explain bob@acme.com --workspace acme -f workspace.yaml
     """
+    from .access import declared_roles
     from .people import explain_data, explain_text
 
     backend = runtime.backend()
@@ -341,9 +346,19 @@ def explain(runtime: Runtime, email: str, workspace: str, reveal: bool, fmt: str
     if member is None:
         fail(f"{email} is not a member of workspace {workspace!r}")
     user = snapshot.users[member.email]
+    declared = declared_roles(_declared_config(config_path)).get(workspace, {}).get(member.email)
     if reveal:
         err("Warning: showing metadata values (--reveal).")
     if fmt == "text":
-        click.echo(explain_text(ws, user, member, reveal=reveal))
+        click.echo(explain_text(ws, user, member, reveal=reveal, declared=declared))
         return
-    click.echo(json.dumps(explain_data(ws, user, member, reveal=reveal), indent=2))
+    click.echo(json.dumps(explain_data(ws, user, member, reveal=reveal, declared=declared), indent=2))
+
+
+def _declared_config(config_path: Any) -> Any:
+    """The configuration whose declared roles ``explain -f`` uses (roles only: its secrets are not resolved)."""
+    if config_path is None:
+        return None
+    from .config.loader import load_config
+
+    return load_config(config_path, resolve_secrets=False, warn=lambda message: err(f"Warning: {message}"))

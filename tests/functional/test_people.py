@@ -170,6 +170,32 @@ ONE_ENGINE = textwrap.dedent(
 )
 
 
+def test_explain_and_report_give_one_answer(database_url: str, tmp_path: Path) -> None:
+    """explain and report ask one engine: the same role, cause, access and grantors for every member, with and
+    without the configuration (before, explain could not use the declared role: for bo, declared builder, it said
+    'implied by group "editors"' while report -f said 'declared (also implied by ...)')."""
+    config = apply(database_url, tmp_path, ONE_ENGINE)
+    for with_config in ([], ["-f", str(config)]):
+        report = json.loads(
+            invoke(database_url, "report", "--workspace", "acme", "--format", "json", *with_config).stdout
+        )
+        for entry in report["workspaces"][0]["members"]:
+            args = ("explain", entry["email"], "--workspace", "acme", "--format", "json", *with_config)
+            explained = json.loads(invoke(database_url, *args).stdout)
+            assert explained["role"] == {"name": entry["role"], "cause": entry["role_cause"]["text"]}
+            for kind in ("apps", "data_sources"):
+                assert {k: v["access"] for k, v in explained[kind].items()} == {
+                    k: v["access"] for k, v in entry["access"][kind].items()
+                }
+                assert {
+                    k: [g.replace(' "', ":").rstrip('"') for g in v["granted_by"]] for k, v in explained[kind].items()
+                } == {k: v["granted_by"] for k, v in entry["access"][kind].items()}
+    declared = invoke(database_url, "explain", "bo@acme.example", "--workspace", "acme", "-f", str(config))
+    assert 'role:   builder (declared (also implied by group "editors" (edit on crm)))' in declared.stdout
+    held = invoke(database_url, "explain", "cy@acme.example", "--workspace", "acme", "-f", str(config))
+    assert 'role:   builder (implied by group "editors" (edit on crm))' in held.stdout
+
+
 def test_users_and_report_count_seats_as_tooljet_does(database_url: str, tmp_path: Path) -> None:
     """ToolJet (server/src/modules/licensing/services/count.service.ts, instance mode) makes a seat holder a
     builder when they hold the admin or builder role in any workspace, even in an archived membership: di is an
