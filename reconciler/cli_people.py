@@ -30,8 +30,8 @@ def _supporting(runtime: Runtime, command: str, capability: str) -> Any:
 def users(runtime: Runtime, workspaces: tuple[str, ...], all_workspaces: bool, fmt: str) -> None:
     """List members: email, name, workspace, status, role, groups, metadata keys (values masked).
 
-    The footer counts users as ToolJet does: distinct users with an invited or active membership in an
-    active workspace; builders are those who are admin or builder in any such membership.
+    The footer counts seats as ToolJet does (docs/report.md, "Counting"): each person once, with an invited or
+    active membership in an active workspace; builders hold the admin or builder role in any listed workspace.
 
     \b
     Example:
