@@ -242,12 +242,14 @@ class SeatCounts:
     workspaces: dict[str, Seats] = field(default_factory=dict, hash=False)  # by slug
 
 
-def seat_counts(state: Snapshot) -> SeatCounts:
+def seat_counts(state: Snapshot, *, whole_instance: bool = True) -> SeatCounts:
     """The seats ``state`` takes, per workspace and across its workspaces, counted as ToolJet counts them.
 
     ``state`` is a snapshot (what the database holds) or the state a plan would produce, in the same types.
-    Instance-wide, ToolJet's figures cover every workspace of the instance: give a state that holds them all
-    (``users --all-workspaces`` does) or the figures cover only the workspaces given.
+    ToolJet's instance figures cover every workspace of the instance, and count super admins too: give a state
+    that holds every workspace. With ``whole_instance=False`` the state is a selection of workspaces (``users
+    --workspace``, ``report --workspace``): its figures cover those workspaces only, without the super admins
+    who are in none of them.
 
     The rules (ToolJet ``server/src/modules/licensing/services/count.service.ts``):
 
@@ -260,7 +262,7 @@ def seat_counts(state: Snapshot) -> SeatCounts:
     - the instance total also counts super admins who are not archived, with or without a membership.
     """
     return SeatCounts(
-        instance=_instance_seats(state),
+        instance=_instance_seats(state, whole_instance),
         workspaces={slug: _workspace_seats(state, ws) for slug, ws in sorted(state.workspaces.items())},
     )
 
@@ -280,7 +282,7 @@ def _counted(state: Snapshot, workspace: Workspace) -> Iterable[Membership]:
     )
 
 
-def _instance_seats(state: Snapshot) -> Seats:
+def _instance_seats(state: Snapshot, whole_instance: bool) -> Seats:
     holders: set[str] = set()
     admins: set[str] = set()
     any_builder_role: set[str] = set()
@@ -291,7 +293,7 @@ def _instance_seats(state: Snapshot) -> Seats:
             if membership.role == "admin":
                 admins.add(membership.email)
     builders = holders & any_builder_role
-    super_admins = {email for email, user in state.users.items() if user.super_admin and not user.archived}
+    super_admins = {e for e, u in state.users.items() if u.super_admin and not u.archived} if whole_instance else set()
     return _seats(holders | super_admins, builders, holders - builders, admins)
 
 

@@ -48,7 +48,7 @@ def users(runtime: Runtime, workspaces: tuple[str, ...], all_workspaces: bool, f
     require_workspaces(slugs, known)
     snapshot = backend.read_snapshot(slugs, runtime.keyring())
     rows = user_rows(snapshot, slugs)
-    seats = seats_of(snapshot, slugs)
+    seats = seats_of(snapshot, slugs, whole_instance=all_workspaces)
     if fmt == "json":
         data = {"users": [r.as_json() for r in rows], "total_users": seats.total, "builders": seats.builders}
         click.echo(json.dumps(data, indent=2))

@@ -72,6 +72,7 @@ def report(
         runs=backend.history(history) if history else (),
         plan=plan,
         declared=declared_roles(desired),
+        whole_instance=all_workspaces,
     )
     _write(RENDERERS[fmt](built), output, built)
 

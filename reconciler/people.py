@@ -69,10 +69,11 @@ def user_rows(snapshot: Snapshot, slugs: Iterable[str]) -> list[UserRow]:
     return rows
 
 
-def seats_of(snapshot: Snapshot, slugs: Iterable[str]) -> Seats:
-    """The seats the ``slugs`` workspaces take, each person counted once (``users``' footer)."""
+def seats_of(snapshot: Snapshot, slugs: Iterable[str], *, whole_instance: bool = False) -> Seats:
+    """The seats the ``slugs`` workspaces take, each person counted once (``users``' footer);
+    ``whole_instance`` when they are every workspace of the instance (then super admins count too)."""
     chosen = {slug: snapshot.workspaces[slug] for slug in slugs if slug in snapshot.workspaces}
-    return seat_counts(Snapshot(chosen, snapshot.users)).instance
+    return seat_counts(Snapshot(chosen, snapshot.users), whole_instance=whole_instance).instance
 
 
 def seats_footer(seats: Seats) -> str:

@@ -135,11 +135,15 @@ def build_report(
     plan: Plan | None = None,
     declared: DeclaredRoles | None = None,
     now: datetime | None = None,
+    whole_instance: bool = False,
 ) -> Report:
-    """The report for ``slugs`` (default: every workspace of the snapshot); absent slugs are skipped."""
+    """The report for ``slugs`` (default: every workspace of the snapshot); absent slugs are skipped.
+    ``whole_instance``: the reported workspaces are all the instance has (its seat counts then include the
+    super admins, as ToolJet's do)."""
     chosen = sorted(snapshot.workspaces if slugs is None else set(slugs) & snapshot.workspaces.keys())
     drift = index_plan(plan) if plan is not None else DriftIndex()
-    seats = seat_counts(Snapshot({slug: snapshot.workspaces[slug] for slug in chosen}, snapshot.users))
+    selection = Snapshot({slug: snapshot.workspaces[slug] for slug in chosen}, snapshot.users)
+    seats = seat_counts(selection, whole_instance=whole_instance)
     workspaces = tuple(
         build_workspace(
             snapshot, snapshot.workspaces[slug], drift, (declared or {}).get(slug, {}), seats.workspaces[slug]

@@ -11,7 +11,7 @@ from reconciler import ops
 from reconciler.access import Seats, Source
 from reconciler.people import seats_of
 from reconciler.report.model import build_report
-from reconciler.state import Snapshot
+from reconciler.state import Snapshot, User
 
 ROLE = lambda name: Source("role", name)  # noqa: E731 - table-like tests read better
 GROUP = lambda name: Source("group", name)  # noqa: E731
@@ -103,6 +103,14 @@ def test_seats_are_counted_like_tooljet_distinct_users_admins_count_as_builders(
     assert report.workspaces[1].summary.seats == Seats(total=2, builders=1, end_users=1, admins=0)
     # alice is an admin in acme and an end-user in labs: one user, one builder
     assert report.seats == Seats(total=7, builders=6, end_users=1, admins=1)
+
+
+def test_super_admins_count_only_when_the_report_covers_the_whole_instance():
+    base = snapshot()
+    root = User("root@acme.example", "Root", super_admin=True)
+    snap = Snapshot(base.workspaces, {**base.users, root.email: root})
+    assert build_report(snap, whole_instance=True).seats.total == 8  # ToolJet's count.service.ts: super admins too
+    assert build_report(snap).seats.total == 7
 
 
 def test_seats_agree_with_the_users_command():

@@ -213,6 +213,8 @@ def test_users_counts_seats_as_tooljet_does(tooljet: ToolJetDb) -> None:
     )
     counted = json.loads(run(tooljet, "users", "--all-workspaces", "--format", "json").output)
     assert (counted["total_users"], counted["builders"]) == (6, 3)
+    acme_only = json.loads(run(tooljet, "users", "--workspace", "acme", "--format", "json").output)
+    assert (acme_only["total_users"], acme_only["builders"]) == (4, 2)  # root is in no workspace listed
 
 
 NO_AUDIT_WARNING = (

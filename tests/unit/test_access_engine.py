@@ -233,6 +233,8 @@ def test_super_admins_count_in_the_instance_total_only() -> None:
     counts = seat_counts(state(ws, users=(root, old)))
     assert counts.instance == Seats(total=3, builders=1, end_users=1, admins=1)
     assert counts.workspaces["acme"] == Seats(total=2, builders=1, end_users=1, admins=1)
+    selection = seat_counts(state(ws, users=(root, old)), whole_instance=False)  # e.g. users --workspace acme
+    assert selection.instance == counts.workspaces["acme"]
     member_root = seat_counts(state(replace(ws, memberships={"root@x": member("root@x")}), users=(root,)))
     assert member_root.instance.total == 1  # counted once, as a member and as a super admin
 
