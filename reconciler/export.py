@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from .access import implying_groups
+from .roles import implying_groups
 from .safetext import escape as escape_control
 from .safetext import escape_json
 from .state import FLAG_NAMES, GroupPermissions, Membership, Snapshot, User, Workspace

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from . import ops
-from .access import BuilderLevelReason, describe_groups, effective_role, implying_groups
 from .desired import DesiredState, DesiredWorkspace
 from .ops import FieldChange, Grant, MetadataKeyChange, Plan, RoleChange
+from .roles import BuilderLevelReason, describe_groups, effective_role, implying_groups
 from .state import (
     DEFAULT_BUILDER_PERMISSIONS,
     FLAG_NAMES,

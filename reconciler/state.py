@@ -77,6 +77,10 @@ class User:
     email: str  # lower-case
     first_name: str
     last_name: str = ""
+    # What the ToolJet instance knows of the person beyond a workspace; both count in ToolJet's seats
+    # (access.seat_counts). Other backends and the configuration leave them false.
+    archived: bool = False  # archived in the whole instance (ToolJet users.status)
+    super_admin: bool = False  # ToolJet user_type 'instance'
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from .access import STRICT_ROLES_MESSAGE, strict_role_conflicts
 from .backends.base import ApplyResult, AuditInfo, Backend
 from .crypto import Keyring
 from .desired import DesiredState
 from .errors import ConfigError, Location, PlanRefused, Problem, StalePlan, UnknownWorkspace, refused
 from .ops import Plan, RailWarning
 from .rails import check_rails
+from .roles import STRICT_ROLES_MESSAGE, strict_role_conflicts
 from .state import Snapshot
 
 FREEZE_SURVIVORS = 200_000  # tracked objects left by a paused block, above which a one-shot process freezes them

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from .options import all_workspaces_option, workspace_option
+from .options import all_workspaces_option, config_option, workspace_option
 from .output import fail, inform, note, warning
 from .runtime import Runtime
 from .workspaces import no_selection, require_workspaces, selected_workspaces
@@ -38,15 +38,15 @@ def _with_invitations(runtime: Runtime, command: str) -> Backend:
 def users(runtime: Runtime, workspaces: tuple[str, ...], all_workspaces: bool, fmt: str) -> None:
     """List members: email, name, workspace, status, role, groups, metadata keys (values masked).
 
-    The footer counts users as ToolJet does: distinct users with an invited or active membership in an
-    active workspace; builders are those who are admin or builder in any such membership.
+    The footer counts seats as ToolJet does (docs/report.md, "Counting"): each person once, with an invited or
+    active membership in an active workspace; builders hold the admin or builder role in any listed workspace.
 
     \b
     Example:
       reconciler users --workspace acme
       reconciler users --all-workspaces --format json
     """
-    from ..people import count_users, user_rows
+    from ..people import seats_footer, seats_of, user_rows
 
     backend = runtime.backend()
     known = backend.list_workspaces()
@@ -55,13 +55,13 @@ def users(runtime: Runtime, workspaces: tuple[str, ...], all_workspaces: bool, f
         no_selection(known)
     snapshot = backend.read_snapshot(slugs, runtime.keyring())
     rows = user_rows(snapshot, slugs)
-    counts = count_users(snapshot, slugs)
+    seats = seats_of(snapshot, slugs, whole_instance=all_workspaces)
     if fmt == "json":
-        data = {"users": [r.as_json() for r in rows], "total_users": counts.total, "builders": counts.builders}
+        data = {"users": [r.as_json() for r in rows], "total_users": seats.total, "builders": seats.builders}
         click.echo(json.dumps(data, indent=2))
         return
     _print_table(rows, runtime.color)
-    click.echo(counts.footer())
+    click.echo(seats_footer(seats))
 
 
 def _print_table(rows: list, color: bool) -> None:
@@ -313,17 +313,21 @@ def csv_template() -> None:
 @click.option("--workspace", required=True, metavar="SLUG")
 @click.option("--reveal", is_flag=True, help="Show metadata values (the only command that does).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@config_option(required=False)
 @click.pass_obj
-def explain(runtime: Runtime, email: str, workspace: str, reveal: bool, fmt: str) -> None:
+def explain(runtime: Runtime, email: str, workspace: str, reveal: bool, fmt: str, config_path: Any) -> None:
     """Effective role and permissions of a member, with the group that grants each, and the
     globals.currentUser object apps see.
+
+    With -f CONFIG the role's cause uses the declared role, as report -f does.
 
     \b
     Example:
       reconciler explain bob@acme.com --workspace acme
+      reconciler explain bob@acme.com --workspace acme -f workspace.yaml
     """
-    from ..grants import member_access
-    from ..people import current_user, explain_text, role_cause
+    from ..access import declared_roles
+    from ..people import explain_data, explain_text
 
     backend = runtime.backend()
     snapshot = backend.read_snapshot([workspace], runtime.keyring())
@@ -334,21 +338,19 @@ def explain(runtime: Runtime, email: str, workspace: str, reveal: bool, fmt: str
     if member is None:
         fail(f"{email} is not a member of workspace {workspace!r}")
     user = snapshot.users[member.email]
+    declared = declared_roles(_declared_config(config_path)).get(workspace, {}).get(member.email)
     if reveal:
         warning("showing metadata values (--reveal).")
     if fmt == "text":
-        click.echo(explain_text(ws, user, member, reveal=reveal))
+        click.echo(explain_text(ws, user, member, reveal=reveal, declared=declared))
         return
-    access = member_access(ws, member)
-    data = {
-        "email": user.email,
-        "workspace": workspace,
-        "status": member.status,
-        "role": {"name": member.role, "cause": role_cause(ws, member)},
-        "groups": sorted(member.groups),
-        "permissions": {flag: list(sources) for flag, sources in access.flags.items()},
-        "apps": {k: {"access": a.level, "granted_by": list(a.sources)} for k, a in access.apps.items()},
-        "data_sources": {k: {"access": a.level, "granted_by": list(a.sources)} for k, a in access.data_sources.items()},
-        "currentUser": current_user(user, member, reveal=reveal),
-    }
-    click.echo(json.dumps(data, indent=2))
+    click.echo(json.dumps(explain_data(ws, user, member, reveal=reveal, declared=declared), indent=2))
+
+
+def _declared_config(config_path: Any) -> Any:
+    """The configuration whose declared roles ``explain -f`` uses (roles only: its secrets are not resolved)."""
+    if config_path is None:
+        return None
+    from ..config.loader import load_config
+
+    return load_config(config_path, resolve_secrets=False, warn=warning)

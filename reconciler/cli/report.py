@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ..desired import DesiredState
     from ..ops import Plan
     from ..report import Report
-    from ..state import Role, Snapshot
+    from ..state import Snapshot
 
 FORMATS = ("html", "csv", "json")
 
@@ -67,6 +67,7 @@ def report(
       reconciler report --workspace acme --format csv -o acme-access.csv
       reconciler report -f workspace.yaml --format json
     """
+    from ..access import declared_roles
     from ..report import RENDERERS, build_report
 
     fmt = fmt or _format_from(output)
@@ -87,7 +88,8 @@ def report(
         slugs,
         runs=backend.history(history) if history else (),
         plan=plan,
-        declared=_declared_roles(desired),
+        declared=declared_roles(desired),
+        whole_instance=all_workspaces,
     )
     _write(RENDERERS[fmt](built), output, built)
 
@@ -138,15 +140,6 @@ def _snapshot_and_plan(
     if set(slugs) <= planned.snapshot.workspaces.keys():
         return planned.snapshot, planned.plan
     return backend.read_snapshot(slugs, keyring), planned.plan
-
-
-def _declared_roles(desired: DesiredState | None) -> dict[str, dict[str, Role]] | None:
-    if desired is None:
-        return None
-    return {
-        slug: {email: m.role for email, m in ws.workspace.memberships.items()}
-        for slug, ws in desired.workspaces.items()
-    }
 
 
 def _write(text: str, output: Path | None, built: Report) -> None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
-from ..access import STRICT_ROLES_MESSAGE, strict_role_conflicts
 from ..desired import DesiredState, DesiredWorkspace, Settings
 from ..errors import ConfigError, Location, Problem
+from ..roles import STRICT_ROLES_MESSAGE, strict_role_conflicts
 from ..safetext import quoted
 from ..state import (
     DEFAULT_BUILDER_PERMISSIONS,

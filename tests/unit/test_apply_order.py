@@ -17,10 +17,10 @@ from hypothesis import event, given
 from workspace_strategies import PROFILE, SLUGS, Drift, desired_states, drifts, starting_state
 
 from reconciler import ops
-from reconciler.access import active_admins, is_builder_level
 from reconciler.apply_order import ORDER, STEPS, ordered_steps, step_batches
 from reconciler.desired import DesiredState
 from reconciler.errors import PlanRefused
+from reconciler.roles import active_admins, is_builder_level
 from reconciler.state import GroupPermissions
 from reconciler.workflow import apply_plan, make_plan
 
