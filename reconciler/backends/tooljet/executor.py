@@ -81,8 +81,12 @@ class Executor:
             add=True,
         )
         self._write_metadata(
-            [(op.workspace, op.email, op.metadata) for op in k(ops.CreateMembership) if op.metadata]
-            + [(op.workspace, op.email, op.metadata or {}) for op in updates if op.metadata_changes]
+            [
+                (op.workspace, op.email, dict(op.metadata.values))
+                for op in k(ops.CreateMembership)
+                if op.metadata.has_values
+            ]
+            + [(op.workspace, op.email, dict(op.metadata.values)) for op in updates if op.metadata_changes]
         )
         self._group_users([(op.workspace, op.email, g) for op in updates for g in op.groups_removed], add=False)
         self._set_roles([u for u in updates if u.role and ROLE_RANK[u.role.new] < ROLE_RANK[u.role.old]])
