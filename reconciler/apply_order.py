@@ -64,7 +64,7 @@ def _leaves_groups(op: ops.UpdateMembership) -> bool:
 
 def _writes_metadata(op: ops.CreateMembership | ops.UpdateMembership) -> bool:
     """A new membership with metadata; an existing one whose metadata changes (``{}`` removes it)."""
-    return bool(op.metadata if isinstance(op, ops.CreateMembership) else op.metadata_changes)
+    return op.metadata.has_values if isinstance(op, ops.CreateMembership) else bool(op.metadata_changes)
 
 
 Takes = Callable[[Any], bool]  # a test of one op of the row's class

@@ -63,7 +63,7 @@ def user_rows(snapshot: Snapshot, slugs: Iterable[str]) -> list[UserRow]:
                     member.status,
                     member.role,
                     tuple(sorted(member.groups)),
-                    tuple(sorted(member.metadata or {})),
+                    member.metadata.keys(),
                 )
             )
     return rows
@@ -90,8 +90,9 @@ def current_user(user: User, member: Membership, *, reveal: bool) -> dict:
         "groups": ["all_users", *sorted(member.groups), member.role],
         "role": member.role,
     }
-    if member.metadata:
-        data["metadata"] = dict(member.metadata) if reveal else dict.fromkeys(sorted(member.metadata), MASK)
+    if member.metadata.has_values:
+        keys = member.metadata.keys()
+        data["metadata"] = dict(member.metadata.values) if reveal else dict.fromkeys(keys, MASK)
     return data
 
 

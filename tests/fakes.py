@@ -1,8 +1,8 @@
 """An in-memory backend: the ``reconciler.backends.base.Backend`` contract over the snapshot types, no database.
 
 Stage: storage (a test double, like octoDNS's in-memory providers). The store is what ``read_snapshot`` returns,
-kept as ``reconciler.state`` objects: workspaces with their groups and memberships (metadata as plain dicts) and
-the instance's users. ``apply`` behaves as the contract asks of a real backend:
+kept as ``reconciler.state`` objects: workspaces with their groups and memberships (metadata as ``Metadata``
+values) and the instance's users. ``apply`` behaves as the contract asks of a real backend:
 
 - ``apply`` is the contract's own template (``Backend.apply``); the fake provides its steps: one apply at a time
   (a lock with ``lock_timeout``), the fresh snapshot handed to ``check`` first;
@@ -33,7 +33,7 @@ from reconciler.backends.base import ApplyResult, ApplyTransaction, AuditInfo, A
 from reconciler.backends.common import holder_message
 from reconciler.crypto import Keyring
 from reconciler.errors import ApplyError, LockTimeout, ReconcilerError
-from reconciler.state import GroupPermissions, Membership, Snapshot, User, Workspace
+from reconciler.state import GroupPermissions, Membership, Metadata, Snapshot, User, Workspace
 
 
 @dataclass
@@ -49,7 +49,7 @@ Observer = Callable[[str, ops.Op, MemoryStore], None]  # (step, op, store after 
 
 class MemoryBackend(Backend):
     name = "memory"
-    uses_keyring = False  # metadata is held as plain dicts: nothing to encrypt, no key needed
+    uses_keyring = False  # metadata is held in memory as it is: nothing to encrypt, no key needed
 
     def __init__(self, snapshot: Snapshot | None = None, *, observer: Observer | None = None) -> None:
         """An empty database, or one holding ``snapshot``'s workspaces and users (its fingerprint is ignored)."""
@@ -150,10 +150,7 @@ def _copy(store: MemoryStore) -> MemoryStore:
 
 def _copy_workspace(ws: Workspace) -> Workspace:
     """A copy that shares nothing mutable with ``ws`` (the state types are frozen but for their dicts)."""
-    members = {
-        email: m if m.metadata is None else replace(m, metadata=dict(m.metadata)) for email, m in ws.memberships.items()
-    }
-    return replace(ws, apps=dict(ws.apps), groups=dict(ws.groups), memberships=members)
+    return replace(ws, apps=dict(ws.apps), groups=dict(ws.groups), memberships=dict(ws.memberships))
 
 
 def fingerprint(slugs: list[str], workspaces: dict[str, Workspace], users: dict[str, User]) -> str:
@@ -178,8 +175,8 @@ def _permissions(p: GroupPermissions) -> tuple[Any, ...]:
     return (sorted(p.flags), p.app_grants, p.data_source_grants)  # grant order is part of their meaning
 
 
-def _metadata_digest(metadata: dict[str, str] | None) -> str:
-    return hashlib.sha256(repr(sorted((metadata or {}).items())).encode()).hexdigest()
+def _metadata_digest(metadata: Metadata) -> str:
+    return hashlib.sha256(repr(sorted(metadata.values.items())).encode()).hexdigest()
 
 
 class _Apply(ApplyTransaction):
@@ -365,8 +362,11 @@ class _Executor:
         self._set_member(op.workspace, op.email, groups=member.groups - set(op.groups_removed))
 
     def write_metadata(self, op: ops.CreateMembership | ops.UpdateMembership) -> None:
-        """The whole map is replaced; an empty one is no metadata (``None``), as a database without a row."""
-        self._set_member(op.workspace, op.email, metadata=dict(op.metadata) if op.metadata else None)
+        """The whole map is replaced (an empty one is no metadata, as a database without a row); a new membership
+        the op gives none to has none."""
+        if isinstance(op, ops.UpdateMembership) and not op.metadata_changes:
+            return
+        self._set_member(op.workspace, op.email, metadata=op.metadata if op.metadata.known else Metadata.EMPTY)
 
 
 def _archives(change: ops.FieldChange) -> bool:

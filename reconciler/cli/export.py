@@ -69,7 +69,7 @@ def export_command(runtime: Runtime, workspaces: tuple[str, ...], with_metadata:
 
 
 def _note_omitted_metadata(snapshot: Snapshot) -> None:
-    count = sum(m.metadata is not None for ws in snapshot.workspaces.values() for m in ws.memberships.values())
+    count = sum(m.metadata.has_values for ws in snapshot.workspaces.values() for m in ws.memberships.values())
     if count:
         note(
             f"the metadata of {count} membership{'' if count == 1 else 's'} was left out (absent = left alone "

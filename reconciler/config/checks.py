@@ -20,6 +20,7 @@ from ..state import (
     DataSourceGrant,
     GroupPermissions,
     Membership,
+    Metadata,
     User,
     Workspace,
 )
@@ -373,10 +374,10 @@ class _WorkspaceChecker:
             seen.add(name)
         return seen
 
-    def _metadata(self, entry: LoadedUser, *, resolve: bool = True) -> dict[str, str] | None:
+    def _metadata(self, entry: LoadedUser, *, resolve: bool = True) -> Metadata:
         raw = entry.model.metadata
-        if raw is None:
-            return None
+        if raw is None:  # no `metadata:` key (or an empty CSV cell): leave the stored metadata alone
+            return Metadata.UNMANAGED
         values: dict[str, str] = {}
         sources: dict[str, str] = {}
         for key, value in raw.items():
@@ -396,7 +397,7 @@ class _WorkspaceChecker:
                 entry.locate(("metadata",)),
                 f"metadata values together exceed {METADATA_TOTAL_MAX} characters",
             )
-        return values
+        return Metadata.of(values)
 
     def _reference(self, ref: models.SecretRef, key: str, locate: Callable[..., Location]) -> Path | None:
         """Check where a secret reference may read from (also when secrets are not resolved, as in validate).

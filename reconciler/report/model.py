@@ -200,7 +200,7 @@ def member_entry(
         role=membership.role,
         cause=role_cause(membership, workspace.groups, declared),
         groups=tuple(sorted(membership.groups)),
-        metadata_keys=tuple(sorted(membership.metadata or {})),
+        metadata_keys=membership.metadata.keys(),
         profile=profile,
         drift=drift.for_member(workspace.slug, membership.email),
     )

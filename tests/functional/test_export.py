@@ -259,7 +259,9 @@ def test_a_generated_1000_user_database_round_trips(database_url: str, tmp_path:
 def tricky_snapshot() -> state.Snapshot:
     names = {f"u{i}@x.example": state.User(f"u{i}@x.example", value or "x", value) for i, value in enumerate(TRICKY)}
     memberships = {
-        email: state.Membership(email, "admin", "active", frozenset({"NO", "1.10"}), {"on": user.last_name, "k": "v"})
+        email: state.Membership(
+            email, "admin", "active", frozenset({"NO", "1.10"}), state.Metadata.of({"on": user.last_name, "k": "v"})
+        )
         for email, user in names.items()
     }
     workspace = state.Workspace(

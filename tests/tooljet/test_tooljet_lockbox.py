@@ -22,6 +22,7 @@ from reconciler import crypto
 from reconciler.backends.tooljet import ToolJetBackend, lockbox
 from reconciler.errors import CryptoError, SecretError
 from reconciler.render.text import render_text
+from reconciler.state import Metadata
 
 KNOWN_ANSWERS = [
     # (metadata, nonce hex, base64(nonce || ciphertext || tag)) under TEST_LOCKBOX_KEY
@@ -61,8 +62,10 @@ def test_known_answer_vectors(metadata: dict[str, str], nonce: str, expected: st
 
 def test_metadata_tooljet_wrote_is_read(tooljet: ToolJetDb) -> None:
     snapshot = tooljet.backend().read_snapshot(["acme"], None)
-    assert snapshot.workspaces["acme"].memberships["alice@acme.example"].metadata == {"department": "finance"}
-    assert snapshot.workspaces["acme"].memberships["bob@acme.example"].metadata is None  # SSO-only row
+    assert snapshot.workspaces["acme"].memberships["alice@acme.example"].metadata == Metadata.of(
+        {"department": "finance"}
+    )
+    assert snapshot.workspaces["acme"].memberships["bob@acme.example"].metadata == Metadata.EMPTY  # SSO-only row
     config = base_config(tooljet.variant)
     user(config, "alice@acme.example")["metadata"] = {"department": "finance"}
     tooljet.assert_no_changes(config)

@@ -115,7 +115,7 @@ class Executor:
                 [(op.workspace, op.email, g) for op in items for g in _joined(op)]
             ),
             "write_metadata": lambda items: self._write_metadata(
-                [(op.workspace, op.email, op.metadata or {}) for op in items]
+                [(op.workspace, op.email, dict(op.metadata.values)) for op in items]
             ),
             "leave_groups": lambda items: self._remove_from_groups(
                 [(op.workspace, op.email, g) for op in items for g in op.groups_removed]

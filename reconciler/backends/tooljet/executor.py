@@ -77,7 +77,7 @@ class Executor:
                 [(op.workspace, op.email, g) for op in items for g in _joined(op)], add=True
             ),
             "write_metadata": lambda items: self._write_metadata(
-                [(op.workspace, op.email, op.metadata or {}) for op in items]
+                [(op.workspace, op.email, dict(op.metadata.values)) for op in items]
             ),
             "leave_groups": lambda items: self._group_users(
                 [(op.workspace, op.email, g) for op in items for g in op.groups_removed], add=False

@@ -247,7 +247,7 @@ class _Assembly:
                 role=roles[0],  # type: ignore[arg-type]
                 status=status,
                 groups=frozenset(customs[org_id, user_id]),
-                metadata=None if blob is None else self.decrypt(slug, email, blob),
+                metadata=state.Metadata.EMPTY if blob is None else state.Metadata.of(self.decrypt(slug, email, blob)),
             )
         if broken:
             raise StateError(
