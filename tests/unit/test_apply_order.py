@@ -21,7 +21,7 @@ from reconciler.apply_order import ORDER, STEPS, ordered_steps, step_batches
 from reconciler.desired import DesiredState
 from reconciler.errors import PlanRefused
 from reconciler.roles import active_admins, is_builder_level
-from reconciler.state import GroupPermissions
+from reconciler.state import GroupPermissions, Metadata
 from reconciler.workflow import apply_plan, make_plan
 
 
@@ -94,7 +94,9 @@ def one_of_each() -> list[ops.Op]:
         ops.ArchiveMembership(workspace="acme", email="gone@x", reason="not in the configuration"),
         member("down@x", role=role("down@x", "admin", "builder")),
         member("left@x", groups_removed=("ops",)),
-        member("meta@x", metadata_changes=(ops.MetadataKeyChange("desk", "add"),), metadata={"desk": "4F"}),
+        member(
+            "meta@x", metadata_changes=(ops.MetadataKeyChange("desk", "add"),), metadata=Metadata.of({"desk": "4F"})
+        ),
         member("joined@x", groups_added=("ops",)),
         ops.UnarchiveMembership(workspace="acme", email="back@x"),
         ops.CreateMembership(workspace="acme", email="new@x", role="end-user", status="invited"),
@@ -129,7 +131,7 @@ def test_an_update_membership_takes_part_in_each_of_its_steps_in_order() -> None
         groups_added=("ops",),
         groups_removed=("sales",),
         metadata_changes=(ops.MetadataKeyChange("desk", "remove"),),
-        metadata={},
+        metadata=Metadata.EMPTY,
     )
     falling = replace(rising, role=role("bob@x", "admin", "end-user"))
     assert [step for step, _ in ordered_steps([rising])] == ["promote", "join_groups", "write_metadata", "leave_groups"]
@@ -139,10 +141,15 @@ def test_an_update_membership_takes_part_in_each_of_its_steps_in_order() -> None
 
 def test_a_new_membership_joins_its_groups_and_writes_its_metadata_after_every_creation() -> None:
     new = ops.CreateMembership(
-        workspace="acme", email="new@x", role="end-user", status="invited", groups=("ops",), metadata={"desk": "4F"}
+        workspace="acme",
+        email="new@x",
+        role="end-user",
+        status="invited",
+        groups=("ops",),
+        metadata=Metadata.of({"desk": "4F"}),
     )
     group = ops.CreateGroup(workspace="acme", name="ops", permissions=FULL)
-    bare = replace(new, email="bare@x", groups=(), metadata=None)
+    bare = replace(new, email="bare@x", groups=(), metadata=Metadata.UNMANAGED)
     steps = [(step, op.address) for step, op in ordered_steps([new, bare, group])]
     assert steps == [
         ("create_group", "acme/group/ops"),
