@@ -1,12 +1,12 @@
 """Metadata encryption and plan signing (SPEC §6). Pure: keys come in as bytes; ``keys.py`` finds them.
 
-Two schemes live here:
+Ours (:class:`Keyring`): a key per purpose derived with HKDF-SHA384 from the master key, AES-256-GCM with the
+record id bound as associated data, so a ciphertext copied to another record does not decrypt. Previous master
+keys are kept for decryption only, which is what makes ``keys rotate`` possible without a flag day.
 
-* ours (:class:`Keyring`): a key per purpose derived with HKDF-SHA384 from the master key, AES-256-GCM with
-  the record id bound as associated data, so a ciphertext copied to another record does not decrypt. Previous
-  master keys are kept for decryption only, which is what makes ``keys rotate`` possible without a flag day;
-* ToolJet's Lockbox-compatible scheme (:func:`tooljet_encrypt`, :func:`tooljet_decrypt`), byte for byte, so a
-  ToolJet backend can read and write ``user_details.user_metadata`` that ToolJet itself understands.
+The AES-GCM envelope (:func:`seal`, :func:`unpack`, :func:`open_sealed`) and :func:`hkdf_sha384` are public for
+the ToolJet backend, whose Lockbox-compatible scheme (``backends/tooljet/lockbox.py``) uses the same envelope
+under keys derived its own way.
 
 No message raised from here ever contains plaintext or key material: errors end up on terminals and in CI
 logs.
@@ -38,11 +38,14 @@ __all__ = [
     "SIGNATURE_PURPOSE",
     "DecryptionError",
     "Keyring",
+    "check_key",
     "decrypt_metadata",
     "encrypt_metadata",
+    "hkdf_sha384",
+    "open_sealed",
     "parse_master_key",
-    "tooljet_decrypt",
-    "tooljet_encrypt",
+    "seal",
+    "unpack",
 ]
 
 KEY_BYTES = 32
@@ -86,14 +89,14 @@ def parse_master_key(text: str, *, source: str) -> bytes:
     return bytes.fromhex(candidate)
 
 
-def _hkdf_sha384(master: bytes, *, salt: bytes, info: bytes) -> bytes:
+def hkdf_sha384(master: bytes, *, salt: bytes, info: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA384(), length=KEY_BYTES, salt=salt, info=info).derive(master)
 
 
 @functools.lru_cache(maxsize=128)
 def _purpose_key(master: bytes, purpose: str) -> bytes:
     """Derived once per (master key, purpose): a plan encrypts and decrypts tens of thousands of values."""
-    return _hkdf_sha384(master, salt=_HKDF_SALT, info=_HKDF_INFO_PREFIX + purpose.encode("utf-8"))
+    return hkdf_sha384(master, salt=_HKDF_SALT, info=_HKDF_INFO_PREFIX + purpose.encode("utf-8"))
 
 
 @functools.lru_cache(maxsize=128)
@@ -101,7 +104,7 @@ def _purpose_cipher(master: bytes, purpose: str) -> AESGCM:
     return AESGCM(_purpose_key(master, purpose))
 
 
-def _seal(cipher: AESGCM, plaintext: bytes, associated_data: bytes | None) -> str:
+def seal(cipher: AESGCM, plaintext: bytes, associated_data: bytes | None) -> str:
     nonce = _random_bytes(NONCE_BYTES)
     if len(nonce) != NONCE_BYTES:  # guards against a badly patched nonce source; GCM with a short nonce is weak
         raise CryptoError("the random source returned a nonce of the wrong length")
@@ -109,7 +112,7 @@ def _seal(cipher: AESGCM, plaintext: bytes, associated_data: bytes | None) -> st
     return base64.b64encode(nonce + cipher.encrypt(nonce, plaintext, associated_data)).decode("ascii")
 
 
-def _unpack(blob: str, *, what: str) -> bytes:
+def unpack(blob: str, *, what: str) -> bytes:
     """Decode the base64 envelope; the shortest valid one holds an empty plaintext (nonce + tag)."""
     try:
         raw = base64.b64decode(blob, validate=True)
@@ -120,14 +123,14 @@ def _unpack(blob: str, *, what: str) -> bytes:
     return raw
 
 
-def _open(cipher: AESGCM, raw: bytes, associated_data: bytes | None) -> bytes | None:
+def open_sealed(cipher: AESGCM, raw: bytes, associated_data: bytes | None) -> bytes | None:
     try:
         return cipher.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], associated_data)
     except InvalidTag:
         return None
 
 
-def _check_key(key: object, *, name: str) -> bytes:
+def check_key(key: object, *, name: str) -> bytes:
     if not isinstance(key, bytes) or len(key) != KEY_BYTES:
         raise CryptoError(f"{name} must be {KEY_BYTES} bytes")
     return key
@@ -147,11 +150,11 @@ class Keyring:
     source: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
-        _check_key(self.current, name="the current master key")
+        check_key(self.current, name="the current master key")
         previous: Iterable[bytes] = self.previous
         unique: list[bytes] = []
         for index, key in enumerate(previous, start=1):
-            _check_key(key, name=f"previous master key {index}")
+            check_key(key, name=f"previous master key {index}")
             if key != self.current and key not in unique:
                 unique.append(key)
         # Duplicates of the current key would only make failed decryptions slower.
@@ -166,7 +169,7 @@ class Keyring:
 
     def encrypt(self, plaintext: bytes, *, purpose: str, associated_data: bytes) -> str:
         """Encrypt under the current key; ``associated_data`` binds it to its record (a membership id)."""
-        return _seal(_purpose_cipher(self.current, purpose), plaintext, associated_data)
+        return seal(_purpose_cipher(self.current, purpose), plaintext, associated_data)
 
     def describe(self) -> str:
         """Which keys were tried, for messages: "the master key from SOURCE (and N previous key(s))"."""
@@ -180,9 +183,9 @@ class Keyring:
     ) -> tuple[bytes, int]:
         """Plaintext and the index of the key that opened it (0 = current)."""
         what = what or f"A {purpose} value"
-        raw = _unpack(blob, what=what)
+        raw = unpack(blob, what=what)
         for index, key in enumerate(self._all_keys):
-            plaintext = _open(_purpose_cipher(key, purpose), raw, associated_data)
+            plaintext = open_sealed(_purpose_cipher(key, purpose), raw, associated_data)
             if plaintext is not None:
                 return plaintext, index
         # A wrong key is by far the most common cause; tampering and copied values come after it.
@@ -246,54 +249,3 @@ def decrypt_metadata(keyring: Keyring, membership_id: str, blob: str, *, what: s
     if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         raise CryptoError("membership metadata decrypted, but it is not an object of string values")
     return value
-
-
-# --- ToolJet / Lockbox compatibility ------------------------------------------------------------------------
-
-_LOCKBOX_INFO_PREFIX = b"\xb4" * 32
-
-
-@functools.lru_cache(maxsize=64)
-def _tooljet_cipher(master_key: bytes, table: str, column: str) -> AESGCM:
-    key = _hkdf_sha384(
-        master_key,
-        salt=table.encode("utf-8"),
-        info=_LOCKBOX_INFO_PREFIX + f"{column}_ciphertext".encode(),
-    )
-    return AESGCM(key)
-
-
-def tooljet_encrypt(master_key: bytes, plaintext: str, *, table: str, column: str) -> str:
-    """Encrypt exactly as ToolJet's ``EncryptionService.encryptColumnValue(table, column, text)`` does.
-
-    Follows reference/tooljet-schema.md §4 ("Encryption of user_details.user_metadata"), which follows the
-    Lockbox gem: key = HKDF-SHA384(ikm = master key, length 32, salt = UTF-8 ``table``, info = 32 bytes of
-    0xB4 followed by ``f"{column}_ciphertext"``); AES-256-GCM, random 12-byte nonce, *no* associated data,
-    16-byte tag; stored as base64(nonce || ciphertext || tag). ``column`` is ToolJet's camelCase property name
-    (``"userMetadata"`` for ``user_details.user_metadata``), not the SQL column name. ``master_key`` is
-    ToolJet's LOCKBOX_MASTER_KEY, hex-decoded.
-    """
-    _check_key(master_key, name="the ToolJet master key")
-    return _seal(_tooljet_cipher(master_key, table, column), plaintext.encode("utf-8"), None)
-
-
-def tooljet_decrypt(master_key: bytes, blob: str, *, table: str, column: str) -> str:
-    """Inverse of :func:`tooljet_encrypt` (same reference, §4), as ToolJet 3.x decrypts.
-
-    Unlike ToolJet's reader, which returns ``{}`` when anything fails, this raises :class:`CryptoError`: a
-    wrong LOCKBOX_MASTER_KEY must not look like "no metadata". The 2.x helper's trailing-space bug is not
-    reproduced.
-    """
-    _check_key(master_key, name="the ToolJet master key")
-    what = f"A ToolJet {table}.{column} value"
-    raw = _unpack(blob, what=what)
-    plaintext = _open(_tooljet_cipher(master_key, table, column), raw, None)
-    if plaintext is None:
-        raise CryptoError(
-            f"{what} could not be decrypted: most likely the key is wrong (otherwise the value was changed)",
-            hint="check that the master key is the LOCKBOX_MASTER_KEY of this ToolJet installation",
-        )
-    try:
-        return plaintext.decode("utf-8")
-    except UnicodeDecodeError:
-        raise CryptoError(f"{what} decrypted, but it is not UTF-8 text") from None

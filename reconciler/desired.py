@@ -62,5 +62,5 @@ class DesiredState:
     policy_results: tuple[PolicyResult, ...] = ()
 
     def needs_key(self) -> bool:
-        """Whether any membership manages metadata (then a master key is required)."""
-        return any(m.metadata for ws in self.workspaces.values() for m in ws.workspace.memberships.values())
+        """Whether any membership declares metadata values (then a master key is required to write them)."""
+        return any(m.metadata.has_values for ws in self.workspaces.values() for m in ws.workspace.memberships.values())

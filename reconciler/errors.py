@@ -1,10 +1,10 @@
-"""The exception hierarchy. Errors carry data; only ``cli.py`` turns them into text and exit codes."""
+"""The exception hierarchy. Errors carry data; only ``reconciler.cli`` turns them into text and exit codes."""
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -253,3 +253,18 @@ class DeliveryInterrupted(ReconcilerError):
     def __init__(self, cause: str, report: Any, unrecorded: str | None, waiting: list[str]) -> None:
         self.report, self.unrecorded, self.waiting = report, unrecorded, waiting
         super().__init__(f"recording the delivery of invitation emails failed ({cause})")
+
+
+class UnknownWorkspace(ReconcilerError):
+    """``--workspace`` named workspaces that ``where`` (``the database``, or a configuration's path) does not hold.
+
+    The one wording of an unknown workspace, for every command: the configuration's (``plan``, ``apply``,
+    ``drift``) and the database's (``users``, ``explain``, ``invite-url``, ``export``, ``report``).
+    """
+
+    def __init__(self, missing: Iterable[str], known: Iterable[str], where: str) -> None:
+        self.missing, self.known, self.where = sorted(missing), sorted(known), where
+        super().__init__(
+            f"--workspace {', '.join(self.missing)}: no such workspace in {where}",
+            hint=f"workspaces in {where}: " + (", ".join(self.known) or "none"),
+        )

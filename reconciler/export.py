@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from .access import implying_groups
+from .roles import implying_groups
 from .safetext import escape as escape_control
 from .safetext import escape_json
 from .state import FLAG_NAMES, GroupPermissions, Membership, Snapshot, User, Workspace
@@ -217,6 +217,7 @@ def _user(user: User, member: Membership, *, with_metadata: bool) -> dict[str, A
         entry["status"] = "archived"
     if member.groups:
         entry["groups"] = sorted(member.groups)
-    if with_metadata and member.metadata is not None:
-        entry["metadata"] = {key: member.metadata[key] for key in sorted(member.metadata)}
+    if with_metadata and member.metadata.has_values:  # none stored: no key, which leaves it alone (still none)
+        values = member.metadata.values
+        entry["metadata"] = {key: values[key] for key in sorted(values)}
     return entry

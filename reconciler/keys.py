@@ -61,6 +61,17 @@ class KeyringResult:
     key_file: str | None = None
 
 
+@dataclass(frozen=True)
+class Rotation:
+    """What ``keys rotate`` did: records re-encrypted, and for the SQLite key file, where the keys now are."""
+
+    metadata: int
+    emails: int
+    key_source: str
+    key_file: str | None = None  # the key file that now holds the new key
+    previous_file: str | None = None  # where the replaced key was kept
+
+
 def load_keyring(
     database_url: str,
     *,

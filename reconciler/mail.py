@@ -20,7 +20,7 @@ import smtplib
 import ssl
 from collections.abc import Mapping
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -126,6 +126,15 @@ class SmtpSettings:
             implicit_tls=implicit,
             timeout=float(query.get("timeout", ["10"])[0]),
         )
+
+
+@dataclass
+class DeliveryReport:
+    """What one delivery run did: the recipients sent to, the failures, and how many emails stay pending."""
+
+    sent: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (recipient, error)
+    pending: int = 0  # still pending after this run
 
 
 class Transport:

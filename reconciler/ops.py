@@ -2,7 +2,9 @@
 
 Stage: produced by ``planner.build_plan``, consumed by the renderers and by a backend's executor, which
 both dispatch on the op class. Ops carry natural keys (workspace slug, group name, email), never database ids.
-Metadata values travel in ``metadata`` fields that are excluded from ``repr`` and from every renderer.
+Metadata values travel in ``metadata`` fields (a ``state.Metadata``: ``UNMANAGED`` when the op writes none, the
+values it writes, ``UNREAD`` when a saved plan was loaded without decrypting them) that are excluded from ``repr``
+and from every renderer.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from .policies import Policy, PolicyResult
-from .state import GroupPermissions, MembershipStatus, Role, WorkspaceStatus
+from .state import GroupPermissions, MembershipStatus, Metadata, Role, WorkspaceStatus
 
 
 @dataclass(frozen=True)
@@ -208,7 +210,8 @@ class CreateMembership(Op):
     status: MembershipStatus  # invited, or archived when declared so
     groups: tuple[str, ...] = ()
     metadata_keys: tuple[str, ...] = ()
-    metadata: dict[str, str] | None = field(default=None, repr=False, compare=False, hash=False)
+    # what the new membership gets: UNMANAGED (nothing) or its values
+    metadata: Metadata = field(default=Metadata.UNMANAGED, repr=False, compare=False, hash=False)
     # (key, where its secret reference reads from: "env ACME_KEY" / "file secrets/x.txt"); never a value
     metadata_sources: tuple[tuple[str, str], ...] = ()
 
@@ -284,7 +287,8 @@ class UpdateMembership(Op):
     groups_added: tuple[str, ...] = ()
     groups_removed: tuple[str, ...] = ()
     metadata_changes: tuple[MetadataKeyChange, ...] = ()
-    metadata: dict[str, str] | None = field(default=None, repr=False, compare=False, hash=False)
+    # the whole new metadata when metadata_changes is not empty (EMPTY: remove it all), else UNMANAGED
+    metadata: Metadata = field(default=Metadata.UNMANAGED, repr=False, compare=False, hash=False)
     metadata_sources: tuple[tuple[str, str], ...] = ()  # as in CreateMembership, for added and changed keys
     # (group, when it ended) for the removed groups whose membership expired (``expires:``), shown as the reason
     expired_groups: tuple[tuple[str, str], ...] = ()

@@ -15,7 +15,7 @@ from typing import Any
 
 from . import ops
 from .ops import Plan
-from .state import DEFAULT_BUILDER_PERMISSIONS, Membership, Snapshot, Workspace
+from .state import DEFAULT_BUILDER_PERMISSIONS, Membership, Metadata, Snapshot, Workspace
 
 # The order ops take effect in (within a workspace): what exists first, memberships next, destruction last.
 _PHASE: dict[type[ops.Op], int] = {
@@ -77,7 +77,7 @@ def _member(ws: Workspace, email: str, member: Membership) -> Workspace:
 
 
 def _create_membership(ws: Workspace, op: ops.CreateMembership) -> Workspace:
-    metadata = dict(op.metadata) if op.metadata is not None else dict.fromkeys(op.metadata_keys, "")
+    metadata = op.metadata if op.metadata.known else Metadata.of(dict.fromkeys(op.metadata_keys, ""))
     return _member(ws, op.email, Membership(op.email, op.role, op.status, frozenset(op.groups), metadata))
 
 
@@ -87,15 +87,16 @@ def _update_membership(ws: Workspace, op: ops.UpdateMembership) -> Workspace:
         return ws
     metadata = member.metadata
     if op.metadata_changes:
-        if op.metadata is not None:
-            metadata = dict(op.metadata)
-        else:
-            metadata = dict(metadata or {})
+        if op.metadata.known:
+            metadata = op.metadata
+        elif metadata.known:  # values not carried (a plan shown without its key): the keys still are
+            values = dict(metadata.values)
             for change in op.metadata_changes:
                 if change.kind == "remove":
-                    metadata.pop(change.key, None)
+                    values.pop(change.key, None)
                 else:
-                    metadata.setdefault(change.key, "")
+                    values.setdefault(change.key, "")
+            metadata = Metadata.of(values)
     groups = (member.groups | set(op.groups_added)) - set(op.groups_removed)
     role = op.role.new if op.role is not None else member.role
     return _member(ws, op.email, replace(member, role=role, groups=frozenset(groups), metadata=metadata))

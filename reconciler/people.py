@@ -1,6 +1,7 @@
-"""Views of the people in a snapshot: the ``users`` table and its ToolJet-style counts.
+"""Views of the people in a snapshot: the ``users`` table with its seat counts, and ``explain``.
 
-Stage: reporting. Pure functions over ``state.Snapshot``; metadata values never leave this module unmasked.
+Stage: reporting. Pure functions over ``state.Snapshot``; access, role causes and seats come from the access
+engine (``access.py``), as the report's do. Metadata values never leave this module unmasked.
 """
 
 from __future__ import annotations
@@ -9,14 +10,11 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .access import describe_groups, implying_groups
-from .grants import Access, member_access
+from .access import Access, Seats, Source, member_access, role_cause, seat_counts
 from .safetext import escape as escape_control
-from .state import FLAG_NAMES, Membership, Snapshot, User, Workspace
+from .state import FLAG_NAMES, Membership, Role, Snapshot, User, Workspace
 
 MASK = "••••"
-COUNTED_STATUSES = ("invited", "active")
-BUILDER_ROLES = ("admin", "builder")
 
 
 @dataclass(frozen=True)
@@ -47,18 +45,6 @@ class UserRow:
         }
 
 
-@dataclass(frozen=True)
-class UserCounts:
-    """ToolJet's licence counting: distinct users with an invited or active membership in an active
-    workspace; builders are those among them whose role is admin or builder in any such membership."""
-
-    total: int
-    builders: int
-
-    def footer(self) -> str:
-        return f"Total users: {self.total}  Builders: {self.builders}"
-
-
 def user_rows(snapshot: Snapshot, slugs: Iterable[str]) -> list[UserRow]:
     rows = []
     for slug in sorted(slugs):
@@ -77,33 +63,21 @@ def user_rows(snapshot: Snapshot, slugs: Iterable[str]) -> list[UserRow]:
                     member.status,
                     member.role,
                     tuple(sorted(member.groups)),
-                    tuple(sorted(member.metadata or {})),
+                    member.metadata.keys(),
                 )
             )
     return rows
 
 
-def count_users(snapshot: Snapshot, slugs: Iterable[str]) -> UserCounts:
-    counted: set[str] = set()
-    builders: set[str] = set()
-    for slug in slugs:
-        ws = snapshot.workspaces.get(slug)
-        if ws is None or ws.status != "active":
-            continue
-        for member in ws.memberships.values():
-            if member.status in COUNTED_STATUSES:
-                counted.add(member.email)
-                if member.role in BUILDER_ROLES:
-                    builders.add(member.email)
-    return UserCounts(len(counted), len(builders))
+def seats_of(snapshot: Snapshot, slugs: Iterable[str], *, whole_instance: bool = False) -> Seats:
+    """The seats the ``slugs`` workspaces take, each person counted once (``users``' footer);
+    ``whole_instance`` when they are every workspace of the instance (then super admins count too)."""
+    chosen = {slug: snapshot.workspaces[slug] for slug in slugs if slug in snapshot.workspaces}
+    return seat_counts(Snapshot(chosen, snapshot.users), whole_instance=whole_instance).instance
 
 
-def role_cause(workspace: Workspace, member: Membership) -> str:
-    """Why the stored (effective) role is what it is."""
-    implied = implying_groups(member.groups, workspace.groups)
-    if member.role == "builder" and implied:
-        return "implied by " + describe_groups(implied)
-    return "declared"
+def seats_footer(seats: Seats) -> str:
+    return f"Total users: {seats.total}  Builders: {seats.builders}"
 
 
 def current_user(user: User, member: Membership, *, reveal: bool) -> dict:
@@ -116,17 +90,21 @@ def current_user(user: User, member: Membership, *, reveal: bool) -> dict:
         "groups": ["all_users", *sorted(member.groups), member.role],
         "role": member.role,
     }
-    if member.metadata:
-        data["metadata"] = dict(member.metadata) if reveal else dict.fromkeys(sorted(member.metadata), MASK)
+    if member.metadata.has_values:
+        keys = member.metadata.keys()
+        data["metadata"] = dict(member.metadata.values) if reveal else dict.fromkeys(keys, MASK)
     return data
 
 
-def explain_text(workspace: Workspace, user: User, member: Membership, *, reveal: bool) -> str:
+def explain_text(
+    workspace: Workspace, user: User, member: Membership, *, reveal: bool, declared: Role | None = None
+) -> str:
     access = member_access(workspace, member)
+    cause = role_cause(member, workspace.groups, declared)
     lines = [
         f'{user.email} in workspace "{workspace.slug}" ({workspace.name})',
         f"  status: {member.status}" + _no_access(workspace, member),
-        f"  role:   {member.role} ({role_cause(workspace, member)})",
+        f"  role:   {member.role} ({cause.text})",
         f"  groups: {', '.join(sorted(member.groups)) or 'none'}",
         "",
         "Permissions:",
@@ -134,10 +112,36 @@ def explain_text(workspace: Workspace, user: User, member: Membership, *, reveal
     width = max(len(f) for f in FLAG_NAMES)
     for flag in FLAG_NAMES:
         sources = access.flags.get(flag)
-        lines.append(f"  {flag:<{width}}  " + (f"yes  via {', '.join(sources)}" if sources else "no"))
+        lines.append(f"  {flag:<{width}}  " + (f"yes  via {_via(sources)}" if sources else "no"))
     lines += _access_lines("Apps:", access.apps) + _access_lines("Data sources:", access.data_sources)
     lines += ["", "globals.currentUser:", *json.dumps(current_user(user, member, reveal=reveal), indent=2).splitlines()]
     return "\n".join(escape_control(line) for line in lines)  # names, emails and groups are user data
+
+
+def explain_data(
+    workspace: Workspace, user: User, member: Membership, *, reveal: bool, declared: Role | None = None
+) -> dict:
+    """``explain --format json``: the same answers as the text, from the same engine."""
+    access = member_access(workspace, member)
+    return {
+        "email": user.email,
+        "workspace": workspace.slug,
+        "status": member.status,
+        "role": {"name": member.role, "cause": role_cause(member, workspace.groups, declared).text},
+        "groups": sorted(member.groups),
+        "permissions": {flag: [s.describe() for s in sources] for flag, sources in access.flags.items()},
+        "apps": {k: _access_json(a) for k, a in access.apps.items()},
+        "data_sources": {k: _access_json(a) for k, a in access.data_sources.items()},
+        "currentUser": current_user(user, member, reveal=reveal),
+    }
+
+
+def _access_json(access: Access) -> dict:
+    return {"access": access.level, "granted_by": [s.describe() for s in access.granted_by]}
+
+
+def _via(sources: tuple[Source, ...]) -> str:
+    return ", ".join(source.describe() for source in sources)
 
 
 def _no_access(workspace: Workspace, member: Membership) -> str:
@@ -154,6 +158,6 @@ def _access_lines(title: str, items: dict[str, Access]) -> list[str]:
         return [*lines, "  (none registered)"]
     width = max(len(k) for k in items)
     for name, access in items.items():
-        via = f"  via {', '.join(access.sources)}" if access.sources else ""
+        via = f"  via {_via(access.granted_by)}" if access.granted_by else ""
         lines.append(f"  {name:<{width}}  {access.level:<11}{via}".rstrip())
     return lines

@@ -15,16 +15,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from . import ops
-from .access import BuilderLevelReason, describe_groups, effective_role, implying_groups
 from .desired import DesiredState, DesiredWorkspace
 from .expiry import expired_reason
 from .ops import FieldChange, Grant, MetadataKeyChange, Plan, RoleChange
+from .roles import BuilderLevelReason, describe_groups, effective_role, implying_groups
 from .state import (
     DEFAULT_BUILDER_PERMISSIONS,
     FLAG_NAMES,
     ROLE_RANK,
     GroupPermissions,
     Membership,
+    Metadata,
     Role,
     Snapshot,
     User,
@@ -311,7 +312,7 @@ class _WorkspaceDiff:
         else:
             role, implied = effective_role(want.role, want.groups, self.want.groups)
             self._grant(want, role, "new", implied)
-        keys = tuple(sorted(want.metadata)) if want.metadata else ()
+        keys = want.metadata.keys() if want.metadata.known else ()
         return ops.CreateMembership(
             workspace=self.slug,
             email=want.email,
@@ -319,7 +320,7 @@ class _WorkspaceDiff:
             status=status,
             groups=tuple(sorted(want.groups)),
             metadata_keys=keys,
-            metadata=want.metadata or None,
+            metadata=want.metadata if want.metadata.has_values else Metadata.UNMANAGED,
             metadata_sources=self._metadata_sources(want.email, keys),
         )
 
@@ -349,7 +350,7 @@ class _WorkspaceDiff:
             groups_added=added,
             groups_removed=removed,
             metadata_changes=meta_changes,
-            metadata=want.metadata if meta_changes else None,
+            metadata=want.metadata if meta_changes else Metadata.UNMANAGED,
             metadata_sources=self._metadata_sources(want.email, [c.key for c in meta_changes if c.kind != "remove"]),
             expired_groups=self._expired_groups(want.email, removed),
         )
@@ -418,11 +419,13 @@ def change_cause(
     return "declared"
 
 
-def _metadata_changes(have: dict[str, str] | None, want: dict[str, str] | None) -> tuple[MetadataKeyChange, ...]:
-    if want is None:
+def _metadata_changes(have: Metadata, want: Metadata) -> tuple[MetadataKeyChange, ...]:
+    """The keys that change when the stored metadata ``have`` becomes ``want``; none when ``want`` is unmanaged.
+    A managed ``want`` needs ``have``'s values: planning against a snapshot read without decrypting them raises."""
+    if want.unmanaged:
         return ()
-    have = have or {}
-    changes = [MetadataKeyChange(k, "add") for k in want.keys() - have.keys()]
-    changes += [MetadataKeyChange(k, "change") for k in want.keys() & have.keys() if want[k] != have[k]]
-    changes += [MetadataKeyChange(k, "remove") for k in have.keys() - want.keys()]
+    old, new = have.values, want.values
+    changes = [MetadataKeyChange(k, "add") for k in new.keys() - old.keys()]
+    changes += [MetadataKeyChange(k, "change") for k in new.keys() & old.keys() if new[k] != old[k]]
+    changes += [MetadataKeyChange(k, "remove") for k in old.keys() - new.keys()]
     return tuple(sorted(changes, key=lambda c: c.key))

@@ -8,7 +8,8 @@ database as it is (``drift``). Each (policy, workspace) pair gives one :class:`P
 Decisions (docs/governance.md): only memberships that are not archived, in a workspace that is not archived,
 hold anything; ``admins`` counts the admins that are not archived (invited ones included: a policy must be
 satisfiable by the apply that invites them); ``exclusive`` is broken by holding two or more of its groups;
-``allow`` with ``builder_level: true`` covers every admin and builder; ``forbid`` never counts what the admin role
+``allow`` with ``builder_level: true`` covers every admin and builder; ``seats`` counts with ``access.seat_counts``
+(ToolJet's counting, per workspace); ``forbid`` never counts what the admin role
 grants (ToolJet gives admins everything, and no configuration can take it away); metadata a backend could not read
 is unknown, never a violation.
 """
@@ -18,13 +19,12 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-from .access import effective_role
-from .grants import app_level, data_source_level, permission_sources
-from .state import ROLE_RANK, Membership, Workspace
+from .roles import effective_role
+from .state import ROLE_RANK, Membership, Snapshot, User, Workspace
 
 PolicyLevel = Literal["deny", "warn"]
 KINDS = ("admins", "seats", "exclusive", "allow", "require_metadata", "forbid")
@@ -119,35 +119,6 @@ class PolicyResult:
     members: tuple[str, ...] = field(default=())
 
 
-# --- seats ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Seats:
-    builders: int = 0
-    end_users: int = 0
-
-    @property
-    def total(self) -> int:
-        return self.builders + self.end_users
-
-
-def count_seats(workspace: Workspace) -> Seats:
-    """Seats as ToolJet counts them (``licensing/services/count.service.ts``): memberships invited or active in an
-    active workspace; admins and builders are builders ("editors"), everyone else an end user ("viewer")."""
-    if workspace.status != "active":
-        return Seats()
-    builders = end_users = 0
-    for member in workspace.memberships.values():
-        if member.status == "archived":
-            continue
-        if member.role in ("admin", "builder"):
-            builders += 1
-        else:
-            end_users += 1
-    return Seats(builders, end_users)
-
-
 # --- evaluation ----------------------------------------------------------------------------------
 
 
@@ -164,14 +135,19 @@ def digest(policies: Iterable[Policy]) -> str:
     return hashlib.sha256("\n".join(encoded).encode("utf-8")).hexdigest()
 
 
-def evaluate(policies: Iterable[Policy], workspaces: Iterable[Workspace]) -> tuple[PolicyResult, ...]:
-    """Every policy on every workspace it applies to; memberships must carry effective roles."""
+def evaluate(
+    policies: Iterable[Policy], workspaces: Iterable[Workspace], users: Mapping[str, User] | None = None
+) -> tuple[PolicyResult, ...]:
+    """Every policy on every workspace it applies to; memberships must carry effective roles. ``users``: the
+    instance's users, for seat counting (a user archived in the instance takes no seat)."""
     results = []
     spaces = list(workspaces)
+    known = dict(users or {})
     for policy in policies:
         for workspace in spaces:
             if policy.applies_to(workspace.slug):
-                results.append(_CHECKS[policy.kind](policy, workspace))
+                check = _check_seats if policy.kind == "seats" else _CHECKS[policy.kind]
+                results.append(check(policy, workspace, known))
     return tuple(results)
 
 
@@ -220,7 +196,7 @@ def named(emails: Collection[str]) -> str:
     return ", ".join(shown) + (f" and {rest} more" if rest > 0 else "")
 
 
-def _check_admins(policy: Policy, workspace: Workspace) -> PolicyResult:
+def _check_admins(policy: Policy, workspace: Workspace, users: Mapping[str, User]) -> PolicyResult:
     assert policy.admins is not None
     admins = [m.email for m in _holding(workspace) if m.role == "admin"]
     low, high = policy.admins.min, policy.admins.max
@@ -232,9 +208,14 @@ def _check_admins(policy: Policy, workspace: Workspace) -> PolicyResult:
     return _result(policy, workspace)
 
 
-def _check_seats(policy: Policy, workspace: Workspace) -> PolicyResult:
+def _check_seats(policy: Policy, workspace: Workspace, users: Mapping[str, User]) -> PolicyResult:
+    """Seats as ToolJet counts them, per workspace: the one counting function of ``access.seat_counts``."""
+    from .access import seat_counts  # (access imports the desired state, which imports these types)
+
     assert policy.seats is not None
-    seats = count_seats(workspace)
+    seats = seat_counts(Snapshot({workspace.slug: workspace}, dict(users)), whole_instance=False).workspaces[
+        workspace.slug
+    ]
     over = [
         f"{used} {what} (budget {budget})"
         for what, used, budget in (
@@ -247,7 +228,7 @@ def _check_seats(policy: Policy, workspace: Workspace) -> PolicyResult:
     return _result(policy, workspace, "; ".join(over))
 
 
-def _check_exclusive(policy: Policy, workspace: Workspace) -> PolicyResult:
+def _check_exclusive(policy: Policy, workspace: Workspace, users: Mapping[str, User]) -> PolicyResult:
     groups = set(policy.exclusive)
     offenders = []
     for member in _holding(workspace):
@@ -270,7 +251,7 @@ def _holds(rule: AllowRule | RequireMetadata, member: Membership, workspace: Wor
     return ROLE_RANK[member.role] >= ROLE_RANK["builder"]
 
 
-def _check_allow(policy: Policy, workspace: Workspace) -> PolicyResult:
+def _check_allow(policy: Policy, workspace: Workspace, users: Mapping[str, User]) -> PolicyResult:
     rule = policy.allow
     assert rule is not None
     offenders = [
@@ -284,14 +265,14 @@ def _check_allow(policy: Policy, workspace: Workspace) -> PolicyResult:
     return _result(policy, workspace, detail, offenders)
 
 
-def _check_require_metadata(policy: Policy, workspace: Workspace) -> PolicyResult:
+def _check_require_metadata(policy: Policy, workspace: Workspace, users: Mapping[str, User]) -> PolicyResult:
     rule = policy.require_metadata
     assert rule is not None
     missing: dict[str, list[str]] = {}
     for member in _holding(workspace):
-        if member.metadata is None or not _holds(rule, member, workspace):
+        if not member.metadata.known or not _holds(rule, member, workspace):
             continue  # unmanaged or unreadable metadata is unknown, never a violation
-        absent = [key for key in rule.keys if key not in member.metadata]
+        absent = [key for key in rule.keys if key not in member.metadata.values]
         if absent:
             missing[member.email] = absent
     if not missing:
@@ -311,19 +292,23 @@ def _grants_access(rule: ForbidRule, level_of: Callable[[str], str]) -> list[str
     return [name for name in rule.data_sources if level_of(name) in reached]
 
 
-def _check_forbid(policy: Policy, workspace: Workspace) -> PolicyResult:
+def _check_forbid(policy: Policy, workspace: Workspace, users: Mapping[str, User]) -> PolicyResult:
+    from .access import WorkspaceAccess, app_level, data_source_level, profile_of
+
     rule = policy.forbid
     assert rule is not None
-    exempt = {f'group "{g}"' for g in rule.except_groups} | {'role "admin"'}
+    exempt = {("group", g) for g in rule.except_groups} | {("role", "admin")}
     level = app_level if rule.apps else data_source_level
+    engine = WorkspaceAccess(workspace)
     offenders: dict[str, list[str]] = {}
     for member in _holding(workspace):
-        for label, permissions in permission_sources(workspace, member):
-            if label in exempt:
+        for source, permissions in engine.sources(profile_of(workspace, member)):
+            if (source.kind, source.name) in exempt:
                 continue
             reached = _grants_access(rule, lambda name, p=permissions: level(p, name))
             if reached:
-                offenders.setdefault(member.email, []).append(f"{rule.access} on {', '.join(reached)} via {label}")
+                how = f"{rule.access} on {', '.join(reached)} via {source.describe()}"
+                offenders.setdefault(member.email, []).append(how)
     if not offenders:
         return _result(policy, workspace)
     shown = list(offenders.items())[:MAX_NAMED]
@@ -333,7 +318,7 @@ def _check_forbid(policy: Policy, workspace: Workspace) -> PolicyResult:
     return _result(policy, workspace, detail, offenders)
 
 
-_CHECKS: dict[str, Callable[[Policy, Workspace], PolicyResult]] = {
+_CHECKS: dict[str, Callable[[Policy, Workspace, Mapping[str, User]], PolicyResult]] = {
     "admins": _check_admins,
     "seats": _check_seats,
     "exclusive": _check_exclusive,

@@ -9,8 +9,8 @@ from collections import Counter
 from collections.abc import Collection
 
 from . import ops
-from .access import LAST_ADMIN_MESSAGE, active_admins, describe_groups, implying_groups
 from .errors import PlanRefused
+from .roles import LAST_ADMIN_MESSAGE, active_admins, describe_groups, implying_groups
 from .state import ROLE_RANK, GroupPermissions, Snapshot, Workspace
 
 MASS_CHANGE_SHARE = 0.25

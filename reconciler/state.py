@@ -6,8 +6,10 @@ A backend reads the database into these; the config layer normalises the YAML in
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from types import MappingProxyType
+from typing import ClassVar, Literal
 
 Role = Literal["admin", "builder", "end-user"]
 ROLES: tuple[Role, ...] = ("end-user", "builder", "admin")  # ascending order of power
@@ -77,6 +79,79 @@ class User:
     email: str  # lower-case
     first_name: str
     last_name: str = ""
+    # What the ToolJet instance knows of the person beyond a workspace; both count in ToolJet's seats
+    # (access.seat_counts). Other backends and the configuration leave them false.
+    archived: bool = False  # archived in the whole instance (ToolJet users.status)
+    super_admin: bool = False  # ToolJet user_type 'instance'
+
+
+MetadataState = Literal["unmanaged", "unread", "values"]
+
+
+@dataclass(frozen=True, repr=False)
+class Metadata:
+    """A membership's metadata, in one of three explicit states (once ``None``, which meant each of them):
+
+    - ``Metadata.UNMANAGED``: not managed by the configuration (a user entry without ``metadata:``, an empty CSV
+      Metadata cell: SPEC 2.3), so plan leaves whatever is stored alone. In an op: the op writes no metadata.
+    - ``Metadata.UNREAD``: the database (or a saved plan) holds metadata that this read did not decrypt, because
+      its reader needs no values (the apply's precondition check, ``show``). Its values and keys are unknown.
+    - ``Metadata.of(values)``: exactly these keys and values. ``Metadata.EMPTY`` (no keys) is "no metadata": the
+      YAML's ``metadata: {}``, and what a snapshot holds for a membership without stored metadata (a database
+      without a row and one holding an empty object are alike).
+
+    Asking an unmanaged or unread one for its values raises, and so does using it as a truth value, so that no
+    caller can take "unknown" or "leave alone" for "empty" again. Values never appear in ``repr``.
+    """
+
+    state: MetadataState
+    _values: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+    UNMANAGED: ClassVar[Metadata]
+    UNREAD: ClassVar[Metadata]
+    EMPTY: ClassVar[Metadata]
+
+    @classmethod
+    def of(cls, values: Mapping[str, str]) -> Metadata:
+        return cls("values", dict(values))
+
+    @property
+    def known(self) -> bool:
+        """Whether the keys and values are known (possibly none)."""
+        return self.state == "values"
+
+    @property
+    def unmanaged(self) -> bool:
+        return self.state == "unmanaged"
+
+    @property
+    def has_values(self) -> bool:
+        """Known, with at least one key."""
+        return self.state == "values" and bool(self._values)
+
+    @property
+    def values(self) -> Mapping[str, str]:
+        """The keys and values, read-only."""
+        if self.state != "values":
+            raise ValueError(f"metadata is {self.state}: it has no known values")
+        return MappingProxyType(self._values)
+
+    def keys(self) -> tuple[str, ...]:
+        """The keys, sorted."""
+        return tuple(sorted(self.values))
+
+    def __bool__(self) -> bool:
+        raise TypeError("Metadata has no truth value: ask .known, .unmanaged or .has_values")
+
+    def __repr__(self) -> str:
+        if self.state != "values":
+            return f"Metadata.{self.state.upper()}"
+        return f"Metadata({len(self._values)} key{'' if len(self._values) == 1 else 's'})"
+
+
+Metadata.UNMANAGED = Metadata("unmanaged")
+Metadata.UNREAD = Metadata("unread")
+Metadata.EMPTY = Metadata("values")
 
 
 @dataclass(frozen=True)
@@ -85,8 +160,9 @@ class Membership:
     role: Role  # the effective role as stored
     status: MembershipStatus
     groups: frozenset[str] = frozenset()
-    # Decrypted metadata. In the desired state None means "unmanaged" (YAML key absent).
-    metadata: dict[str, str] | None = field(default=None, hash=False, compare=True, repr=False)
+    # Decrypted metadata (see Metadata). A snapshot holds EMPTY or values (UNREAD when read without decrypting);
+    # the desired state UNMANAGED, EMPTY or values.
+    metadata: Metadata = field(default=Metadata.EMPTY, hash=False, compare=True, repr=False)
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
-from .access import STRICT_ROLES_MESSAGE, strict_role_conflicts
 from .backends.base import ApplyResult, AuditInfo, Backend
 from .crypto import Keyring
 from .desired import DesiredState
-from .errors import ConfigError, Location, PlanRefused, Problem, ReconcilerError, StalePlan, refused
+from .errors import ConfigError, Location, PlanRefused, Problem, StalePlan, UnknownWorkspace, refused
 from .expiry import DEFAULT_EXPIRING_WINDOW, current_time, describe_window
 from .expiry import expiring_within as expiring
 from .hygiene import DEFAULT_NOT_SIGNED_IN, DEFAULT_STALE_INVITES, prune_ops
@@ -32,6 +31,7 @@ from .outcome import outcome
 from .policies import Policy, PolicyResult, applicable, denied, describe_result, evaluate
 from .policies import digest as policy_digest
 from .rails import check_rails
+from .roles import STRICT_ROLES_MESSAGE, strict_role_conflicts
 from .state import Snapshot
 
 FREEZE_SURVIVORS = 200_000  # tracked objects left by a paused block, above which a one-shot process freezes them
@@ -96,19 +96,16 @@ def load_desired(
     """The configuration at ``config_path``, with the secrets of ``workspaces`` (default: all) resolved, and its
     ``expires:`` compared with ``now`` (default: :func:`reconciler.expiry.current_time`, the injectable clock).
 
-    Warnings about what is not loaded go to ``warn``; by default they are printed on stderr as ``Warning: ...``
-    (the one thing this module prints: it must reach every command that loads a configuration).
+    Warnings about what is not loaded go to ``warn`` (the CLI passes its ``Warning:`` writer); without one, for
+    library use, they are printed on stderr as ``Warning: ...``, never dropped.
     """
     from .config.loader import load_config
 
     with paused_gc():
         desired = load_config(config_path, workspaces=workspaces or None, warn=warn or _print_warning, now=now)
-    unknown = sorted(set(workspaces) - desired.workspaces.keys())
+    unknown = set(workspaces) - desired.workspaces.keys()
     if unknown:
-        raise ReconcilerError(
-            f"--workspace {', '.join(unknown)}: not declared in {config_path}",
-            hint="declared workspaces: " + ", ".join(sorted(desired.workspaces)),
-        )
+        raise UnknownWorkspace(unknown, desired.workspaces, str(config_path))
     if strict_roles:
         _check_strict_roles(desired, config_path)
     return desired
@@ -181,12 +178,12 @@ def _with_policies(plan: Plan, desired: DesiredState, snapshot: Snapshot, *, enf
 def policy_results(plan: Plan, snapshot: Snapshot) -> tuple[PolicyResult, ...]:
     """The plan's policies on the state it leads to from ``snapshot``."""
     spaces = outcome(snapshot, plan)
-    return evaluate(plan.policies, [spaces[slug] for slug in plan.workspaces if slug in spaces])
+    return evaluate(plan.policies, [spaces[slug] for slug in plan.workspaces if slug in spaces], snapshot.users)
 
 
 def current_policy_results(policies: Collection[Policy], snapshot: Snapshot) -> tuple[PolicyResult, ...]:
     """``policies`` on the database as it is (``drift``: violations made outside reconciler, e.g. in the UI)."""
-    return evaluate(applicable(policies, snapshot.workspaces), snapshot.workspaces.values())
+    return evaluate(applicable(policies, snapshot.workspaces), snapshot.workspaces.values(), snapshot.users)
 
 
 def plan_drift(
@@ -337,7 +334,8 @@ def apply_plan(
         if snapshot.fingerprint != plan.state_fingerprint:
             raise StalePlan(stale_message)
         broken = refusals(plan, snapshot, allow_mass_change=allow_mass_change)
-        broken += [PlanRefused("policy", describe_result(r)) for r in denied(policy_results(plan, snapshot))]
+        if plan.policies:
+            broken += [PlanRefused("policy", describe_result(r)) for r in denied(policy_results(plan, snapshot))]
         if broken:
             raise refused(broken)
 

@@ -1,12 +1,14 @@
 """An in-memory backend: the ``reconciler.backends.base.Backend`` contract over the snapshot types, no database.
 
 Stage: storage (a test double, like octoDNS's in-memory providers). The store is what ``read_snapshot`` returns,
-kept as ``reconciler.state`` objects: workspaces with their groups and memberships (metadata as plain dicts) and
-the instance's users. ``apply`` behaves as the contract asks of a real backend:
+kept as ``reconciler.state`` objects: workspaces with their groups and memberships (metadata as ``Metadata``
+values) and the instance's users. ``apply`` behaves as the contract asks of a real backend:
 
-- one apply at a time (a lock with ``lock_timeout``), the fresh snapshot handed to ``check`` first;
-- every op executed by dispatch on its class, in the SPEC 5 order (``SPEC5_ORDER``), on a deep copy of the store
-  that replaces it only when every step succeeded: all or nothing;
+- ``apply`` is the contract's own template (``Backend.apply``); the fake provides its steps: one apply at a time
+  (a lock with ``lock_timeout``), the fresh snapshot handed to ``check`` first;
+- every op executed in the SPEC 5 order of ``reconciler.apply_order`` (one method per step, called with each op
+  that takes part in it), on a deep copy of the store that replaces it only when every step succeeded: all or
+  nothing;
 - a fingerprint over what a read returns, so a saved plan made before another apply is stale;
 - an audit run per apply (applied, refused or failed) for ``history``.
 
@@ -26,11 +28,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reconciler import ops
-from reconciler.backends.base import ApplyResult, AuditInfo, AuditRun, Backend, PreconditionCheck
-from reconciler.backends.common import audited_failures, holder_message
+from reconciler.apply_order import ordered_steps
+from reconciler.backends.base import ApplyResult, ApplyTransaction, AuditInfo, AuditRun, Backend, Executed, Progress
+from reconciler.backends.common import holder_message
 from reconciler.crypto import Keyring
 from reconciler.errors import ApplyError, LockTimeout, ReconcilerError
-from reconciler.state import ROLE_RANK, GroupPermissions, Membership, Snapshot, User, Workspace
+from reconciler.state import GroupPermissions, Membership, Metadata, Snapshot, User, Workspace
 
 
 @dataclass
@@ -43,47 +46,10 @@ class MemoryStore:
 
 Observer = Callable[[str, ops.Op, MemoryStore], None]  # (step, op, store after the step)
 
-# Issue 13 gives a workspace's archiving ops of its own (they replace UpdateWorkspace's status change); the fake
-# executes them as soon as they exist, so that merging that branch needs no change here.
-_ARCHIVE_WORKSPACE: type[ops.Op] | None = getattr(ops, "ArchiveWorkspace", None)
-_UNARCHIVE_WORKSPACE: type[ops.Op] | None = getattr(ops, "UnarchiveWorkspace", None)
-
-# SPEC 5: creations (workspace, registry, groups, renames), promotions, permission gains and membership additions
-# and unarchives, metadata, permission losses and membership removals, demotions and archives, group destruction.
-# One (op class, step) pair per line; an op class with several steps (UpdateMembership) appears once per step.
-_ORDER: tuple[tuple[type[ops.Op] | None, str], ...] = (
-    (ops.CreateWorkspace, "create_workspace"),
-    (ops.UpdateWorkspace, "update_workspace"),
-    (_UNARCHIVE_WORKSPACE, "unarchive_workspace"),
-    (ops.CreateApp, "create_app"),
-    (ops.UpdateApp, "update_app"),
-    (ops.CreateDataSource, "create_data_source"),
-    (ops.RenameGroup, "rename_group"),
-    (ops.CreateGroup, "create_group"),
-    (ops.UpdateMembership, "promote"),
-    (ops.UpdateBuilderRole, "update_builder_role"),
-    (ops.UpdateGroup, "update_group"),
-    (ops.CreateUser, "create_user"),
-    (ops.UpdateUser, "update_user"),
-    (ops.CreateMembership, "create_membership"),
-    (ops.UnarchiveMembership, "unarchive"),
-    (ops.CreateMembership, "join_groups"),
-    (ops.UpdateMembership, "join_groups"),
-    (ops.CreateMembership, "write_metadata"),
-    (ops.UpdateMembership, "write_metadata"),
-    (ops.UpdateMembership, "leave_groups"),
-    (ops.UpdateMembership, "demote"),
-    (ops.ArchiveMembership, "archive"),
-    (ops.UpdateWorkspace, "archive_workspace"),
-    (_ARCHIVE_WORKSPACE, "archive_workspace"),
-    (ops.DestroyGroup, "destroy_group"),
-)
-SPEC5_ORDER: tuple[tuple[type[ops.Op], str], ...] = tuple((cls, step) for cls, step in _ORDER if cls is not None)
-
 
 class MemoryBackend(Backend):
     name = "memory"
-    uses_keyring = False  # metadata is held as plain dicts: nothing to encrypt, no key needed
+    uses_keyring = False  # metadata is held in memory as it is: nothing to encrypt, no key needed
 
     def __init__(self, snapshot: Snapshot | None = None, *, observer: Observer | None = None) -> None:
         """An empty database, or one holding ``snapshot``'s workspaces and users (its fingerprint is ignored)."""
@@ -108,33 +74,20 @@ class MemoryBackend(Backend):
     def history(self, limit: int = 20) -> list[AuditRun]:
         return list(reversed(self.runs))[:limit]
 
-    # --- applying ------------------------------------------------------------------------------------------
+    # --- applying: the steps of Backend.apply --------------------------------------------------------------
 
-    def apply(
-        self,
-        plan: ops.Plan,
-        *,
-        keyring: Keyring | None,
-        lock_timeout: float,
-        check: PreconditionCheck,
-        audit: AuditInfo,
-        progress: Callable[[int, int], None] | None = None,
-    ) -> ApplyResult:
-        started = datetime.now(UTC)
+    @contextmanager
+    def begin_apply(self, lock_timeout: float, actor: str) -> Iterator[ApplyTransaction]:
+        """The lock, and a deep copy of the store that replaces it when the block ends without an exception."""
+        with self._locked(lock_timeout, actor):
+            transaction = _Apply(self)
+            yield transaction
+            self.store = transaction.work  # every step succeeded: the new state becomes visible at once
 
-        def record(exc: ReconcilerError, result: str) -> None:
-            self._record(plan, audit, started, result, exc.message)
-
-        with audited_failures(record), self._locked(lock_timeout, audit.actor):
-            check(_snapshot(self.store, plan.workspaces))
-            work = _copy(self.store)
-            executor = _Executor(work, self._new_id, self.observer)
-            executor.run(plan)
-            self.store = work  # every step succeeded: the new state becomes visible at once
-            run_id = self._record(plan, audit, started, "applied", None)
-        if progress is not None:
-            progress(len(plan.ops), len(plan.ops))
-        return ApplyResult(run_id, len(plan.ops), tuple(executor.invitations))
+    def record_unapplied(
+        self, plan: ops.Plan, audit: AuditInfo, started: datetime, error: ReconcilerError, result: str
+    ) -> None:
+        self._record(plan, audit, started, result, error.message)
 
     def after_commit(self, result: ApplyResult, keyring: Keyring | None = None) -> list[str]:
         """Nothing to deliver: invitations are only listed in the result."""
@@ -197,10 +150,7 @@ def _copy(store: MemoryStore) -> MemoryStore:
 
 def _copy_workspace(ws: Workspace) -> Workspace:
     """A copy that shares nothing mutable with ``ws`` (the state types are frozen but for their dicts)."""
-    members = {
-        email: m if m.metadata is None else replace(m, metadata=dict(m.metadata)) for email, m in ws.memberships.items()
-    }
-    return replace(ws, apps=dict(ws.apps), groups=dict(ws.groups), memberships=members)
+    return replace(ws, apps=dict(ws.apps), groups=dict(ws.groups), memberships=dict(ws.memberships))
 
 
 def fingerprint(slugs: list[str], workspaces: dict[str, Workspace], users: dict[str, User]) -> str:
@@ -225,8 +175,28 @@ def _permissions(p: GroupPermissions) -> tuple[Any, ...]:
     return (sorted(p.flags), p.app_grants, p.data_source_grants)  # grant order is part of their meaning
 
 
-def _metadata_digest(metadata: dict[str, str] | None) -> str:
-    return hashlib.sha256(repr(sorted((metadata or {}).items())).encode()).hexdigest()
+def _metadata_digest(metadata: Metadata) -> str:
+    return hashlib.sha256(repr(sorted(metadata.values.items())).encode()).hexdigest()
+
+
+class _Apply(ApplyTransaction):
+    """One apply on a copy of the store (``work``), which ``begin_apply`` keeps only when every step succeeded."""
+
+    def __init__(self, backend: MemoryBackend) -> None:
+        self.backend = backend
+        self.work = _copy(backend.store)
+
+    def read(self, slugs: Collection[str]) -> Snapshot:
+        return _snapshot(self.backend.store, slugs)
+
+    def execute(self, plan: ops.Plan, keyring: Keyring | None, progress: Progress) -> Executed:
+        executor = _Executor(self.work, self.backend._new_id, self.backend.observer)
+        executor.run(plan)
+        progress(len(plan.ops))
+        return Executed(tuple(executor.invitations))
+
+    def record(self, plan: ops.Plan, audit: AuditInfo, started: datetime) -> int | None:
+        return self.backend._record(plan, audit, started, "applied", None)
 
 
 class _Executor:
@@ -239,16 +209,14 @@ class _Executor:
         self.invitations: list[str] = []
 
     def run(self, plan: ops.Plan) -> None:
-        by_class: dict[type[ops.Op], list[ops.Op]] = {}
-        for op in plan.ops:
-            if not any(cls is type(op) for cls, _ in SPEC5_ORDER):
-                raise ApplyError(f"the memory backend cannot execute {type(op).__name__} ({op.address})")
-            by_class.setdefault(type(op), []).append(op)
-        for cls, step in SPEC5_ORDER:
-            for op in by_class.get(cls, ()):
-                getattr(self, step)(op)
-                if self.observer is not None:
-                    self.observer(step, op, self.store)
+        try:
+            steps = ordered_steps(plan)
+        except ValueError as exc:
+            raise ApplyError(f"the memory backend cannot execute it: {exc}") from None
+        for step, op in steps:
+            getattr(self, step)(op)
+            if self.observer is not None:
+                self.observer(step, op, self.store)
 
     # --- lookups that fail like a foreign key would ---------------------------------------------------------
 
@@ -283,13 +251,10 @@ class _Executor:
         self.store.workspaces[op.workspace] = Workspace(op.workspace, op.name, op.status, id=self.new_id())
 
     def update_workspace(self, op: ops.UpdateWorkspace) -> None:
-        values = {c.field: c.new for c in op.changes if not _archives(c)}
-        if values:
-            self._set_ws(op.workspace, **values)
+        self._set_ws(op.workspace, **{c.field: c.new for c in op.changes if not _archives(c)})
 
-    def archive_workspace(self, op: ops.Op) -> None:
-        if not isinstance(op, ops.UpdateWorkspace) or any(_archives(c) for c in op.changes):
-            self._set_ws(op.workspace, status="archived")
+    def archive_workspace(self, op: ops.UpdateWorkspace | ops.ArchiveWorkspace) -> None:
+        self._set_ws(op.workspace, status="archived")
 
     def unarchive_workspace(self, op: ops.Op) -> None:
         self._set_ws(op.workspace, status="active")
@@ -325,10 +290,10 @@ class _Executor:
             raise ApplyError(f"group {op.name!r} already exists in {op.workspace!r}")
         ws.groups[op.name] = op.permissions
 
-    def update_builder_role(self, op: ops.UpdateBuilderRole) -> None:
-        self._set_ws(op.workspace, builder=op.after)
-
-    def update_group(self, op: ops.UpdateGroup) -> None:
+    def set_permissions(self, op: ops.UpdateBuilderRole | ops.UpdateGroup) -> None:
+        if isinstance(op, ops.UpdateBuilderRole):
+            self._set_ws(op.workspace, builder=op.after)
+            return
         self._group(op.workspace, op.name)
         self._ws(op.workspace).groups[op.name] = op.after
 
@@ -360,26 +325,26 @@ class _Executor:
         if op.status == "invited":
             self.invitations.append(op.email)
 
-    def unarchive(self, op: ops.UnarchiveMembership) -> None:
+    def unarchive_membership(self, op: ops.UnarchiveMembership) -> None:
         if self._member(op.workspace, op.email).status != "archived":
             raise ApplyError(f"{op.email} in {op.workspace!r} is not archived")
         self._set_member(op.workspace, op.email, status="invited")  # a new invitation, as in ToolJet
         self.invitations.append(op.email)
 
-    def archive(self, op: ops.ArchiveMembership) -> None:
+    def archive_membership(self, op: ops.ArchiveMembership) -> None:
         if self._member(op.workspace, op.email).status == "archived":
             raise ApplyError(f"{op.email} in {op.workspace!r} is archived already")
         self._set_member(op.workspace, op.email, status="archived")  # groups and metadata are kept
 
     def promote(self, op: ops.UpdateMembership) -> None:
-        if op.role is not None and ROLE_RANK[op.role.new] > ROLE_RANK[op.role.old]:
-            self._set_role(op, op.role)
+        self._set_role(op)
 
     def demote(self, op: ops.UpdateMembership) -> None:
-        if op.role is not None and ROLE_RANK[op.role.new] < ROLE_RANK[op.role.old]:
-            self._set_role(op, op.role)
+        self._set_role(op)
 
-    def _set_role(self, op: ops.UpdateMembership, change: ops.RoleChange) -> None:
+    def _set_role(self, op: ops.UpdateMembership) -> None:
+        change = op.role
+        assert change is not None  # apply_order gives role steps only ops that change the role
         stored = self._member(op.workspace, op.email).role
         if stored != change.old:
             raise ApplyError(f"{op.email} in {op.workspace!r} is {stored}, not {change.old} as the plan says")
@@ -389,20 +354,19 @@ class _Executor:
         added = op.groups if isinstance(op, ops.CreateMembership) else op.groups_added
         for name in added:
             self._group(op.workspace, name)
-        if added:
-            member = self._member(op.workspace, op.email)
-            self._set_member(op.workspace, op.email, groups=member.groups | set(added))
+        member = self._member(op.workspace, op.email)
+        self._set_member(op.workspace, op.email, groups=member.groups | set(added))
 
     def leave_groups(self, op: ops.UpdateMembership) -> None:
-        if op.groups_removed:
-            member = self._member(op.workspace, op.email)
-            self._set_member(op.workspace, op.email, groups=member.groups - set(op.groups_removed))
+        member = self._member(op.workspace, op.email)
+        self._set_member(op.workspace, op.email, groups=member.groups - set(op.groups_removed))
 
     def write_metadata(self, op: ops.CreateMembership | ops.UpdateMembership) -> None:
-        """The whole map is replaced; an empty one is no metadata (``None``), as a database without a row."""
+        """The whole map is replaced (an empty one is no metadata, as a database without a row); a new membership
+        the op gives none to has none."""
         if isinstance(op, ops.UpdateMembership) and not op.metadata_changes:
             return
-        self._set_member(op.workspace, op.email, metadata=dict(op.metadata) if op.metadata else None)
+        self._set_member(op.workspace, op.email, metadata=op.metadata if op.metadata.known else Metadata.EMPTY)
 
 
 def _archives(change: ops.FieldChange) -> bool:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 import textwrap
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -228,8 +228,42 @@ def run_cli(args: list[str], *, env: Mapping[str, str | None], input: str | None
 
     ``env`` must name ``RECONCILER_OUTBOX_DIR``, so that invitation emails never land in the working directory.
     """
-    from reconciler.cli import cli, register_later_commands
+    from reconciler.cli import cli
 
     assert "RECONCILER_OUTBOX_DIR" in env
-    register_later_commands()
     return CliRunner().invoke(cli, args, env=dict(env), input=input, catch_exceptions=False)
+
+
+# --- waiting for a lock, observed ------------------------------------------------------------------------
+
+_SLEEP_SYSCALLS = {"x86_64": {35, 230}, "aarch64": {101, 115}}  # nanosleep, clock_nanosleep
+
+
+def asleep(pid: int, tid: int | None = None) -> bool:
+    """Whether the process ``pid`` (or its thread ``tid``) is asleep in ``nanosleep``: how a command waiting for a
+    lock spends its time between tries (SQLite's busy handler and the PostgreSQL apply lock's poll both sleep;
+    nothing else on the way to the lock does). Tests wait on this instead of a fixed sleep (Linux /proc)."""
+    task = Path(f"/proc/{pid}/task/{tid or pid}")
+    try:
+        wchan = (task / "wchan").read_text()
+        if wchan not in ("", "0"):
+            return "nanosleep" in wchan
+        number = (task / "syscall").read_text().split()[0]
+    except (OSError, IndexError):
+        return False
+    import platform
+
+    return number.isdigit() and int(number) in _SLEEP_SYSCALLS.get(platform.machine(), set())
+
+
+def wait_until(condition: Callable[[], bool], what: str, *, alive: Callable[[], bool], timeout: float = 60) -> None:
+    """Poll ``condition`` until it holds; fail if ``alive`` stops holding first (the process ended) or after
+    ``timeout`` seconds (a safety net against hanging, not a timing assumption)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert alive(), f"ended before it {what}"
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never {what} within {timeout:g} s")
+        time.sleep(0.005)

@@ -10,10 +10,10 @@ from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from pathlib import Path
 
-from ..access import STRICT_ROLES_MESSAGE, strict_role_conflicts
 from ..desired import DesiredState, DesiredWorkspace, Settings
 from ..errors import ConfigError, Location, Problem
 from ..expiry import MemberExpiries, current_time
+from ..roles import STRICT_ROLES_MESSAGE, strict_role_conflicts
 from ..safetext import quoted
 from ..state import (
     DEFAULT_BUILDER_PERMISSIONS,
@@ -22,6 +22,7 @@ from ..state import (
     DataSourceGrant,
     GroupPermissions,
     Membership,
+    Metadata,
     User,
     Workspace,
 )
@@ -85,7 +86,7 @@ def build_desired(
     ]
     declared = {ws.model.slug: declared_names(ws.model, ws.model.settings.prune) for ws in workspaces if not ws.partial}
     policy_set, places = build_policies(entries, declared, problems)
-    results = check_desired(desired, policy_set, places, problems) if not problems else ()
+    results = check_desired(desired, policy_set, places, problems, users) if not problems else ()
     if problems:
         raise ConfigError(sorted_problems(problems))
     return DesiredState(
@@ -428,10 +429,10 @@ class _WorkspaceChecker:
             seen.add(name)
         return seen
 
-    def _metadata(self, entry: LoadedUser, *, resolve: bool = True) -> dict[str, str] | None:
+    def _metadata(self, entry: LoadedUser, *, resolve: bool = True) -> Metadata:
         raw = entry.model.metadata
-        if raw is None:
-            return None
+        if raw is None:  # no `metadata:` key (or an empty CSV cell): leave the stored metadata alone
+            return Metadata.UNMANAGED
         values: dict[str, str] = {}
         sources: dict[str, str] = {}
         for key, value in raw.items():
@@ -451,7 +452,7 @@ class _WorkspaceChecker:
                 entry.locate(("metadata",)),
                 f"metadata values together exceed {METADATA_TOTAL_MAX} characters",
             )
-        return values
+        return Metadata.of(values)
 
     def _reference(self, ref: models.SecretRef, key: str, locate: Callable[..., Location]) -> Path | None:
         """Check where a secret reference may read from (also when secrets are not resolved, as in validate).

@@ -1,5 +1,11 @@
 """Bulk-invite CSV files (SPEC section 7) read into user entries shaped like the YAML ones.
 
+Stage: config. This module knows the CSV *format*: headers, rows, cells, the spellings a spreadsheet uses. It turns
+each row into the dict a YAML user entry is (``email``, ``first_name``, ``last_name``, ``role``, ``groups``,
+``metadata``) and remembers which cell each key came from; the *value* rules (a valid email, a name's length, a
+group name that is no role name, a metadata value's length, a group listed twice, a duplicate email) are the
+YAML's, applied by the loader with the same pydantic models and cross-document checks, and reported at the cell.
+
 Accepted headers (case-insensitive, any order, surrounding whitespace ignored):
 
 * ToolJet's upload format: ``First Name,Last Name,Email,User Role,Group,Metadata``
@@ -9,26 +15,30 @@ Accepted headers (case-insensitive, any order, surrounding whitespace ignored):
 ``Email``, a role column (``Role``/``User Role``) and a name column (``Full Name`` or ``First Name``) are
 required; ``Last Name``, ``Groups``/``Group``, ``Metadata`` and ``Expires`` are optional.
 
-Decisions where SPEC is silent (also described in docs/):
+Decisions where SPEC is silent (also in docs/architecture.md, "The configuration layer"):
 
 * Rows are numbered as a spreadsheet numbers them: the header is row 1, and a quoted cell spanning several
   lines is still one row. Errors print as ``people.csv:4:3: row 4, column 'Role': ...``, i.e. the "line" of
-  the location is the row number and the "column" the 1-based column index.
+  the location is the row number and the "column" the 1-based column index. A problem with one metadata key
+  adds it: ``row 4, column 'Metadata', key 'team'``.
 * A blank row (no cell or only empty cells) is skipped. Cells beyond the header, and columns with an empty
   header cell, are tolerated only while they are empty (spreadsheets sometimes export trailing commas); a
   value in them is an error.
+* Cells are stripped. An empty cell of a required field (Email, Role, the first name) is an empty value, which
+  the model refuses at that cell; an empty Last Name is the empty last name.
+* Roles are read case-insensitively, ``-``, ``_`` and spaces alike: ``Admin``, ``Builder``, ``End User``,
+  ``end-user``; any other text is passed on as written, for the model to refuse.
 * ``groups`` is always present in an entry; an empty Groups cell (or no Groups column) gives ``[]``, which
   means "no custom groups" exactly like a YAML entry without ``groups:``.
 * ``metadata`` is present only when the Metadata cell is non-empty: an empty cell means absent (the tool
   leaves that membership's metadata alone). Use ``{}`` in the cell to mean "no metadata".
-  CSV metadata values are plain strings; secret references (``{env: ...}``) are YAML-only.
+  CSV metadata values are plain strings: any other value (a number, ``true``, an object) is refused here,
+  since an object would otherwise reach the model as a secret reference, which are YAML-only.
 * ``Expires`` (issue 18) holds the YAML ``expires`` value of the membership (a date, or a timestamp with zone),
-  validated by the same model; an empty cell means the membership does not expire.
-* A first name is required (ToolJet refuses rows without a name); the last name may be empty.
+  checked by the same model; an empty cell means the membership does not expire.
 * The Python-style single-quoted metadata form from ToolJet's docs is parsed with :func:`ast.parse` and
-  accepted only when the expression is a dict display of string literals; nothing is ever evaluated.
-* Emails are checked and normalised by the YAML's own rules (``identity.py``: one plain address, NFC,
-  lower-case, no look-alikes), so a CSV row cannot spell a YAML user differently.
+  accepted only when the expression is a dict display of literals; nothing is ever evaluated. A key given
+  twice in one cell is an error (JSON would keep the last silently).
 * The file is read by the rules of ``files.py`` (a regular file, at most 16 MB, no key file). A first row that
   names no known column is not a header (``/etc/passwd``, an environment dump): no row is read and nothing of
   it is quoted. Other errors quote at most the offending cell, shortened.
@@ -48,12 +58,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, Location, Problem
+from ..errors import Location, Problem
 from ..safetext import quoted
 from .files import FileRefused, read_regular_file
-from .identity import email_problem, normalise_email
 
-__all__ = ["CSV_TEMPLATE", "CsvUserEntry", "load_users_csv", "neutralise_cell", "parse_users_csv", "read_users_csv"]
+__all__ = ["CSV_TEMPLATE", "CsvUserEntry", "neutralise_cell", "parse_users_csv", "read_users_csv"]
 
 CSV_TEMPLATE = (
     "Full Name,Email,Role,Groups,Metadata\n"
@@ -61,19 +70,16 @@ CSV_TEMPLATE = (
 )
 """What ``reconciler csv template`` prints: the documented header and ToolJet's example row."""
 
-MAX_NAME_CHARS = 255
-MAX_GROUP_NAME_CHARS = 50
-MAX_METADATA_VALUE_CHARS = 2_000
-MAX_METADATA_TOTAL_CHARS = 200_000
 MAX_METADATA_CELL_CHARS = 200_000
+"""A Metadata cell is refused before parsing beyond this (it bounds the parser's work, not a value rule)."""
 MAX_PROBLEMS = 1_000
-"""Problems reported per file; further ones are summarised in one last problem."""
+"""Format problems reported per file; further ones are summarised in one last problem."""
+MAX_BYTES = 16 * 1024 * 1024
 
 _FIELD_SIZE_LIMIT = 1_000_000
 """csv's default per-cell limit (131,072) is below what a legitimate Metadata cell can hold."""
 
-_ROLE_VALUES = {"admin": "admin", "builder": "builder", "end user": "end-user", "enduser": "end-user"}
-_ROLE_DISPLAY = "Admin, Builder, End User"
+_ROLE_SPELLINGS = {"admin": "admin", "builder": "builder", "end user": "end-user", "enduser": "end-user"}
 
 # normalised header -> field
 _HEADERS = {
@@ -92,7 +98,6 @@ _HEADER_HINT = (
     "accepted headers: First Name, Last Name, Email, User Role, Group, Metadata (ToolJet's upload format) "
     "or Full Name, Email, Role, Groups, Metadata"
 )
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile(r"[\udc80-\udcff]")
 _UTF8_HINT = 'save the file as UTF-8 ("CSV UTF-8" in Excel)'
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -102,20 +107,29 @@ _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 class CsvUserEntry:
     """One CSV row as a YAML-shaped user entry, with where each field came from.
 
-    ``entry`` has ``email`` (lower-case), ``first_name``, ``last_name`` (possibly empty), ``role``
-    (``admin``/``builder``/``end-user``), ``groups`` (always present, possibly empty) and ``metadata`` (only
-    when the cell is non-empty). ``locations`` has a :class:`Location` for ``row`` and each key of ``entry``.
+    ``entry`` holds the cells as the YAML would hold them, not yet validated: ``email``, ``first_name``,
+    ``last_name``, ``role`` (a known spelling turned into ``admin``/``builder``/``end-user``), ``groups``
+    (always present, possibly empty) and ``metadata`` (only when the cell is non-empty). ``locations`` has a
+    :class:`Location` for ``row`` and for each key of ``entry``. ``broken``: the fields whose cells had format
+    problems (already reported, and left out of ``entry``), ``row`` for a problem of the row as a whole.
     """
 
     entry: dict[str, Any]
     locations: dict[str, Location] = field(default_factory=dict)
-    # Fields whose cells had problems (reported), ``row`` for a problem of the row as a whole. ``entry`` then
-    # holds only the fields that were read without problems (a Groups cell: the valid names).
     broken: frozenset[str] = frozenset()
 
     def location(self, name: str) -> Location:
         """The location of field ``name``, or of the row when the field has none."""
         return self.locations.get(name, self.locations["row"])
+
+    def locate(self, path: tuple = (), key: bool = False) -> Location:
+        """Where ``path`` inside the entry is: the cell of its field (the loader's ``locate`` for a user entry,
+        so that the models' and the checks' problems are reported at the cell). Inside the Metadata cell, the
+        key is named, as the YAML path would name it."""
+        where = self.location(str(path[0])) if path else self.locations["row"]
+        if len(path) > 1 and path[0] == "metadata" and where.path:
+            return Location(where.file, where.line, where.column, f"{where.path}, key {_show(str(path[1]), 40)}")
+        return where
 
 
 def neutralise_cell(value: str) -> str:
@@ -130,8 +144,10 @@ def _norm_header(text: str) -> str:
     return " ".join(text.split()).lower()
 
 
-def _norm_role(text: str) -> str:
-    return " ".join(text.replace("-", " ").replace("_", " ").split()).lower()
+def _role(text: str) -> str:
+    """A role as the YAML spells it, when ``text`` is one of the CSV's spellings; else ``text`` unchanged."""
+    spelled = " ".join(text.replace("-", " ").replace("_", " ").split()).lower()
+    return _ROLE_SPELLINGS.get(spelled, text)
 
 
 def _show(value: str, limit: int = 60) -> str:
@@ -154,75 +170,45 @@ class _Collector:
     def file(self, message: str, hint: str | None = None) -> None:
         self.add(Location(self.display), message, hint)
 
-    def raise_if_any(self) -> None:
-        if not self.problems:
-            return
-        problems = list(self.problems)
-        if self.dropped:
-            problems.append(
-                Problem(Location(self.display), f"{self.dropped} more problem(s) not shown; fix the ones above")
-            )
-        raise ConfigError(problems=problems)
-
-
-MAX_BYTES = 16 * 1024 * 1024
-
-
-def load_users_csv(path: Path, *, display_name: str | None = None, max_bytes: int = MAX_BYTES) -> list[CsvUserEntry]:
-    """Read a bulk-invite CSV file into user entries.
-
-    Raises :class:`ConfigError` carrying every problem of the file (all rows are checked first).
-    ``display_name`` is the file name used in locations (default: ``str(path)``).
-    """
-    entries, out = _collect(path, display_name, max_bytes)
-    out.raise_if_any()
-    return [e for e in entries if not e.broken]
+    def all_problems(self) -> list[Problem]:
+        if not self.dropped:
+            return list(self.problems)
+        more = Problem(Location(self.display), f"{self.dropped} more problem(s) not shown; fix the ones above")
+        return [*self.problems, more]
 
 
 def read_users_csv(
     path: Path, *, display_name: str | None = None, max_bytes: int = MAX_BYTES
 ) -> tuple[list[CsvUserEntry], list[Problem]]:
-    """Like :func:`load_users_csv`, but return the rows together with the problems, rows with problems
-    included (marked ``broken``, holding the cells that were read without problems).
+    """Read a bulk-invite CSV file into YAML-shaped user entries, with the file's format problems.
 
-    The config loader uses this so that the rules needing the whole configuration (unknown groups, duplicate
-    emails across YAML and CSV) are still checked for every row of a file that has bad ones, bad rows included.
+    Rows with format problems are returned too (marked ``broken``, holding the cells that were read without
+    problems), so that the loader can still check their other cells (unknown groups, duplicate emails across YAML
+    and CSV). A broken file or header gives no rows. ``display_name`` is the file name used in locations
+    (default: ``str(path)``).
     """
-    return _rows_and_problems(*_collect(path, display_name, max_bytes))
-
-
-def parse_users_csv(data: bytes, *, display_name: str) -> tuple[list[CsvUserEntry], list[Problem]]:
-    """:func:`read_users_csv` for the bytes of a file already read (by the loader, see files.py)."""
-    out = _Collector(display_name)
-    text = _decode(data, out)
-    return _rows_and_problems([] if text is None else _parse(text, out), out)
-
-
-def _rows_and_problems(entries: list[CsvUserEntry], out: _Collector) -> tuple[list[CsvUserEntry], list[Problem]]:
-    try:
-        out.raise_if_any()
-    except ConfigError as exc:
-        if any(p.location.line in (None, 1) for p in exc.problems):
-            return [], exc.problems  # the file or its header is broken: no row can be trusted
-        return entries, exc.problems
-    return entries, []
-
-
-def _collect(path: Path, display_name: str | None, max_bytes: int) -> tuple[list[CsvUserEntry], _Collector]:
     display = display_name if display_name is not None else str(path)
     out = _Collector(display)
     try:
         data = read_regular_file(Path(path), max_bytes=max_bytes)
     except FileRefused as exc:
         out.file(exc.message)
-        return [], out
+        return [], out.all_problems()
     except OSError as exc:
         out.file(f"cannot read file: {exc.strerror or exc}")
-        return [], out
+        return [], out.all_problems()
+    return parse_users_csv(data, display_name=display)
+
+
+def parse_users_csv(data: bytes, *, display_name: str) -> tuple[list[CsvUserEntry], list[Problem]]:
+    """:func:`read_users_csv` for the bytes of a file already read (by the loader, see files.py)."""
+    out = _Collector(display_name)
     text = _decode(data, out)
-    if text is None:
-        return [], out
-    return _parse(text, out), out
+    entries = [] if text is None else _parse(text, out)
+    problems = out.all_problems()
+    if any(p.location.line in (None, 1) for p in problems):
+        return [], problems  # the file or its header is broken: no row can be trusted
+    return entries, problems
 
 
 def _decode(data: bytes, out: _Collector) -> str | None:
@@ -279,13 +265,7 @@ def _parse(text: str, out: _Collector) -> list[CsvUserEntry]:
         _not_a_header(first[1], out)  # no row of such a file can be read
         return []
     columns = _parse_header(first[1], out)
-    entries: list[CsvUserEntry] = []
-    seen_emails: dict[str, int] = {}
-    for row, cells in rows:
-        if not any(c.strip() for c in cells):
-            continue
-        entries.append(_parse_row(row, cells, columns, out, seen_emails))
-    return entries
+    return [_parse_row(row, cells, columns, out) for row, cells in rows if any(c.strip() for c in cells)]
 
 
 def _not_a_header(cells: list[str], out: _Collector) -> None:
@@ -349,190 +329,96 @@ def _parse_header(cells: list[str], out: _Collector) -> _Columns:
     return columns
 
 
-def _parse_row(
-    row: int, cells: list[str], columns: _Columns, out: _Collector, seen_emails: dict[str, int]
-) -> CsvUserEntry:
-    d = out.display
-    reported = len(out.problems)
-    row_loc = Location(d, row, None, f"row {row}")
-    ok = True
+class _Row:
+    """The cells of one row, read by field; each cell's format problems are reported and mark the field broken."""
+
+    def __init__(self, row: int, cells: list[str], columns: _Columns, out: _Collector) -> None:
+        self.row, self.cells, self.columns, self.out = row, cells, columns, out
+        self.locations: dict[str, Location] = {"row": Location(out.display, row, None, f"row {row}")}
+        self.broken: set[str] = set()
+
+    def cell(self, key: str, *fields: str) -> str | None:
+        """The stripped cell of column ``key`` (None when the column is absent or the cell is unreadable), which
+        ``fields`` of the entry (default: ``key``) are located at."""
+        col = self.columns.index.get(key)
+        if col is None:
+            return None
+        fields = fields or (key,)
+        loc = self.columns.loc(self.out.display, self.row, col)
+        for name in fields:
+            self.locations[name] = loc
+        value = self.cells[col].strip() if col < len(self.cells) else ""
+        if _SURROGATE.search(value):
+            self.fail(loc, fields, "cell is not valid UTF-8", _UTF8_HINT)
+            return None
+        if "\x00" in value:
+            self.fail(loc, fields, "cell contains a NUL byte", "the file may be binary or not UTF-8; " + _UTF8_HINT)
+            return None
+        return value
+
+    def fail(self, loc: Location, fields: tuple[str, ...], message: str, hint: str | None = None) -> None:
+        self.out.add(loc, message, hint)
+        self.broken.update(fields)
+
+
+def _parse_row(row: int, cells: list[str], columns: _Columns, out: _Collector) -> CsvUserEntry:
+    r = _Row(row, cells, columns, out)
     ncols = len(columns.names)
     if len(cells) > ncols and any(c.strip() for c in cells[ncols:]):
-        out.add(
-            columns.loc(d, row, ncols),
+        where = columns.loc(out.display, row, ncols)
+        r.fail(
+            where,
+            ("row",),
             f"row has {len(cells)} cells but the header has {ncols} columns",
             "quote cells that contain commas",
         )
-        ok = False
     for col in columns.unnamed:
         if col < len(cells) and cells[col].strip():
-            out.add(columns.loc(d, row, col), f"column {col + 1} has no header but this row has a value in it")
-            ok = False
-
-    def cell(key: str) -> tuple[str, Location] | None:
-        """The stripped cell of field ``key`` (None when the column is absent or the cell is unreadable)."""
-        nonlocal ok
-        col = columns.index.get(key)
-        if col is None:
-            return None
-        value = cells[col].strip() if col < len(cells) else ""
-        loc = columns.loc(d, row, col)
-        if _SURROGATE.search(value):
-            out.add(loc, "cell is not valid UTF-8", _UTF8_HINT)
-            ok = False
-            return None
-        if "\x00" in value:
-            out.add(loc, "cell contains a NUL byte", "the file may be binary or not UTF-8; " + _UTF8_HINT)
-            ok = False
-            return None
-        return value, loc
-
-    def fail(loc: Location, message: str, hint: str | None = None) -> None:
-        nonlocal ok
-        out.add(loc, message, hint)
-        ok = False
+            r.fail(
+                columns.loc(out.display, row, col),
+                ("row",),
+                f"column {col + 1} has no header but this row has a value in it",
+            )
 
     entry: dict[str, Any] = {}
-    locations: dict[str, Location] = {"row": row_loc}
-
-    # email
-    got = cell("email")
-    if got is not None:
-        value, loc = got
-        locations["email"] = loc
-        if not value:
-            fail(loc, "email is required")
-        else:
-            problem = email_problem(value)  # the YAML's validation (models.Email), see identity.py
-            if problem:
-                fail(loc, problem)
-            else:
-                email = normalise_email(value)
-                if email in seen_emails:
-                    fail(
-                        loc,
-                        "Duplicate email found. Please provide a unique email address.",
-                        f"{email!r} is already on row {seen_emails[email]}",
-                    )
-                else:
-                    entry["email"] = email  # (a duplicate's email is left out: it is not checked again)
-                    seen_emails[email] = row
-
-    # names
-    first = last = None
-    if "full_name" in columns.index and not {"first_name", "last_name"} & columns.index.keys():
-        got = cell("full_name")
-        if got is not None:
-            value, loc = got
-            locations["first_name"] = locations["last_name"] = loc
-            if _name_ok(value, loc, "full name", fail, limit=2 * MAX_NAME_CHARS + 1):
-                parts = value.split(" ", 1)
-                first = parts[0].strip()
-                last = parts[1].strip() if len(parts) > 1 else ""
-                if not first:
-                    fail(loc, "full name is required")
-                else:
-                    _name_ok(first, loc, "first name", fail)
-                    _name_ok(last, loc, "last name", fail)
-    elif "first_name" in columns.index:
-        got = cell("first_name")
-        if got is not None:
-            first, loc = got
-            locations["first_name"] = loc
-            if not first:
-                fail(loc, "first name is required")
-            else:
-                _name_ok(first, loc, "first name", fail)
-        got = cell("last_name")
-        if got is not None:
-            last, loc = got
-            locations["last_name"] = loc
-            _name_ok(last, loc, "last name", fail)
-        elif "last_name" not in columns.index:
-            last = ""
-            locations["last_name"] = locations.get("first_name", row_loc)
-    if first is not None:
-        entry["first_name"] = first
-    if last is not None:
-        entry["last_name"] = last
-
-    # role
-    got = cell("role")
-    if got is not None:
-        value, loc = got
-        locations["role"] = loc
-        if not value:
-            fail(loc, f"role is required (one of {_ROLE_DISPLAY})")
-        else:
-            role = _ROLE_VALUES.get(_norm_role(value))
-            if role is None:
-                fail(loc, f"{_show(value)} is not one of {_ROLE_DISPLAY}")
-            else:
-                entry["role"] = role
-
-    # groups
-    groups: list[str] = []
-    listed: set[str] = set()  # (not `name in groups`: a cell may name 100,000 groups)
-    got = cell("groups")
-    locations["groups"] = row_loc
-    if got is not None:
-        value, loc = got
-        locations["groups"] = loc
-        for name in (g.strip() for g in value.split("|")):
-            if not name:
-                continue
-            if _CONTROL.search(name):
-                fail(loc, f"group name {_show(name)} contains a control character")
-            elif len(name) > MAX_GROUP_NAME_CHARS:
-                fail(loc, f"group name {_show(name)} is longer than {MAX_GROUP_NAME_CHARS} characters")
-            elif name in listed:
-                fail(loc, f"group {_show(name)} is listed twice")
-            else:
-                groups.append(name)
-                listed.add(name)
-    entry["groups"] = groups
-
-    # metadata
-    got = cell("metadata")
-    if got is not None:
-        value, loc = got
-        if value:
-            locations["metadata"] = loc
-            metadata = _parse_metadata(value, loc, fail)
-            if metadata is not None:
-                entry["metadata"] = metadata
-
-    # expires (issue 18): the YAML key's value, checked by the model like the YAML's; an empty cell means none
-    got = cell("expires")
-    if got is not None and got[0]:
-        entry["expires"], locations["expires"] = got
-
-    return CsvUserEntry(entry, locations, frozenset() if ok else _broken_fields(locations, out.problems[reported:]))
-
-
-def _broken_fields(locations: dict[str, Location], problems: list[Problem]) -> frozenset[str]:
-    """The fields whose cells the problems of a row are about (a Full Name cell holds two fields); ``row``
-    for a problem that is about no field's cell, or when the problems were not recorded (past MAX_PROBLEMS)."""
-    broken: set[str] = set()
-    for problem in problems:
-        names = {n for n, loc in locations.items() if loc == problem.location and loc != locations["row"]}
-        broken |= names or {"row"}
-    return frozenset(broken or {"row"})
+    email = r.cell("email")
+    if email is not None:
+        entry["email"] = email
+    if "full_name" in columns.index:
+        full = r.cell("full_name", "first_name", "last_name")
+        if full is not None:
+            first, _, last = full.partition(" ")
+            entry["first_name"], entry["last_name"] = first, last.strip()
+    else:
+        first = r.cell("first_name")
+        if first is not None:
+            entry["first_name"] = first
+        last = r.cell("last_name") if "last_name" in columns.index else ""
+        if "last_name" not in columns.index:
+            r.locations["last_name"] = r.locations.get("first_name", r.locations["row"])
+        if last is not None:
+            entry["last_name"] = last
+    role = r.cell("role")
+    if role is not None:
+        entry["role"] = _role(role)
+    groups = r.cell("groups")
+    entry["groups"] = [] if groups is None else [name for name in (g.strip() for g in groups.split("|")) if name]
+    metadata = r.cell("metadata")
+    if metadata == "":
+        del r.locations["metadata"]  # an empty cell: absent (unmanaged), like a YAML entry without the key
+    elif metadata is not None:
+        parsed = _parse_metadata(metadata, r.locations["metadata"], lambda loc, *a: r.fail(loc, ("metadata",), *a))
+        if parsed is not None:
+            entry["metadata"] = parsed
+    expires = r.cell("expires")  # issue 18: the YAML's expires value, checked by the model; empty: none
+    if expires == "":
+        del r.locations["expires"]
+    elif expires is not None:
+        entry["expires"] = expires
+    return CsvUserEntry(entry, r.locations, frozenset(r.broken))
 
 
 _Fail = Callable[..., None]
-
-
-def _name_ok(value: str, loc: Location, what: str, fail: _Fail, limit: int = MAX_NAME_CHARS) -> bool:
-    if _CONTROL.search(value):
-        fail(loc, f"{what} contains a control character")
-        return False
-    if len(value) > limit:
-        fail(loc, f"{what} is longer than {limit} characters")
-        return False
-    return True
-
-
 _METADATA_HINT = 'write a JSON object and quote the cell, e.g. "{""team"": ""finance""}"'
 
 
@@ -554,7 +440,9 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
-def _parse_metadata(value: str, loc: Location, fail: _Fail) -> dict[str, str] | None:
+def _parse_metadata(value: str, loc: Location, fail: _Fail) -> dict[Any, str] | None:
+    """The cell as a mapping of keys to string values, or None after reporting why it is not one. The keys and
+    the values' lengths are the model's to check."""
     if len(value) > MAX_METADATA_CELL_CHARS:
         fail(loc, f"metadata is longer than {MAX_METADATA_CELL_CHARS:,} characters")
         return None
@@ -569,28 +457,17 @@ def _parse_metadata(value: str, loc: Location, fail: _Fail) -> dict[str, str] | 
     if not isinstance(parsed, _Pairs):
         fail(loc, f"metadata must be an object of string keys to string values, not {_kind(parsed)}")
         return None
-    result: dict[str, str] = {}
+    result: dict[Any, str] = {}
     good = True
-    total = 0
     for key, val in parsed:
-        if not isinstance(key, str) or not key:
-            fail(loc, f"metadata keys must be non-empty strings, not {key!r}"[:200])
-            good = False
-        elif key in result:
-            fail(loc, f"metadata key {_show(key)} appears twice", "keys must be unique")
+        if key in result:
+            fail(loc, f"metadata key {_show(str(key))} appears twice", "keys must be unique")
             good = False
         elif not isinstance(val, str):
-            fail(loc, f"metadata value of {_show(key)} must be a string, not {_kind(val)}", "quote it")
-            good = False
-        elif len(val) > MAX_METADATA_VALUE_CHARS:
-            fail(loc, f"metadata value of {_show(key)} is longer than {MAX_METADATA_VALUE_CHARS:,} characters")
+            fail(loc, f"metadata value of {_show(str(key))} must be a string, not {_kind(val)}", "quote it")
             good = False
         else:
-            total += len(val)
             result[key] = val
-    if total > MAX_METADATA_TOTAL_CHARS:
-        fail(loc, f"metadata values together are longer than {MAX_METADATA_TOTAL_CHARS:,} characters")
-        good = False
     return result if good else None
 
 

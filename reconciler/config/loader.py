@@ -33,7 +33,7 @@ from ..errors import ConfigError, Location, Problem
 from ..safetext import escape, shorten
 from . import models
 from .csvsource import MAX_BYTES as CSV_MAX_BYTES
-from .csvsource import parse_users_csv
+from .csvsource import CsvUserEntry, parse_users_csv
 from .errors_map import describe_value, error_path, field_names, problems_from_validation, step_kinds
 from .files import FileRefused, allowed_roots, confine, read_regular_file
 from .identity import normalise_email
@@ -469,30 +469,38 @@ def _load_csv_users(ws: LoadedWorkspace, problems: list[Problem], digest: hashli
             ws.admin_unknown = True
             ws.left_out["users"] = None
             continue
-        entries, csv_problems = parse_users_csv(data, display_name=str(path))
+        rows, csv_problems = parse_users_csv(data, display_name=str(path))
         if csv_problems:  # rows were left out: excuse what they might have declared
             problems.extend(csv_problems)
             ws.admin_unknown = True
             ws.left_out["users"] = None
         digest.update(_relative_name(path, root_dir) + b"\0" + data + b"\0")
-        for entry in entries:
-            locate = _csv_locator(entry.locations)
-            if entry.broken:  # a row with problems (reported): its valid cells still take part in the checks
-                # (its Groups list holds only the valid names, so those are still checked)
-                partial = _partial_user(entry.entry, locate, from_csv=True, broken=entry.broken - {"groups"})
-                if partial is not None:
-                    ws.users.append(partial)
-                continue
-            try:
-                user = models.User.model_validate(entry.entry)
-            except ValidationError as exc:
-                problems.extend(problems_from_validation(exc, locate, vocabulary=VOCABULARY, model=models.User))
-                ws.admin_unknown = True
-                partial = _partial_user(entry.entry, locate, from_csv=True)
-                if partial is not None:
-                    ws.users.append(partial)
-                continue
-            ws.users.append(LoadedUser(user, locate, from_csv=True))
+        for row in rows:
+            user = _csv_user(row, problems)
+            if user is not None:
+                ws.users.append(user)
+                ws.admin_unknown |= bool(user.broken)
+
+
+def _csv_user(row: CsvUserEntry, problems: list[Problem]) -> LoadedUser | None:
+    """A CSV row's entry checked by the YAML's model, its problems reported at the cells (``row.locate``).
+
+    A row with problems (the reader's, of the format, or the model's) is no membership, but its valid cells
+    still take part in the checks, as a YAML entry's do (``_partial_user``); of a Groups cell, the valid names.
+    """
+    entry = dict(row.entry)
+    data = entry | {k: v for k, v in _PLACEHOLDERS.items() if k in row.broken}  # cells that could not be read
+    try:
+        user = models.User.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(problems_from_validation(exc, row.locate, vocabulary=VOCABULARY, model=models.User))
+        bad_groups = {err["loc"][1] for err in exc.errors() if err["loc"][:1] == ("groups",) and len(err["loc"]) > 1}
+        if bad_groups and isinstance(entry.get("groups"), list):
+            entry["groups"] = [g for i, g in enumerate(entry["groups"]) if i not in bad_groups]
+        return _partial_user(entry, row.locate, from_csv=True, broken=row.broken | {"row"})
+    if row.broken:
+        return _partial_user(entry, row.locate, from_csv=True, broken=row.broken)
+    return LoadedUser(user, row.locate, from_csv=True)
 
 
 def _read_csv_file(ws: LoadedWorkspace, k: int, name: str, roots: list[Path], problems: list[Problem]) -> bytes | None:
@@ -527,10 +535,3 @@ def _read_csv_file(ws: LoadedWorkspace, k: int, name: str, roots: list[Path], pr
 def sorted_problems(problems: list[Problem]) -> list[Problem]:
     """Report problems in file order, as a reader goes through the file."""
     return sorted(problems, key=lambda p: (p.location.file, p.location.line or 0, p.location.column or 0))
-
-
-def _csv_locator(locations: Mapping[str, Location]) -> Locate:
-    def locate(path: tuple = (), key: bool = False) -> Location:
-        return locations.get(str(path[0]) if path else "row", locations["row"])
-
-    return locate

@@ -97,7 +97,10 @@ def _check_slug(value: str) -> str:
 
 
 def _check_email(value: str) -> str:
-    """The one email validation (YAML users, protected_users, and CSV rows through csvsource): identity.py."""
+    """The one email validation (YAML users, protected_users, and CSV rows, whose cells the loader validates with
+    these models): identity.py."""
+    if not value.strip():  # an empty CSV cell, or `email: ""`
+        raise PydanticCustomError("blank", "an email address must not be empty")
     problem = email_problem(value)
     if problem is not None:
         raise PydanticCustomError("email", problem)

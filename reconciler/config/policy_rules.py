@@ -25,6 +25,7 @@ from ..policies import (
     evaluate,
     with_effective_roles,
 )
+from ..state import User
 from .policy_models import PolicyEntry
 
 Locate = Callable[..., Location]
@@ -157,11 +158,12 @@ def check_desired(
     policies: tuple[Policy, ...],
     places: Mapping[tuple[str, str], Callable[[], Location]],
     problems: list[Problem],
+    users: Mapping[str, User] | None = None,
 ) -> tuple[PolicyResult, ...]:
     """The policies on the desired state (effective roles, after expiry); a broken ``deny`` is a problem."""
     if not policies:
         return ()
-    results = evaluate(policies, (with_effective_roles(ws.workspace) for ws in workspaces.values()))
+    results = evaluate(policies, (with_effective_roles(ws.workspace) for ws in workspaces.values()), users)
     problems += denial_problems(results, places)
     return results
 

@@ -19,6 +19,7 @@ import dataclasses
 import functools
 import json
 import types
+from collections.abc import Mapping
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from ..changes import MASK, change_to_json_dict
@@ -26,6 +27,7 @@ from ..changes import encode as _encode
 from ..crypto import Keyring
 from ..errors import CryptoError, PlanFileError, SecretError
 from ..ops import OP_TYPES, Op, Plan, RoleChange
+from ..state import Metadata
 from .text import escape_json
 
 __all__ = [
@@ -98,16 +100,19 @@ def _canonical(document: dict[str, Any]) -> bytes:
     return json.dumps(document, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
-def _metadata_plaintext(metadata: dict[str, str]) -> bytes:
-    return json.dumps(metadata, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+def _metadata_plaintext(metadata: Mapping[str, str]) -> bytes:
+    return json.dumps(dict(metadata), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def _encode_op(op: Op, keyring: Keyring | None) -> dict[str, Any]:
     encoded: dict[str, Any] = {"kind": type(op).__name__}
     for f in dataclasses.fields(op):
         value = getattr(op, f.name)
-        if f.name != "metadata" or value is None:
+        if f.name != "metadata":
             encoded[f.name] = _encode(value)
+            continue
+        if value.unmanaged:  # the op writes no metadata
+            encoded[f.name] = None
             continue
         if keyring is None:
             raise SecretError(
@@ -116,7 +121,7 @@ def _encode_op(op: Op, keyring: Keyring | None) -> dict[str, Any]:
                 hint="set RECONCILER_MASTER_KEY (or --master-key-file), then run plan --out again",
             )
         ciphertext = keyring.encrypt(
-            _metadata_plaintext(value),
+            _metadata_plaintext(value.values),  # (UNREAD raises: a plan loaded without its values is not saved)
             purpose=PLAN_METADATA_PURPOSE,
             associated_data=op.address.encode("utf-8"),
         )
@@ -228,7 +233,7 @@ def _decode_fields(cls: type, value: Any, where: str, *, skip: frozenset[str] = 
     return {name: _decode(data[name], hints[name], f"{where}.{name}") for name in sorted(names & data.keys())}
 
 
-def _decrypt_metadata(blob: Any, op: Op, keyring: Keyring | None, where: str) -> dict[str, str]:
+def _decrypt_metadata(blob: Any, op: Op, keyring: Keyring | None, where: str) -> Metadata:
     envelope = _expect(blob, dict, where, 'an object {"ciphertext": ...}')
     if set(envelope) != {"ciphertext"} or not isinstance(envelope["ciphertext"], str):
         raise _malformed(where, 'expected an object {"ciphertext": "..."}')
@@ -246,7 +251,7 @@ def _decrypt_metadata(blob: Any, op: Op, keyring: Keyring | None, where: str) ->
         metadata = None
     if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
         raise _malformed(where, "the decrypted metadata is not an object of string values")
-    return metadata
+    return Metadata.of(metadata)
 
 
 def _decode_op(value: Any, keyring: Keyring | None, where: str, *, metadata: bool = True) -> Op:
@@ -258,9 +263,9 @@ def _decode_op(value: Any, keyring: Keyring | None, where: str, *, metadata: boo
     fields = {f.name for f in dataclasses.fields(cls)}
     secret = frozenset({"metadata"} & fields)
     op = cls(**_decode_fields(cls, {k: v for k, v in data.items() if k != "kind"}, where, skip=secret))
-    if secret and metadata and data.get("metadata") is not None:
-        metadata = _decrypt_metadata(data["metadata"], op, keyring, f"{where}.metadata")
-        op = dataclasses.replace(op, metadata=metadata)  # type: ignore[call-arg]
+    if secret and data.get("metadata") is not None:
+        values = _decrypt_metadata(data["metadata"], op, keyring, f"{where}.metadata") if metadata else Metadata.UNREAD
+        op = dataclasses.replace(op, metadata=values)  # type: ignore[call-arg]
     return op
 
 

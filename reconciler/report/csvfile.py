@@ -56,7 +56,7 @@ def access_cells(workspace: WorkspaceReport, row: tuple[Cell, ...]) -> list[list
     if not workspace.resources:
         return [["", "", "", ""]]
     return [
-        [resource.type, resource.key, cell.access, SEPARATOR.join(source.label for source in cell.granted_by)]
+        [resource.type, resource.key, cell.level, SEPARATOR.join(source.label for source in cell.granted_by)]
         for resource, cell in zip(workspace.resources, row, strict=True)
     ]
 

@@ -2,7 +2,7 @@
 
 Stage: report model (pure). The plan's ops say what apply would change; each op's address marks the member,
 group, role, app or workspace it touches. Members and groups left alone under ``prune: none`` are marked
-``unmanaged``. Descriptions come from the text plan's renderer, so they never hold a metadata value.
+``unmanaged``. Descriptions are the text plan's lines (``op_lines``), so they never hold a metadata value.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from ..op_lines import op_lines
 from ..ops import Op, Plan, RenameGroup
-from ..render.text import op_lines
 
 UNMANAGED = "unmanaged"
 UNMANAGED_TEXT = "not in the configuration; left alone (prune: none)"

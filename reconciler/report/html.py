@@ -14,13 +14,14 @@ import hashlib
 from collections.abc import Sequence
 from html import escape
 
+from ..access import Seats
 from ..hygiene import describe_finding
 from ..safetext import escape as escape_control
 from ..state import FLAG_NAMES
 from .drift import DriftEntry
 from .html_assets import CSS, JS
 from .html_payload import embed_json, report_payload
-from .model import ApplyEntry, GroupEntry, Report, SeatCounts, WorkspaceReport
+from .model import ApplyEntry, GroupEntry, Report, WorkspaceReport
 
 PAGE_SIZES = (("25", "25"), ("100", "100"), ("500", "500"), ("all", "All"))
 DEFAULT_PAGE_SIZE = "100"
@@ -92,16 +93,17 @@ def _header(report: Report) -> str:
         "<header>\n<h1>Access review</h1>\n"
         f'<p class="meta">Generated {e(when)} by reconciler (report version {report.report_version}). {against}</p>\n'
         f"{_seat_cards(report.seats, len(report.workspaces))}\n"
-        '<p class="note">Users are counted as ToolJet counts seats: distinct users with an invited or active '
-        "membership in an active workspace; builders are admins or builders there.</p>\n"
+        '<p class="note">Users are counted as ToolJet counts seats: each person once, with an invited or active '
+        "membership in an active workspace; builders (admins included) are those among them who hold the admin or "
+        "builder role in any workspace of the report.</p>\n"
         '<noscript><p class="note">The access matrix needs JavaScript. <code>reconciler report --format csv</code> '
         "or <code>--format json</code> holds the same data.</p></noscript>\n</header>"
     )
 
 
-def _seat_cards(seats: SeatCounts, workspaces: int | None = None) -> str:
+def _seat_cards(seats: Seats, workspaces: int | None = None) -> str:
     cards = [] if workspaces is None else [("workspaces", workspaces)]
-    cards += [("users counted", seats.users), ("builders (incl. admins)", seats.builders), ("admins", seats.admins)]
+    cards += [("users counted", seats.total), ("builders (incl. admins)", seats.builders), ("admins", seats.admins)]
     items = "".join(f"<li><strong>{n}</strong>{e(label)}</li>" for label, n in cards)
     return f'<ul class="cards" aria-label="Counts">{items}</ul>'
 

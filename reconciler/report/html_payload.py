@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..access import Source
 from ..safetext import escape as escape_control
-from .matrix import Source
 from .model import MemberEntry, Report, WorkspaceReport
 
 # The JSON text goes inside <script type="application/json">: no "<" may survive (it could close the element
@@ -60,7 +60,7 @@ def member_array(member: MemberEntry) -> list[Any]:
 def workspace_payload(workspace: WorkspaceReport) -> dict[str, Any]:
     sources: dict[Source, int] = {}
     profiles = [
-        [[cell.access, [sources.setdefault(s, len(sources)) for s in cell.granted_by]] for cell in row]
+        [[cell.level, [sources.setdefault(s, len(sources)) for s in cell.granted_by]] for cell in row]
         for row in workspace.profiles
     ]
     return {

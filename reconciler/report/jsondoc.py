@@ -9,16 +9,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..access import RoleCause, Seats
 from ..hygiene import describe_finding
 from ..safetext import escape_json
 from ..state import FLAG_NAMES
 from .drift import DriftEntry
 from .matrix import Cell
-from .model import ApplyEntry, GroupEntry, MemberEntry, Report, RoleCause, SeatCounts, WorkspaceReport
+from .model import ApplyEntry, GroupEntry, MemberEntry, Report, WorkspaceReport
 
 
-def seats_dict(seats: SeatCounts) -> dict[str, int]:
-    return {"users": seats.users, "builders": seats.builders, "admins": seats.admins}
+def seats_dict(seats: Seats) -> dict[str, int]:
+    return {"users": seats.total, "builders": seats.builders, "admins": seats.admins}
 
 
 def drift_list(entries: tuple[DriftEntry, ...]) -> list[dict[str, str]]:
@@ -26,7 +27,7 @@ def drift_list(entries: tuple[DriftEntry, ...]) -> list[dict[str, str]]:
 
 
 def cell_dict(cell: Cell) -> dict[str, Any]:
-    return {"access": cell.access, "granted_by": [source.label for source in cell.granted_by]}
+    return {"access": cell.level, "granted_by": [source.label for source in cell.granted_by]}
 
 
 def cause_dict(cause: RoleCause) -> dict[str, Any]:

@@ -16,29 +16,29 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal
 
-from ..access import BuilderLevelReason, builder_level_reasons, describe_groups, implying_groups
+from ..access import (
+    COUNTED_STATUSES,
+    AccessProfile,
+    DeclaredRoles,
+    RoleCause,
+    Seats,
+    WorkspaceAccess,
+    profile_of,
+    role_cause,
+    role_permissions,
+    seat_counts,
+)
 from ..audit import AuditRun
 from ..expiry import MemberExpiries
-from ..grants import role_permissions
 from ..ops import HygieneFinding, Plan
+from ..roles import builder_level_reasons
 from ..state import FLAG_NAMES, ROLES, GroupPermissions, Membership, Role, Snapshot, Workspace
 from .drift import DriftEntry, DriftIndex, index_plan
-from .matrix import AccessProfile, Cell, MatrixBuilder, Resource, resources_of
+from .matrix import Cell, Resource, matrix_row, resources_of
 
+Expiries = Mapping[str, Mapping[str, MemberExpiries]]  # workspace slug -> email -> the configuration's expires:
 REPORT_VERSION = 1
 STATUSES = ("invited", "active", "archived")
-COUNTED_STATUSES = frozenset({"invited", "active"})
-DeclaredRoles = Mapping[str, Mapping[str, Role]]  # workspace slug -> email -> role declared in the configuration
-Expiries = Mapping[str, Mapping[str, MemberExpiries]]  # workspace slug -> email -> the configuration's expires:
-
-
-@dataclass(frozen=True)
-class RoleCause:
-    """Why a member has their (effective, stored) role: ``declared`` or ``implied`` by builder-level groups."""
-
-    kind: Literal["declared", "implied"]
-    text: str
-    groups: tuple[BuilderLevelReason, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -77,21 +77,11 @@ class GroupEntry:
 
 
 @dataclass(frozen=True)
-class SeatCounts:
-    """ToolJet's counting: distinct users with an invited or active membership in an active workspace;
-    builders are admins or builders in such a membership (admins count as builders)."""
-
-    users: int = 0
-    builders: int = 0
-    admins: int = 0
-
-
-@dataclass(frozen=True)
 class Summary:
     members: int
     by_status: dict[str, int]
     by_role: dict[str, dict[str, int]]  # role -> status -> count
-    seats: SeatCounts
+    seats: Seats
 
 
 @dataclass(frozen=True)
@@ -134,7 +124,7 @@ class ApplyEntry:
 class Report:
     generated_at: datetime
     workspaces: tuple[WorkspaceReport, ...]
-    seats: SeatCounts  # across the reported workspaces, each user counted once
+    seats: Seats  # across the reported workspaces, each user counted once
     applies: tuple[ApplyEntry, ...] = ()
     drift_checked: bool = False  # True when made against a configuration (``-f``)
     config_hash: str | None = None
@@ -152,63 +142,75 @@ def build_report(
     plan: Plan | None = None,
     declared: DeclaredRoles | None = None,
     now: datetime | None = None,
+    whole_instance: bool = False,
     expiries: Expiries | None = None,
     hygiene: Sequence[HygieneFinding] = (),
 ) -> Report:
-    """The report for ``slugs`` (default: every workspace of the snapshot); absent slugs are skipped."""
+    """The report for ``slugs`` (default: every workspace of the snapshot); absent slugs are skipped.
+    ``whole_instance``: the reported workspaces are all the instance has (its seat counts then include the
+    super admins, as ToolJet's do)."""
     chosen = sorted(snapshot.workspaces if slugs is None else set(slugs) & snapshot.workspaces.keys())
     drift = index_plan(plan) if plan is not None else DriftIndex()
+    selection = Snapshot({slug: snapshot.workspaces[slug] for slug in chosen}, snapshot.users)
+    seats = seat_counts(selection, whole_instance=whole_instance)
     workspaces = tuple(
         build_workspace(
-            snapshot, snapshot.workspaces[slug], drift, (declared or {}).get(slug, {}), (expiries or {}).get(slug, {})
+            snapshot, snapshot.workspaces[slug], drift, (declared or {}).get(slug, {}), seats.workspaces[slug]
         )
         for slug in chosen
     )
-    if hygiene:
-        workspaces = tuple(replace(w, hygiene=tuple(f for f in hygiene if f.workspace == w.slug)) for w in workspaces)
+    workspaces = tuple(_governance(w, (expiries or {}).get(w.slug, {}), hygiene) for w in workspaces)
     return Report(
         generated_at=now or datetime.now(UTC),
         workspaces=workspaces,
-        seats=seat_counts(snapshot.workspaces[slug] for slug in chosen),
+        seats=seats.instance,
         applies=tuple(apply_entry(run) for run in runs),
         drift_checked=plan is not None,
         config_hash=plan.config_hash if plan is not None else None,
     )
 
 
-def build_workspace(
-    snapshot: Snapshot,
-    workspace: Workspace,
-    drift: DriftIndex,
-    declared: Mapping[str, Role],
-    expiries: Mapping[str, MemberExpiries] | None = None,
+def _governance(
+    workspace: WorkspaceReport, expiries: Mapping[str, MemberExpiries], hygiene: Sequence[HygieneFinding]
 ) -> WorkspaceReport:
-    resources = resources_of(workspace)
+    """The workspace with its members' expiries (from the configuration) and its hygiene findings (issue 18)."""
+    if not expiries and not hygiene:
+        return workspace
+    members = tuple(
+        replace(m, expires=expiry_cells(expiries[m.email])) if m.email in expiries else m for m in workspace.members
+    )
+    found = tuple(f for f in hygiene if f.workspace == workspace.slug)
+    return replace(workspace, members=members, hygiene=found)
+
+
+def expiry_cells(expiries: MemberExpiries) -> tuple[tuple[str, str], ...]:
+    """(group, when) for the membership (group ``""``) and each group membership that ends, soonest first."""
+    ends = [("", expiries.membership)] if expiries.membership is not None else []
+    ends += sorted(expiries.groups.items())
+    return tuple((group, expiry.describe()) for group, expiry in sorted(ends, key=lambda pair: pair[1].at))
+
+
+def build_workspace(
+    snapshot: Snapshot, workspace: Workspace, drift: DriftIndex, declared: Mapping[str, Role], seats: Seats
+) -> WorkspaceReport:
+    engine = WorkspaceAccess(workspace)
     profiles: dict[AccessProfile, int] = {}
     members = []
     for email in sorted(workspace.memberships):
         membership = workspace.memberships[email]
-        profile = profiles.setdefault(access_profile(workspace, membership), len(profiles))
-        entry = member_entry(snapshot, workspace, membership, profile, drift, declared.get(email))
-        ends = (expiries or {}).get(email)
-        members.append(entry if ends is None else replace(entry, expires=expiry_cells(ends)))
+        profile = profiles.setdefault(profile_of(workspace, membership), len(profiles))
+        members.append(member_entry(snapshot, workspace, membership, profile, drift, declared.get(email)))
     return WorkspaceReport(
         slug=workspace.slug,
         name=workspace.name,
         status=workspace.status,
-        summary=summarise(workspace),
-        resources=resources,
-        profiles=tuple(map(MatrixBuilder(workspace, resources).row, profiles)),
+        summary=summarise(workspace, seats),
+        resources=resources_of(workspace),
+        profiles=tuple(matrix_row(engine, profile) for profile in profiles),
         members=tuple(members),
         groups=group_entries(workspace, drift),
         drift=drift.for_workspace(workspace.slug),
     )
-
-
-def access_profile(workspace: Workspace, membership: Membership) -> AccessProfile:
-    if membership.status == "archived" or workspace.status != "active":
-        return AccessProfile("end-user", frozenset(), grants_access=False)  # one shared row of "none"
-    return AccessProfile(membership.role, membership.groups, grants_access=True)
 
 
 def member_entry(
@@ -228,58 +230,19 @@ def member_entry(
         role=membership.role,
         cause=role_cause(membership, workspace.groups, declared),
         groups=tuple(sorted(membership.groups)),
-        metadata_keys=tuple(sorted(membership.metadata or {})),
+        metadata_keys=membership.metadata.keys(),
         profile=profile,
         drift=drift.for_member(workspace.slug, membership.email),
     )
 
 
-def expiry_cells(expiries: MemberExpiries) -> tuple[tuple[str, str], ...]:
-    """(group, when) for the membership (group ``""``) and each group membership that ends, soonest first."""
-    ends = [("", expiries.membership)] if expiries.membership is not None else []
-    ends += sorted(expiries.groups.items())
-    return tuple((group, expiry.describe()) for group, expiry in sorted(ends, key=lambda pair: pair[1].at))
-
-
-def role_cause(
-    membership: Membership, definitions: Mapping[str, GroupPermissions], declared: Role | None = None
-) -> RoleCause:
-    """The stored role is the effective role. A builder in builder-level groups is ``implied`` by them unless
-    the configuration (``declared``) says builder itself; without a configuration the declared role is unknown
-    and the groups, which alone would make the member a builder, are named as the cause."""
-    implied = implying_groups(membership.groups, definitions)
-    if membership.role != "builder" or not implied:
-        return RoleCause("declared", "declared")
-    if declared == "builder":
-        return RoleCause("declared", f"declared (also implied by {describe_groups(implied)})", implied)
-    return RoleCause("implied", f"implied by {describe_groups(implied)}", implied)
-
-
-def summarise(workspace: Workspace) -> Summary:
+def summarise(workspace: Workspace, seats: Seats) -> Summary:
     by_status = dict.fromkeys(STATUSES, 0)
     by_role = {role: dict.fromkeys(STATUSES, 0) for role in reversed(ROLES)}
     for membership in workspace.memberships.values():
         by_status[membership.status] += 1
         by_role[membership.role][membership.status] += 1
-    return Summary(len(workspace.memberships), by_status, by_role, seat_counts([workspace]))
-
-
-def seat_counts(workspaces: Iterable[Workspace]) -> SeatCounts:
-    users: set[str] = set()
-    builders: set[str] = set()
-    admins: set[str] = set()
-    for workspace in workspaces:
-        if workspace.status != "active":
-            continue
-        for membership in workspace.memberships.values():
-            if membership.status not in COUNTED_STATUSES:
-                continue
-            users.add(membership.email)
-            if membership.role in ("admin", "builder"):
-                builders.add(membership.email)
-            if membership.role == "admin":
-                admins.add(membership.email)
-    return SeatCounts(len(users), len(builders), len(admins))
+    return Summary(len(workspace.memberships), by_status, by_role, seats)
 
 
 def group_entries(workspace: Workspace, drift: DriftIndex) -> tuple[GroupEntry, ...]:

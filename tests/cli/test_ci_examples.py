@@ -20,7 +20,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from reconciler.cli import cli, register_later_commands
+from reconciler.cli import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = sorted((ROOT / "examples" / "ci").glob("*.yml"))
@@ -30,8 +30,6 @@ SECRETS = ("RECONCILER_MASTER_KEY", "RECONCILER_DATABASE_URL")
 _SHELL_SPLIT = re.compile(r"\s(?:&&|\|\||\||;)\s|;\s*$")
 _REDIRECT = re.compile(r"^(?:\d?>>?|<|&>)(.*)$")
 _ARRAY = re.compile(r"^\s*([A-Za-z_]\w*)\+?=\((.*)\)\s*$")
-
-register_later_commands()
 
 
 def load_workflow(path: Path) -> dict:

@@ -8,7 +8,7 @@ import tomllib
 from pathlib import Path
 
 from reconciler.backends.builtin.db import POSTGRES_HINT
-from reconciler.cli import DISTRIBUTION
+from reconciler.cli.app import DISTRIBUTION
 
 ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))

@@ -18,9 +18,8 @@ import click
 import pytest
 from click.testing import CliRunner, Result
 
-from reconciler.cli import DISTRIBUTION, cli, register_later_commands
-
-register_later_commands()
+from reconciler.cli import cli
+from reconciler.cli.app import DISTRIBUTION
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "workspace.yaml"

@@ -151,7 +151,10 @@ def test_plan_limited_to_one_workspace(harness: Harness) -> None:
 
     unknown = harness.cli("plan", "-f", str(harness.config_path), "--workspace", "nope")
     assert unknown.exit_code == 1
-    assert unknown.stderr.startswith("Error: --workspace nope: not declared in ")
+    assert unknown.stderr.splitlines() == [  # the wording of an unknown workspace in the database, too
+        f"Error: --workspace nope: no such workspace in {harness.config_path}",
+        f"Hint: workspaces in {harness.config_path}: acme, labs",
+    ]
 
 
 def test_apply_needs_a_config_or_a_plan_file(harness: Harness) -> None:
@@ -192,7 +195,7 @@ class _Terminal(io.StringIO):
 def test_long_applies_show_a_progress_bar_on_stderr(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from reconciler import cli_plan
+    from reconciler.cli import plan as cli_plan
 
     terminal = _Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
@@ -246,8 +249,8 @@ def test_ctrl_c_at_the_prompt_cancels_and_says_nothing_was_changed(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Before: "Interrupted; an apply in progress was rolled back." (none was running), without a newline."""
-    monkeypatch.setattr("reconciler.cli_plan.stdin_is_interactive", lambda: True)
-    monkeypatch.setattr("reconciler.cli_plan.read_answer", _ctrl_c)
+    monkeypatch.setattr("reconciler.cli.plan.stdin_is_interactive", lambda: True)
+    monkeypatch.setattr("reconciler.cli.plan.read_answer", _ctrl_c)
     before = harness.dump()
     result = harness.cli("apply", "-f", str(harness.config_path))
     assert result.exit_code == 1
@@ -264,7 +267,7 @@ def test_ctrl_c_at_the_prompt_cancels_and_says_nothing_was_changed(
 def test_no_color_means_a_non_empty_value(
     monkeypatch: pytest.MonkeyPatch, no_color: str | None, tty: bool, expected: bool
 ) -> None:
-    from reconciler.cli import use_color
+    from reconciler.cli.app import use_color
 
     if no_color is None:
         monkeypatch.delenv("NO_COLOR", raising=False)
@@ -281,7 +284,7 @@ def test_history_words_its_counts(harness: Harness) -> None:
     assert runs[0]["result"] == "applied" and runs[0]["summary"]["add"] > 1
     text = harness.cli("history").stdout
     assert "role_changes" not in text and " 1 workspaces" not in text
-    from reconciler.cli_plan import history_counts
+    from reconciler.cli.plan import history_counts
 
     assert history_counts({"add": 1, "change": 2, "role_changes": 1}) == "1 added, 2 changed, 1 role change"
     assert history_counts({"archive": 0, "role_changes": 3}) == "3 role changes"
@@ -295,7 +298,7 @@ def test_an_apply_that_cannot_keep_its_invitations_is_refused_before_the_questio
 ) -> None:
     """PostgreSQL without a master key: the invitation emails could not be queued encrypted, so the apply is
     refused before anyone is asked to approve it (before, the refusal came after the 'yes')."""
-    monkeypatch.setattr("reconciler.cli_plan.stdin_is_interactive", lambda: True)
+    monkeypatch.setattr("reconciler.cli.plan.stdin_is_interactive", lambda: True)
     opened = Harness(postgres_url, tmp_path, keyring=None)
     try:
         opened.write(config_yaml(workspace_yaml(users="- {email: alice@acme.com, first_name: Alice, role: admin}\n")))
@@ -313,6 +316,7 @@ def test_an_apply_that_cannot_keep_its_invitations_is_refused_before_the_questio
     [
         ["users", "--workspace", "nope"],
         ["explain", "alice@acme.com", "--workspace", "nope"],
+        ["invite-url", "alice@acme.com", "--workspace", "nope"],
         ["report", "--workspace", "nope"],
         ["export", "--workspace", "nope"],
     ],
@@ -325,3 +329,21 @@ def test_an_unknown_workspace_is_refused_with_one_wording(harness: Harness, comm
         "Error: --workspace nope: no such workspace in the database",
         "Hint: workspaces in the database: acme, labs",
     ]
+
+
+@pytest.mark.parametrize("command", ["users", "report"])
+def test_workspace_selection_is_refused_with_one_wording(harness: Harness, command: str) -> None:
+    both = harness.cli(command, "--workspace", "acme", "--all-workspaces")
+    assert both.exit_code == 1
+    assert both.stderr.splitlines() == [
+        "Error: give either --workspace SLUG (repeatable) or --all-workspaces, not both"
+    ]
+
+    neither = harness.cli(command)
+    assert neither.exit_code == 1
+    choices = (
+        "--workspace SLUG (repeatable), --all-workspaces or -f CONFIG"
+        if command == "report"
+        else ("--workspace SLUG (repeatable) or --all-workspaces")
+    )
+    assert neither.stderr.splitlines() == [f"Error: give {choices}", "Hint: workspaces in the database: acme, labs"]

@@ -109,7 +109,6 @@ def test_corpus_is_complete() -> None:
 def run_in_process(*args: str, monkeypatch: pytest.MonkeyPatch) -> subprocess.CompletedProcess[str]:
     """``reconciler ARGS`` in this process, in the corpus directory, with the corpus's environment."""
     monkeypatch.chdir(CORPUS)
-    cli.register_later_commands()
     env: dict[str, str | None] = {k: None for k in os.environ if k not in environment()} | environment()
     result = CliRunner().invoke(cli.cli, list(args), env=env, prog_name="reconciler")
     return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
@@ -324,7 +323,6 @@ def test_top_level_help_has_an_example() -> None:
 
 
 def commands() -> list[tuple[str, ...]]:
-    cli.register_later_commands()
     found: list[tuple[str, ...]] = []
 
     def visit(command: click.Command, path: tuple[str, ...]) -> None:

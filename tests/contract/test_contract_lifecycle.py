@@ -7,6 +7,7 @@ from contract_support import SLUG, VIEW_ALL, Scenario, config, email, group, per
 
 from reconciler import ops
 from reconciler.errors import PlanRefused
+from reconciler.state import Metadata
 
 
 def test_a_rename_with_previously_keeps_the_group_and_its_members(scenario: Scenario) -> None:
@@ -36,7 +37,7 @@ def test_prune_archives_a_removed_member_and_declaring_it_again_invites_it(scena
     assert [(type(op), op.address) for op in plan.ops] == [(ops.ArchiveMembership, f"{SLUG}/user/{email('carol')}")]
     archived = scenario.member("carol")
     assert (archived.status, archived.role, archived.groups) == ("archived", "end-user", {"viewers"})
-    assert archived.metadata == {"team": "blue"}  # groups and metadata are kept
+    assert archived.metadata == Metadata.of({"team": "blue"})  # groups and metadata are kept
 
     carol_again = person("carol", "end-user", "viewers")  # no metadata key: left as it is
     plan, result = scenario.apply(config([person("alice", "admin"), carol_again], groups))
@@ -45,7 +46,7 @@ def test_prune_archives_a_removed_member_and_declaring_it_again_invites_it(scena
     assert result.invitations == (email("carol"),)
     back = scenario.member("carol")
     assert (back.status, back.role, back.groups) == ("invited", "end-user", {"viewers"})
-    assert back.metadata == {"team": "blue"}
+    assert back.metadata == Metadata.of({"team": "blue"})
 
 
 def test_archiving_more_than_a_quarter_of_ten_or_more_members_needs_allow_mass_change(scenario: Scenario) -> None:

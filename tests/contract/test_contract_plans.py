@@ -8,6 +8,7 @@ from contract_support import CREATE_APPS, SLUG, VIEW_ALL, Scenario, config, emai
 from reconciler.errors import StalePlan
 from reconciler.export import dump_config, snapshot_to_config
 from reconciler.render.jsonplan import dump_saved_plan, load_saved_plan
+from reconciler.state import Metadata
 from reconciler.workflow import STALE_MESSAGE
 
 
@@ -59,23 +60,23 @@ def test_metadata_absent_is_left_alone_empty_removes_it_and_values_replace_it(sc
         return config([person("alice", "admin", **alice), person("bob", "end-user")])
 
     scenario.apply(with_metadata(metadata={"team": "ops", "badge": "A-1"}))
-    assert scenario.member("alice").metadata == {"team": "ops", "badge": "A-1"}
-    assert not scenario.member("bob").metadata
+    assert scenario.member("alice").metadata == Metadata.of({"team": "ops", "badge": "A-1"})
+    assert scenario.member("bob").metadata == Metadata.EMPTY
 
     scenario.assert_in_sync(with_metadata())  # no `metadata:` key: whatever is stored stays
-    assert scenario.member("alice").metadata == {"team": "ops", "badge": "A-1"}
+    assert scenario.member("alice").metadata == Metadata.of({"team": "ops", "badge": "A-1"})
 
     plan, _ = scenario.apply(with_metadata(metadata={"team": "dev"}))
 
     (update,) = plan.ops
     assert sorted((c.key, c.kind) for c in update.metadata_changes) == [("badge", "remove"), ("team", "change")]
-    assert scenario.member("alice").metadata == {"team": "dev"}
+    assert scenario.member("alice").metadata == Metadata.of({"team": "dev"})
 
     plan, _ = scenario.apply(with_metadata(metadata={}))
 
     (update,) = plan.ops
     assert [(c.key, c.kind) for c in update.metadata_changes] == [("team", "remove")]
-    assert not scenario.member("alice").metadata
+    assert scenario.member("alice").metadata == Metadata.EMPTY
 
 
 @pytest.mark.parametrize("with_metadata", [False, True], ids=["without-metadata", "with-metadata"])

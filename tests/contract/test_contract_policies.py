@@ -13,7 +13,7 @@ import pytest
 from contract_support import SLUG, VIEW_ALL, Scenario, config, email, group, person
 from helpers import KEYRING
 
-from reconciler.cli_drift import render_report
+from reconciler.cli.drift import render_report
 from reconciler.errors import ConfigError, PlanRefused
 from reconciler.policies import digest
 from reconciler.render.jsonplan import dump_saved_plan, load_saved_plan, plan_to_json_dict

@@ -15,13 +15,12 @@ from pathlib import Path
 
 import pytest
 from dbtools import sqlite_file_url
-from helpers import Harness, config_yaml, run_cli, workspace_yaml
+from helpers import Harness, asleep, config_yaml, run_cli, workspace_yaml
 from sqlalchemy import text
 
 from reconciler.backends.builtin.backend import _read_holder
 from reconciler.backends.builtin.executor import Executor
-from reconciler.cli import CONFIRM_QUESTION
-from reconciler.cli_plan import CHANGED_MESSAGE
+from reconciler.cli.plan import CHANGED_MESSAGE, CONFIRM_QUESTION
 from reconciler.errors import ApplyError, LockTimeout
 from reconciler.render.text import NO_CHANGES
 
@@ -69,7 +68,7 @@ def subprocess_env(harness: Harness) -> dict[str, str]:
 def test_apply_answered_with_anything_but_yes_changes_nothing(
     harness: Harness, answer: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("reconciler.cli_plan.stdin_is_interactive", lambda: True)
+    monkeypatch.setattr("reconciler.cli.plan.stdin_is_interactive", lambda: True)
     before, runs = harness.dump(), len(harness.backend.history(100))
 
     result = harness.cli("apply", "-f", str(harness.config_path), input=answer + "\n")
@@ -138,6 +137,7 @@ class HeldLock:
         self.taken, self.release = threading.Event(), threading.Event()
         self.thread = threading.Thread(target=self._hold, args=(harness, actor, change), daemon=True)
         self.error: BaseException | None = None
+        self.waited = False  # release_when_waited_for saw the waiter wait
 
     def _hold(self, harness: Harness, actor: str, change: str | None) -> None:
         try:
@@ -149,6 +149,21 @@ class HeldLock:
         except BaseException as exc:  # surfaced by the test
             self.error = exc
             self.taken.set()
+
+    def release_when_waited_for(self) -> None:
+        """Release the lock once the calling thread is seen waiting for it (asleep between its tries), not after
+        a fixed time; ``waited`` then says it was seen."""
+        waiter = threading.get_native_id()
+
+        def release() -> None:
+            while not self.release.is_set():
+                if asleep(os.getpid(), waiter):
+                    self.waited = True
+                    break
+                time.sleep(0.005)
+            self.release.set()
+
+        threading.Thread(target=release, daemon=True).start()
 
     def __enter__(self) -> HeldLock:
         self.thread.start()
@@ -237,11 +252,10 @@ def test_the_apply_page_cache_is_given_back_to_the_pool(tmp_path: Path) -> None:
 
 def test_a_second_apply_waits_with_lock_timeout(harness: Harness) -> None:
     with HeldLock(harness, "holder-of-the-lock") as held:
-        threading.Timer(1.0, held.release.set).start()
-        started = time.monotonic()
+        held.release_when_waited_for()
         result = harness.cli("apply", "-f", str(harness.config_path), "--auto-approve", "--lock-timeout", "30")
     assert result.exit_code == 0, result.stderr
-    assert time.monotonic() - started >= 0.9
+    assert held.waited  # it waited for the lock, and got it when it was released
     assert harness.groups_of("carol@acme.com") == ["new"]
     harness.assert_in_sync()
 
@@ -251,10 +265,11 @@ RENAME = "UPDATE workspaces SET name = 'Renamed by the other apply'"
 
 def test_a_waiting_auto_approved_apply_plans_again_after_the_other_apply(harness: Harness) -> None:
     with HeldLock(harness, "holder-of-the-lock", change=RENAME) as held:
-        threading.Timer(1.0, held.release.set).start()
+        held.release_when_waited_for()
         result = harness.cli("apply", "-f", str(harness.config_path), "--auto-approve", "--lock-timeout", "30")
 
     assert result.exit_code == 0, result.stderr
+    assert held.waited
     assert "planning again" in result.stderr
     # The second plan shows, and undoes, what the other apply did.
     assert '  ~ workspace "acme"\n      ~ name: "Renamed by the other apply" -> "Acme Corp"' in result.stdout
@@ -270,12 +285,13 @@ def test_a_waiting_auto_approved_apply_plans_again_after_the_other_apply(harness
 def test_a_waiting_interactive_apply_stops_when_the_database_changed(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("reconciler.cli_plan.stdin_is_interactive", lambda: True)
+    monkeypatch.setattr("reconciler.cli.plan.stdin_is_interactive", lambda: True)
     before = harness.dump()
     with HeldLock(harness, "holder-of-the-lock", change=RENAME) as held:
-        threading.Timer(1.0, held.release.set).start()
+        held.release_when_waited_for()
         result = harness.cli("apply", "-f", str(harness.config_path), "--lock-timeout", "30", input="yes\n")
     after = harness.dump()
+    assert held.waited
 
     assert result.exit_code == 1
     assert result.stderr.splitlines()[0] == (

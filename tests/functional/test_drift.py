@@ -25,7 +25,7 @@ from reconciler.backends.builtin import models
 from reconciler.backends.builtin.db import create_engine_for
 from reconciler.backends.builtin.executor import Executor
 from reconciler.backends.registry import open_backend
-from reconciler.cli import cli, register_later_commands
+from reconciler.cli import cli
 from reconciler.crypto import Keyring, encrypt_metadata
 from reconciler.workflow import apply_plan, load_desired, make_plan
 
@@ -33,8 +33,6 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 MASTER_KEY = "4f" * 32
 CRM_TOKEN = "crm-token-value-7f3a"  # a metadata value: must never appear in a report
 FORMATS = ("text", "json", "markdown", "junit")
-
-register_later_commands()
 
 
 @pytest.fixture(autouse=True)
@@ -543,7 +541,7 @@ def test_junit_escapes_hostile_names_and_reports_entities_the_database_adds() ->
 
 def test_the_markdown_report_stays_under_60000_characters() -> None:
     from reconciler import ops
-    from reconciler.cli_drift import drift_markdown
+    from reconciler.cli.drift import drift_markdown
 
     creates = tuple(
         ops.CreateMembership(workspace="w", email=f"user{i:05d}@x.example", role="end-user", status="invited")

@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from reconciler import state
 from reconciler.backends.builtin import models
 from reconciler.backends.builtin.db import create_engine_for
-from reconciler.cli import cli, register_later_commands
+from reconciler.cli import cli
 from reconciler.export import adoption_warnings, dump_config, snapshot_to_config
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -29,8 +29,6 @@ NO_CHANGES = "No changes. The database matches the configuration."
 # Strings YAML 1.1 would read as something else if they were written bare.
 TRICKY = ["NO", "no", "yes", "on", "off", "1.10", "010", "0x1F", "1e3", "~", "null", "true", "-", "*star", "a: b"]
 TRICKY += ["#hash", "[x]", "{y}", "'single'", '"double"', " padded ", "multi\nline", "tab\tbed", "é ü 中文", ""]
-
-register_later_commands()
 
 
 @pytest.fixture(autouse=True)
@@ -261,7 +259,9 @@ def test_a_generated_1000_user_database_round_trips(database_url: str, tmp_path:
 def tricky_snapshot() -> state.Snapshot:
     names = {f"u{i}@x.example": state.User(f"u{i}@x.example", value or "x", value) for i, value in enumerate(TRICKY)}
     memberships = {
-        email: state.Membership(email, "admin", "active", frozenset({"NO", "1.10"}), {"on": user.last_name, "k": "v"})
+        email: state.Membership(
+            email, "admin", "active", frozenset({"NO", "1.10"}), state.Metadata.of({"on": user.last_name, "k": "v"})
+        )
         for email, user in names.items()
     }
     workspace = state.Workspace(

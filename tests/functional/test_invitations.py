@@ -16,9 +16,8 @@ from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 
 from reconciler.backends.builtin.db import normalize_url
-from reconciler.cli import cli, register_later_commands
+from reconciler.cli import cli
 
-register_later_commands()
 KEY = "ab" * 32
 
 CONFIG = textwrap.dedent(

@@ -15,9 +15,8 @@ from click.testing import CliRunner, Result
 from sqlalchemy import create_engine, text
 
 from reconciler.backends.builtin.db import normalize_url
-from reconciler.cli import cli, register_later_commands
+from reconciler.cli import cli
 
-register_later_commands()
 KEY_1 = "11" * 32
 KEY_2 = "22" * 32
 SECRET = "s3cr3t-value-9f2c"
@@ -143,6 +142,72 @@ def test_explain_names_the_granting_group(database_url: str, tmp_path: Path) -> 
     assert SECRET not in out
     revealed = invoke(database_url, "explain", "eve@acme.example", "--workspace", "acme", "--reveal")
     assert f'"token": "{SECRET}"' in revealed.stdout
+
+
+ONE_ENGINE = textwrap.dedent(
+    """\
+    version: 1
+    workspaces:
+      - slug: acme
+        name: Acme
+        apps: [{slug: crm, name: CRM}]
+        groups:
+          - name: editors
+            granular:
+              apps: [{access: edit, apps: [crm]}]
+        users:
+          - {email: admin@acme.example, first_name: Ada, role: admin}
+          - {email: bo@acme.example, first_name: Bo, role: builder, groups: [editors]}
+          - {email: cy@acme.example, first_name: Cy, role: end-user, groups: [editors]}
+          - {email: di@acme.example, first_name: Di, role: end-user}
+      - slug: labs
+        name: Labs
+        users:
+          - {email: admin@acme.example, first_name: Ada, role: admin}
+          - {email: di@acme.example, first_name: Di, role: builder, status: archived}
+    """
+)
+
+
+def test_explain_and_report_give_one_answer(database_url: str, tmp_path: Path) -> None:
+    """explain and report ask one engine: the same role, cause, access and grantors for every member, with and
+    without the configuration (before, explain could not use the declared role: for bo, declared builder, it said
+    'implied by group "editors"' while report -f said 'declared (also implied by ...)')."""
+    config = apply(database_url, tmp_path, ONE_ENGINE)
+    for with_config in ([], ["-f", str(config)]):
+        report = json.loads(
+            invoke(database_url, "report", "--workspace", "acme", "--format", "json", *with_config).stdout
+        )
+        for entry in report["workspaces"][0]["members"]:
+            args = ("explain", entry["email"], "--workspace", "acme", "--format", "json", *with_config)
+            explained = json.loads(invoke(database_url, *args).stdout)
+            assert explained["role"] == {"name": entry["role"], "cause": entry["role_cause"]["text"]}
+            for kind in ("apps", "data_sources"):
+                assert {k: v["access"] for k, v in explained[kind].items()} == {
+                    k: v["access"] for k, v in entry["access"][kind].items()
+                }
+                assert {
+                    k: [g.replace(' "', ":").rstrip('"') for g in v["granted_by"]] for k, v in explained[kind].items()
+                } == {k: v["granted_by"] for k, v in entry["access"][kind].items()}
+    declared = invoke(database_url, "explain", "bo@acme.example", "--workspace", "acme", "-f", str(config))
+    assert 'role:   builder (declared (also implied by group "editors" (edit on crm)))' in declared.stdout
+    held = invoke(database_url, "explain", "cy@acme.example", "--workspace", "acme", "-f", str(config))
+    assert 'role:   builder (implied by group "editors" (edit on crm))' in held.stdout
+
+
+def test_users_and_report_count_seats_as_tooljet_does(database_url: str, tmp_path: Path) -> None:
+    """ToolJet (server/src/modules/licensing/services/count.service.ts, instance mode) makes a seat holder a
+    builder when they hold the admin or builder role in any workspace, even in an archived membership: di is an
+    end-user in acme and an archived builder in labs, so a builder. Before, users and report said end-user."""
+    apply(database_url, tmp_path, ONE_ENGINE)
+    listing = invoke(database_url, "users", "--all-workspaces")
+    assert listing.stdout.rstrip().splitlines()[-1] == "Total users: 4  Builders: 4"
+    report = json.loads(invoke(database_url, "report", "--all-workspaces", "--format", "json").stdout)
+    assert report["seats"] == {"users": 4, "builders": 4, "admins": 1}
+    # per workspace, the role must be that workspace's: di is an end-user seat in acme
+    assert report["workspaces"][0]["summary"]["seats"] == {"users": 4, "builders": 3, "admins": 1}
+    acme_only = invoke(database_url, "users", "--workspace", "acme")
+    assert acme_only.stdout.rstrip().splitlines()[-1] == "Total users: 4  Builders: 3"
 
 
 def test_keys_rotate_makes_the_previous_key_unnecessary(database_url: str, tmp_path: Path) -> None:

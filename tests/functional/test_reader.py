@@ -178,15 +178,22 @@ def test_the_snapshot_holds_exactly_the_declared_workspaces(engine: Engine) -> N
         },
         memberships={
             "alice@example.com": state.Membership(
-                "alice@example.com", "admin", "active", metadata={"region": "eu", "team": "ops"}
+                "alice@example.com", "admin", "active", metadata=state.Metadata.of({"region": "eu", "team": "ops"})
             ),
             "bob@example.com": state.Membership(
                 "bob@example.com", "builder", "invited", frozenset({"support", "data-team"})
             ),
             "carol@example.com": state.Membership(
-                "carol@example.com", "end-user", "archived", frozenset({"support"}), {"team": "sales"}
+                "carol@example.com",
+                "end-user",
+                "archived",
+                frozenset({"support"}),
+                state.Metadata.of({"team": "sales"}),
             ),
-            "dave@example.com": state.Membership("dave@example.com", "end-user", "active", frozenset({"support"}), {}),
+            # a row holding an empty object is no metadata, like no row (bob)
+            "dave@example.com": state.Membership(
+                "dave@example.com", "end-user", "active", frozenset({"support"}), state.Metadata.EMPTY
+            ),
         },
         id=seeded.workspace_ids["acme"],
     )
@@ -198,7 +205,7 @@ def test_the_snapshot_holds_exactly_the_declared_workspaces(engine: Engine) -> N
         memberships={"alice@example.com": state.Membership("alice@example.com", "end-user", "active")},
         id=seeded.workspace_ids["beta"],
     )
-    assert snapshot.workspaces["acme"].memberships["bob@example.com"].metadata is None
+    assert snapshot.workspaces["acme"].memberships["bob@example.com"].metadata == state.Metadata.EMPTY
 
 
 def test_the_ids_point_at_the_rows(engine: Engine) -> None:
@@ -227,7 +234,14 @@ def test_the_ids_point_at_the_rows(engine: Engine) -> None:
 def test_without_a_key_metadata_is_left_to_the_caller(engine: Engine) -> None:
     seed(engine)
     snapshot, ids = read(engine, decrypt=None)
-    assert all(m.metadata is None for m in snapshot.workspaces["acme"].memberships.values())
+    members = snapshot.workspaces["acme"].memberships
+    # stored but not decrypted is unread, never taken for "none"; no row is none
+    assert {email: m.metadata for email, m in members.items()} == {
+        "alice@example.com": state.Metadata.UNREAD,
+        "bob@example.com": state.Metadata.EMPTY,
+        "carol@example.com": state.Metadata.UNREAD,
+        "dave@example.com": state.Metadata.UNREAD,
+    }
     assert len(ids.memberships_with_metadata) == 3
     assert snapshot.fingerprint == read(engine)[0].fingerprint  # it never depends on plaintext
 

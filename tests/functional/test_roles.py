@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from helpers import Harness, config_yaml, workspace_yaml
 
-from reconciler.access import LAST_ADMIN_MESSAGE, STRICT_ROLES_MESSAGE
 from reconciler.errors import ConfigError, PlanRefused
 from reconciler.ops import RoleChange
 from reconciler.render.text import NO_CHANGES
+from reconciler.roles import LAST_ADMIN_MESSAGE, STRICT_ROLES_MESSAGE
 
 ADMIN = "- {email: alice@acme.com, first_name: Alice, role: admin}\n"
 

@@ -297,7 +297,7 @@ def test_a_saved_plan_expires(harness: Harness, monkeypatch: pytest.MonkeyPatch)
 
     planfile = save_plan(harness)
     later = datetime.now(UTC) + timedelta(hours=25)
-    monkeypatch.setattr("reconciler.cli_plan.utcnow", lambda: later)
+    monkeypatch.setattr("reconciler.cli.plan.utcnow", lambda: later)
     before = harness.dump()
 
     expired = cli(harness, "apply", str(planfile))

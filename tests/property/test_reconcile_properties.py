@@ -32,12 +32,12 @@ from helpers import KEYRING, dump_tables
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from reconciler.access import active_admins, implying_groups
 from reconciler.backends.builtin.backend import BuiltinBackend
 from reconciler.backends.builtin.db import open_database
 from reconciler.backends.builtin.people import accept_invitation, reissue_invitation
 from reconciler.errors import PlanRefused
 from reconciler.export import dump_config, snapshot_to_config
+from reconciler.roles import active_admins, implying_groups
 from reconciler.state import Snapshot
 from reconciler.workflow import apply_plan, load_desired, make_plan
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import signal
 import subprocess
 import threading
@@ -22,14 +23,16 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import pytest
-from helpers import Harness
+from helpers import Harness, asleep, wait_until
 from rel_support import RECONCILER, subprocess_env
+from sqlalchemy import Engine, text
 
 from reconciler.backends.builtin.db import open_database
-from reconciler.cli_plan import CHANGED_MESSAGE
+from reconciler.cli.plan import CHANGED_MESSAGE
 from reconciler.render.text import NO_CHANGES
 
 USERS = 800
@@ -75,6 +78,9 @@ class Proc:
     started: float = field(default_factory=time.monotonic)
     seconds: float = 0.0  # from spawn to exit
 
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
     def finish(self, timeout: float = 120) -> Proc:
         self.returncode = self.process.wait(timeout)
         self.seconds = time.monotonic() - self.started
@@ -83,14 +89,19 @@ class Proc:
         return self
 
 
-def spawn(name: str, url: str, args: list[str], directory: Path) -> Proc:
+def spawn(name: str, url: str, args: list[str], directory: Path, **env: str) -> Proc:
     out, err = directory / f"{name}.out", directory / f"{name}.err"
     full = [str(RECONCILER), "--database", url, *args]
     with out.open("wb") as stdout, err.open("wb") as stderr:
         process = subprocess.Popen(
-            full, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL, env=subprocess_env(directory)
+            full, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL, env=subprocess_env(directory, **env)
         )
     return Proc(name, full, process, out, err)
+
+
+def wait_until_waiting(proc: Proc) -> None:
+    """Until ``proc`` waits for a lock: asleep between its tries (see helpers.asleep)."""
+    wait_until(lambda: asleep(proc.process.pid), f"{proc.name} waited for the lock", alive=proc.alive)
 
 
 def apply_args(config: Path, actor: str, lock_timeout: float) -> list[str]:
@@ -286,6 +297,7 @@ def test_a_hung_lock_holder(prepared: tuple[str, Path, Harness], tmp_path: Path)
         refused = spawn("refused", url, apply_args(config, "refused", 0), tmp_path).finish()
         assert time.monotonic() - started < 60
         waiter = spawn("waiter", url, apply_args(config, "waiter", 60), tmp_path)
+        wait_until_waiting(waiter)
         drift = spawn("drift", url, ["drift", "-f", str(config), "--format", "json"], tmp_path).finish()
         assert waiter.process.poll() is None  # still waiting
     finally:
@@ -317,7 +329,7 @@ def test_a_killed_lock_holder_releases_the_lock(prepared: tuple[str, Path, Harne
     wait_for_lock(url, holder)
     holder.process.send_signal(signal.SIGSTOP)  # hold it for sure while the waiter starts
     waiter = spawn("waiter", url, apply_args(config, "waiter", 60), tmp_path)
-    time.sleep(1.0)
+    wait_until_waiting(waiter)
     holder.process.send_signal(signal.SIGKILL)
     holder.finish()
     waiter.finish()
@@ -329,7 +341,7 @@ def test_a_killed_lock_holder_releases_the_lock(prepared: tuple[str, Path, Harne
 @pytest.mark.reliability(
     area="Concurrency",
     fault="an apply starts on a brand-new database while another process is creating the schema (its schema "
-    "transaction held open for 5 s)",
+    "transaction held open until the apply is seen waiting for it)",
     outcome="the apply waits for the schema, then applies; a later plan is empty",
 )
 def test_first_use_while_another_process_creates_the_schema(database_url: str, tmp_path: Path) -> None:
@@ -340,11 +352,13 @@ def test_first_use_while_another_process_creates_the_schema(database_url: str, t
     config = tmp_path / "busy.yaml"
     config.write_text(config_text(20), encoding="utf-8")
     engine = create_engine_for(database_url)
+    name = f"second-{secrets.token_hex(4)}"  # its PostgreSQL session's application_name
     try:
         with engine.begin() as conn:  # what open_database does on first use, held open
             command.upgrade(alembic_config(conn), "head")
-            proc = spawn("second", database_url, apply_args(config, "second", 60), tmp_path)
-            time.sleep(5.0)  # the apply reaches schema creation well within this
+            proc = spawn("second", database_url, apply_args(config, "second", 60), tmp_path, PGAPPNAME=name)
+            waiting = partial(_waits_for_the_schema, engine, proc, name)
+            wait_until(waiting, "waited for the schema", alive=proc.alive)
     finally:
         engine.dispose()
     proc.finish()
@@ -358,12 +372,23 @@ def test_first_use_while_another_process_creates_the_schema(database_url: str, t
         harness.close()
 
 
+def _waits_for_the_schema(engine: Engine, proc: Proc, name: str) -> bool:
+    """SQLite: the apply sleeps in the busy handler (the schema transaction holds the write lock). PostgreSQL: its
+    session (``name``) waits for a lock held by the schema transaction (on another connection: a transaction would
+    see pg_stat_activity as of its first read)."""
+    if engine.dialect.name == "sqlite":
+        return asleep(proc.process.pid)
+    with engine.connect() as conn:
+        query = "SELECT count(*) FROM pg_stat_activity WHERE application_name = :name AND wait_event_type = 'Lock'"
+        return bool(conn.scalar(text(query), {"name": name}))
+
+
 @pytest.mark.reliability(
     area="Concurrency",
     fault="SQLite: `apply --lock-timeout 30` and `drift` (of another workspace) while another connection holds an "
-    "EXCLUSIVE lock for 5 s (what a committing apply holds)",
-    outcome="both wait (each ends at least 4 s after it started) and then succeed (apply: exit 0; drift: exit 2 "
-    "with the plan)",
+    "EXCLUSIVE lock (what a committing apply holds), released once both are seen waiting",
+    outcome="both wait (each seen asleep in SQLite's busy handler while the lock is held) and then succeed (apply: "
+    "exit 0; drift: exit 2 with the plan)",
     database="SQLite",
 )
 def test_sqlite_apply_and_drift_wait_for_a_committing_writer(sqlite_url: str, tmp_path: Path) -> None:
@@ -379,19 +404,19 @@ def test_sqlite_apply_and_drift_wait_for_a_committing_writer(sqlite_url: str, tm
         "      - {email: e@elsewhere.example, first_name: E, role: admin}\n",
         encoding="utf-8",
     )
-    holder = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None, check_same_thread=False)
+    holder = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
     try:
         holder.execute("BEGIN EXCLUSIVE")
-        timer = threading.Timer(5.0, lambda: holder.execute("ROLLBACK"))
-        timer.start()
         drift = spawn("drift", url, ["drift", "-f", str(elsewhere)], tmp_path)
         applied = spawn("apply", url, apply_args(config, "apply", 30), tmp_path)
+        wait_until_waiting(drift)
+        wait_until_waiting(applied)
+        assert drift.alive() and applied.alive()  # neither got past the lock
+        holder.execute("ROLLBACK")
         drift.finish()
         applied.finish()
-        timer.join()
     finally:
         holder.close()
     assert applied.returncode == 0, applied.stderr
     assert drift.returncode == 2, drift.stderr
     assert "Drift detected" in drift.stdout and '+ workspace "elsewhere"' in drift.stdout
-    assert drift.seconds >= 4.0 and applied.seconds >= 4.0, (drift.seconds, applied.seconds)

@@ -18,9 +18,9 @@ from urllib.parse import urlsplit
 import pytest
 from helpers import Harness, dedent
 
-from reconciler.access import LAST_ADMIN_MESSAGE
 from reconciler.backends.builtin.people import accept_invitation, reissue_invitation
 from reconciler.render.text import NO_CHANGES
+from reconciler.roles import LAST_ADMIN_MESSAGE
 from reconciler.workflow import STALE_MESSAGE
 
 BASE = """

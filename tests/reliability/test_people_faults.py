@@ -256,10 +256,10 @@ def test_a_failed_email_bookkeeping_after_commit_is_a_warning(
     "after the archive and is refused, so the member stays archived (the archive is never lost)",
 )
 def test_people_commands_wait_for_the_apply_lock(database_url: str, tmp_path: Path) -> None:
+    import os
     import threading
-    import time
 
-    from helpers import run_cli
+    from helpers import asleep, run_cli, wait_until
 
     from reconciler.backends.builtin.backend import BuiltinBackend
 
@@ -292,7 +292,7 @@ def test_people_commands_wait_for_the_apply_lock(database_url: str, tmp_path: Pa
                 )
             )
             thread.start()
-            time.sleep(1.0)
+            wait_until(lambda: asleep(os.getpid(), thread.native_id), "waited for the lock", alive=thread.is_alive)
             conn.execute(
                 text(
                     "UPDATE memberships SET status = 'archived', invitation_token_hash = NULL "

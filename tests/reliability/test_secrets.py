@@ -35,9 +35,7 @@ from click.testing import CliRunner, Result
 from rel_support import dump_text, run_reconciler, subprocess_env
 
 from reconciler.backends.builtin.db import create_engine_for
-from reconciler.cli import cli, register_later_commands
-
-register_later_commands()
+from reconciler.cli import cli
 
 KEY = "5e" * 32
 NEW_KEY = "a7" * 32

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from reconciler.backends.base import AuditRun
-from reconciler.state import AppGrant, DataSourceGrant, GroupPermissions, Membership, Snapshot, User, Workspace
+from reconciler.state import (
+    AppGrant,
+    DataSourceGrant,
+    GroupPermissions,
+    Membership,
+    Metadata,
+    Snapshot,
+    User,
+    Workspace,
+)
 
 SECRET_VALUES = ("dept-Wombat-0451", "sk-live-Narwhal-8812", "tok-Quokka-7733")
 HOSTILE_NAME = '</script><img src=x onerror="alert(1)">'
@@ -29,7 +38,7 @@ GROUPS = {
 
 
 def member(email: str, role: str, status: str = "active", groups: tuple[str, ...] = (), **metadata: str) -> Membership:
-    return Membership(email, role, status, frozenset(groups), metadata or None)  # type: ignore[arg-type]
+    return Membership(email, role, status, frozenset(groups), Metadata.of(metadata))  # type: ignore[arg-type]
 
 
 MEMBERS = (

@@ -66,9 +66,8 @@ def example_sqlite(sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def example_page(browser: Browser, example_sqlite: ExampleDatabase, tmp_path: Path) -> Page:
     from click.testing import CliRunner
 
-    from reconciler.cli import cli, register_later_commands
+    from reconciler.cli import cli
 
-    register_later_commands()
     out = tmp_path / "report.html"
     args = ["--database", example_sqlite.url, "report", "-f", str(example_sqlite.config), "-o", str(out)]
     result = CliRunner().invoke(cli, args, env={"RECONCILER_OUTBOX_DIR": str(tmp_path / "outbox")})

@@ -23,9 +23,8 @@ def example_db(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 
 def report(example, *args: str) -> tuple[int, str, str]:
-    from reconciler.cli import cli, register_later_commands
+    from reconciler.cli import cli
 
-    register_later_commands()
     env = {"RECONCILER_OUTBOX_DIR": str(example.config.parent.parent / "outbox")}
     result = CliRunner().invoke(cli, ["--database", example.url, "report", *args], env=env, catch_exceptions=False)
     return result.exit_code, result.stdout, result.stderr

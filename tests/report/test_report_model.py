@@ -8,9 +8,10 @@ import pytest
 from report_samples import GROUPS, MEMBERS, RESTRICTED_BUILDER, acme, audit_runs, member, snapshot
 
 from reconciler import ops
-from reconciler.report.matrix import Source
-from reconciler.report.model import SeatCounts, build_report
-from reconciler.state import Snapshot
+from reconciler.access import Seats, Source
+from reconciler.people import seats_of
+from reconciler.report.model import build_report
+from reconciler.state import Snapshot, User
 
 ROLE = lambda name: Source("role", name)  # noqa: E731 - table-like tests read better
 GROUP = lambda name: Source("group", name)  # noqa: E731
@@ -44,22 +45,22 @@ def report():
 @pytest.mark.parametrize(("email", "kind", "key"), list(EXPECTED))
 def test_cell_is_the_highest_grant_with_every_source_that_grants_it(report, email, kind, key):
     cell = report.workspaces[0].cell(email, kind, key)
-    assert (cell.access, cell.granted_by) == EXPECTED[(email, kind, key)]
+    assert (cell.level, cell.granted_by) == EXPECTED[(email, kind, key)]
 
 
 def test_archived_members_are_listed_but_grant_nothing(report):
     ws = report.workspaces[0]
     erin = next(m for m in ws.members if m.email == "erin@acme.example")
     assert erin.status == "archived"
-    assert {cell.access for cell in ws.access(erin)} == {"none"}
+    assert {cell.level for cell in ws.access(erin)} == {"none"}
 
 
 def test_members_of_an_archived_workspace_have_no_access_and_no_seats():
     report = build_report(snapshot(acme(status="archived")))
     ws = report.workspaces[0]
-    assert {cell.access for m in ws.members for cell in ws.access(m)} == {"none"}
-    assert ws.summary.seats == SeatCounts(0, 0, 0)
-    assert report.seats == SeatCounts(0, 0, 0)
+    assert {cell.level for m in ws.members for cell in ws.access(m)} == {"none"}
+    assert ws.summary.seats == Seats(0, 0, 0, 0)
+    assert report.seats == Seats(0, 0, 0, 0)
 
 
 def test_members_sharing_role_and_groups_share_one_matrix_row(report):
@@ -98,18 +99,24 @@ def test_summary_counts_members_by_status_and_role(report):
 
 
 def test_seats_are_counted_like_tooljet_distinct_users_admins_count_as_builders(report):
-    assert report.workspaces[0].summary.seats == SeatCounts(users=6, builders=5, admins=1)
-    assert report.workspaces[1].summary.seats == SeatCounts(users=2, builders=1, admins=0)
+    assert report.workspaces[0].summary.seats == Seats(total=6, builders=5, end_users=1, admins=1)
+    assert report.workspaces[1].summary.seats == Seats(total=2, builders=1, end_users=1, admins=0)
     # alice is an admin in acme and an end-user in labs: one user, one builder
-    assert report.seats == SeatCounts(users=7, builders=6, admins=1)
+    assert report.seats == Seats(total=7, builders=6, end_users=1, admins=1)
+
+
+def test_super_admins_count_only_when_the_report_covers_the_whole_instance():
+    base = snapshot()
+    root = User("root@acme.example", "Root", super_admin=True)
+    snap = Snapshot(base.workspaces, {**base.users, root.email: root})
+    assert build_report(snap, whole_instance=True).seats.total == 8  # ToolJet's count.service.ts: super admins too
+    assert build_report(snap).seats.total == 7
 
 
 def test_seats_agree_with_the_users_command():
-    people = pytest.importorskip("reconciler.people")
     snap = snapshot()
-    counts = people.count_users(snap, list(snap.workspaces))
-    seats = build_report(snap).seats
-    assert (seats.users, seats.builders) == (counts.total, counts.builders)
+    assert seats_of(snap, list(snap.workspaces)) == build_report(snap).seats
+    assert seats_of(snap, ["labs"]) == build_report(snap, ["labs"]).seats
 
 
 def test_groups_list_roles_then_custom_groups_with_flags_grants_and_members(report):
@@ -148,7 +155,7 @@ def test_applies_come_from_the_audit_history_newest_first(report):
 def test_unknown_and_unselected_workspaces_are_skipped():
     report = build_report(snapshot(), ["labs", "missing"])
     assert [w.slug for w in report.workspaces] == ["labs"]
-    assert report.seats == SeatCounts(users=2, builders=1, admins=0)
+    assert report.seats == Seats(total=2, builders=1, end_users=1, admins=0)
 
 
 def test_drift_marks_the_entries_the_plan_touches():

@@ -11,15 +11,14 @@ from click.testing import CliRunner, Result
 from lockbox_reference import tooljet_decrypt_metadata
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-from tooljet_harness import ToolJetDb, acme, base_config, user
+from tooljet_harness import ACME_ID, ToolJetDb, acme, base_config, user
 
 from reconciler.backends.common import lock_key
-from reconciler.cli import cli, register_later_commands
+from reconciler.cli import cli
 from reconciler.render.text import NO_CHANGES
 
+ACME_BUILDER = "0c000000-0000-4000-8000-0000000000a3"  # acme's default group builder (seed_groups_*.sql)
 MASTER_KEY = "5e" * 32  # reconciler's own key: signs plan files and encrypts metadata inside them
-
-register_later_commands()
 
 
 def run(db: ToolJetDb, *args: str, env: dict[str, str | None] | None = None, backend_option: bool = True) -> Result:
@@ -141,6 +140,17 @@ def test_history_needs_an_audit_schema_of_its_own(tooljet: ToolJetDb) -> None:
     assert tables == [(f"{tooljet.schema}_audit", "audit_changes"), (f"{tooljet.schema}_audit", "audit_runs")]
 
 
+def test_the_report_without_an_audit_schema_lists_no_applies_and_says_why(tooljet: ToolJetDb) -> None:
+    """Before: ``report`` asked for the last 10 applies by default and failed (exit 1) on the history refusal."""
+    result = run(tooljet, "report", "--all-workspaces", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["applies"] == []
+    assert result.stderr.splitlines() == [
+        "Note: the tooljet backend keeps no history here, so the report lists no applies; "
+        "'reconciler history' says how to keep them."
+    ]
+
+
 def test_a_second_apply_fails_naming_the_lock_holder(tooljet: ToolJetDb) -> None:
     config = base_config(tooljet.variant)
     user(config, "carol@acme.example")["role"] = "builder"
@@ -185,6 +195,35 @@ def test_people_commands_read_tooljet_and_the_builtin_only_ones_refuse(tooljet: 
     assert explained.exit_code == 0 and "end-user" in explained.output
     refused = run(tooljet, "invite-url", "dave@acme.example", "--workspace", "acme")
     assert refused.exit_code == 1 and "not supported by the tooljet backend" in refused.output
+
+
+def test_users_counts_seats_as_tooljet_does(tooljet: ToolJetDb) -> None:
+    """ToolJet's licence count (server/src/modules/licensing/services/count.service.ts): a person archived in the
+    instance holds no seat, even with an active membership; a super admin who is not archived counts in the total
+    even without one. Seeded: acme holds alice (admin, super admin), bob (builder), carol, dave (invited); other
+    holds olga (admin) and alice again."""
+    zed = "0b000000-0000-4000-8000-000000000007"  # archived in the whole instance
+    tooljet.query(
+        "INSERT INTO organization_users (id, organization_id, user_id, role, status, source) VALUES "
+        "('3a000000-0000-4000-8000-0000000000f1', :org, :zed, 'all-users', 'active', 'invite') RETURNING id",
+        org=ACME_ID,
+        zed=zed,
+    )
+    tooljet.query(
+        "INSERT INTO group_users (user_id, group_id) VALUES (:zed, :builder) RETURNING user_id",
+        zed=zed,
+        builder=ACME_BUILDER,
+    )
+    counted = json.loads(run(tooljet, "users", "--all-workspaces", "--format", "json").output)
+    assert (counted["total_users"], counted["builders"]) == (5, 3)  # alice, bob, olga build; not zed
+    tooljet.query(
+        "INSERT INTO users (id, email, first_name, status, user_type) VALUES "
+        "('0b000000-0000-4000-8000-0000000000f2', 'root@acme.example', 'Root', 'active', 'instance') RETURNING id"
+    )
+    counted = json.loads(run(tooljet, "users", "--all-workspaces", "--format", "json").output)
+    assert (counted["total_users"], counted["builders"]) == (6, 3)
+    acme_only = json.loads(run(tooljet, "users", "--workspace", "acme", "--format", "json").output)
+    assert (acme_only["total_users"], acme_only["builders"]) == (4, 2)  # root is in no workspace listed
 
 
 NO_AUDIT_WARNING = (

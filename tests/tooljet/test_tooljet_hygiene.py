@@ -10,9 +10,8 @@ import json
 from click.testing import CliRunner
 from tooljet_harness import ToolJetDb, base_config
 
-from reconciler.cli import cli, register_later_commands
+from reconciler.cli import cli
 
-register_later_commands()
 NOW = "2027-03-30T12:00:00Z"
 # The columns of ToolJet's entity (the schema fixtures stop before the table; ToolJet 2.x and 3.x have it).
 USER_SESSIONS = (

@@ -19,9 +19,10 @@ from lockbox_reference import (
 from tooljet_harness import ACME_ID, ToolJetDb, base_config, user
 
 from reconciler import crypto
-from reconciler.backends.tooljet import ToolJetBackend
+from reconciler.backends.tooljet import ToolJetBackend, lockbox
 from reconciler.errors import CryptoError, SecretError
 from reconciler.render.text import render_text
+from reconciler.state import Metadata
 
 KNOWN_ANSWERS = [
     # (metadata, nonce hex, base64(nonce || ciphertext || tag)) under TEST_LOCKBOX_KEY
@@ -55,14 +56,16 @@ def test_known_answer_vectors(metadata: dict[str, str], nonce: str, expected: st
     assert tooljet_encrypt_metadata(metadata, nonce=bytes.fromhex(nonce)) == expected
     monkeypatch.setattr(crypto, "_random_bytes", lambda n: bytes.fromhex(nonce))
     plaintext = json.dumps(metadata, separators=(",", ":"))
-    assert crypto.tooljet_encrypt(master, plaintext, table="user_details", column="userMetadata") == expected
-    assert crypto.tooljet_decrypt(master, expected, table="user_details", column="userMetadata") == plaintext
+    assert lockbox.tooljet_encrypt(master, plaintext, table="user_details", column="userMetadata") == expected
+    assert lockbox.tooljet_decrypt(master, expected, table="user_details", column="userMetadata") == plaintext
 
 
 def test_metadata_tooljet_wrote_is_read(tooljet: ToolJetDb) -> None:
     snapshot = tooljet.backend().read_snapshot(["acme"], None)
-    assert snapshot.workspaces["acme"].memberships["alice@acme.example"].metadata == {"department": "finance"}
-    assert snapshot.workspaces["acme"].memberships["bob@acme.example"].metadata is None  # SSO-only row
+    assert snapshot.workspaces["acme"].memberships["alice@acme.example"].metadata == Metadata.of(
+        {"department": "finance"}
+    )
+    assert snapshot.workspaces["acme"].memberships["bob@acme.example"].metadata == Metadata.EMPTY  # SSO-only row
     config = base_config(tooljet.variant)
     user(config, "alice@acme.example")["metadata"] = {"department": "finance"}
     tooljet.assert_no_changes(config)

@@ -1,23 +1,27 @@
-"""The SPEC 5 apply order, checked step by step on the in-memory backend (pure data, no database).
+"""The SPEC 5 apply order: the module itself (``reconciler.apply_order``), and every intermediate state of
+random plans applied step by step on the in-memory backend (pure data, no database).
 
 SPEC 5 orders the operations of one apply "so that no intermediate state breaks a rule": creations and renames
 first, promotions before permission gains and additions, demotions after permission losses and removals, archives
-and group destruction last. The fake runs the ops in that order (``fakes.SPEC5_ORDER``) and shows its store to an
-observer after every step; these tests check the rules on every intermediate state of random plans.
+and group destruction last. Every executor follows ``apply_order``; the fake runs its ``(step, op)`` pairs one at a
+time and shows its store to an observer after every step, so the rules can be checked between any two steps.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from fakes import SPEC5_ORDER, MemoryStore
+import pytest
+from fakes import MemoryStore
 from hypothesis import event, given
 from workspace_strategies import PROFILE, SLUGS, Drift, desired_states, drifts, starting_state
 
 from reconciler import ops
-from reconciler.access import active_admins, is_builder_level
+from reconciler.apply_order import ORDER, STEPS, ordered_steps, step_batches
 from reconciler.desired import DesiredState
 from reconciler.errors import PlanRefused
+from reconciler.roles import active_admins, is_builder_level
+from reconciler.state import GroupPermissions, Metadata
 from reconciler.workflow import apply_plan, make_plan
 
 
@@ -54,8 +58,153 @@ class Leaving:
 
 
 def test_every_op_class_has_its_place_in_the_order() -> None:
-    placed = {cls for cls, _step in SPEC5_ORDER}
+    placed = {cls for _step, cls, _takes in ORDER}
     assert placed == set(ops.OP_TYPES.values())
+
+
+# --- the module: which step each op takes part in, and in which order -----------------------------------------
+
+FULL = GroupPermissions(flags=frozenset({"apps.create"}))
+SPEC5_STEPS = [  # SPEC 5, section by section
+    "create_workspace", "update_workspace", "unarchive_workspace", "create_app", "update_app", "create_data_source",
+    "rename_group", "create_group",  # creations (workspace, registry, groups, renames)
+    "promote",  # promotions
+    "set_permissions", "create_user", "update_user", "create_membership", "unarchive_membership", "join_groups",
+    "write_metadata",  # permission gains and membership additions and unarchives, metadata
+    "leave_groups", "demote", "archive_membership", "archive_workspace",  # losses, removals, demotions, archives
+    "destroy_group",  # group destruction
+]  # fmt: skip
+
+
+def member(email: str, **changes: object) -> ops.UpdateMembership:
+    return ops.UpdateMembership(workspace="acme", email=email, **changes)  # type: ignore[arg-type]
+
+
+def role(email: str, old: str, new: str) -> ops.RoleChange:
+    return ops.RoleChange("acme", email, old, new, "declared")  # type: ignore[arg-type]
+
+
+def one_of_each() -> list[ops.Op]:
+    """One op per step, listed backwards: the order must come from the module, not from the plan."""
+    status = (ops.FieldChange("status", "active", "archived"),)
+    renamed = (ops.FieldChange("name", "Acme", "ACME"),)
+    return [
+        ops.DestroyGroup(workspace="acme", name="old", member_count=1),
+        ops.ArchiveWorkspace(workspace="beta"),
+        ops.ArchiveMembership(workspace="acme", email="gone@x", reason="not in the configuration"),
+        member("down@x", role=role("down@x", "admin", "builder")),
+        member("left@x", groups_removed=("ops",)),
+        member(
+            "meta@x", metadata_changes=(ops.MetadataKeyChange("desk", "add"),), metadata=Metadata.of({"desk": "4F"})
+        ),
+        member("joined@x", groups_added=("ops",)),
+        ops.UnarchiveMembership(workspace="acme", email="back@x"),
+        ops.CreateMembership(workspace="acme", email="new@x", role="end-user", status="invited"),
+        ops.UpdateUser(workspace="acme", email="new@x", changes=(ops.FieldChange("first_name", "A", "B"),)),
+        ops.CreateUser(workspace="acme", email="new@x", first_name="", last_name=""),
+        ops.UpdateGroup(workspace="acme", name="ops", before=GroupPermissions(), after=FULL, changes=()),
+        member("up@x", role=role("up@x", "end-user", "builder")),
+        ops.CreateGroup(workspace="acme", name="ops", permissions=GroupPermissions()),
+        ops.RenameGroup(workspace="acme", old_name="sales", new_name="revenue"),
+        ops.CreateDataSource(workspace="acme", name="warehouse"),
+        ops.UpdateApp(workspace="acme", slug="crm", changes=(ops.FieldChange("name", "CRM", "Crm"),)),
+        ops.CreateApp(workspace="acme", slug="wiki", name="Wiki"),
+        ops.UnarchiveWorkspace(workspace="gamma"),
+        ops.UpdateWorkspace(workspace="delta", changes=status),  # a plan saved before ArchiveWorkspace existed
+        ops.UpdateWorkspace(workspace="acme", changes=renamed),
+        ops.CreateWorkspace(workspace="acme", name="Acme"),
+    ]
+
+
+def test_the_steps_are_spec5s_sections_in_order() -> None:
+    assert list(STEPS) == SPEC5_STEPS
+    pairs = ordered_steps(one_of_each())
+    assert list(dict.fromkeys(step for step, _op in pairs)) == SPEC5_STEPS  # steps never interleave
+    assert len(pairs) == len({id(op) for _step, op in pairs}) == len(one_of_each())  # here, one step per op
+    assert [op.workspace for step, op in pairs if step == "archive_workspace"] == ["delta", "beta"]
+
+
+def test_an_update_membership_takes_part_in_each_of_its_steps_in_order() -> None:
+    rising = member(
+        "bob@x",
+        role=role("bob@x", "end-user", "admin"),
+        groups_added=("ops",),
+        groups_removed=("sales",),
+        metadata_changes=(ops.MetadataKeyChange("desk", "remove"),),
+        metadata=Metadata.EMPTY,
+    )
+    falling = replace(rising, role=role("bob@x", "admin", "end-user"))
+    assert [step for step, _ in ordered_steps([rising])] == ["promote", "join_groups", "write_metadata", "leave_groups"]
+    assert [step for step, _ in ordered_steps([falling])] == ["join_groups", "write_metadata", "leave_groups", "demote"]
+    assert ordered_steps([member("bob@x")]) == []  # changes nothing: takes no step
+
+
+def test_a_new_membership_joins_its_groups_and_writes_its_metadata_after_every_creation() -> None:
+    new = ops.CreateMembership(
+        workspace="acme",
+        email="new@x",
+        role="end-user",
+        status="invited",
+        groups=("ops",),
+        metadata=Metadata.of({"desk": "4F"}),
+    )
+    group = ops.CreateGroup(workspace="acme", name="ops", permissions=FULL)
+    bare = replace(new, email="bare@x", groups=(), metadata=Metadata.UNMANAGED)
+    steps = [(step, op.address) for step, op in ordered_steps([new, bare, group])]
+    assert steps == [
+        ("create_group", "acme/group/ops"),
+        ("create_membership", "acme/user/new@x"),
+        ("create_membership", "acme/user/bare@x"),
+        ("join_groups", "acme/user/new@x"),
+        ("write_metadata", "acme/user/new@x"),
+    ]
+
+
+def test_an_old_saved_plans_workspace_update_renames_first_and_archives_last() -> None:
+    both = ops.UpdateWorkspace(
+        workspace="acme",
+        changes=(ops.FieldChange("name", "Acme", "ACME"), ops.FieldChange("status", "active", "archived")),
+    )
+    leaving = ops.ArchiveMembership(workspace="acme", email="gone@x", reason="not in the configuration")
+    assert [step for step, _ in ordered_steps([both, leaving])] == [
+        "update_workspace",
+        "archive_membership",
+        "archive_workspace",
+    ]
+
+
+def test_batches_keep_the_plans_order_within_a_step_and_builder_roles_before_groups() -> None:
+    group_b = ops.UpdateGroup(workspace="acme", name="b", before=GroupPermissions(), after=FULL, changes=())
+    group_a = replace(group_b, name="a")
+    builder = ops.UpdateBuilderRole(workspace="acme", before=GroupPermissions(), after=FULL, changes=())
+    joined = [member("z@x", groups_added=("a",)), member("y@x", groups_added=("b",))]
+    batches = step_batches(ops.Plan(ops=(group_b, *joined, builder, group_a)))
+    assert [step for step, _batch in batches] == SPEC5_STEPS  # every step, with or without ops: one call each
+    assert [(step, [op.address for op in batch]) for step, batch in batches if batch] == [
+        ("set_permissions", ["acme/role/builder", "acme/group/b", "acme/group/a"]),
+        ("join_groups", ["acme/user/z@x", "acme/user/y@x"]),
+    ]
+
+
+def test_an_op_without_a_place_in_the_order_is_refused_not_skipped() -> None:
+    @dataclass(frozen=True, kw_only=True)
+    class Unknown(ops.Op):
+        @property
+        def address(self) -> str:
+            return "acme/unknown"
+
+    with pytest.raises(ValueError, match=r"Unknown \(acme/unknown\) has no place in the apply order"):
+        ordered_steps([Unknown(workspace="acme")])
+
+
+@PROFILE
+@given(first=desired_states(), second=desired_states(), drift=drifts)
+def test_every_op_of_a_plan_takes_part_in_a_step(first: DesiredState, second: DesiredState, drift: Drift) -> None:
+    plan = make_plan(starting_state(first, drift), second, None).plan
+    assert {id(op) for _step, op in ordered_steps(plan)} == {id(op) for op in plan.ops}
+
+
+# --- every intermediate state, on the fake --------------------------------------------------------------------
 
 
 @PROFILE

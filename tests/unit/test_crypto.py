@@ -13,14 +13,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from reconciler import crypto
-from reconciler.crypto import (
-    Keyring,
-    decrypt_metadata,
-    encrypt_metadata,
-    parse_master_key,
-    tooljet_decrypt,
-    tooljet_encrypt,
-)
+from reconciler.backends.tooljet.lockbox import tooljet_decrypt, tooljet_encrypt
+from reconciler.crypto import Keyring, decrypt_metadata, encrypt_metadata, parse_master_key
 from reconciler.errors import CryptoError
 
 KEY = bytes(range(32))
@@ -116,14 +110,14 @@ def test_purpose_keys_are_derived_once(monkeypatch: pytest.MonkeyPatch) -> None:
     crypto._purpose_key.cache_clear()
     crypto._purpose_cipher.cache_clear()
     calls = 0
-    real = crypto._hkdf_sha384
+    real = crypto.hkdf_sha384
 
     def counting(master: bytes, *, salt: bytes, info: bytes) -> bytes:
         nonlocal calls
         calls += 1
         return real(master, salt=salt, info=info)
 
-    monkeypatch.setattr(crypto, "_hkdf_sha384", counting)
+    monkeypatch.setattr(crypto, "hkdf_sha384", counting)
     keyring = Keyring(KEY)
     for i in range(50):
         blob = keyring.encrypt(SECRET, purpose=PURPOSE, associated_data=str(i).encode())

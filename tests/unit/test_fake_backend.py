@@ -13,7 +13,7 @@ from fakes import MemoryBackend, MemoryStore
 from reconciler import ops
 from reconciler.desired import DesiredState, DesiredWorkspace
 from reconciler.errors import ApplyError, LockTimeout, StalePlan
-from reconciler.state import AppGrant, GroupPermissions, Membership, User, Workspace
+from reconciler.state import AppGrant, GroupPermissions, Membership, Metadata, User, Workspace
 from reconciler.workflow import apply_plan, make_plan
 
 VIEWERS = GroupPermissions(app_grants=(AppGrant("view", None),))
@@ -26,9 +26,9 @@ def desired(*members: Membership, slug: str = "acme", groups: dict | None = None
     return DesiredState({slug: DesiredWorkspace(workspace)}, users, config_hash="h")
 
 
-ANN = Membership("ann@x.io", "admin", "active")
-BO = Membership("bo@x.io", "end-user", "active", frozenset({"viewers"}), {"team": "blue"})
-CY = Membership("cy@x.io", "end-user", "active")
+ANN = Membership("ann@x.io", "admin", "active", metadata=Metadata.UNMANAGED)
+BO = Membership("bo@x.io", "end-user", "active", frozenset({"viewers"}), Metadata.of({"team": "blue"}))
+CY = Membership("cy@x.io", "end-user", "active", metadata=Metadata.UNMANAGED)
 START = desired(ANN, BO, groups={"viewers": VIEWERS})
 
 
@@ -45,7 +45,8 @@ def test_the_stored_state_is_what_the_ops_say() -> None:
 
     (ws,) = backend.read_snapshot(["acme"]).workspaces.values()
     bo = ws.memberships["bo@x.io"]
-    assert (bo.role, bo.status, bo.groups, bo.metadata) == ("builder", "invited", {"viewers"}, {"team": "blue"})
+    assert (bo.role, bo.status, bo.groups, bo.metadata) == ("builder", "invited", {"viewers"}, BO.metadata)
+    assert ws.memberships["ann@x.io"].metadata == Metadata.EMPTY  # unmanaged and never written: none stored
     assert ws.groups == {"viewers": MAKERS}
     assert make_plan(backend, desired(ANN, BO, groups={"viewers": MAKERS}), None).plan.empty
 
@@ -67,7 +68,7 @@ def test_a_failing_step_changes_nothing_and_is_recorded_as_failed() -> None:
 def test_a_plan_made_before_another_apply_is_stale() -> None:
     backend = applied(START)
     stale = make_plan(backend, desired(ANN, replace(BO, role="builder")), None).plan
-    applied(desired(ANN, replace(BO, metadata={"team": "red"}), groups={"viewers": VIEWERS}), backend)
+    applied(desired(ANN, replace(BO, metadata=Metadata.of({"team": "red"})), groups={"viewers": VIEWERS}), backend)
     before = backend.read_snapshot(["acme"])
 
     with pytest.raises(StalePlan):
@@ -124,11 +125,12 @@ def test_history_is_newest_first_with_each_change() -> None:
 def test_a_snapshot_is_a_copy() -> None:
     backend = applied(START)
     snapshot = backend.read_snapshot(["acme"])
-    snapshot.workspaces["acme"].memberships["bo@x.io"].metadata["team"] = "changed"  # type: ignore[index]
+    with pytest.raises(TypeError):  # metadata is immutable: nothing to copy
+        snapshot.workspaces["acme"].memberships["bo@x.io"].metadata.values["team"] = "changed"  # type: ignore[index]
     snapshot.workspaces["acme"].groups.clear()
 
     again = backend.read_snapshot(["acme"]).workspaces["acme"]
-    assert again.memberships["bo@x.io"].metadata == {"team": "blue"}
+    assert again.memberships["bo@x.io"].metadata == Metadata.of({"team": "blue"})
     assert again.groups == {"viewers": VIEWERS}
 
 

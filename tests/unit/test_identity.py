@@ -1,7 +1,7 @@
 """Emails and look-alike names (issue 14): one plain address, one spelling per person, no role look-alikes.
 
-The same rules hold for YAML users, protected_users and CSV rows: models.Email and csvsource both call
-identity.email_problem / normalise_email (checked at the end).
+The same rules hold for YAML users, protected_users and CSV rows: models.Email calls
+identity.email_problem / normalise_email, and CSV cells are validated by models.User (checked at the end).
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ import pytest
 from pydantic import ValidationError
 
 from reconciler.config import identity, models
-from reconciler.config.csvsource import read_users_csv
+from reconciler.config.checks import DUPLICATE_EMAIL
 from reconciler.config.identity import email_problem, normalise_email, role_skeleton
+from reconciler.config.loader import load_config
+from reconciler.errors import ConfigError
 
 
 @pytest.mark.parametrize(
@@ -140,21 +142,28 @@ def test_other_group_names_are_accepted(name: str) -> None:
     assert models.Group.model_validate({"name": name}).name == name
 
 
-def test_yaml_and_csv_share_the_validation(tmp_path: Path) -> None:
-    """The same addresses are refused, with the same message, in a YAML entry and in a CSV row."""
+def test_yaml_and_csv_share_the_validation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same addresses are refused, with the same message, in a YAML entry and in a CSV row (whose cells the
+    loader validates with the same model)."""
     bad = ["new.hire@acme.com,mallory", "x@acme.com%evil.example", "\u212aate@acme.com", "\u0430dmin@acme.com"]
     for address in bad:
         with pytest.raises(ValidationError) as caught:
             models.User.model_validate({"email": address, "first_name": "A", "role": "admin"})
         [error] = caught.value.errors()
         assert error["msg"] == email_problem(address)
-    path = tmp_path / "people.csv"
     rows = "".join(f'A B,"{address}",admin\n' for address in bad)
-    path.write_text("Full Name,Email,Role\n" + rows + "C D,JOSE\u0301@acme.com,admin\n", encoding="utf-8")
-    entries, problems = read_users_csv(path, display_name="people.csv")
-    assert [p.message for p in problems] == [email_problem(a) for a in bad]
-    assert entries[-1].entry["email"] == "jos\u00e9@acme.com"
-    assert models.User.model_validate(entries[-1].entry).email == "jos\u00e9@acme.com"
+    (tmp_path / "people.csv").write_text("Full Name,Email,Role\n" + rows + "C D,JOSE\u0301@acme.com,admin\n")
+    (tmp_path / "w.yaml").write_text(
+        "version: 1\nworkspaces:\n  - {slug: acme, name: Acme, users_csv: [people.csv], users: "
+        "[{email: jos\u00e9@acme.com, first_name: J, role: admin}]}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as failed:
+        load_config("w.yaml", resolve_secrets=False)
+    messages = [p.message for p in failed.value.problems]
+    assert messages == [email_problem(a) for a in bad] + [DUPLICATE_EMAIL]  # the NFD spelling is the YAML's user
+    assert str(failed.value.problems[-1].location) == "people.csv:6:2: row 6, column 'Email'"
 
 
 def test_the_ascii_fast_path_agrees_with_the_rules() -> None:

@@ -22,7 +22,7 @@ from reconciler.render.jsonplan import (
     plan_to_json_dict,
     read_saved_plan,
 )
-from reconciler.state import DEFAULT_BUILDER_PERMISSIONS, AppGrant, DataSourceGrant, GroupPermissions
+from reconciler.state import DEFAULT_BUILDER_PERMISSIONS, AppGrant, DataSourceGrant, GroupPermissions, Metadata
 
 KEYRING = Keyring(bytes(range(32)))
 OTHER_KEYRING = Keyring(bytes.fromhex("5a" * 32))
@@ -68,7 +68,7 @@ def every_op_plan(*, with_metadata: bool = True) -> Plan:
                 status="invited",
                 groups=("ops",),
                 metadata_keys=tuple(sorted(create_metadata)) if with_metadata else (),
-                metadata=create_metadata if with_metadata else None,
+                metadata=Metadata.of(create_metadata) if with_metadata else Metadata.UNMANAGED,
             ),
             ops.UpdateMembership(
                 workspace="acme",
@@ -79,7 +79,7 @@ def every_op_plan(*, with_metadata: bool = True) -> Plan:
                 metadata_changes=(MetadataKeyChange("api_key", "add"), MetadataKeyChange("old", "remove"))
                 if with_metadata
                 else (),
-                metadata=update_metadata if with_metadata else None,
+                metadata=Metadata.of(update_metadata) if with_metadata else Metadata.UNMANAGED,
             ),
             ops.UpdateMembership(workspace="acme", email="erin@acme.com", groups_removed=("ops",)),
             ops.ArchiveMembership(workspace="acme", email="carol@acme.com", reason="status: archived in configuration"),
@@ -105,7 +105,7 @@ def every_op_plan(*, with_metadata: bool = True) -> Plan:
     )
 
 
-def _metadata_of(plan: Plan) -> list[dict[str, str] | None]:
+def _metadata_of(plan: Plan) -> list[Metadata | None]:
     return [getattr(op, "metadata", None) for op in plan.ops]
 
 
@@ -165,7 +165,7 @@ def test_allow_unsigned_never_accepts_a_signature_that_does_not_verify() -> None
 def test_saved_plan_is_the_json_plan_plus_ops_and_signature() -> None:
     plan = every_op_plan()
     document = json.loads(dump_saved_plan(plan, KEYRING))
-    governance = ["expiring", "expiring_window", "policies", "policy_digest", "policy_results"]  # issue 18
+    governance = ["expiring", "expiring_window", "policies", "policy_digest", "policy_results", "hygiene"]  # issue 18
     assert list(document) == [
         *plan_to_json_dict(plan),
         "workspaces",
@@ -204,6 +204,19 @@ def test_encrypted_metadata_needs_a_key_to_load() -> None:
     text = dump_saved_plan(every_op_plan(), KEYRING)
     with pytest.raises(SecretError):
         load_saved_plan(text, None, allow_unsigned=True)
+
+
+def test_loading_without_metadata_marks_it_unread_not_absent() -> None:
+    """``show`` loads a plan without decrypting its metadata: the ops that write some say it is unread (its values
+    cannot be taken for "none" and written), the others still write none."""
+    plan = load_saved_plan(dump_saved_plan(every_op_plan(), KEYRING), None, allow_unsigned=True, metadata=False)
+    assert [m for m in _metadata_of(plan) if m is not None] == [
+        Metadata.UNREAD,
+        Metadata.UNREAD,
+        Metadata.UNMANAGED,
+    ]
+    with pytest.raises(ValueError, match="unread"):
+        dump_saved_plan(plan, KEYRING)
 
 
 def test_a_previous_key_still_verifies_and_decrypts() -> None:

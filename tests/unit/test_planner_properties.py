@@ -24,11 +24,11 @@ from fakes import MemoryBackend
 from hypothesis import event, given
 from workspace_strategies import PROFILE, SLUGS, Drift, apply, desired_states, drifts, starting_state
 
-from reconciler.access import active_admins, effective_role, is_builder_level
 from reconciler.desired import DesiredState
 from reconciler.errors import PlanRefused
 from reconciler.ops import Plan
 from reconciler.planner import build_plan
+from reconciler.roles import active_admins, effective_role, is_builder_level
 from reconciler.state import ROLE_RANK, Snapshot
 from reconciler.workflow import make_plan
 

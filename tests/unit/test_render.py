@@ -17,7 +17,7 @@ from reconciler.ops import FieldChange, MetadataKeyChange, Plan, RoleChange
 from reconciler.render.jsonplan import plan_to_json_dict, render_json
 from reconciler.render.markdown import render_markdown
 from reconciler.render.text import escape_control, render_text, summary_line
-from reconciler.state import DEFAULT_BUILDER_PERMISSIONS, AppGrant, DataSourceGrant, GroupPermissions
+from reconciler.state import DEFAULT_BUILDER_PERMISSIONS, AppGrant, DataSourceGrant, GroupPermissions, Metadata
 
 GOLDEN = Path(__file__).parent.parent / "data" / "golden"
 UPDATE = os.environ.get("RECONCILER_UPDATE_GOLDEN") == "1"
@@ -70,7 +70,7 @@ def spec_example_plan() -> Plan:
                 status="invited",
                 groups=("support",),
                 metadata_keys=("department",),
-                metadata={"department": SECRETS["department"]},
+                metadata=Metadata.of({"department": SECRETS["department"]}),
             ),
             ops.UpdateMembership(
                 workspace="acme",
@@ -78,7 +78,7 @@ def spec_example_plan() -> Plan:
                 role=bob,
                 groups_added=("support",),
                 metadata_changes=(MetadataKeyChange("api_key", "change"),),
-                metadata={"api_key": SECRETS["api_key"]},
+                metadata=Metadata.of({"api_key": SECRETS["api_key"]}),
             ),
             ops.UpdateMembership(workspace="acme", email="erin@acme.com", role=erin),
             ops.ArchiveMembership(workspace="acme", email="carol@acme.com", reason=PRUNE_REASON),
@@ -158,7 +158,7 @@ def every_op_plan() -> Plan:
                 status="invited",
                 groups=("ops", "support"),
                 metadata_keys=("cost_center", "department"),
-                metadata={"cost_center": SECRETS["cost_center"], "department": SECRETS["department"]},
+                metadata=Metadata.of({"cost_center": SECRETS["cost_center"], "department": SECRETS["department"]}),
             ),
             ops.CreateMembership(workspace="acme", email="xi@acme.com", role="end-user", status="archived"),
             ops.UpdateMembership(
@@ -172,7 +172,7 @@ def every_op_plan() -> Plan:
                     MetadataKeyChange("cost_center", "add"),
                     MetadataKeyChange("department", "remove"),
                 ),
-                metadata={"api_key": SECRETS["api_key"], "cost_center": SECRETS["cost_center"]},
+                metadata=Metadata.of({"api_key": SECRETS["api_key"], "cost_center": SECRETS["cost_center"]}),
             ),
             ops.UpdateMembership(workspace="acme", email="erin@acme.com", role=erin),
             ops.UpdateMembership(
@@ -439,7 +439,7 @@ def test_color_wraps_symbols_only_when_asked() -> None:
 
 @pytest.mark.parametrize("plan", [spec_example_plan(), every_op_plan()], ids=["spec-example", "every-op"])
 def test_no_metadata_value_in_any_rendering(plan: Plan) -> None:
-    assert any(getattr(op, "metadata", None) for op in plan.ops)
+    assert any(getattr(op, "metadata", Metadata.UNMANAGED).has_values for op in plan.ops)
     for rendering in all_renderings(plan).values():
         for secret in SECRETS.values():
             assert secret not in rendering

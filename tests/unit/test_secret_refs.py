@@ -22,6 +22,7 @@ from reconciler.errors import ConfigError
 from reconciler.ops import MetadataKeyChange, Plan, RoleChange
 from reconciler.render.jsonplan import dump_saved_plan, load_saved_plan
 from reconciler.render.text import render_text
+from reconciler.state import Metadata
 
 CANARY = "canary-Quokka-5521"  # a value that must never be printed
 
@@ -154,7 +155,9 @@ def test_a_symbolic_link_inside_the_directory_is_fine(tmp_path: Path) -> None:
 
     desired = load_config(path, environ={})
 
-    assert desired.workspaces["acme"].workspace.memberships["alice@acme.com"].metadata == {"api_key": CANARY}
+    assert desired.workspaces["acme"].workspace.memberships["alice@acme.com"].metadata == Metadata.of(
+        {"api_key": CANARY}
+    )
 
 
 @pytest.mark.parametrize("listed", ["absolute", "relative"])
@@ -167,7 +170,9 @@ def test_secret_dirs_allows_a_listed_directory(tmp_path: Path, listed: str) -> N
 
     desired = load_config(path, environ={})
 
-    assert desired.workspaces["acme"].workspace.memberships["alice@acme.com"].metadata == {"api_key": CANARY}
+    assert desired.workspaces["acme"].workspace.memberships["alice@acme.com"].metadata == Metadata.of(
+        {"api_key": CANARY}
+    )
     assert desired.workspaces["acme"].metadata_sources == {"alice@acme.com": {"api_key": f"file {secret}"}}
 
 
@@ -206,7 +211,7 @@ def plan_with_sources() -> Plan:
                 status="invited",
                 groups=(),
                 metadata_keys=("api_key", "team"),
-                metadata={"api_key": CANARY, "team": "ops"},
+                metadata=Metadata.of({"api_key": CANARY, "team": "ops"}),
                 metadata_sources=(("api_key", "env ACME_KEY"),),
             ),
             ops.UpdateMembership(
@@ -218,7 +223,7 @@ def plan_with_sources() -> Plan:
                     MetadataKeyChange("old", "remove"),
                     MetadataKeyChange("token", "change"),
                 ),
-                metadata={"cert": CANARY, "token": CANARY},
+                metadata=Metadata.of({"cert": CANARY, "token": CANARY}),
                 metadata_sources=(("cert", "file secrets/cert.pem"), ("token", "file secrets/x.txt")),
             ),
         ),

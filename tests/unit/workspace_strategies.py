@@ -26,6 +26,7 @@ from reconciler.state import (
     DataSourceGrant,
     GroupPermissions,
     Membership,
+    Metadata,
     User,
     Workspace,
 )
@@ -58,7 +59,12 @@ BUILDER_LEVEL = (
     GroupPermissions(data_source_grants=(DataSourceGrant("use", ("warehouse",)),)),
 )
 BUILDERS = (DEFAULT_BUILDER_PERMISSIONS, GroupPermissions(app_grants=(AppGrant("edit", None),)))
-METADATA = (None, {}, {"team": "blue"}, {"team": "red", "tier": "1"})  # absent, empty, values
+METADATA = (
+    Metadata.UNMANAGED,
+    Metadata.EMPTY,
+    Metadata.of({"team": "blue"}),
+    Metadata.of({"team": "red", "tier": "1"}),
+)
 NAMES = (("Ann", ""), ("Ann", "Lee"), ("Bo", ""))
 GROUP_SUBSETS = ((), ("ops",), ("ops", "sales"), ("audit", "ops", "sales"), ("sales", "audit"))
 
@@ -68,9 +74,9 @@ permissions = st.sampled_from(NOT_BUILDER_LEVEL + BUILDER_LEVEL)
 # --- strategies ---------------------------------------------------------------------------------------------
 
 
-def membership(email: str, role: str, status: str, groups: frozenset[str], metadata: dict | None) -> Membership:
+def membership(email: str, role: str, status: str, groups: frozenset[str], metadata: Metadata) -> Membership:
     """A declared membership (the one place that knows how the desired state spells one)."""
-    return Membership(email, role, status, groups, None if metadata is None else dict(metadata))  # type: ignore[arg-type]
+    return Membership(email, role, status, groups, metadata)  # type: ignore[arg-type]
 
 
 # One draw per member: (role, status, metadata, which of the declared groups by bit mask); few draws keep

@@ -12,7 +12,7 @@ import os
 import sqlite3
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -23,28 +23,26 @@ from ... import ops
 from ...crypto import DecryptionError, Keyring, decrypt_metadata
 from ...errors import DatabaseMissing, DeliveryInterrupted, LockTimeout, ReconcilerError, SecretError
 from ...hygiene import Activity
-from ...keys import KeyringResult
-from ...mail import DEFAULT_BASE_URL
+from ...keys import KeyringResult, Rotation
+from ...mail import DEFAULT_BASE_URL, DeliveryReport, Transport
 from ...state import Snapshot
-from ..base import ApplyResult, AuditInfo, AuditRun, Backend, PreconditionCheck
+from ..base import ApplyResult, ApplyTransaction, AuditInfo, AuditRun, Backend, Executed, Progress
 from ..common import (
     audit_change_rows,
     audit_run_row,
     audit_runs,
-    audited_failures,
     holder_message,
     one_line,
     refuse_replay,
     take_postgres_lock,
-    ticker,
 )
 from . import models
-from .db import SQLITE_BEGIN, open_database
+from .db import SQLITE_BEGIN, open_database, upgrade_database
 from .executor import INVITATION_TTL, Executor, bulk_insert
 from .reader import empty_snapshot, read_snapshot
 
-T_RUNS = models.AuditRun.__table__
-T_CHANGES = models.AuditChange.__table__
+T_RUNS = models.AUDIT_RUNS
+T_CHANGES = models.AUDIT_CHANGES
 COMMIT_GRACE_SECONDS = 30.0
 # SQLite's page cache for an apply's transaction, at most (pages are taken as they are used): a large apply
 # inserts into indexes on random keys (uuids, token hashes) that outgrow SQLite's default 2 MB, and a
@@ -63,7 +61,7 @@ def invitations_in(plan: ops.Plan) -> int:
     """How many invitation emails applying ``plan`` queues: one per membership created as invited, and one per
     unarchived membership (it is invited again). Each is stored encrypted, so each needs a master key.
 
-    Must say what the executor does (``Executor._invite``); ``after_execute`` refuses, inside the transaction,
+    Must say what the executor does (``Executor._invite``); ``_Apply.finish`` refuses, inside the transaction,
     an apply whose executor invited anyone without a key, should the two ever disagree.
     """
     return sum(
@@ -81,19 +79,9 @@ def no_key_for_invitations(count: int) -> SecretError:
     )
 
 
-@dataclass(frozen=True)
-class Rotation:
-    """What ``keys rotate`` did: records re-encrypted, and for the SQLite key file, where the keys now are."""
-
-    metadata: int
-    emails: int
-    key_source: str
-    key_file: str | None = None  # the key file that now holds the new key
-    previous_file: str | None = None  # where the replaced key was kept
-
-
 class BuiltinBackend(Backend):
     name = "builtin"
+    CREATES_SCHEMA = True
     SUPPORTS_INVITATION_COMMANDS = True
     SUPPORTS_KEY_ROTATION = True
 
@@ -102,6 +90,18 @@ class BuiltinBackend(Backend):
         self.environ = os.environ if environ is None else environ
         self.engine = open_database(url, initialise=create)
         self.sqlite = self.engine.dialect.name == "sqlite"
+
+    @classmethod
+    def open(cls, url: str, *, create: bool = False) -> BuiltinBackend:
+        return cls(url, create=create)
+
+    @classmethod
+    def absent(cls, url: str, reason: DatabaseMissing) -> Backend:
+        return AbsentDatabase(url, reason)
+
+    @classmethod
+    def upgrade_schema(cls, url: str) -> tuple[str | None, str]:
+        return upgrade_database(url)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -163,58 +163,27 @@ class BuiltinBackend(Backend):
         with self.engine.connect() as conn:
             return list(conn.scalars(select(table.c.slug).order_by(table.c.slug)))
 
-    # --- applying ------------------------------------------------------------------------------
+    # --- applying: the steps of Backend.apply ---------------------------------------------------
 
-    def apply(
-        self,
-        plan: ops.Plan,
-        *,
-        keyring: Keyring | None,
-        lock_timeout: float,
-        check: PreconditionCheck,
-        audit: AuditInfo,
-        progress: Callable[[int, int], None] | None = None,
-    ) -> ApplyResult:
-        started = models.utcnow()
+    def refuse_before_lock(self, plan: ops.Plan, keyring: Keyring | None, audit: AuditInfo) -> None:
+        """An invitation is never created without its email: without a key, a plan that invites is refused before
+        the lock and the transaction."""
         invited = invitations_in(plan) if keyring is None else 0
-        if invited:  # refused before the lock and the transaction: an invitation is never created without its email
+        if invited:
             raise no_key_for_invitations(invited)
 
-        def record(exc: ReconcilerError, result: str) -> None:
-            self._audit_separately(plan, audit, started, exc, result)
+    @contextmanager
+    def begin_apply(self, lock_timeout: float, actor: str) -> Iterator[ApplyTransaction]:
+        with self._locked(lock_timeout, actor) as conn:
+            yield _Apply(self, conn)
 
-        with audited_failures(record), self._locked(lock_timeout, audit.actor) as conn:
-            refuse_replay(conn, T_RUNS, plan, audit)
-            # Neither the precondition check nor the executor needs metadata values: no decryption here.
-            snapshot, ids = read_snapshot(conn, plan.workspaces, decrypt_metadata=None)
-            check(snapshot)
-            archived = frozenset(slug for slug, ws in snapshot.workspaces.items() if ws.status == "archived")
-            executor = Executor(
-                conn, ids, keyring, progress=ticker(len(plan.ops), progress), archived_workspaces=archived
-            )
-            executor.run(plan)
-            run_id = self._audit(conn, plan, audit, started, "applied", None)
-            queued = self.after_execute(conn, executor, keyring, audit)
-        return ApplyResult(run_id, len(plan.ops), tuple(i.email for i in executor.invitations), queued)
+    def record_unapplied(
+        self, plan: ops.Plan, audit: AuditInfo, started: datetime, error: ReconcilerError, result: str
+    ) -> None:
+        self._audit_separately(plan, audit, started, error, result)
 
-    def after_execute(self, conn: Connection, executor: Executor, keyring: Keyring | None, audit: AuditInfo) -> int:
-        """Queue the invitation emails in the apply's own transaction; returns how many were queued.
-
-        An email holds a raw token, so it is stored encrypted: without a master key the whole apply is refused
-        (and rolled back) rather than leaving members invited with no email. ``apply`` refuses such a plan
-        before it begins; this catches any invitation that its count missed.
-        """
-        if not executor.invitations:
-            return 0
-        if keyring is None:
-            raise no_key_for_invitations(len(executor.invitations))
-        from .people import queue_invitations
-
-        base_url = self.environ.get("RECONCILER_BASE_URL") or DEFAULT_BASE_URL
-        expires = executor.now + executor.invitation_ttl
-        return queue_invitations(
-            conn, executor.invitations, keyring, inviter=audit.actor, base_url=base_url, expires_at=expires
-        )
+    def no_key_refusal(self, plan: ops.Plan) -> ReconcilerError:
+        return no_key_for_invitations(invitations_in(plan))
 
     def after_commit(self, result: ApplyResult, keyring: Keyring | None) -> list[str]:
         """Deliver queued invitations; a failure leaves them pending and never undoes the apply. Lines for stderr.
@@ -253,6 +222,33 @@ class BuiltinBackend(Backend):
                 f"({report.failed[0][1]}); they stay pending. Retry with 'reconciler invites send'."
             )
         return lines
+
+    # --- invitation commands -------------------------------------------------------------------
+
+    def reissue_invitation(
+        self, email: str, workspace: str, *, lock_timeout: float, actor: str
+    ) -> tuple[str, datetime]:
+        from .people import reissue_invitation
+
+        base_url = self.environ.get("RECONCILER_BASE_URL") or DEFAULT_BASE_URL
+        locked = lambda: self.locked(lock_timeout, actor, "invite-url")  # noqa: E731
+        return reissue_invitation(self.engine, email, workspace, base_url=base_url, transaction=locked)
+
+    def accept_invitation(self, link_or_token: str, *, lock_timeout: float, actor: str) -> tuple[str, str]:
+        from .people import accept_invitation
+
+        locked = lambda: self.locked(lock_timeout, actor, "accept-invite")  # noqa: E731
+        return accept_invitation(self.engine, link_or_token, transaction=locked)
+
+    def pending_invitations(self) -> int:
+        from .people import pending_count
+
+        return pending_count(self.engine)
+
+    def deliver_invitations(self, keyring: Keyring, transport: Transport, *, sender: str) -> DeliveryReport:
+        from .people import deliver_pending
+
+        return deliver_pending(self.engine, keyring, transport, sender=sender, due_only=False)
 
     # --- key rotation ----------------------------------------------------------------------------
 
@@ -388,6 +384,51 @@ class BuiltinBackend(Backend):
             conn.execute(delete(T_RUNS))
 
 
+class _Apply(ApplyTransaction):
+    """One apply of the built-in backend, on the connection that holds the lock."""
+
+    def __init__(self, backend: BuiltinBackend, conn: Connection) -> None:
+        self.backend, self.conn = backend, conn
+
+    def refuse_replay(self, plan: ops.Plan, audit: AuditInfo) -> None:
+        refuse_replay(self.conn, T_RUNS, plan, audit)
+
+    def read(self, slugs: Collection[str]) -> Snapshot:
+        # Neither the precondition check nor the executor needs metadata values: no decryption here.
+        self.snapshot, self.ids = read_snapshot(self.conn, slugs, decrypt_metadata=None)
+        return self.snapshot
+
+    def execute(self, plan: ops.Plan, keyring: Keyring | None, progress: Progress) -> Executed:
+        archived = frozenset(slug for slug, ws in self.snapshot.workspaces.items() if ws.status == "archived")
+        self.executor = Executor(self.conn, self.ids, keyring, progress=progress, archived_workspaces=archived)
+        self.executor.run(plan)
+        return Executed(tuple(i.email for i in self.executor.invitations))
+
+    def record(self, plan: ops.Plan, audit: AuditInfo, started: datetime) -> int | None:
+        return self.backend._audit(self.conn, plan, audit, started, "applied", None)
+
+    def finish(self, executed: Executed, keyring: Keyring | None, audit: AuditInfo) -> Executed:
+        """Queue the invitation emails in the apply's own transaction.
+
+        An email holds a raw token, so it is stored encrypted: without a master key the whole apply is refused
+        (and rolled back) rather than leaving members invited with no email. ``refuse_before_lock`` refuses such
+        a plan before it begins; this catches any invitation that its count missed.
+        """
+        invitations = self.executor.invitations
+        if not invitations:
+            return executed
+        if keyring is None:
+            raise no_key_for_invitations(len(invitations))
+        from .people import queue_invitations
+
+        base_url = self.backend.environ.get("RECONCILER_BASE_URL") or DEFAULT_BASE_URL
+        expires = self.executor.now + self.executor.invitation_ttl
+        queued = queue_invitations(
+            self.conn, invitations, keyring, inviter=audit.actor, base_url=base_url, expires_at=expires
+        )
+        return replace(executed, queued=queued)
+
+
 class AbsentDatabase(Backend):
     """A built-in database that does not exist yet (or has no schema), as ``plan`` sees it: empty.
 
@@ -407,11 +448,19 @@ class AbsentDatabase(Backend):
     def list_workspaces(self) -> list[str]:
         return []
 
-    def apply(self, plan: ops.Plan, **_: object) -> ApplyResult:
-        raise self.reason
-
     def history(self, limit: int = 20) -> list[AuditRun]:
         return []
+
+    def refuse_before_lock(self, plan: ops.Plan, keyring: Keyring | None, audit: AuditInfo) -> None:
+        raise self.reason  # only apply creates the database, with a backend opened with create=True
+
+    def begin_apply(self, lock_timeout: float, actor: str) -> AbstractContextManager[ApplyTransaction]:
+        raise self.reason
+
+    def record_unapplied(
+        self, plan: ops.Plan, audit: AuditInfo, started: datetime, error: ReconcilerError, result: str
+    ) -> None:
+        """Nothing to record in: the database does not exist."""
 
 
 NAMES_SHOWN = 10  # recipients named in a message before "and N more"

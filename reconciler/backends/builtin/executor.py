@@ -1,16 +1,15 @@
 """Execute a Plan against the built-in schema inside one open transaction.
 
-Stage: apply. Dispatches on the op class, in the SPEC 5 order: creations (workspace, registry, groups,
-renames), promotions, permission gains and membership additions and unarchives, metadata, permission losses
-and membership removals, demotions and archives, group destruction. Writes are batched per table
-(executemany, INSERT ... RETURNING) so the number of statements does not grow with the number of users.
+Stage: apply. One handler per step of the SPEC 5 order, which ``reconciler.apply_order`` gives (creations,
+promotions, permission gains and additions, metadata, losses and removals, demotions and archives, group
+destruction). Writes are batched per table (executemany, INSERT ... RETURNING) so the number of statements does
+not grow with the number of users.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,9 +17,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 
 from ... import ops
+from ...apply_order import step_batches
 from ...crypto import Keyring, encrypt_metadata
 from ...errors import SecretError
-from ...state import ROLE_RANK, GroupPermissions
+from ...state import GroupPermissions
 from . import models
 from .models import FLAG_COLUMNS, utcnow
 from .reader import SnapshotIds
@@ -92,43 +92,41 @@ class Executor:
         self.no_invitations: frozenset[str] = self.archived_workspaces
 
     def run(self, plan: ops.Plan) -> None:
-        by_kind: dict[type, list] = defaultdict(list)
-        for op in plan.ops:
-            by_kind[type(op)].append(op)
-        k = by_kind.get
+        """Every step of ``plan`` in the SPEC 5 order of ``apply_order``, one batch per step."""
         self.no_invitations = ops.archived_after(plan, self.archived_workspaces)
-        self._create_workspaces(k(ops.CreateWorkspace, []))
-        self._update_workspaces(k(ops.UpdateWorkspace, []), archive=False)
-        self._set_workspace_status(k(ops.UnarchiveWorkspace, []), "active")
-        self._create_apps(k(ops.CreateApp, []))
-        self._update_apps(k(ops.UpdateApp, []))
-        self._create_sources(k(ops.CreateDataSource, []))
-        self._rename_groups(k(ops.RenameGroup, []))
-        self._create_groups(k(ops.CreateGroup, []))
-        updates = k(ops.UpdateMembership, [])
-        self._set_roles([u for u in updates if u.role and ROLE_RANK[u.role.new] > ROLE_RANK[u.role.old]])
-        self._set_permissions(
-            [(op.workspace, "builder", op.after) for op in k(ops.UpdateBuilderRole, [])]
-            + [(op.workspace, op.name, op.after) for op in k(ops.UpdateGroup, [])]
-        )
-        self._create_users(k(ops.CreateUser, []))
-        self._update_users(k(ops.UpdateUser, []))
-        self._create_memberships(k(ops.CreateMembership, []))
-        self._unarchive(k(ops.UnarchiveMembership, []))
-        self._add_to_groups(
-            [(op.workspace, op.email, g) for op in k(ops.CreateMembership, []) for g in op.groups]
-            + [(op.workspace, op.email, g) for op in updates for g in op.groups_added]
-        )
-        self._write_metadata(
-            [(op.workspace, op.email, op.metadata) for op in k(ops.CreateMembership, []) if op.metadata]
-            + [(op.workspace, op.email, op.metadata or {}) for op in updates if op.metadata_changes]
-        )
-        self._remove_from_groups([(op.workspace, op.email, g) for op in updates for g in op.groups_removed])
-        self._set_roles([u for u in updates if u.role and ROLE_RANK[u.role.new] < ROLE_RANK[u.role.old]])
-        self._archive(k(ops.ArchiveMembership, []))
-        self._update_workspaces(k(ops.UpdateWorkspace, []), archive=True)
-        self._set_workspace_status(k(ops.ArchiveWorkspace, []), "archived")
-        self._destroy_groups(k(ops.DestroyGroup, []))
+        handlers: dict[str, Callable[[list], None]] = {
+            "create_workspace": self._create_workspaces,
+            "update_workspace": lambda items: self._update_workspaces(items, archive=False),
+            "unarchive_workspace": lambda items: self._set_workspace_status(items, "active"),
+            "create_app": self._create_apps,
+            "update_app": self._update_apps,
+            "create_data_source": self._create_sources,
+            "rename_group": self._rename_groups,
+            "create_group": self._create_groups,
+            "promote": self._set_roles,
+            "set_permissions": lambda items: self._set_permissions(
+                [(op.workspace, _group_name(op), op.after) for op in items]
+            ),
+            "create_user": self._create_users,
+            "update_user": self._update_users,
+            "create_membership": self._create_memberships,
+            "unarchive_membership": self._unarchive,
+            "join_groups": lambda items: self._add_to_groups(
+                [(op.workspace, op.email, g) for op in items for g in _joined(op)]
+            ),
+            "write_metadata": lambda items: self._write_metadata(
+                [(op.workspace, op.email, dict(op.metadata.values)) for op in items]
+            ),
+            "leave_groups": lambda items: self._remove_from_groups(
+                [(op.workspace, op.email, g) for op in items for g in op.groups_removed]
+            ),
+            "demote": self._set_roles,
+            "archive_membership": self._archive,
+            "archive_workspace": self._archive_workspaces,
+            "destroy_group": self._destroy_groups,
+        }
+        for step, items in step_batches(plan):
+            handlers[step](items)
 
     # --- workspaces and registry ---------------------------------------------------------------
 
@@ -169,8 +167,12 @@ class Executor:
                 self.conn.execute(
                     update(T_WORKSPACES).where(T_WORKSPACES.c.id == self.workspaces[op.workspace]).values(**values)
                 )
-        if archive:
-            self._tick(len(items))
+        self._tick(len(items))
+
+    def _archive_workspaces(self, items: list[ops.UpdateWorkspace | ops.ArchiveWorkspace]) -> None:
+        """An old saved plan's ``status: archived`` changes, then the ``ArchiveWorkspace`` ops."""
+        self._update_workspaces([op for op in items if isinstance(op, ops.UpdateWorkspace)], archive=True)
+        self._set_workspace_status([op for op in items if isinstance(op, ops.ArchiveWorkspace)], "archived")
 
     def _set_workspace_status(
         self, items: list[ops.ArchiveWorkspace] | list[ops.UnarchiveWorkspace], status: str
@@ -533,6 +535,14 @@ def bulk_insert(conn: Connection, table: Table, rows: list[dict]) -> None:
         conn.execute(insert(table), rows)
         return
     conn.exec_driver_sql(f"INSERT INTO {target} VALUES ({', '.join([marker] * len(names))})", tuples)
+
+
+def _group_name(op: ops.UpdateBuilderRole | ops.UpdateGroup) -> str:
+    return "builder" if isinstance(op, ops.UpdateBuilderRole) else op.name
+
+
+def _joined(op: ops.CreateMembership | ops.UpdateMembership) -> tuple[str, ...]:
+    return op.groups if isinstance(op, ops.CreateMembership) else op.groups_added
 
 
 def _flag_values(perms: GroupPermissions) -> dict[str, bool]:

@@ -9,13 +9,12 @@ convention.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -27,19 +26,11 @@ from sqlalchemy import (
     false,
     text,
 )
-from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
-from sqlalchemy.types import TypeDecorator
 
 from reconciler.state import FLAG_NAMES
 
-NAMING_CONVENTION = {
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
+from ..common import NAMING_CONVENTION, UtcDateTime, audit_tables, utcnow
 
 # YAML flag name (``state.FLAG_NAMES``) -> boolean column of ``groups``.
 FLAG_COLUMNS: dict[str, str] = {
@@ -59,36 +50,8 @@ assert tuple(FLAG_COLUMNS) == FLAG_NAMES
 ROLE_GROUP_NAMES = ("admin", "builder", "end-user")
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def new_uuid() -> str:
     return str(uuid.uuid4())
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """A timezone-aware UTC datetime on both databases.
-
-    SQLite keeps no offset, so values are converted to UTC before they are written and marked UTC when read;
-    naive datetimes are refused rather than guessed at.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r}: use a timezone-aware UTC datetime")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -300,34 +263,5 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
-class AuditRun(Base):
-    __tablename__ = "audit_runs"
-    __table_args__ = (CheckConstraint(_in("result", ("applied", "failed", "refused")), name="result"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    started_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
-    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    actor: Mapped[str] = mapped_column(String(255))
-    command: Mapped[str] = mapped_column(String(50))
-    config_hash: Mapped[str] = mapped_column(String(64))
-    summary: Mapped[str] = mapped_column(Text)  # JSON
-    result: Mapped[str] = mapped_column(String(16))
-    error: Mapped[str | None] = mapped_column(Text)
-    # The plan's id on applied runs only: a saved plan is applied at most once (unique; NULLs never collide).
-    plan_id: Mapped[str | None] = mapped_column(String(64), index=True, unique=True)
-
-    changes: Mapped[list[AuditChange]] = relationship(
-        order_by="AuditChange.seq", cascade="all, delete-orphan", passive_deletes=True
-    )
-
-
-class AuditChange(Base):
-    __tablename__ = "audit_changes"
-    __table_args__ = (UniqueConstraint("run_id", "seq"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("audit_runs.id", ondelete="CASCADE"))
-    seq: Mapped[int] = mapped_column(Integer)
-    address: Mapped[str] = mapped_column(String(500))
-    action: Mapped[str] = mapped_column(String(32))
-    detail: Mapped[str] = mapped_column(Text)  # JSON, masked by the caller
+# The audit tables are shared with the ToolJet backend's audit schema (backends/common/tables.py).
+AUDIT_RUNS, AUDIT_CHANGES = audit_tables(metadata)

@@ -11,7 +11,6 @@ import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -21,8 +20,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ...crypto import Keyring, decrypt_metadata, encrypt_metadata
 from ...errors import DeliveryInterrupted, InvitationError
+from ...mail import DeliveryReport, Transport, build_message, invitation_link
 from ...mail import Invitation as Email
-from ...mail import Transport, build_message, invitation_link
 from ..common import one_line
 from . import models
 from .executor import INVITATION_TTL, Invitation, bulk_insert, hash_token, new_token
@@ -121,13 +120,6 @@ def _email(keyring: Keyring, recipient: str, blob: str) -> Email:
         data["link"],
         datetime.fromisoformat(data["expires_at"]),
     )
-
-
-@dataclass
-class DeliveryReport:
-    sent: list[str] = field(default_factory=list)
-    failed: list[tuple[str, str]] = field(default_factory=list)  # (recipient, error)
-    pending: int = 0  # still pending after this run
 
 
 def deliver_pending(

@@ -70,8 +70,8 @@ def read_snapshot(
     """The declared workspaces (``slugs``; absent ones are simply missing) and every user of the instance.
 
     Metadata is decrypted with ``decrypt_metadata(membership_id, blob)``; without a callback, memberships that
-    have a blob get ``metadata=None`` and the caller decides (``SnapshotIds.memberships_with_metadata`` says
-    which ones have one).
+    have a blob get ``Metadata.UNREAD`` (``SnapshotIds.memberships_with_metadata`` lists them too). A membership
+    without a blob has ``Metadata.EMPTY``.
 
     The queries see one consistent state only inside one transaction with snapshot isolation: SQLite's
     transactions are serializable; on PostgreSQL run this in a ``REPEATABLE READ`` transaction (or under the
@@ -313,6 +313,14 @@ def _sort_key(value: Any) -> Any:
     return value[:2] if isinstance(value, tuple) else value
 
 
+def _metadata(membership_id: str, blob: str | None, decrypt: DecryptMetadata | None) -> state.Metadata:
+    if blob is None:
+        return state.Metadata.EMPTY  # no row: no metadata
+    if decrypt is None:
+        return state.Metadata.UNREAD
+    return state.Metadata.of(decrypt(membership_id, blob))
+
+
 def _memberships(
     rows: _Rows, slug_of: dict[str, str], decrypt: DecryptMetadata | None, ids: SnapshotIds
 ) -> dict[str, dict[str, state.Membership]]:
@@ -323,7 +331,7 @@ def _memberships(
         slug = slug_of[ws_id]
         ids.memberships[slug, email] = mid
         blob = blob_of.get(mid)
-        metadata = decrypt(mid, blob) if blob is not None and decrypt is not None else None
+        metadata = _metadata(mid, blob, decrypt)
         result[slug][email] = state.Membership(
             email=email, role=role, status=status, groups=frozenset(groups_of[mid]), metadata=metadata
         )

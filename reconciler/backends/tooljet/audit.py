@@ -1,10 +1,10 @@
 """Audit records of the ToolJet backend: in a schema of the tool's own, or nowhere — never in ToolJet's tables.
 
 Stage: storage. ``RECONCILER_TOOLJET_AUDIT_SCHEMA`` names a schema in the same database (created on first use,
-with the built-in backend's ``audit_runs``/``audit_changes`` tables); the run record is written in the apply's
-transaction, so it exists exactly when the apply committed. Unset, applies leave no record, and every apply and
-``history`` say so. Records are masked like the built-in ones: addresses and field names, never a metadata
-value or a token.
+with the ``audit_runs``/``audit_changes`` tables the built-in backend keeps too, from ``common/tables.py``); the
+run record is written in the apply's transaction, so it exists exactly when the apply committed. Unset, applies
+leave no record, and every apply and ``history`` say so. Records are masked like the built-in ones: addresses
+and field names, never a metadata value or a token.
 """
 
 from __future__ import annotations
@@ -14,14 +14,13 @@ from collections.abc import Mapping
 from contextlib import suppress
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, MetaData, Table, insert, select, text
+from sqlalchemy import Connection, Engine, MetaData, insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from ... import ops
 from ...errors import PlanRefused, ReconcilerError
 from ..base import AuditInfo, AuditRun
-from ..builtin import models
-from ..common import audit_change_rows, audit_run_row, audit_runs, refuse_replay
+from ..common import NAMING_CONVENTION, audit_change_rows, audit_run_row, audit_runs, audit_tables, refuse_replay
 
 AUDIT_SCHEMA_ENV = "RECONCILER_TOOLJET_AUDIT_SCHEMA"
 
@@ -32,9 +31,9 @@ class AuditLog:
         if self.schema and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", self.schema):
             raise ReconcilerError(f"{AUDIT_SCHEMA_ENV} must be a plain schema name (letters, digits, _)")
         if self.schema:
+            shared = audit_tables(MetaData(naming_convention=NAMING_CONVENTION))
             target = MetaData()
-            self.runs: Table = models.AuditRun.__table__.to_metadata(target, schema=self.schema)  # type: ignore[attr-defined]
-            self.changes: Table = models.AuditChange.__table__.to_metadata(target, schema=self.schema)  # type: ignore[attr-defined]
+            self.runs, self.changes = (table.to_metadata(target, schema=self.schema) for table in shared)
             self.metadata = target
 
     def missing_warning(self) -> list[str]:

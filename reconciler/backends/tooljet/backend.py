@@ -10,8 +10,9 @@ schema of the tool's own, or nowhere (``audit.py``). User metadata is encrypted 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -22,10 +23,8 @@ from ...crypto import Keyring
 from ...errors import ReconcilerError, StateError
 from ...hygiene import Activity
 from ...state import Snapshot
-from ..base import ApplyResult, AuditInfo, AuditRun, Backend, PreconditionCheck
-from ..builtin import models
-from ..builtin.db import create_engine_for, mask_url
-from ..common import audited_failures, one_line, take_postgres_lock, ticker
+from ..base import ApplyResult, ApplyTransaction, AuditInfo, AuditRun, Backend, Executed, Progress
+from ..common import create_engine_for, mask_url, one_line, take_postgres_lock
 from .audit import AuditLog
 from .checks import ToolJetPlanError, plan_problems
 from .executor import Executor
@@ -34,6 +33,11 @@ from .lockbox import decrypt_metadata, load_key
 from .queries import ALL_SLUGS
 from .reader import ToolJetIds, read_snapshot
 from .variant import Variant, detect_variant
+
+TOOLJET_OWNS_SCHEMA = (
+    "the tooljet backend never changes ToolJet's database schema: ToolJet owns it and migrates it itself "
+    "when it starts; nothing was changed"
+)
 
 
 class ToolJetBackend(Backend):
@@ -51,9 +55,15 @@ class ToolJetBackend(Backend):
                 hint="--database postgresql://USER@HOST/TOOLJET_DB (add ?options=-csearch_path%3DSCHEMA if needed)",
             )
         self.audit_log = AuditLog(self.environ)
+        # Applies are recorded, and listed by history, only in an audit schema of the tool's own.
+        self.SUPPORTS_HISTORY = self.audit_log.schema is not None
         self._variant: Variant | None = None
         self._archived_users: dict[str, frozenset[str]] = {}  # fingerprint -> instance-archived emails
         self.pending_invitations: list[PendingInvitation] = []
+
+    @classmethod
+    def upgrade_schema(cls, url: str) -> tuple[str | None, str]:
+        raise ReconcilerError(TOOLJET_OWNS_SCHEMA, hint="upgrade ToolJet itself; see docs/tooljet.md")
 
     def close(self) -> None:
         self.engine.dispose()
@@ -123,44 +133,20 @@ class ToolJetBackend(Backend):
         if problems:
             raise ToolJetPlanError(problems)
 
-    # --- applying ------------------------------------------------------------------------------
+    # --- applying: the steps of Backend.apply ---------------------------------------------------
 
-    def apply(
-        self,
-        plan: ops.Plan,
-        *,
-        keyring: Keyring | None,
-        lock_timeout: float,
-        check: PreconditionCheck,
-        audit: AuditInfo,
-        progress: Callable[[int, int], None] | None = None,
-    ) -> ApplyResult:
-        started = models.utcnow()
-
-        def record(exc: ReconcilerError, result: str) -> None:
-            self.audit_log.record_separately(self.engine, plan, audit, started, exc, result)
-
+    def refuse_before_lock(self, plan: ops.Plan, keyring: Keyring | None, audit: AuditInfo) -> None:
         self.audit_log.require_for_saved_plans(audit)
-        with audited_failures(record), self._locked(lock_timeout, audit.actor) as conn:
-            self.audit_log.refuse_replay(conn, plan, audit)
-            snapshot, ids = self._read(conn, plan.workspaces)
-            check(snapshot)
-            problems = plan_problems(plan, snapshot, self.variant(conn), ids.archived_users)
-            if problems:
-                raise ToolJetPlanError(problems)
-            archived = frozenset(slug for slug, ws in snapshot.workspaces.items() if ws.status == "archived")
-            executor = Executor(
-                conn,
-                self.variant(conn),
-                ids,
-                _optional_key(self.environ),
-                ticker(len(plan.ops), progress),
-                archived_workspaces=archived,
-            )
-            executor.run(plan)
-            run_id = self.audit_log.record(conn, plan, audit, started, "applied", None)
-        self.pending_invitations = list(executor.invitations)
-        return ApplyResult(run_id, len(plan.ops), tuple(i.email for i in executor.invitations))
+
+    @contextmanager
+    def begin_apply(self, lock_timeout: float, actor: str) -> Iterator[ApplyTransaction]:
+        with self._locked(lock_timeout, actor) as conn:
+            yield _Apply(self, conn)
+
+    def record_unapplied(
+        self, plan: ops.Plan, audit: AuditInfo, started: datetime, error: ReconcilerError, result: str
+    ) -> None:
+        self.audit_log.record_separately(self.engine, plan, audit, started, error, result)
 
     def after_commit(self, result: ApplyResult, keyring: Keyring | None = None) -> list[str]:
         """Deliver the invitations of the last apply (the CLI calls this after commit); lines for stderr, which
@@ -180,6 +166,41 @@ class ToolJetBackend(Backend):
 
     def history(self, limit: int = 20) -> list[AuditRun]:
         return self.audit_log.history(self.engine, limit)
+
+
+class _Apply(ApplyTransaction):
+    """One apply of the ToolJet backend, on the connection that holds the lock."""
+
+    def __init__(self, backend: ToolJetBackend, conn: Connection) -> None:
+        self.backend, self.conn = backend, conn
+        self.invitations: list[PendingInvitation] = []
+
+    def refuse_replay(self, plan: ops.Plan, audit: AuditInfo) -> None:
+        self.backend.audit_log.refuse_replay(self.conn, plan, audit)
+
+    def read(self, slugs: Collection[str]) -> Snapshot:
+        self.snapshot, self.ids = self.backend._read(self.conn, slugs)
+        return self.snapshot
+
+    def execute(self, plan: ops.Plan, keyring: Keyring | None, progress: Progress) -> Executed:
+        """What ToolJet would refuse on the fresh snapshot is refused first; ``keyring`` is not used (ToolJet's
+        metadata is encrypted with LOCKBOX_MASTER_KEY)."""
+        variant = self.backend.variant(self.conn)
+        problems = plan_problems(plan, self.snapshot, variant, self.ids.archived_users)
+        if problems:
+            raise ToolJetPlanError(problems)
+        archived = frozenset(slug for slug, ws in self.snapshot.workspaces.items() if ws.status == "archived")
+        key = _optional_key(self.backend.environ)
+        executor = Executor(self.conn, variant, self.ids, key, progress, archived_workspaces=archived)
+        executor.run(plan)
+        self.invitations = list(executor.invitations)
+        return Executed(tuple(i.email for i in executor.invitations))
+
+    def record(self, plan: ops.Plan, audit: AuditInfo, started: datetime) -> int | None:
+        return self.backend.audit_log.record(self.conn, plan, audit, started, "applied", None)
+
+    def committed(self) -> None:
+        self.backend.pending_invitations = self.invitations
 
 
 def _optional_key(environ: Mapping[str, str]) -> bytes | None:

@@ -1,8 +1,8 @@
 """Execute a Plan against ToolJet's tables inside one open transaction.
 
-Stage: apply. Same order as the built-in executor (SPEC 5): creations (workspace, groups, renames), promotions,
-permission gains and membership additions and unarchives, metadata, permission losses and membership removals,
-demotions and archives, group destruction. Writes are batched (executemany) per statement.
+Stage: apply. One handler per step of the SPEC 5 order, which ``reconciler.apply_order`` gives (creations,
+promotions, permission gains and additions, metadata, losses and removals, demotions and archives, group
+destruction), as for every backend. Writes are batched (executemany) per statement.
 
 What is written is what ToolJet's own services write for the same action (reference §3-§5):
 memberships get ``role = 'all-users'``, ``source = 'invite'`` and a raw uuid invitation token; new accounts get
@@ -14,21 +14,20 @@ metadata; unarchive re-invites with a new token. Apps and data sources are never
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, text
 
 from ... import ops
-from ...crypto import tooljet_encrypt
+from ...apply_order import step_batches
 from ...errors import ApplyError
-from ...state import ROLE_RANK, GroupPermissions
+from ...state import GroupPermissions
 from .defaults import create_default_groups
 from .flags import column_values, mapped_columns
 from .granular import GrantWriter, new_id
 from .invitations import PendingInvitation
-from .lockbox import METADATA_COLUMN, METADATA_TABLE, require_key
+from .lockbox import METADATA_COLUMN, METADATA_TABLE, require_key, tooljet_encrypt
 from .reader import ToolJetIds
 from .variant import Variant
 
@@ -53,44 +52,47 @@ class Executor:
         self.no_invitations: frozenset[str] = self.archived_workspaces
 
     def run(self, plan: ops.Plan) -> None:
-        by_kind: defaultdict[type, list] = defaultdict(list)
-        for op in plan.ops:
-            by_kind[type(op)].append(op)
-        k = by_kind.__getitem__
-        if any(by_kind[kind] for kind in _REGISTRY_OPS):
+        """Every step of ``plan`` in the SPEC 5 order of ``apply_order``, one batch per step."""
+        if any(isinstance(op, _REGISTRY_OPS) for op in plan.ops):
             raise ApplyError("the tooljet backend never creates or renames apps and data sources; nothing was changed")
-        updates = k(ops.UpdateMembership)
         self.no_invitations = ops.archived_after(plan, self.archived_workspaces)
-        self._create_workspaces(k(ops.CreateWorkspace))
-        self._update_workspaces(k(ops.UpdateWorkspace), archive=False)
-        self._set_workspace_status(k(ops.UnarchiveWorkspace), "active")
-        self._rename_groups(k(ops.RenameGroup))
-        self._create_groups(k(ops.CreateGroup))
-        self._set_roles([u for u in updates if u.role and ROLE_RANK[u.role.new] > ROLE_RANK[u.role.old]])
-        self._set_permissions(
-            [(op.workspace, "builder", op.before, op.after) for op in k(ops.UpdateBuilderRole)]
-            + [(op.workspace, op.name, op.before, op.after) for op in k(ops.UpdateGroup)]
-        )
-        self._create_users(k(ops.CreateUser))
-        self._update_users(k(ops.UpdateUser))
-        self._create_memberships(k(ops.CreateMembership))
-        self._unarchive(k(ops.UnarchiveMembership))
-        self._group_users(
-            [(op.workspace, op.email, g) for op in k(ops.CreateMembership) for g in op.groups]
-            + [(op.workspace, op.email, g) for op in updates for g in op.groups_added],
-            add=True,
-        )
-        self._write_metadata(
-            [(op.workspace, op.email, op.metadata) for op in k(ops.CreateMembership) if op.metadata]
-            + [(op.workspace, op.email, op.metadata or {}) for op in updates if op.metadata_changes]
-        )
-        self._group_users([(op.workspace, op.email, g) for op in updates for g in op.groups_removed], add=False)
-        self._set_roles([u for u in updates if u.role and ROLE_RANK[u.role.new] < ROLE_RANK[u.role.old]])
-        self._archive(k(ops.ArchiveMembership))
-        self._update_workspaces(k(ops.UpdateWorkspace), archive=True)
-        self._set_workspace_status(k(ops.ArchiveWorkspace), "archived")
-        self._destroy_groups(k(ops.DestroyGroup))
+        handlers: dict[str, Callable[[list], None]] = {
+            "create_workspace": self._create_workspaces,
+            "update_workspace": lambda items: self._update_workspaces(items, archive=False),
+            "unarchive_workspace": lambda items: self._set_workspace_status(items, "active"),
+            "create_app": self._no_registry_writes,
+            "update_app": self._no_registry_writes,
+            "create_data_source": self._no_registry_writes,
+            "rename_group": self._rename_groups,
+            "create_group": self._create_groups,
+            "promote": self._set_roles,
+            "set_permissions": lambda items: self._set_permissions(
+                [(op.workspace, _group_name(op), op.before, op.after) for op in items]
+            ),
+            "create_user": self._create_users,
+            "update_user": self._update_users,
+            "create_membership": self._create_memberships,
+            "unarchive_membership": self._unarchive,
+            "join_groups": lambda items: self._group_users(
+                [(op.workspace, op.email, g) for op in items for g in _joined(op)], add=True
+            ),
+            "write_metadata": lambda items: self._write_metadata(
+                [(op.workspace, op.email, dict(op.metadata.values)) for op in items]
+            ),
+            "leave_groups": lambda items: self._group_users(
+                [(op.workspace, op.email, g) for op in items for g in op.groups_removed], add=False
+            ),
+            "demote": self._set_roles,
+            "archive_membership": self._archive,
+            "archive_workspace": self._archive_workspaces,
+            "destroy_group": self._destroy_groups,
+        }
+        for step, items in step_batches(plan):
+            handlers[step](items)
         self._fill_account_tokens()
+
+    def _no_registry_writes(self, items: list[ops.Op]) -> None:
+        assert not items, "run() refuses apps and data sources before any step"
 
     # --- workspaces and groups -----------------------------------------------------------------
 
@@ -114,8 +116,12 @@ class Executor:
             rows = [{"id": org_id, "value": c.new} for org_id, _slug, c in changes if c.field == field_name]
             self._many(f"UPDATE organizations SET {field_name} = :value, updated_at = now() WHERE id = :id", rows)
         self.ids.workspace_names.update({slug: c.new for _id, slug, c in changes if c.field == "name"})
-        if archive:
-            self._tick(len(items))
+        self._tick(len(items))
+
+    def _archive_workspaces(self, items: list[ops.UpdateWorkspace | ops.ArchiveWorkspace]) -> None:
+        """An old saved plan's ``status: archived`` changes, then the ``ArchiveWorkspace`` ops."""
+        self._update_workspaces([op for op in items if isinstance(op, ops.UpdateWorkspace)], archive=True)
+        self._set_workspace_status([op for op in items if isinstance(op, ops.ArchiveWorkspace)], "archived")
 
     def _set_workspace_status(
         self, items: list[ops.ArchiveWorkspace] | list[ops.UnarchiveWorkspace], status: str
@@ -341,6 +347,14 @@ class Executor:
     def _tick(self, count: int) -> None:
         if self.progress is not None and count:
             self.progress(count)
+
+
+def _group_name(op: ops.UpdateBuilderRole | ops.UpdateGroup) -> str:
+    return "builder" if isinstance(op, ops.UpdateBuilderRole) else op.name
+
+
+def _joined(op: ops.CreateMembership | ops.UpdateMembership) -> tuple[str, ...]:
+    return op.groups if isinstance(op, ops.CreateMembership) else op.groups_added
 
 
 def _stringify(values: dict[str, str]) -> str:

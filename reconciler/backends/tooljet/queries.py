@@ -16,10 +16,16 @@ _GRANULAR_JOIN = (
     "JOIN permission_groups g ON g.id = gp.group_id"
 )
 
-USERS = (
-    "SELECT u.id::text, lower(u.email), coalesce(u.first_name, ''), coalesce(u.last_name, ''), u.status::text "
-    "FROM users u WHERE u.email IS NOT NULL ORDER BY u.created_at, u.id"
-)
+
+def users_query(variant: Variant) -> str:
+    """Every user of the instance, with what ToolJet's seat count needs: the status and whether a super admin."""
+    super_admin = "u.user_type::text = 'instance'" if variant.has("users", "user_type") else "false"
+    return (
+        "SELECT u.id::text, lower(u.email), coalesce(u.first_name, ''), coalesce(u.last_name, ''), u.status::text, "
+        f"coalesce({super_admin}, false) FROM users u WHERE u.email IS NOT NULL ORDER BY u.created_at, u.id"
+    )
+
+
 WORKSPACES = (
     "SELECT o.id::text, o.slug, coalesce(o.name, ''), o.status::text FROM organizations o "
     "WHERE o.slug = ANY(CAST(:slugs AS varchar[]))"

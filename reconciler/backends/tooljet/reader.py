@@ -31,7 +31,7 @@ from ... import state
 from ...errors import StateError
 from ..common import fingerprint
 from .flags import flags_from_columns, mapped_columns
-from .queries import USERS, WORKSPACES, workspace_queries
+from .queries import WORKSPACES, users_query, workspace_queries
 from .variant import Variant
 
 DEFAULT_GROUPS = ("admin", "builder", "end-user")  # ToolJet's USER_ROLE precedence, highest first
@@ -94,7 +94,7 @@ def read_snapshot(
     Run it inside one REPEATABLE READ transaction (or under the apply lock) so the fingerprint is one moment.
     """
     rows = _Rows(slugs=sorted(set(slugs)))
-    rows.users = _fetch(conn, USERS)
+    rows.users = _fetch(conn, users_query(variant))
     rows.workspaces = _fetch(conn, WORKSPACES, slugs=rows.slugs)
     org_ids = sorted(row[0] for row in rows.workspaces)
     if org_ids:
@@ -151,12 +151,13 @@ class _Assembly:
 
     def _users(self) -> dict[str, state.User]:
         users: dict[str, state.User] = {}
-        for user_id, email, first, last, status in self.rows.users:
+        for user_id, email, first, last, status, super_admin in self.rows.users:
             if email in users:
                 continue  # ToolJet stores emails lower-case; a mixed-case twin is not addressable
-            users[email] = state.User(email=email, first_name=first, last_name=last)
+            archived = status == "archived"
+            users[email] = state.User(email, first, last, archived=archived, super_admin=super_admin)
             self.ids.users[email], self.email_of[user_id] = user_id, email
-            if status == "archived":
+            if archived:
                 self.ids.archived_users.add(email)
         return dict(sorted(users.items()))
 
@@ -246,7 +247,7 @@ class _Assembly:
                 role=roles[0],  # type: ignore[arg-type]
                 status=status,
                 groups=frozenset(customs[org_id, user_id]),
-                metadata=None if blob is None else self.decrypt(slug, email, blob),
+                metadata=state.Metadata.EMPTY if blob is None else state.Metadata.of(self.decrypt(slug, email, blob)),
             )
         if broken:
             raise StateError(

@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .cli import Runtime, cli, config_option, err
-from .cli_plan import expiring_option, hygiene_options, workspace_option
-from .errors import ReconcilerError
-from .policies import denied
+from ..errors import ReconcilerError
+from ..policies import denied
+from .options import config_option, expiring_option, hygiene_options, workspace_option
+from .output import inform, warning
+from .runtime import Runtime
 
 if TYPE_CHECKING:
-    from .backends.base import Backend
-    from .ops import Plan
-    from .workflow import Planned
+    from ..ops import Plan
+    from ..workflow import Planned
 
 DRIFT_TITLE = "### reconciler drift report"
 DRIFT_DETECTED = "Drift detected: the database differs from the configuration. Apply would make these changes:"
@@ -31,7 +31,7 @@ IN_SYNC = "No drift: the database matches the configuration."
 POLICY_DRIFT = "the database breaks a deny policy of the configuration (see Policies below)."
 
 
-@cli.command()
+@click.command()
 @config_option()
 @click.option(
     "--format",
@@ -68,10 +68,10 @@ def drift(
       reconciler drift -f workspace.yaml
       reconciler drift -f workspace.yaml --format junit --output drift.xml
     """
-    from .workflow import load_desired, plan_drift
+    from ..workflow import load_desired, plan_drift
 
-    desired = load_desired(config_path, workspaces=workspaces)
-    backend = open_read_only(runtime)
+    desired = load_desired(config_path, workspaces=workspaces, warn=warning)
+    backend = runtime.backend()  # never created (SPEC 3): a missing or empty database is an error
     planned, drifted = plan_drift(
         backend,
         desired,
@@ -87,7 +87,7 @@ def drift(
     else:
         _write(output, report)
         click.echo(f"Drift detected. {_summary(planned.plan)}" if drifted else IN_SYNC)
-        err(f"Wrote the drift report to {output}.")
+        inform(f"Wrote the drift report to {output}.")
     sys.exit(2 if drifted else 0)
 
 
@@ -95,26 +95,21 @@ def render_report(planned: Planned, fmt: str, *, color: bool = False) -> str:
     """The drift report in ``fmt``: text, json, markdown or junit."""
     names = {slug: ws.workspace.name for slug, ws in planned.desired.workspaces.items()}
     if fmt == "junit":
-        from .render.junit import render_junit
+        from ..render.junit import render_junit
 
         return render_junit(planned.plan, planned.desired, planned.snapshot)
     if fmt == "markdown":
         return drift_markdown(planned.plan, names)
     if fmt == "json":
-        from .render.jsonplan import render_json
+        from ..render.jsonplan import render_json
 
         return render_json(planned.plan)
     return drift_text(planned.plan, names, color=color)
 
 
-def open_read_only(runtime: Runtime) -> Backend:
-    """The runtime's backend, on an existing database with the current schema (never created: SPEC 3)."""
-    return runtime.backend()
-
-
 def drift_text(plan: Plan, names: dict[str, str], *, color: bool = False) -> str:
     """The text plan, introduced by a line that says whether there is drift."""
-    from .render.text import render_text
+    from ..render.text import render_text
 
     body = render_text(plan, color=color, workspace_names=names)
     if plan.empty and denied(plan.policy_results):
@@ -124,7 +119,7 @@ def drift_text(plan: Plan, names: dict[str, str], *, color: bool = False) -> str
 
 def drift_markdown(plan: Plan, names: dict[str, str]) -> str:
     """The Markdown plan (role changes first, at most 60,000 characters) under a drift title."""
-    from .render.markdown import DEFAULT_LIMIT, TITLE, render_markdown
+    from ..render.markdown import DEFAULT_LIMIT, TITLE, render_markdown
 
     status = IN_SYNC if plan.empty else "**Drift detected**: the database differs from the configuration."
     if plan.empty and denied(plan.policy_results):
@@ -138,7 +133,7 @@ def drift_markdown(plan: Plan, names: dict[str, str]) -> str:
 
 
 def _summary(plan: Plan) -> str:
-    from .render.text import summary_line
+    from ..render.text import summary_line
 
     return summary_line(plan)
 

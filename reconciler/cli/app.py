@@ -1,118 +1,34 @@
-"""The command line (SPEC 3): parse options, call the library, print, map errors to exit codes.
+"""The application: the ``reconciler`` group, its global options, the one place commands are registered, and the
+edge where errors become ``Error:`` lines and exit codes (SPEC 3).
 
-Errors are caught once, here, at the edge: a ReconcilerError prints ``Error: ...`` lines on stderr and exits 1;
-a traceback appears only with ``--debug``. Heavy modules are imported inside the commands so that
-``reconciler --help`` starts quickly.
+Stage: CLI. Errors are caught once, here: a ReconcilerError prints ``Error: ...`` lines on stderr (through
+``output``) and exits 1; a traceback appears only with ``--debug``. Command modules never import this one: they
+get a :class:`~reconciler.cli.runtime.Runtime` and raise errors; heavy modules are imported inside the commands
+so that ``reconciler --help`` starts quickly.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 import click
 
-from .backends.registry import BACKENDS
-from .errors import ReconcilerError
-from .safetext import escape
-
-if TYPE_CHECKING:
-    from .backends.base import Backend
-    from .keys import KeyringResult
+from ..backends.registry import BACKENDS
+from ..errors import ReconcilerError
+from . import output
+from .config import schema, validate
+from .database import db
+from .drift import drift
+from .export import export_command
+from .people import accept_invite, csv_group, explain, invite_url, invites, keys, users
+from .plan import apply, history, invites_prune, plan, show
+from .report import report
+from .runtime import Runtime
 
 DISTRIBUTION = "access-reconciler"  # the name on the package index; the import package and command are `reconciler`
 DEFAULT_DATABASE = "sqlite:///reconciler.db"
-CONFIRM_QUESTION = "Do you want to perform these actions? Only 'yes' will be accepted to approve."
-
-
-@dataclass
-class Runtime:
-    database_url: str
-    backend_name: str
-    master_key_file: str | None
-    debug: bool
-    color: bool
-    _backend: Backend | None = None
-    _keys: dict[bool, KeyringResult] = field(default_factory=dict)
-    _notices_shown: set[str] = field(default_factory=set)
-
-    def backend(self, *, create: bool = False) -> Backend:
-        """The database. Only ``create`` (``apply``) may create it or its schema (SPEC 3); every other command
-        gets :class:`~reconciler.errors.DatabaseMissing` for a database that does not exist yet."""
-        if self._backend is None:
-            from .backends.registry import open_backend
-
-            self._backend = open_backend(self.backend_name, self.database_url, create=create)
-        return self._backend
-
-    def backend_or_absent(self) -> tuple[Backend, str | None]:
-        """For ``plan``: the database, or an empty stand-in for one that does not exist yet, with a note."""
-        from .errors import DatabaseMissing
-
-        try:
-            return self.backend(), None
-        except DatabaseMissing as exc:
-            if self.backend_name != "builtin":
-                raise
-            from .backends.builtin.backend import AbsentDatabase
-
-            note = f"Note: {exc.message}; this plan starts from an empty state, and 'reconciler apply' will create it."
-            return AbsentDatabase(self.database_url, exc), note
-
-    def keyring(self, *, create: bool = False, required: bool = False) -> Any:
-        from .keys import load_keyring, require_keyring
-
-        result = self._keys.get(create)
-        if result is None:
-            result = load_keyring(
-                self.database_url,
-                environ=os.environ,
-                master_key_file=self.master_key_file,
-                create=create,
-                holds_encrypted_data=self._holds_encrypted_data,
-            )
-            self._keys[create] = result
-        if result.notice and result.notice not in self._notices_shown:
-            self._notices_shown.add(result.notice)
-            err(result.notice)
-        return require_keyring(result) if required else result.keyring
-
-    def _holds_encrypted_data(self) -> bool:
-        """Whether the database holds encrypted values (asked before a key file is created for it)."""
-        from .errors import DatabaseMissing
-
-        try:
-            backend = self.backend()
-        except DatabaseMissing:
-            return False
-        return backend.holds_encrypted_data()
-
-    def close(self) -> None:
-        if self._backend is not None:
-            self._backend.close()
-
-
-def err(message: str) -> None:
-    click.echo(message, err=True)
-
-
-def fail(message: str, hint: str | None = None) -> NoReturn:
-    raise ReconcilerError(message, hint=hint)
-
-
-def require_workspaces(requested: Iterable[str], known: Iterable[str]) -> None:
-    """The one check (and wording) of ``--workspace`` against the database, for every command that reads one."""
-    known = sorted(known)
-    missing = sorted(set(requested) - set(known))
-    if missing:
-        fail(
-            f"--workspace {', '.join(missing)}: no such workspace in the database",
-            hint="workspaces in the database: " + (", ".join(known) or "none"),
-        )
 
 
 class OutputClosed(Exception):
@@ -142,10 +58,7 @@ class ReconcilerGroup(click.Group):
         runtime = ctx.obj
         if isinstance(runtime, Runtime) and runtime.debug:
             raise
-        for line in lines:
-            err(f"Error: {escape(line)}")  # user text in any error shows as written, never as terminal control
-        if hint:
-            err(f"Hint: {escape(hint)}")
+        output.errors(lines, hint)
         ctx.exit(1)
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -164,7 +77,7 @@ class ReconcilerGroup(click.Group):
             name = f"{exc.filename}: " if exc.filename else ""
             self._report(ctx, [f"{name}{exc.strerror or exc}"])
         except KeyboardInterrupt:
-            err("\nInterrupted: nothing was committed (a transaction in progress is rolled back).")
+            output.inform("\nInterrupted: nothing was committed (a transaction in progress is rolled back).")
             ctx.exit(130)
         except Exception as exc:  # a bug: say so plainly, show the traceback only with --debug
             self._report(
@@ -264,107 +177,44 @@ def _global_options() -> list[click.Option]:
 
 
 def add_global_options(group: click.Group) -> None:
-    """Give every command of ``group`` (recursively) the global options, once."""
+    """Give every command of ``group`` (recursively) the global options."""
     for command in group.commands.values():
         if isinstance(command, click.Group):
             add_global_options(command)
-        elif not any(getattr(p, "callback", None) and p.name == "database" for p in command.params):
+        else:
             command.params.extend(_global_options())
 
 
-def config_option(required: bool = True) -> Any:
-    return click.option(
-        "-f",
-        "--file",
-        "config_path",
-        type=click.Path(path_type=Path),
-        required=required,
-        help="Configuration file, or a directory of *.yaml/*.yml files.",
-    )
-
-
-# --- config ----------------------------------------------------------------------------------
-
-
-@cli.command()
-@config_option()
-@click.option("--resolve-secrets", is_flag=True, help="Also resolve {env:} and {file:} secret references.")
-def validate(config_path: Path, resolve_secrets: bool) -> None:
-    """Check a configuration without touching any database.
-
-    \b
-    Example:
-      reconciler validate -f examples/workspace.yaml
-    """
-    from .config.loader import load_config
-
-    desired = load_config(config_path, resolve_secrets=resolve_secrets, warn=lambda message: err(f"Warning: {message}"))
-    for result in desired.policy_results:
-        if not result.passed:
-            from .render.governance import result_text
-
-            err(f"Warning: {escape(result_text(result))}")
-    users = sum(len(ws.workspace.memberships) for ws in desired.workspaces.values())
-    spaces = len(desired.workspaces)
-    click.echo(
-        f"{config_path}: valid ({spaces} workspace{'s' * (spaces != 1)}, {users} membership{'s' * (users != 1)})."
-    )
-
-
-@cli.command()
-def schema() -> None:
-    """Print the JSON Schema of the configuration format (for yaml-language-server).
-
-    \b
-    Example:
-      reconciler schema > reconciler.schema.json
-    """
-    import json
-
-    from .config.schema import json_schema
-
-    click.echo(json.dumps(json_schema(), indent=2))
-
-
-@cli.group()
-def db() -> None:
-    """Database maintenance.
-
-    \b
-    Example:
-      reconciler --database postgresql://localhost/access db upgrade
-    """
-
-
-@db.command("upgrade")
-@click.pass_obj
-def db_upgrade(runtime: Runtime) -> None:
-    """Migrate the database schema to this version of reconciler.
-
-    \b
-    Example:
-      reconciler --database postgresql://localhost/access db upgrade
-    """
-    from .backends.registry import upgrade_backend
-
-    before, after = upgrade_backend(runtime.backend_name, runtime.database_url)
-    if before == after:
-        click.echo(f"Database schema is up to date (revision {after}).")
-    else:
-        click.echo(f"Database schema upgraded from {before or 'empty'} to {after}.")
-
-
-def register_later_commands() -> None:
-    """Each module registers its commands on ``cli`` when imported."""
-    from . import cli_drift, cli_export, cli_people, cli_plan, cli_report  # noqa: F401
-
-    add_global_options(cli)
+# Every command, registered here and only here.
+COMMANDS: tuple[click.Command, ...] = (
+    validate,
+    schema,
+    db,
+    plan,
+    apply,
+    show,
+    history,
+    drift,
+    export_command,
+    report,
+    users,
+    explain,
+    invite_url,
+    accept_invite,
+    invites,
+    keys,
+    csv_group,
+)
+for _command in COMMANDS:
+    cli.add_command(_command)
+# `invites prune` plans and applies (issue 18): it lives with apply, in the invites group of people.py
+invites.add_command(invites_prune)
+add_global_options(cli)
 
 
 def main() -> None:
-    from .workflow import one_shot_process
+    from ..workflow import one_shot_process
 
-    register_later_commands()
     try:
         with one_shot_process():  # one command per process: see workflow.paused_gc
             cli(prog_name="reconciler")

@@ -7,19 +7,29 @@ configuration for drift marks, and hands everything to ``reconciler.report``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from .cli import Runtime, cli, config_option, err, fail, require_workspaces
-from .cli_plan import hygiene_options
+from .options import all_workspaces_option, config_option, hygiene_options, workspace_option
+from .output import inform, note, warning
+from .runtime import Runtime
+from .workspaces import no_selection, selected_workspaces
+
+if TYPE_CHECKING:
+    from ..backends.base import Backend
+    from ..crypto import Keyring
+    from ..desired import DesiredState
+    from ..ops import Plan
+    from ..report import Report
+    from ..state import Snapshot
 
 FORMATS = ("html", "csv", "json")
 
 
-@cli.command()
-@click.option("--workspace", "workspaces", multiple=True, metavar="SLUG", help="Only this workspace (repeatable).")
-@click.option("--all-workspaces", is_flag=True, help="Every workspace in the database.")
+@click.command()
+@workspace_option()
+@all_workspaces_option()
 @config_option(required=False)
 @click.option(
     "--format",
@@ -51,11 +61,10 @@ def report(
 ) -> None:
     """Access review: who can do what in each workspace, through which role or group.
 
-    With -f CONFIG the workspaces default to the declared ones, and entries that differ from the
-    configuration are marked, and the dates its expires: keys give are shown (UTC). Invitations pending longer
-    than --stale-invites and members not signed in for --not-signed-in (where the backend records sign-ins) are
-    flagged. Metadata appears as keys
-    only, never values.
+    With -f CONFIG the workspaces default to the declared ones, entries that differ from the configuration
+    are marked, and the dates its expires: keys give are shown (UTC). Invitations pending longer than
+    --stale-invites and members not signed in for --not-signed-in (where the backend records sign-ins) are
+    flagged. Metadata appears as keys only, never values.
 
     \b
     Example:
@@ -63,9 +72,10 @@ def report(
       reconciler report --workspace acme --format csv -o acme-access.csv
       reconciler report -f workspace.yaml --format json
     """
-    from .expiry import current_time
-    from .hygiene import findings
-    from .report import RENDERERS, build_report
+    from ..access import declared_roles
+    from ..expiry import current_time
+    from ..hygiene import findings
+    from ..report import RENDERERS, build_report
 
     fmt = fmt or _format_from(output)
     backend = runtime.backend()
@@ -74,12 +84,19 @@ def report(
     needs_key = desired is not None and desired.needs_key()
     keyring = runtime.keyring(create=needs_key, required=needs_key)
     snapshot, plan = _snapshot_and_plan(backend, slugs, desired, keyring)
+    if history and not backend.SUPPORTS_HISTORY:
+        note(
+            f"the {backend.name} backend keeps no history here, so the report lists no applies; "
+            "'reconciler history' says how to keep them."
+        )
+        history = 0
     built = build_report(
         snapshot,
         slugs,
         runs=backend.history(history) if history else (),
         plan=plan,
-        declared=_declared_roles(desired),
+        declared=declared_roles(desired),
+        whole_instance=all_workspaces,
         expiries=None if desired is None else {slug: ws.expiries for slug, ws in desired.workspaces.items()},
         hygiene=findings(
             snapshot,
@@ -98,40 +115,39 @@ def _format_from(output: Path | None) -> str:
     return suffix if suffix in FORMATS else "html"
 
 
-def _load(config_path: Path | None) -> Any:
+def _load(config_path: Path | None) -> DesiredState | None:
     if config_path is None:
         return None
-    from .workflow import load_desired
+    from ..workflow import load_desired
 
-    return load_desired(config_path)
+    return load_desired(config_path, warn=warning)
 
 
 def _choose_workspaces(
-    known: list[str], workspaces: tuple[str, ...], all_workspaces: bool, desired: Any, config_path: Path | None
+    known: list[str],
+    workspaces: tuple[str, ...],
+    all_workspaces: bool,
+    desired: DesiredState | None,
+    config_path: Path | None,
 ) -> list[str]:
-    if workspaces and all_workspaces:
-        fail("give either --workspace SLUG (repeatable) or --all-workspaces, not both")
-    if all_workspaces:
-        return known
-    if workspaces:
-        require_workspaces(workspaces, known)
-        return sorted(set(workspaces))
+    selected = selected_workspaces(known, workspaces, all_workspaces)
+    if selected is not None:
+        return selected
     if desired is None:
-        fail(
-            "give --workspace SLUG (repeatable), --all-workspaces or -f CONFIG",
-            hint="workspaces: " + (", ".join(known) or "none"),
-        )
+        no_selection(known, "-f CONFIG")
     absent = sorted(desired.workspaces.keys() - set(known))
     if absent:
-        err(f"Note: not in the database yet, so not in the report: {', '.join(absent)} (declared in {config_path})")
+        note(f"not in the database yet, so not in the report: {', '.join(absent)} (declared in {config_path})")
     return sorted(desired.workspaces.keys() & set(known))
 
 
-def _snapshot_and_plan(backend: Any, slugs: list[str], desired: Any, keyring: Any) -> tuple[Any, Any]:
+def _snapshot_and_plan(
+    backend: Backend, slugs: list[str], desired: DesiredState | None, keyring: Keyring | None
+) -> tuple[Snapshot, Plan | None]:
     if desired is None:
         return backend.read_snapshot(slugs, keyring), None
-    from .ops import Plan
-    from .workflow import make_plan
+    from ..ops import Plan
+    from ..workflow import make_plan
 
     declared = [slug for slug in slugs if slug in desired.workspaces]
     if not declared:
@@ -142,19 +158,10 @@ def _snapshot_and_plan(backend: Any, slugs: list[str], desired: Any, keyring: An
     return backend.read_snapshot(slugs, keyring), planned.plan
 
 
-def _declared_roles(desired: Any) -> dict[str, dict[str, str]] | None:
-    if desired is None:
-        return None
-    return {
-        slug: {email: m.role for email, m in ws.workspace.memberships.items()}
-        for slug, ws in desired.workspaces.items()
-    }
-
-
-def _write(text: str, output: Path | None, built: Any) -> None:
+def _write(text: str, output: Path | None, built: Report) -> None:
     if output is None:
         click.echo(text, nl=False)
         return
     output.write_text(text, encoding="utf-8", newline="")
     members = sum(len(w.members) for w in built.workspaces)
-    err(f"Wrote the access report to {output} ({members} memberships in {len(built.workspaces)} workspaces).")
+    inform(f"Wrote the access report to {output} ({members} memberships in {len(built.workspaces)} workspaces).")

@@ -1,4 +1,4 @@
-"""Commands that plan and apply: ``plan``, ``apply``, ``drift``, ``history``.
+"""Commands that plan and apply: ``plan``, ``apply``, ``show``, ``history``.
 
 Stage: CLI. Parses options, calls ``workflow``, prints renderings; no business rules here.
 """
@@ -9,69 +9,29 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from .cli import CONFIRM_QUESTION, Runtime, cli, config_option, err, fail
-from .errors import Aborted, PlanRefused, ReconcilerError, StalePlan, refused
-from .workflow import STALE_MESSAGE
+from ..errors import Aborted, PlanRefused, ReconcilerError, StalePlan, refused
+from ..workflow import STALE_MESSAGE
+from .options import config_option, duration_callback, expiring_option, workspace_option
+from .output import fail, inform, note, warning
+from .runtime import Runtime
 
+if TYPE_CHECKING:
+    from datetime import datetime, timedelta
+
+    from ..audit import ApplyResult, AuditRun
+    from ..crypto import Keyring
+    from ..ops import Plan
+    from ..workflow import Planned
+
+CONFIRM_QUESTION = "Do you want to perform these actions? Only 'yes' will be accepted to approve."
 FORMATS = click.Choice(["text", "json", "markdown"])
 REPLAN_ATTEMPTS = 3
 PROGRESS_MINIMUM = 300  # operations
 CHANGED_MESSAGE = "the database changed after the plan was made (another apply?); nothing was changed"
-
-
-def workspace_option() -> Any:
-    return click.option(
-        "--workspace", "workspaces", multiple=True, metavar="SLUG", help="Only this workspace (repeatable)."
-    )
-
-
-def expiring_option() -> Any:
-    """``--expiring-within DURATION``: what ``plan`` and ``drift`` list as expiring soon (issue 18)."""
-    return click.option(
-        "--expiring-within",
-        "expiring_within",
-        default="7d",
-        show_default=True,
-        metavar="DURATION",
-        callback=lambda _ctx, param, value: _duration(value, param_hint="'--expiring-within'"),
-        help="List access that expires within this window (3600, 90m, 24h, 14d).",
-    )
-
-
-def _optional_duration(option: str) -> Any:
-    def parse(_ctx: Any, _param: Any, value: str) -> Any:
-        return None if value in ("off", "0") else _duration(value, param_hint=f"'{option}'")
-
-    return parse
-
-
-def hygiene_options() -> Any:
-    """``--stale-invites`` and ``--not-signed-in`` (issue 18): what ``drift`` and ``report`` flag; ``off`` turns
-    one off."""
-
-    def decorate(command: Any) -> Any:
-        command = click.option(
-            "--not-signed-in",
-            default="90d",
-            show_default=True,
-            metavar="DURATION",
-            callback=_optional_duration("--not-signed-in"),
-            help="Flag active members not signed in for this long, where the backend records sign-ins (off: never).",
-        )(command)
-        return click.option(
-            "--stale-invites",
-            default="30d",
-            show_default=True,
-            metavar="DURATION",
-            callback=_optional_duration("--stale-invites"),
-            help="Flag invitations pending longer than this (off: never).",
-        )(command)
-
-    return decorate
 
 
 def _plan_from_config(
@@ -82,41 +42,41 @@ def _plan_from_config(
     *,
     for_apply: bool = False,
     sign: bool = False,
-    expiring_within: Any = None,
-) -> Any:
+    expiring_within: timedelta | None = None,
+) -> tuple[Planned, Keyring | None]:
     """Load, read, plan. ``plan`` (not ``for_apply``) never creates the database: against one that does not
     exist yet it plans from an empty state and says so. ``sign``: the plan will be saved, and a SQLite
     database may get its key file for the signature (SPEC 4)."""
-    from .workflow import load_desired, make_plan
+    from ..workflow import load_desired, make_plan
 
-    desired = load_desired(config_path, strict_roles=strict_roles, workspaces=workspaces)
+    desired = load_desired(config_path, strict_roles=strict_roles, workspaces=workspaces, warn=warning)
     if for_apply:
-        backend, note = runtime.backend(create=True), None
+        backend, absent = runtime.backend(create=True), None
     else:
-        backend, note = runtime.backend_or_absent()
-    if note:
-        err(note)
-    needs_key = desired.needs_key() and backend.uses_keyring and (note is None or sign)
+        backend, absent = runtime.backend_or_absent()
+    if absent:
+        note(absent)
+    needs_key = desired.needs_key() and backend.uses_keyring and (absent is None or sign)
     keyring = runtime.keyring(create=needs_key or sign, required=needs_key)
     window = {} if expiring_within is None else {"expiring_within": expiring_within}
     return make_plan(backend, desired, keyring, workspaces=workspaces, **window), keyring
 
 
-def workspace_names(planned: Any) -> dict[str, str]:
+def workspace_names(planned: Planned) -> dict[str, str]:
     """The display name of every declared workspace, for the ``workspace "slug" (Name)`` headings."""
     return {slug: ws.workspace.name for slug, ws in planned.desired.workspaces.items()}
 
 
-def _render(plan: Any, fmt: str, color: bool, names: Mapping[str, str] | None = None) -> str:
+def _render(plan: Plan, fmt: str, color: bool, names: Mapping[str, str] | None = None) -> str:
     if fmt == "json":
-        from .render.jsonplan import render_json
+        from ..render.jsonplan import render_json
 
         return render_json(plan)
     if fmt == "markdown":
-        from .render.markdown import render_markdown
+        from ..render.markdown import render_markdown
 
         return render_markdown(plan, workspace_names=names)
-    from .render.text import render_text
+    from ..render.text import render_text
 
     return render_text(plan, color=color, workspace_names=names)
 
@@ -126,7 +86,7 @@ def stdin_is_interactive() -> bool:
     return sys.stdin.isatty()
 
 
-def _broken_rails(planned: Any, *, allow_mass_change: bool) -> list[PlanRefused]:
+def _broken_rails(planned: Planned, *, allow_mass_change: bool) -> list[PlanRefused]:
     """The rails the plan breaks, as ``make_plan`` found them (``Plan.warnings``): not computed a second time."""
     return [
         PlanRefused(w.rule, w.message, hint=w.hint or None)
@@ -135,13 +95,13 @@ def _broken_rails(planned: Any, *, allow_mass_change: bool) -> list[PlanRefused]
     ]
 
 
-def _raise_refusals(planned: Any, *, allow_mass_change: bool) -> None:
+def _raise_refusals(planned: Planned, *, allow_mass_change: bool) -> None:
     broken = _broken_rails(planned, allow_mass_change=allow_mass_change)
     if broken:
         raise refused(broken)
 
 
-@cli.command()
+@click.command()
 @config_option()
 @click.option(
     "-o",
@@ -164,7 +124,7 @@ def plan(
     detailed_exitcode: bool,
     workspaces: tuple[str, ...],
     strict_roles: bool,
-    expiring_within: Any,
+    expiring_within: timedelta,
 ) -> None:
     """Show what apply would change.
 
@@ -177,36 +137,36 @@ def plan(
         runtime, config_path, workspaces, strict_roles, sign=out is not None, expiring_within=expiring_within
     )
     click.echo(_render(planned.plan, fmt, runtime.color, workspace_names(planned)))
-    for note in planned.plan.notes:
-        err(f"Note: {note}")
+    for line in planned.plan.notes:
+        note(line)
     _raise_refusals(planned, allow_mass_change=True)
     for refusal in _mass_refusals(planned):
-        err(f"Warning: {refusal.message}; apply needs --allow-mass-change")
+        warning(f"{refusal.message}; apply needs --allow-mass-change")
     if out is not None:
         _save_plan(planned.plan, keyring, out)
     if detailed_exitcode and not planned.plan.empty:
         sys.exit(2)
 
 
-def _save_plan(plan: Any, keyring: Any, out: Path) -> None:
+def _save_plan(plan: Plan, keyring: Keyring | None, out: Path) -> None:
     """Write the saved plan, signed; say loudly when it cannot be signed (apply will refuse it)."""
-    from .render.jsonplan import dump_saved_plan
+    from ..render.jsonplan import dump_saved_plan
 
     out.write_text(dump_saved_plan(plan, keyring), encoding="utf-8")
     if keyring is None:
-        err(
-            f"Warning: the plan saved to {out} is NOT signed: no master key is configured. "
+        warning(
+            f"the plan saved to {out} is NOT signed: no master key is configured. "
             "'reconciler apply' refuses an unsigned plan unless --allow-unsigned is given; set "
             "RECONCILER_MASTER_KEY (or --master-key-file) to sign it."
         )
-    err(f"Saved the plan to {out}. Apply it with: reconciler apply {out}")
+    inform(f"Saved the plan to {out}. Apply it with: reconciler apply {out}")
 
 
-def _mass_refusals(planned: Any) -> list[PlanRefused]:
+def _mass_refusals(planned: Planned) -> list[PlanRefused]:
     return [r for r in _broken_rails(planned, allow_mass_change=False) if r.rule == "mass-change"]
 
 
-@cli.command()
+@click.command()
 @click.argument("planfile", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @config_option(required=False)
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
@@ -258,17 +218,17 @@ def apply(
 ) -> None:
     """Apply the configuration (or a saved plan) in one transaction.
 
+    With a saved plan, -f CONFIG gives the policies the plan must still match: a plan checked against policies
+    is refused when they changed, and without -f (docs/governance.md).
+
     \b
     Example:
       reconciler apply -f workspace.yaml
       reconciler apply -f workspace.yaml --auto-approve --lock-timeout 30
       reconciler apply plan.json
-      reconciler apply plan.json -f workspace.yaml   # a plan checked against policies
-
-    With a saved plan, -f CONFIG gives the policies the plan must still match: a plan checked against policies
-    is refused when they changed, and without -f.
+      reconciler apply plan.json -f workspace.yaml
     """
-    from .workflow import default_actor
+    from ..workflow import default_actor
 
     if planfile is None and config_path is None:
         fail("give either -f CONFIG or a saved PLANFILE", hint="reconciler apply -f workspace.yaml")
@@ -308,9 +268,9 @@ def _current_policies(config_path: Path | None) -> Any:
     """With a saved plan, ``-f CONFIG`` gives the policies the plan must still match (issue 18); None without."""
     if config_path is None:
         return None
-    from .config.loader import load_config
+    from ..config.loader import load_config
 
-    return load_config(config_path, resolve_secrets=False, warn=lambda message: err(f"Warning: {message}")).policies
+    return load_config(config_path, resolve_secrets=False, warn=warning).policies
 
 
 def _refuse_planning_options(**given: bool) -> None:
@@ -323,16 +283,16 @@ def _refuse_planning_options(**given: bool) -> None:
         )
 
 
-def _duration(text: str, param_hint: str = "'--plan-max-age' / RECONCILER_PLAN_MAX_AGE") -> Any:
-    from .workflow import parse_duration
+def _duration(text: str) -> timedelta:
+    from ..workflow import parse_duration
 
     try:
         return parse_duration(text)
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint=param_hint) from None
+        raise click.BadParameter(str(exc), param_hint="'--plan-max-age' / RECONCILER_PLAN_MAX_AGE") from None
 
 
-def utcnow() -> Any:
+def utcnow() -> datetime:
     """Now, in UTC (tests replace this to age a saved plan)."""
     from datetime import UTC, datetime
 
@@ -340,11 +300,18 @@ def utcnow() -> Any:
 
 
 def _apply_saved_plan(
-    runtime: Runtime, planfile: Path, options: _ApplyOptions, *, allow_unsigned: bool, max_age: Any, policies: Any
+    runtime: Runtime,
+    planfile: Path,
+    options: _ApplyOptions,
+    *,
+    allow_unsigned: bool,
+    max_age: timedelta,
+    policies: Any,
 ) -> None:
-    """The plan file is the approval: no question, no TTY needed; a stale, expired or used plan is refused."""
-    from .render.text import render_text
-    from .workflow import check_plan_age, check_policy_digest
+    """The plan file is the approval: no question, no TTY needed; a stale, expired or used plan is refused, and
+    so is one whose policies differ from the configuration's (``policies``, None without ``-f``)."""
+    from ..render.text import render_text
+    from ..workflow import check_plan_age, check_policy_digest
 
     plan, keyring = _load_planfile(runtime, planfile, allow_unsigned=allow_unsigned)
     check_plan_age(plan, max_age, utcnow())
@@ -365,7 +332,7 @@ def _apply_config(
 ) -> None:
     """Plan, show, ask, execute. When another apply changed the database while this one waited for the lock,
     an auto-approved apply plans again (the configuration is what was approved); an interactive one stops."""
-    from .render.text import render_text
+    from ..render.text import render_text
 
     for attempt in range(1, REPLAN_ATTEMPTS + 1):
         planned, keyring = _plan_from_config(runtime, config_path, workspaces, strict_roles, for_apply=True)
@@ -384,34 +351,32 @@ def _apply_config(
         except StalePlan:
             if not auto_approve or attempt == REPLAN_ATTEMPTS:
                 raise StalePlan(CHANGED_MESSAGE, hint="run apply again to see the new plan") from None
-            err("Note: another apply changed the database while this one waited for the lock; planning again.")
+            note("another apply changed the database while this one waited for the lock; planning again.")
             click.echo("")
 
 
-def _keyring_for_invitations(runtime: Runtime, plan: Any, keyring: Any) -> Any:
+def _keyring_for_invitations(runtime: Runtime, plan: Plan, keyring: Keyring | None) -> Keyring | None:
     """Invitation emails are queued encrypted: on SQLite the key file is created for them; without any key (on
     PostgreSQL) the apply is refused before anything is asked or written."""
     if keyring is None and runtime.backend().needs_key_for(plan):
         keyring = runtime.keyring(create=True)
         if keyring is None:
-            from .backends.builtin.backend import invitations_in, no_key_for_invitations
-
-            raise no_key_for_invitations(invitations_in(plan))
+            raise runtime.backend().no_key_refusal(plan)
     return keyring
 
 
 def _execute(
     runtime: Runtime,
-    plan: Any,
-    keyring: Any,
+    plan: Plan,
+    keyring: Keyring | None,
     command: str,
     options: _ApplyOptions,
     *,
     stale_message: str = STALE_MESSAGE,
     current_policies: Any = "recorded",
 ) -> None:
-    from .render.text import applied_line
-    from .workflow import apply_plan
+    from ..render.text import applied_line
+    from ..workflow import apply_plan
 
     if options.only_expiries:
         _refuse_unless_expiries(plan)
@@ -439,8 +404,8 @@ def _execute(
     _after_apply(runtime, result, keyring)
 
 
-def _refuse_unless_expiries(plan: Any) -> None:
-    from .expiry import not_expiries
+def _refuse_unless_expiries(plan: Plan) -> None:
+    from ..expiry import not_expiries
 
     others = not_expiries(plan)
     if others:
@@ -453,35 +418,36 @@ def _refuse_unless_expiries(plan: Any) -> None:
         )
 
 
-def _after_apply(runtime: Runtime, result: Any, keyring: Any) -> None:
+def _after_apply(runtime: Runtime, result: ApplyResult, keyring: Keyring | None) -> None:
     """Deliver the invitation emails queued by the apply (after commit; failures stay pending)."""
     from sqlalchemy.exc import SQLAlchemyError
 
     try:
         lines = runtime.backend().after_commit(result, keyring)
     except (SQLAlchemyError, OSError) as exc:  # the apply is committed: a warning, never an error (exit 0)
-        from .backends.common import one_line
+        from ..backends.common import one_line
 
-        lines = [
-            f"Warning: the apply committed (run #{result.run_id}), but delivering its invitation emails failed "
+        warning(
+            f"the apply committed (run #{result.run_id}), but delivering its invitation emails failed "
             f"({one_line(exc)}); they stay pending. Deliver them with 'reconciler invites send'."
-        ]
-    for line in lines:
-        err(line)
+        )
+        return
+    for line in lines:  # worded by the backend, prefix included
+        inform(line)
 
 
-def _load_planfile(runtime: Runtime, planfile: Path, *, allow_unsigned: bool) -> tuple[Any, Any]:
+def _load_planfile(runtime: Runtime, planfile: Path, *, allow_unsigned: bool) -> tuple[Plan, Keyring | None]:
     """The saved plan, verified (SPEC 4): unsigned or unverifiable plans only with ``allow_unsigned``."""
-    from .render.jsonplan import read_saved_plan
+    from ..render.jsonplan import read_saved_plan
 
     keyring = runtime.keyring(create=False)
     plan, unverified = read_saved_plan(_read_planfile(planfile), keyring, allow_unsigned=allow_unsigned)
     if unverified:
-        err(f"Warning: {planfile} is applied without a verified signature (--allow-unsigned): {unverified}.")
+        warning(f"{planfile} is applied without a verified signature (--allow-unsigned): {unverified}.")
     return plan, keyring
 
 
-@cli.command()
+@click.command()
 @click.argument("planfile", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @click.pass_obj
@@ -495,12 +461,12 @@ def show(runtime: Runtime, planfile: Path, fmt: str) -> None:
       reconciler show plan.json
       reconciler show plan.json --format markdown > comment.md
     """
-    from .render.jsonplan import read_saved_plan
+    from ..render.jsonplan import read_saved_plan
 
     keyring = runtime.keyring(create=False)
     plan, unverified = read_saved_plan(_read_planfile(planfile), keyring, allow_unsigned=True, metadata=False)
     if unverified:
-        err(f"Note: the signature of {planfile} was not verified: {unverified}.")
+        note(f"the signature of {planfile} was not verified: {unverified}.")
     click.echo(_render(plan, fmt, runtime.color))
 
 
@@ -511,7 +477,7 @@ def _read_planfile(planfile: Path) -> str:
         raise ReconcilerError(f"cannot read plan file {planfile}: {exc}") from None
 
 
-def _names_in_database(runtime: Runtime, plan: Any, keyring: Any) -> dict[str, str]:
+def _names_in_database(runtime: Runtime, plan: Plan, keyring: Keyring | None) -> dict[str, str]:
     """A saved plan carries no desired state: the headings name the workspaces as the database does."""
     snapshot = runtime.backend().read_snapshot(plan.workspaces, keyring)
     return {slug: ws.name for slug, ws in snapshot.workspaces.items()}
@@ -565,7 +531,7 @@ _COUNTED_NOUNS = {"role_changes": "role change", "grants": "new privileged membe
 
 def history_counts(summary: Mapping[str, int]) -> str:
     """``3 added, 1 role change`` from an audit summary; unknown keys keep their own name."""
-    from .render.text import PAST
+    from ..render.text import PAST
 
     parts = []
     for key, count in summary.items():
@@ -578,7 +544,7 @@ def history_counts(summary: Mapping[str, int]) -> str:
     return ", ".join(parts) or "no changes"
 
 
-@cli.command()
+@click.command()
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.pass_obj
@@ -594,11 +560,11 @@ def history(runtime: Runtime, limit: int, fmt: str) -> None:
     if fmt == "json":
         import json
 
-        from .render.text import escape_json
+        from ..render.text import escape_json
 
         click.echo(escape_json(json.dumps({"runs": [_run_json(run) for run in runs]}, indent=2, ensure_ascii=False)))
         return
-    from .render.text import escape_control
+    from ..render.text import escape_control
 
     if not runs:
         click.echo("No applies yet.")
@@ -612,8 +578,8 @@ def history(runtime: Runtime, limit: int, fmt: str) -> None:
             click.echo(f"      {escape_control(run.error)}")
 
 
-def _run_json(run: Any) -> dict[str, Any]:
-    def when(value: Any) -> str | None:
+def _run_json(run: AuditRun) -> dict[str, Any]:
+    def when(value: datetime | None) -> str | None:
         return value.isoformat(timespec="seconds") if value is not None else None
 
     return {
@@ -627,3 +593,61 @@ def _run_json(run: Any) -> dict[str, Any]:
         "result": run.result,
         "error": run.error,
     }
+
+
+@click.command("prune")
+@config_option()
+@click.option(
+    "--older-than",
+    "older_than",
+    default="30d",
+    show_default=True,
+    metavar="DURATION",
+    callback=duration_callback("--older-than"),
+    help="Archive invitations pending longer than this (3600, 90m, 24h, 30d).",
+)
+@workspace_option()
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--actor", help="Who is applying, for the audit log (default: CI user or OS user).")
+@click.option("--lock-timeout", type=click.FloatRange(min=0), default=0.0, show_default=True)
+@click.pass_obj
+def invites_prune(
+    runtime: Runtime,
+    config_path: Path,
+    older_than: timedelta,
+    workspaces: tuple[str, ...],
+    auto_approve: bool,
+    actor: str | None,
+    lock_timeout: float,
+) -> None:
+    """Archive stale invitations through a normal plan and apply (issue 18).
+
+    Invitations pending longer than --older-than that the configuration does not declare are archived (groups
+    and metadata kept), with the plan shown and confirmed like apply's, under the apply lock, the safety rails
+    and the policies, and recorded in the audit log. Stale invitations the configuration declares are named:
+    remove them from the file, or the next plan would invite them again.
+
+    \b
+    Example:
+      reconciler invites prune -f access/ --older-than 30d
+      reconciler invites prune -f access/ --older-than 45d --auto-approve
+    """
+    from ..render.text import render_text
+    from ..workflow import default_actor, load_desired, plan_invite_prune
+
+    desired = load_desired(config_path, workspaces=workspaces, warn=warning)
+    keyring = runtime.keyring(create=False)
+    planned = plan_invite_prune(runtime.backend(), desired, keyring, older_than=older_than, workspaces=workspaces)
+    for line in planned.plan.notes:
+        note(line)
+    if planned.plan.empty:
+        click.echo("No stale invitations to archive.")
+        return
+    click.echo(render_text(planned.plan, color=runtime.color))
+    _raise_refusals(planned, allow_mass_change=False)
+    if not auto_approve:
+        if not stdin_is_interactive():
+            fail("cannot ask for confirmation: standard input is not a terminal", hint="pass --auto-approve")
+        _confirm()
+    options = _ApplyOptions(default_actor(actor), lock_timeout, allow_mass_change=False)
+    _execute(runtime, planned.plan, keyring, "invites prune", options, stale_message=CHANGED_MESSAGE)

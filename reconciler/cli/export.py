@@ -11,19 +11,20 @@ from pathlib import Path
 
 import click
 
-from .cli import Runtime, cli, err, require_workspaces
-from .cli_drift import open_read_only
-from .cli_plan import workspace_option
-from .errors import ReconcilerError
-from .state import Snapshot
+from ..errors import ReconcilerError
+from ..state import Snapshot
+from .options import workspace_option
+from .output import inform, note, warning
+from .runtime import Runtime
+from .workspaces import require_workspaces
 
 PLAIN_TEXT_WARNING = (
-    "Warning: --with-metadata writes metadata values in plain text. Treat the output as a secret: "
+    "--with-metadata writes metadata values in plain text. Treat the output as a secret: "
     "never commit it; use {env:} or {file:} references in the configuration instead."
 )
 
 
-@cli.command("export")
+@click.command("export")
 @workspace_option()
 @click.option("--with-metadata", is_flag=True, help="Include metadata values, in plain text (a warning is printed).")
 @click.option(
@@ -45,33 +46,33 @@ def export_command(runtime: Runtime, workspaces: tuple[str, ...], with_metadata:
       reconciler export -o access/workspaces.yaml
       reconciler plan -f access/workspaces.yaml      # No changes.
     """
-    from .export import adoption_warnings, dump_config, snapshot_to_config
+    from ..export import adoption_warnings, dump_config, snapshot_to_config
 
-    backend = open_read_only(runtime)
+    backend = runtime.backend()  # never created (SPEC 3): a missing or empty database is an error
     existing = backend.list_workspaces()
     require_workspaces(workspaces, existing)
     keyring = runtime.keyring(create=False)
     snapshot = backend.read_snapshot(sorted(set(workspaces)) or existing, keyring)
     if with_metadata:
-        err(PLAIN_TEXT_WARNING)
+        warning(PLAIN_TEXT_WARNING)
     else:
         _note_omitted_metadata(snapshot)
     text = dump_config(snapshot_to_config(snapshot, with_metadata=with_metadata), with_metadata=with_metadata)
-    for warning in adoption_warnings(snapshot):
-        err(f"Warning: {warning}")
+    for line in adoption_warnings(snapshot):
+        warning(line)
     if output is None:
         click.echo(text, nl=False)
         return
     _write(output, text, private=with_metadata)
     count = len(snapshot.workspaces)
-    err(f"Wrote {count} workspace{'' if count == 1 else 's'} to {output}.")
+    inform(f"Wrote {count} workspace{'' if count == 1 else 's'} to {output}.")
 
 
 def _note_omitted_metadata(snapshot: Snapshot) -> None:
-    count = sum(m.metadata is not None for ws in snapshot.workspaces.values() for m in ws.memberships.values())
+    count = sum(m.metadata.has_values for ws in snapshot.workspaces.values() for m in ws.memberships.values())
     if count:
-        err(
-            f"Note: the metadata of {count} membership{'' if count == 1 else 's'} was left out (absent = left alone "
+        note(
+            f"the metadata of {count} membership{'' if count == 1 else 's'} was left out (absent = left alone "
             "by plan and apply); --with-metadata includes it."
         )
 

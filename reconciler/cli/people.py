@@ -7,55 +7,61 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from .cli import Runtime, cli, config_option, err, fail, require_workspaces
+from .options import all_workspaces_option, config_option, workspace_option
+from .output import fail, inform, note, warning
+from .runtime import Runtime
+from .workspaces import no_selection, require_workspaces, selected_workspaces
+
+if TYPE_CHECKING:
+    from ..backends.base import Backend
+    from ..errors import DeliveryInterrupted
+    from ..mail import Transport
 
 
-def _supporting(runtime: Runtime, command: str, capability: str) -> Any:
-    """The backend, if it declares ``capability`` (see backends/base.py); else a one-line refusal."""
+def _with_invitations(runtime: Runtime, command: str) -> Backend:
+    """The backend, if it declares ``SUPPORTS_INVITATION_COMMANDS`` (see backends/base.py); else a refusal."""
     backend = runtime.backend()
-    if not getattr(backend, capability):
-        fail(f"'{command}' is not supported by the {backend.name} backend")
+    if not backend.SUPPORTS_INVITATION_COMMANDS:
+        raise backend.unsupported(command)
     return backend
 
 
-@cli.command()
-@click.option("--workspace", "workspaces", multiple=True, metavar="SLUG", help="Only this workspace (repeatable).")
-@click.option("--all-workspaces", is_flag=True, help="Every workspace in the database.")
+@click.command()
+@workspace_option()
+@all_workspaces_option()
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_obj
 def users(runtime: Runtime, workspaces: tuple[str, ...], all_workspaces: bool, fmt: str) -> None:
     """List members: email, name, workspace, status, role, groups, metadata keys (values masked).
 
-    The footer counts users as ToolJet does: distinct users with an invited or active membership in an
-    active workspace; builders are those who are admin or builder in any such membership.
+    The footer counts seats as ToolJet does (docs/report.md, "Counting"): each person once, with an invited or
+    active membership in an active workspace; builders hold the admin or builder role in any listed workspace.
 
     \b
     Example:
       reconciler users --workspace acme
       reconciler users --all-workspaces --format json
     """
-    from .people import count_users, user_rows
+    from ..people import seats_footer, seats_of, user_rows
 
-    if bool(workspaces) == all_workspaces:
-        fail("give --workspace SLUG (repeatable) or --all-workspaces")
     backend = runtime.backend()
     known = backend.list_workspaces()
-    slugs = known if all_workspaces else list(workspaces)
-    require_workspaces(slugs, known)
+    slugs = selected_workspaces(known, workspaces, all_workspaces)
+    if slugs is None:
+        no_selection(known)
     snapshot = backend.read_snapshot(slugs, runtime.keyring())
     rows = user_rows(snapshot, slugs)
-    counts = count_users(snapshot, slugs)
+    seats = seats_of(snapshot, slugs, whole_instance=all_workspaces)
     if fmt == "json":
-        data = {"users": [r.as_json() for r in rows], "total_users": counts.total, "builders": counts.builders}
+        data = {"users": [r.as_json() for r in rows], "total_users": seats.total, "builders": seats.builders}
         click.echo(json.dumps(data, indent=2))
         return
     _print_table(rows, runtime.color)
-    click.echo(counts.footer())
+    click.echo(seats_footer(seats))
 
 
 def _print_table(rows: list, color: bool) -> None:
@@ -63,7 +69,7 @@ def _print_table(rows: list, color: bool) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from .render.text import escape_control
+    from ..render.text import escape_control
 
     def cell(value: str) -> Text:  # user data is plain text: never rich markup, never a control character
         return Text(escape_control(value))
@@ -92,13 +98,7 @@ def lock_timeout_option() -> Any:
     )
 
 
-def _locked(backend: Any, lock_timeout: float, command: str) -> Any:
-    from .workflow import default_actor
-
-    return lambda: backend.locked(lock_timeout, default_actor(), command)
-
-
-@cli.command("invite-url")
+@click.command("invite-url")
 @click.argument("email")
 @click.option("--workspace", required=True, metavar="SLUG")
 @lock_timeout_option()
@@ -110,25 +110,21 @@ def invite_url(runtime: Runtime, email: str, workspace: str, lock_timeout: float
     Example:
       reconciler invite-url dana@acme.com --workspace acme
     """
-    from .backends.builtin.people import reissue_invitation
-    from .mail import DEFAULT_BASE_URL, base_url_warning
+    import os
 
-    backend = _supporting(runtime, "invite-url", "SUPPORTS_INVITATION_COMMANDS")
-    base_url = backend.environ.get("RECONCILER_BASE_URL") or DEFAULT_BASE_URL
-    link, expires = reissue_invitation(
-        backend.engine,
-        email,
-        workspace,
-        base_url=base_url,
-        transaction=_locked(backend, lock_timeout, "invite-url"),
-    )
+    from ..mail import DEFAULT_BASE_URL, base_url_warning
+    from ..workflow import default_actor
+
+    backend = _with_invitations(runtime, "invite-url")
+    require_workspaces([workspace], backend.list_workspaces())
+    link, expires = backend.reissue_invitation(email, workspace, lock_timeout=lock_timeout, actor=default_actor())
     click.echo(link)
-    for line in base_url_warning(backend.environ, "RECONCILER_BASE_URL", DEFAULT_BASE_URL):
-        err(line)
-    err(f"The link expires on {expires.strftime('%Y-%m-%d %H:%M UTC')}; earlier links for {email} no longer work.")
+    for line in base_url_warning(os.environ, "RECONCILER_BASE_URL", DEFAULT_BASE_URL):
+        inform(line)  # worded by mail.py, prefix included
+    inform(f"The link expires on {expires.strftime('%Y-%m-%d %H:%M UTC')}; earlier links for {email} no longer work.")
 
 
-@cli.command("accept-invite")
+@click.command("accept-invite")
 @click.argument("link_or_token", metavar="LINK_OR_TOKEN")
 @lock_timeout_option()
 @click.pass_obj
@@ -142,16 +138,14 @@ def accept_invite(runtime: Runtime, link_or_token: str, lock_timeout: float) -> 
       reconciler accept-invite 'https://tooljet.acme.com/invitations/3q2-7wEXAMPLEtoken?oid=5f0c...'
       reconciler accept-invite 3q2-7wEXAMPLEtoken
     """
-    from .backends.builtin.people import accept_invitation
+    from ..workflow import default_actor
 
-    backend = _supporting(runtime, "accept-invite", "SUPPORTS_INVITATION_COMMANDS")
-    slug, email = accept_invitation(
-        backend.engine, link_or_token, transaction=_locked(backend, lock_timeout, "accept-invite")
-    )
+    backend = _with_invitations(runtime, "accept-invite")
+    slug, email = backend.accept_invitation(link_or_token, lock_timeout=lock_timeout, actor=default_actor())
     click.echo(f"{email} is now an active member of workspace {slug!r}.")
 
 
-@cli.group()
+@click.group()
 def invites() -> None:
     """Invitation emails.
 
@@ -175,19 +169,19 @@ def invites_send(runtime: Runtime, retries: int, backoff: float) -> None:
     Example:
       RECONCILER_SMTP_URL=smtp://user:pass@mail:587?starttls=1 reconciler invites send
     """
+    import os
     import time
 
     from sqlalchemy.exc import SQLAlchemyError
 
-    from .backends.builtin.people import deliver_pending, pending_count
-    from .backends.common import one_line
-    from .errors import DeliveryInterrupted
-    from .mail import NO_TRANSPORT, delivery_line, sender_from_env, transport_from_env
+    from ..backends.common import one_line
+    from ..errors import DeliveryInterrupted
+    from ..mail import NO_TRANSPORT, delivery_line, sender_from_env, transport_from_env
 
-    backend = _supporting(runtime, "invites send", "SUPPORTS_INVITATION_COMMANDS")
-    transport = transport_from_env(backend.environ)
+    backend = _with_invitations(runtime, "invites send")
+    transport = transport_from_env(os.environ)
     if transport is None:
-        waiting = pending_count(backend.engine)
+        waiting = backend.pending_invitations()
         if waiting:
             fail(f"{waiting} invitation email(s) are pending, and {NO_TRANSPORT}", hint="then run this again")
         click.echo("No invitation emails are pending.")
@@ -195,12 +189,10 @@ def invites_send(runtime: Runtime, retries: int, backoff: float) -> None:
     keyring = runtime.keyring(required=True)
     sent, report = 0, None
     for attempt in range(retries + 1):
-        transport = transport_from_env(backend.environ)
+        transport = transport_from_env(os.environ)
         assert transport is not None
         try:
-            report = deliver_pending(
-                backend.engine, keyring, transport, sender=sender_from_env(backend.environ), due_only=False
-            )
+            report = backend.deliver_invitations(keyring, transport, sender=sender_from_env(os.environ))
         except DeliveryInterrupted as exc:
             _interrupted(transport, sent, exc)
         except SQLAlchemyError as exc:
@@ -223,22 +215,19 @@ def invites_send(runtime: Runtime, retries: int, backoff: float) -> None:
 _AGAIN = "run 'reconciler invites send' again once the database is reachable and has space"
 
 
-def _interrupted(transport: Any, sent: int, exc: Any) -> None:
+def _interrupted(transport: Transport, sent: int, exc: DeliveryInterrupted) -> NoReturn:
     """The outbox bookkeeping failed mid-delivery: what went out, what may go out twice, what waits."""
-    from .mail import delivery_line
+    from ..mail import delivery_line
 
     sent += len(exc.report.sent)
     if sent:
         click.echo(delivery_line(transport, sent))
     if exc.unrecorded is not None:
-        err(
-            f"Note: the email to {exc.unrecorded} was handed over but could not be marked as sent; "
-            "it will be sent again."
-        )
+        note(f"the email to {exc.unrecorded} was handed over but could not be marked as sent; it will be sent again.")
     fail(f"{exc.message}; {len(exc.waiting)} email(s) stay pending", hint=_AGAIN)
 
 
-@cli.group()
+@click.group()
 def keys() -> None:
     """Master key maintenance.
 
@@ -269,13 +258,15 @@ def keys_rotate(runtime: Runtime, lock_timeout: float) -> None:
     """
     import os
 
-    from .keys import load_keyring
-    from .workflow import default_actor
+    from ..keys import load_keyring
+    from ..workflow import default_actor
 
-    backend = _supporting(runtime, "keys rotate", "SUPPORTS_KEY_ROTATION")
+    backend = runtime.backend()
+    if not backend.SUPPORTS_KEY_ROTATION:
+        raise backend.unsupported("keys rotate")
     loaded = load_keyring(runtime.database_url, environ=os.environ, master_key_file=runtime.master_key_file)
     if loaded.notice:
-        err(loaded.notice)
+        inform(loaded.notice)  # worded by keys.py, prefix included
     done = backend.rotate_keys(loaded, lock_timeout=lock_timeout, actor=default_actor())
     if done.key_file is None:
         click.echo(
@@ -291,10 +282,10 @@ def keys_rotate(runtime: Runtime, lock_timeout: float) -> None:
         f"The previous key is kept in {done.previous_file} (mode 0600): only backups made before this rotation "
         "need it. Move it away from the database, or delete it."
     )
-    err(f"Back up {done.key_file}: without it the encrypted metadata cannot be read.")
+    inform(f"Back up {done.key_file}: without it the encrypted metadata cannot be read.")
 
 
-@cli.group("csv")
+@click.group("csv")
 def csv_group() -> None:
     """Bulk-invite CSV files.
 
@@ -312,121 +303,54 @@ def csv_template() -> None:
     Example:
       reconciler csv template > people.csv
     """
-    from .config.csvsource import CSV_TEMPLATE
+    from ..config.csvsource import CSV_TEMPLATE
 
     click.echo(CSV_TEMPLATE, nl=not CSV_TEMPLATE.endswith("\n"))
 
 
-@cli.command()
+@click.command()
 @click.argument("email")
 @click.option("--workspace", required=True, metavar="SLUG")
 @click.option("--reveal", is_flag=True, help="Show metadata values (the only command that does).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@config_option(required=False)
 @click.pass_obj
-def explain(runtime: Runtime, email: str, workspace: str, reveal: bool, fmt: str) -> None:
+def explain(runtime: Runtime, email: str, workspace: str, reveal: bool, fmt: str, config_path: Any) -> None:
     """Effective role and permissions of a member, with the group that grants each, and the
     globals.currentUser object apps see.
+
+    With -f CONFIG the role's cause uses the declared role, as report -f does.
 
     \b
     Example:
       reconciler explain bob@acme.com --workspace acme
+      reconciler explain bob@acme.com --workspace acme -f workspace.yaml
     """
-    from .grants import member_access
-    from .people import current_user, explain_text, role_cause
+    from ..access import declared_roles
+    from ..people import explain_data, explain_text
 
     backend = runtime.backend()
     snapshot = backend.read_snapshot([workspace], runtime.keyring())
-    ws = snapshot.workspaces.get(workspace)
-    if ws is None:
+    if workspace not in snapshot.workspaces:
         require_workspaces([workspace], backend.list_workspaces())
+    ws = snapshot.workspaces[workspace]
     member = ws.memberships.get(email.lower())
     if member is None:
         fail(f"{email} is not a member of workspace {workspace!r}")
     user = snapshot.users[member.email]
+    declared = declared_roles(_declared_config(config_path)).get(workspace, {}).get(member.email)
     if reveal:
-        err("Warning: showing metadata values (--reveal).")
+        warning("showing metadata values (--reveal).")
     if fmt == "text":
-        click.echo(explain_text(ws, user, member, reveal=reveal))
+        click.echo(explain_text(ws, user, member, reveal=reveal, declared=declared))
         return
-    access = member_access(ws, member)
-    data = {
-        "email": user.email,
-        "workspace": workspace,
-        "status": member.status,
-        "role": {"name": member.role, "cause": role_cause(ws, member)},
-        "groups": sorted(member.groups),
-        "permissions": {flag: list(sources) for flag, sources in access.flags.items()},
-        "apps": {k: {"access": a.level, "granted_by": list(a.sources)} for k, a in access.apps.items()},
-        "data_sources": {k: {"access": a.level, "granted_by": list(a.sources)} for k, a in access.data_sources.items()},
-        "currentUser": current_user(user, member, reveal=reveal),
-    }
-    click.echo(json.dumps(data, indent=2))
+    click.echo(json.dumps(explain_data(ws, user, member, reveal=reveal, declared=declared), indent=2))
 
 
-@invites.command("prune")
-@config_option()
-@click.option(
-    "--older-than",
-    "older_than",
-    default="30d",
-    show_default=True,
-    metavar="DURATION",
-    callback=lambda _ctx, _param, value: _prune_age(value),
-    help="Archive invitations pending longer than this (3600, 90m, 24h, 30d).",
-)
-@click.option("--workspace", "workspaces", multiple=True, metavar="SLUG", help="Only this workspace (repeatable).")
-@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--actor", help="Who is applying, for the audit log (default: CI user or OS user).")
-@click.option("--lock-timeout", type=click.FloatRange(min=0), default=0.0, show_default=True)
-@click.pass_obj
-def invites_prune(
-    runtime: Runtime,
-    config_path: Path,
-    older_than: Any,
-    workspaces: tuple[str, ...],
-    auto_approve: bool,
-    actor: str | None,
-    lock_timeout: float,
-) -> None:
-    """Archive stale invitations through a normal plan and apply (issue 18).
+def _declared_config(config_path: Any) -> Any:
+    """The configuration whose declared roles ``explain -f`` uses (roles only: its secrets are not resolved)."""
+    if config_path is None:
+        return None
+    from ..config.loader import load_config
 
-    Invitations pending longer than --older-than that the configuration does not declare are archived (groups
-    and metadata kept), with the plan shown and confirmed like apply's, under the apply lock, the safety rails
-    and the policies, and recorded in the audit log. Stale invitations the configuration declares are named:
-    remove them from the file, or the next plan would invite them again.
-
-    \b
-    Example:
-      reconciler invites prune -f access/ --older-than 30d
-      reconciler invites prune -f access/ --older-than 45d --auto-approve
-    """
-    from .cli_plan import CHANGED_MESSAGE, _ApplyOptions, _confirm, _execute, _raise_refusals, stdin_is_interactive
-    from .render.text import render_text
-    from .workflow import default_actor, load_desired, plan_invite_prune
-
-    desired = load_desired(config_path, workspaces=workspaces)
-    backend = runtime.backend()
-    keyring = runtime.keyring(create=False)
-    planned = plan_invite_prune(backend, desired, keyring, older_than=older_than, workspaces=workspaces)
-    for note in planned.plan.notes:
-        err(f"Note: {note}")
-    if planned.plan.empty:
-        click.echo("No stale invitations to archive.")
-        return
-    click.echo(render_text(planned.plan, color=runtime.color))
-    _raise_refusals(planned, allow_mass_change=False)
-    if not auto_approve:
-        if not stdin_is_interactive():
-            fail("cannot ask for confirmation: standard input is not a terminal", hint="pass --auto-approve")
-        _confirm()
-    options = _ApplyOptions(default_actor(actor), lock_timeout, allow_mass_change=False)
-    _execute(runtime, planned.plan, keyring, "invites prune", options, stale_message=CHANGED_MESSAGE)
-
-
-def _prune_age(value: str) -> Any:
-    from .workflow import parse_duration
-
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="'--older-than'") from None
+    return load_config(config_path, resolve_secrets=False, warn=warning)
