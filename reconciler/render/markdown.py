@@ -210,7 +210,7 @@ def _workspace_header(slug: str, names: Mapping[str, str]) -> str:
 
 def render_markdown(plan: Plan, *, limit: int = DEFAULT_LIMIT, workspace_names: Mapping[str, str] | None = None) -> str:
     """The plan as a Markdown comment of at most ``limit`` characters; ``workspace_names`` as for text."""
-    if plan.empty and not plan.unmanaged:
+    if plan.empty and not plan.unmanaged and not plan.ceded:
         return "\n".join([TITLE, "", NO_CHANGES, *_notices(plan)])
     summary = NO_CHANGES if plan.empty else f"**{summary_line(plan)}**"
     rows = ["| " + " | ".join(escape_cell(cell) for cell in row) + " |" for row in role_section_rows(plan)]
