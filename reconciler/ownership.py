@@ -22,7 +22,7 @@ from .desired import DesiredWorkspace, Ownership
 from .ops import Ceded
 from .state import Membership, Workspace
 
-__all__ = ["Ceding", "cede", "external_members"]
+__all__ = ["Ceding", "cede", "external_members", "joined_by"]
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,8 @@ def cede(desired: DesiredWorkspace, have: Workspace, renames: Mapping[str, str])
             kept[email] = member
             continue
         ignored[email] = member
-        ceded.append(Ceded(f"{slug}/user/{email}", "ignored", f'ignored: matches settings.ignore "{pattern}"'))
+        reason = f'ignored: matches settings.ignore "{pattern}"' + joined_by(have, email)
+        ceded.append(Ceded(f"{slug}/user/{email}", "ignored", reason))
     memberships = {}
     for email, member in want.memberships.items():
         stored = kept.get(email)
@@ -68,6 +69,17 @@ def cede(desired: DesiredWorkspace, have: Workspace, renames: Mapping[str, str])
         ignored,
         tuple(sorted(ceded, key=lambda c: (c.address, c.kind))),
     )
+
+
+SSO_NAMES = {"saml": "SAML", "google": "Google", "openid": "OpenID Connect", "ldap": "LDAP", "git": "GitHub"}
+
+
+def joined_by(have: Workspace, email: str) -> str:
+    """``; joined by SAML single sign-on`` for a member the backend read as created by a sign-in, else ``""``."""
+    source = have.sso_sources.get(email)
+    if source is None:
+        return ""
+    return f"; joined by {SSO_NAMES.get(source, 'single sign-on')}{' single sign-on' if source in SSO_NAMES else ''}"
 
 
 def external_members(have: Workspace, external: frozenset[str], renames: Mapping[str, str]) -> dict[str, int]:

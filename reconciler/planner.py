@@ -18,7 +18,7 @@ from . import ops
 from .access import BuilderLevelReason, describe_groups, effective_role, implying_groups
 from .desired import DesiredState, DesiredWorkspace
 from .ops import DECLARED_ARCHIVE_REASON, FieldChange, Grant, MetadataKeyChange, Plan, RoleChange, WorkspaceRails
-from .ownership import cede
+from .ownership import cede, joined_by
 from .state import (
     DEFAULT_BUILDER_PERMISSIONS,
     FLAG_NAMES,
@@ -31,7 +31,8 @@ from .state import (
     Workspace,
 )
 
-PRUNE_ARCHIVE_REASON = "not in configuration, prune: archive; groups and metadata kept"
+PRUNE_REASON = "not in configuration, prune: {prune}; groups and metadata kept"
+PRUNE_ARCHIVE_REASON = PRUNE_REASON.format(prune="archive")
 PRIVILEGED: frozenset[Role] = frozenset({"admin", "builder"})
 HELD_NOTES_PER_WORKSPACE = 10  # notes about declared end-users kept at builder, per workspace, before a count
 
@@ -273,7 +274,8 @@ class _WorkspaceDiff:
             if self.have.memberships[email].status == "archived":
                 continue  # not in the file and archived: left alone, groups never promote it (rule of archives)
             if self.prune:
-                archives.append(ops.ArchiveMembership(workspace=self.slug, email=email, reason=PRUNE_ARCHIVE_REASON))
+                reason = PRUNE_REASON.format(prune=self.desired.settings.prune) + joined_by(self.have, email)
+                archives.append(ops.ArchiveMembership(workspace=self.slug, email=email, reason=reason))
             else:
                 self.unmanaged.append(f"{self.slug}/user/{email}")
                 promotion = self._unmanaged_promotion(self.have.memberships[email])
