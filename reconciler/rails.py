@@ -163,7 +163,9 @@ def _protected(plan: ops.Plan, protected: Collection[str]) -> list[PlanRefused]:
 def _mass_change(plan: ops.Plan, snapshot: Snapshot) -> list[PlanRefused]:
     """Archiving, or changing the role of, more than 25 % of a workspace's non-archived members; destroying more
     than 25 % of its custom groups (each counted alone, for workspaces with at least 10 of them). The share and the
-    minimum are the workspace's settings.rails when the plan carries them; ignored members are not counted."""
+    minimum are the workspace's settings.rails when the plan carries them. Members matching settings.ignore are
+    left out of the archive share (the configuration never archives them, so they would dilute it), but not of the
+    role share: rule 1 still reaches them when a group's definition changes (docs/ownership.md)."""
     archives = Counter(op.workspace for op in plan.ops if isinstance(op, ops.ArchiveMembership))
     destroys = Counter(op.workspace for op in plan.ops if isinstance(op, ops.DestroyGroup))
     archived = {(op.workspace, op.email) for op in plan.ops if isinstance(op, ops.ArchiveMembership)}
@@ -179,9 +181,10 @@ def _mass_change(plan: ops.Plan, snapshot: Snapshot) -> list[PlanRefused]:
     settings = rails_of(plan)
     for slug, ws in sorted(snapshot.workspaces.items()):
         rails = settings.get(slug, ops.WorkspaceRails(slug))
-        members = sum(1 for m in ws.memberships.values() if m.status != "archived" and not _ignored(m.email, rails))
+        members = sum(1 for m in ws.memberships.values() if m.status != "archived")
+        managed = sum(1 for m in ws.memberships.values() if m.status != "archived" and not _ignored(m.email, rails))
         for count, total, what in (
-            (archives[slug], members, "archive {count} of the {total} non-archived members"),
+            (archives[slug], managed, "archive {count} of the {total} non-archived members"),
             (roles[slug], members, "change the role of {count} of the {total} non-archived members"),
             (destroys[slug], len(ws.groups), "destroy {count} of the {total} custom groups"),
         ):
