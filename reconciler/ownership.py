@@ -57,8 +57,10 @@ def cede(desired: DesiredWorkspace, have: Workspace, renames: Mapping[str, str])
             memberships[email], notes = _keep_what_is_ceded(member, stored, want, rules, renames)
             ceded += [Ceded(f"{slug}/user/{email}", kind, reason) for kind, reason in notes]
     counts = external_members(have, rules.external_groups, renames)
-    for name in sorted(rules.external_groups):
+    for name in sorted(rules.external_groups):  # listed when the other writer has put members in it
         count = counts.get(name, 0)
+        if not count:
+            continue
         reason = (
             f"members: external ({count} member{'' if count == 1 else 's'}, kept as SSO/SCIM sync or the UI set them)"
         )

@@ -645,7 +645,9 @@ class Templates(Model):
 class ConfigFile(Model):
     version: Literal[1] = Field(description="the format version: 1")
     templates: Templates | None = Field(
-        default=None, description="shared definitions, usable in every workspace of the configuration"
+        default=None,
+        description="shared definitions, usable in every workspace of the configuration",
+        json_schema_extra=_not_null(),
     )
     workspaces: list[Workspace] = Field(default_factory=list)
 

@@ -171,3 +171,17 @@ def test_export_with_a_configuration_keeps_its_ownership_settings(harness: Harne
     assert replanned.exit_code == 0 and replanned.stdout.startswith(NO_CHANGES + "\n")
     plain = harness.cli("export")  # without the configuration: every member is the export's, as before
     assert "svc-ci@acme.com" in plain.stdout and "members: external" not in plain.stdout
+
+
+def test_the_split_example_applies_as_one_workspace_and_its_codeowners_name_its_files(harness: Harness) -> None:
+    root = Path(__file__).resolve().parents[2]
+    example = root / "examples" / "split"
+    owned = [line.split()[0] for line in (example / "CODEOWNERS").read_text().splitlines() if line.startswith("/")]
+    assert all((root / path.lstrip("/")).exists() for path in owned), owned
+
+    applied = harness.cli("apply", "-f", str(example), "--auto-approve")
+
+    assert applied.exit_code == 0, applied.stderr
+    planned = harness.cli("plan", "-f", str(example), "--detailed-exitcode")
+    assert planned.exit_code == 0 and planned.stdout.startswith(NO_CHANGES + "\n")
+    assert harness.groups_of("lisa@globex.example", "globex") == ["finance-reviewers", "sales-reviewers"]
