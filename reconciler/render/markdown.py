@@ -39,6 +39,7 @@ TRUNCATION_HINT = "Run reconciler plan locally for the full output."
 _TABLE_HEAD = ["| workspace | user | from | to | cause |", "| --- | --- | --- | --- | --- |"]
 WARNINGS_TITLE = "**Safety rails** (apply refuses this plan):"
 MASS_CHANGE_NOTE = "apply needs --allow-mass-change"
+NEEDS = {"mass-change": MASS_CHANGE_NOTE, "removals": "apply needs --allow-removals"}  # rails an option lifts
 NOTES_TITLE = "Notes:"
 MAX_NOTES = 20
 _DIFF_MARKERS = {"+": "+", "-": "-", "~": "!", ">": "!", "*": "!"}
@@ -232,7 +233,7 @@ def _notices(plan: Plan) -> list[str]:
     if plan.warnings:
         lines += ["", WARNINGS_TITLE, ""]
         for warning in plan.warnings:
-            needs = f"; {MASS_CHANGE_NOTE}" if warning.rule == "mass-change" else ""
+            needs = f"; {NEEDS[warning.rule]}" if warning.rule in NEEDS else ""
             lines.append(f"- `{warning.rule}`: {escape_cell(warning.message)}{needs}")
     if plan.notes:
         lines += ["", NOTES_TITLE, ""]

@@ -525,22 +525,25 @@ def test_empty_markdown() -> None:
 
 def test_markdown_shows_rail_warnings_and_notes() -> None:
     warning = ops.RailWarning("last-admin", "Cannot change role of last present admin, please ... (workspace 'a')")
+    removals = ops.RailWarning("removals", "the plan removes what is not in the configuration of workspace 'a'")
     plan = Plan(
         ops=(ops.ArchiveMembership(workspace="a", email="x@a.com", reason="r"),),
-        warnings=(warning,),
+        warnings=(warning, removals),
         notes=("a: note|1",),
     )
     lines = render_markdown(plan).splitlines()
-    assert lines[3:10] == [
+    assert lines[3:11] == [
         "",
         "**Safety rails** (apply refuses this plan):",
         "",
         "- `last-admin`: Cannot change role of last present admin, please ... (workspace 'a')",
+        "- `removals`: the plan removes what is not in the configuration of workspace 'a'; apply needs "
+        "--allow-removals",
         "",
         "Notes:",
         "",
     ]
-    assert lines[10] == "- a: note\\|1"
+    assert lines[11] == "- a: note\\|1"
     quiet = Plan(ops=(), notes=tuple(f"a: note {i}" for i in range(25)))
     lines = render_markdown(quiet).splitlines()
     assert lines[:3] == ["### reconciler plan", "", "No changes. The database matches the configuration."]
