@@ -56,9 +56,16 @@ def take_postgres_lock(conn: Connection, engine: Engine, timeout: float, actor: 
         text("SELECT set_config('application_name', :name, true)"), {"name": f"reconciler {command} by {actor}"[:63]}
     )
     deadline = time.monotonic() + timeout
+    unnamed = 0
     while not conn.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}):
         if time.monotonic() >= deadline:
-            raise LockTimeout(holder_message(_postgres_holder(engine, key), timeout))
+            holder = _postgres_holder(engine, key)
+            # No holder any more: it committed between our try and the look-up, so the lock is free; try again
+            # rather than refuse naming nobody (a busy machine makes that window wide).
+            if holder is None and unnamed < 3:
+                unnamed += 1
+                continue
+            raise LockTimeout(holder_message(holder, timeout))
         time.sleep(0.1)
 
 
