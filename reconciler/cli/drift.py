@@ -98,7 +98,7 @@ def drift_markdown(plan: Plan, names: dict[str, str]) -> str:
 
     status = IN_SYNC if plan.empty else "**Drift detected**: the database differs from the configuration."
     head = f"{DRIFT_TITLE}\n\n{status}"
-    if plan.empty and not plan.unmanaged:
+    if plan.empty and not plan.unmanaged and not plan.ceded:
         return head
     limit = DEFAULT_LIMIT - (len(head) - len(TITLE))
     return head + render_markdown(plan, limit=limit, workspace_names=names).removeprefix(TITLE)

@@ -97,6 +97,8 @@ def every_op_plan(*, with_metadata: bool = True) -> Plan:
         warnings=(ops.RailWarning("mass-change", "the plan would archive 4 of the 12 members", "pass it"),),
         notes=('acme: erin@acme.com is declared end-user but stays builder because of group "ops" (apps.create)',),
         unmanaged=("acme/group/sales",),
+        ceded=(ops.Ceded("acme/user/svc@acme.com", "ignored", 'ignored: matches settings.ignore "svc@*"'),),
+        rails=(ops.WorkspaceRails("acme", 0.5, 4, ("svc@*",), confirm_removals=True), ops.WorkspaceRails("beta", 1)),
         workspaces=("acme", "beta"),
         protected=("acme/user/bob@acme.com",),
         config_hash="sha256:1234",
@@ -165,10 +167,26 @@ def test_allow_unsigned_never_accepts_a_signature_that_does_not_verify() -> None
 def test_saved_plan_is_the_json_plan_plus_ops_and_signature() -> None:
     plan = every_op_plan()
     document = json.loads(dump_saved_plan(plan, KEYRING))
-    assert list(document) == [*plan_to_json_dict(plan), "workspaces", "protected", "plan_id", "ops", "signature"]
+    assert list(document) == [
+        *plan_to_json_dict(plan),
+        "workspaces",
+        "protected",
+        "plan_id",
+        "rails",
+        "ops",
+        "signature",
+    ]
+    assert document["rails"][1] == {  # a share written as an integer (1) reads back as a number
+        "workspace": "beta",
+        "mass_change_share": 1,
+        "mass_change_min": 10,
+        "ignore": [],
+        "confirm_removals": False,
+    }
     assert document["workspaces"] == ["acme", "beta"]
     assert document["protected"] == ["acme/user/bob@acme.com"]
-    shown = {k: v for k, v in document.items() if k not in ("workspaces", "protected", "plan_id", "ops", "signature")}
+    hidden = ("workspaces", "protected", "plan_id", "rails", "ops", "signature")
+    shown = {k: v for k, v in document.items() if k not in hidden}
     assert shown == plan_to_json_dict(plan)
     assert document["ops"][6]["permissions"]["flags"] == ["apps.create", "data_sources.delete"]
 
