@@ -308,8 +308,9 @@ class _WorkspaceDiff:
         promoted (their groups stay as they are; only the role follows the group's new permissions)."""
         if have.role != "end-user":
             return None
-        groups = {self.renames.get(g, g) for g in have.groups}
-        definitions = {**self.have_groups, **self.want.groups}
+        # the groups they hold after the plan: a group the plan destroys (prune) promotes nobody
+        definitions = {**self.have_groups, **self.want.groups} if not self.prune else dict(self.want.groups)
+        groups = {self.renames.get(g, g) for g in have.groups} & definitions.keys()
         new, implied = effective_role("end-user", groups, definitions)
         if new == "end-user":
             return None

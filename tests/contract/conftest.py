@@ -30,7 +30,7 @@ from fakes import MemoryBackend
 from lockbox_reference import TEST_LOCKBOX_KEY
 from tooljet_harness import VARIANTS, ToolJetDb, fresh_schema, load_sql
 
-from reconciler.state import Membership, User
+from reconciler.state import Membership, Metadata, User
 
 BACKENDS = [
     pytest.param("memory", id="memory"),
@@ -52,7 +52,7 @@ class MemoryUnderTest(BackendUnderTest):
         store = self.backend.store
         store.users.setdefault(email, User(email, first_name, "Lab"))
         ws = store.workspaces[slug]
-        ws.memberships[email] = Membership(email, "end-user", "active", frozenset(), None)
+        ws.memberships[email] = Membership(email, "end-user", "active", frozenset(), Metadata.EMPTY)
         store.workspaces[slug] = replace(ws, sso_sources={**ws.sso_sources, email: source})
 
     def sync_groups(self, slug: str, email: str, groups: tuple[str, ...]) -> None:

@@ -16,13 +16,13 @@ from fakes import MemoryBackend
 from reconciler import ops
 from reconciler.desired import DesiredState, DesiredWorkspace, Ownership
 from reconciler.errors import PlanRefused
-from reconciler.state import AppGrant, GroupPermissions, Membership, User, Workspace
+from reconciler.state import AppGrant, GroupPermissions, Membership, Metadata, User, Workspace
 from reconciler.workflow import apply_plan, make_plan
 
 VIEWERS = GroupPermissions(app_grants=(AppGrant("view", None),))
 MAKERS = GroupPermissions(flags=frozenset({"apps.create"}))
 ANN = Membership("ann@x.io", "admin", "active")
-BO = Membership("bo@x.io", "end-user", "active", frozenset({"viewers"}), {"team": "blue"})
+BO = Membership("bo@x.io", "end-user", "active", frozenset({"viewers"}), Metadata.of({"team": "blue"}))
 
 
 def desired(*members: Membership, groups: dict | None = None, **ownership: Any) -> DesiredState:
@@ -96,12 +96,14 @@ def test_metadata_left_alone_is_written_only_for_new_members() -> None:
     backend = MemoryBackend()
     apply(backend, desired(ANN, BO))
 
-    new = Membership("cy@x.io", "end-user", "active", metadata={"team": "red"})
-    plan = apply(backend, desired(ANN, replace(BO, metadata={"team": "green"}), new, manage_metadata=False))
+    new = Membership("cy@x.io", "end-user", "active", metadata=Metadata.of({"team": "red"}))
+    plan = apply(
+        backend, desired(ANN, replace(BO, metadata=Metadata.of({"team": "green"})), new, manage_metadata=False)
+    )
 
     assert (stored(backend, "bo@x.io").metadata, stored(backend, "cy@x.io").metadata) == (
-        {"team": "blue"},
-        {"team": "red"},
+        Metadata.of({"team": "blue"}),
+        Metadata.of({"team": "red"}),
     )
     assert [(c.address, c.kind) for c in plan.ceded] == [("acme/user/bo@x.io", "metadata")]
 
