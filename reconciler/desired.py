@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from typing import Literal
 
 from .errors import Location
@@ -18,9 +19,29 @@ from .state import User, Workspace
 
 @dataclass(frozen=True)
 class Settings:
-    prune: Literal["archive", "none"] = "archive"
+    prune: Literal["archive", "none", "confirm"] = "archive"  # confirm: planned as archive, applied on request
     strict_roles: bool = False
     protected_users: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Ownership:
+    """What the configuration cedes to other writers (issue 17, docs/ownership.md), and its rails' thresholds.
+
+    The default owns everything, as before the settings existed."""
+
+    ignore: tuple[str, ...] = ()  # lower-case email globs: members never created, changed, archived or drift
+    manage_roles: bool = True
+    manage_groups: bool = True
+    manage_metadata: bool = True
+    external_groups: frozenset[str] = frozenset()  # groups whose members belong to SSO/SCIM sync or the UI
+    mass_change_share: float = 0.25
+    mass_change_min: int = 10
+
+    def ignoring(self, email: str) -> str | None:
+        """The first ignore pattern ``email`` matches (case-insensitively), or None."""
+        lowered = email.lower()
+        return next((pattern for pattern in self.ignore if fnmatchcase(lowered, pattern)), None)
 
 
 @dataclass(frozen=True)
@@ -35,6 +56,7 @@ class DesiredWorkspace:
     # False when the secret references were left unresolved (validate, or a workspace not selected for plan):
     # the metadata then holds placeholders and must not be planned
     secrets_resolved: bool = True
+    ownership: Ownership = Ownership()
     # email -> when the membership and its group memberships end (``expires:``), and what had ended at load time;
     # only members with an ``expires`` anywhere. Expired memberships are declared archived in ``workspace``, and
     # expired group memberships are left out of it.

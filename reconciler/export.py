@@ -13,7 +13,8 @@ Round-trip rules (``export`` then ``plan`` prints ``No changes.``):
   group is stored, and exported, as ``builder``;
 - archived memberships get ``status: archived``; invited and active ones get nothing (``active`` is the
   default and means "not archived");
-- ``settings.prune: archive`` is written explicitly;
+- ``settings.prune: archive`` is written explicitly; with a configuration (``export -f CONFIG``) its ownership
+  settings are kept instead (``keep_ownership``, issue 17);
 - metadata is left out unless asked for (absent means "leave alone"), and then written in plain text.
 """
 
@@ -24,12 +25,13 @@ from typing import Any
 
 import yaml
 
+from .desired import DesiredState, DesiredWorkspace, Ownership
 from .roles import implying_groups
 from .safetext import escape as escape_control
 from .safetext import escape_json
 from .state import FLAG_NAMES, GroupPermissions, Membership, Snapshot, User, Workspace
 
-__all__ = ["EXPORT_HEADER", "adoption_warnings", "dump_config", "snapshot_to_config"]
+__all__ = ["EXPORT_HEADER", "adoption_warnings", "dump_config", "keep_ownership", "snapshot_to_config"]
 
 CONFIG_VERSION = 1
 MAP_TAG, SEQ_TAG = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
@@ -41,15 +43,16 @@ METADATA_OMITTED = "# Metadata was not exported: a user entry without `metadata:
 METADATA_INCLUDED = "# WARNING: contains metadata values in plain text. Keep it out of version control.\n"
 
 
-def snapshot_to_config(snapshot: Snapshot, *, with_metadata: bool) -> dict[str, Any]:
-    """Every workspace of ``snapshot`` as a configuration document (the data ``yaml.safe_load`` would return)."""
-    return {
-        "version": CONFIG_VERSION,
-        "workspaces": [
-            _workspace(snapshot.workspaces[slug], snapshot.users, with_metadata=with_metadata)
-            for slug in sorted(snapshot.workspaces)
-        ],
-    }
+def snapshot_to_config(snapshot: Snapshot, *, with_metadata: bool, keep: DesiredState | None = None) -> dict[str, Any]:
+    """Every workspace of ``snapshot`` as a configuration document (the data ``yaml.safe_load`` would return).
+
+    ``keep``: a configuration whose ownership settings the export keeps (issue 17, ``export -f CONFIG``)."""
+    workspaces = []
+    for slug in sorted(snapshot.workspaces):
+        desired = keep.workspaces.get(slug) if keep is not None else None
+        entry = _workspace(snapshot.workspaces[slug], snapshot.users, with_metadata=with_metadata)
+        workspaces.append(entry if desired is None else keep_ownership(entry, desired))
+    return {"version": CONFIG_VERSION, "workspaces": workspaces}
 
 
 def dump_config(config: dict[str, Any], *, with_metadata: bool) -> str:
@@ -221,3 +224,65 @@ def _user(user: User, member: Membership, *, with_metadata: bool) -> dict[str, A
         values = member.metadata.values
         entry["metadata"] = {key: values[key] for key in sorted(values)}
     return entry
+
+
+# --- ownership settings (issue 17) --------------------------------------------------------------------------
+
+
+def keep_ownership(entry: dict[str, Any], desired: DesiredWorkspace) -> dict[str, Any]:
+    """An exported workspace with the ownership settings of its configuration: ``prune``, ``ignore``,
+    ``manage``, ``rails`` (those that differ from the defaults) and ``members: external`` on the groups that
+    have it; members matching an ignore pattern are left out, and so are external groups from users' lists
+    (the configuration would refuse both). Plan on the result then stays empty."""
+    rules = desired.ownership
+    settings: dict[str, Any] = {"prune": desired.settings.prune}
+    if rules.ignore:
+        settings["ignore"] = list(rules.ignore)
+    manage = {"roles": rules.manage_roles, "groups": rules.manage_groups, "metadata": rules.manage_metadata}
+    if not all(manage.values()):
+        settings["manage"] = manage
+    defaults = Ownership()
+    if (rules.mass_change_share, rules.mass_change_min) != (defaults.mass_change_share, defaults.mass_change_min):
+        settings["rails"] = {"mass_change_share": rules.mass_change_share, "mass_change_min": rules.mass_change_min}
+    entry = {**entry, "settings": settings}
+    for group in entry.get("groups", []):
+        if group["name"] in rules.external_groups:
+            group["members"] = "external"
+    users = []
+    for user in entry["users"]:
+        if rules.ignoring(user["email"]) is not None:
+            continue
+        groups = [name for name in user.get("groups", []) if name not in rules.external_groups]
+        user = {k: v for k, v in user.items() if k != "groups"}
+        users.append(_with_groups(user, groups))
+    entry["users"] = users
+    return entry
+
+
+def _with_groups(user: dict[str, Any], groups: list[str]) -> dict[str, Any]:
+    """``groups`` back in its place (after ``status``, before ``metadata``), when there are any."""
+    if not groups:
+        return user
+    ordered = {k: v for k, v in user.items() if k != "metadata"}
+    ordered["groups"] = groups
+    if "metadata" in user:
+        ordered["metadata"] = user["metadata"]
+    return ordered
+
+
+def ownership_notes(snapshot: Snapshot, keep: DesiredState | None) -> list[str]:
+    """Members the backend read as created by single sign-on, in workspaces the export gives no ownership
+    settings: a reminder that sign-ins and group sync are other writers of the same rows (docs/ownership.md)."""
+    notes = []
+    for slug in sorted(snapshot.workspaces):
+        sources = snapshot.workspaces[slug].sso_sources
+        if not sources or (keep is not None and slug in keep.workspaces):
+            continue
+        kinds = ", ".join(sorted(set(sources.values())))
+        count = len(sources)
+        notes.append(
+            f"workspace {slug!r}: {count} member{'' if count == 1 else 's'} joined by single sign-on ({kinds}); if "
+            "sign-ins or ToolJet's group sync manage them, add settings.ignore patterns or members: external to "
+            "the exported groups before applying (docs/ownership.md)"
+        )
+    return [escape_control(note) for note in notes]

@@ -257,6 +257,33 @@ class RailWarning:
 
 
 @dataclass(frozen=True)
+class Ceded:
+    """Something the configuration leaves to other writers (issue 17): listed by plan and drift, never drift.
+
+    ``kind``: ``ignored`` (a member matching settings.ignore), ``external`` (a group whose members are external),
+    ``role`` / ``groups`` / ``metadata`` (a member's kind that settings.manage leaves alone, where the
+    configuration says otherwise)."""
+
+    address: str
+    kind: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class WorkspaceRails:
+    """A workspace's rail settings, carried by the plan so that apply (also of a saved plan) checks the same ones.
+
+    ``ignore``: members the mass-change totals leave out (they are not this configuration's);
+    ``confirm_removals``: ``prune: confirm``, whose archives and group destructions need --allow-removals."""
+
+    workspace: str
+    mass_change_share: float = 0.25
+    mass_change_min: int = 10
+    ignore: tuple[str, ...] = ()
+    confirm_removals: bool = False
+
+
+@dataclass(frozen=True)
 class ExpiringAccess:
     """A membership (``group`` empty) or group membership that ends within the window ``plan``/``drift`` look
     ahead (``--expiring-within``): ``expires`` as shown (UTC, zone included), ``at`` as an ISO 8601 UTC time."""
@@ -296,6 +323,9 @@ class UpdateMembership(Op):
     @property
     def address(self) -> str:
         return f"{self.workspace}/user/{self.email}"
+
+
+DECLARED_ARCHIVE_REASON = "status: archived in configuration; groups and metadata kept"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -376,6 +406,11 @@ class Plan:
     warnings: tuple[RailWarning, ...] = ()
     # What a reviewer should know that is not a change, e.g. a declared demotion that a group absorbs.
     notes: tuple[str, ...] = ()
+    # What the configuration cedes to other writers (settings.ignore, members: external, settings.manage): listed
+    # by plan and drift, never drift.
+    ceded: tuple[Ceded, ...] = ()
+    # Per-workspace rail settings (thresholds, prune: confirm); workspaces without an entry use the defaults.
+    rails: tuple[WorkspaceRails, ...] = ()
     # Access that ends within the window the plan looked ahead (``--expiring-within``, ``expiring_window``).
     expiring: tuple[ExpiringAccess, ...] = ()
     expiring_window: str = ""

@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 from . import ops
 from .desired import DesiredState, DesiredWorkspace
 from .expiry import expired_reason
-from .ops import FieldChange, Grant, MetadataKeyChange, Plan, RoleChange
+from .ops import DECLARED_ARCHIVE_REASON, FieldChange, Grant, MetadataKeyChange, Plan, RoleChange, WorkspaceRails
+from .ownership import cede, joined_by
 from .roles import BuilderLevelReason, describe_groups, effective_role, implying_groups
 from .state import (
     DEFAULT_BUILDER_PERMISSIONS,
@@ -32,8 +33,8 @@ from .state import (
     Workspace,
 )
 
-PRUNE_ARCHIVE_REASON = "not in configuration, prune: archive; groups and metadata kept"
-DECLARED_ARCHIVE_REASON = "status: archived in configuration; groups and metadata kept"
+PRUNE_REASON = "not in configuration, prune: {prune}; groups and metadata kept"
+PRUNE_ARCHIVE_REASON = PRUNE_REASON.format(prune="archive")
 PRIVILEGED: frozenset[Role] = frozenset({"admin", "builder"})
 HELD_NOTES_PER_WORKSPACE = 10  # notes about declared end-users kept at builder, per workspace, before a count
 
@@ -56,9 +57,11 @@ def build_plan(
     unmanaged: list[str] = []
     users_done: set[str] = set()
     protected: list[str] = []
+    ceded: list[ops.Ceded] = []
     for slug in selected:
         protected += [f"{slug}/user/{e}" for e in sorted(desired.workspaces[slug].settings.protected_users)]
         diff = _WorkspaceDiff(desired.workspaces[slug], snapshot.workspaces.get(slug))
+        ceded += diff.ceded
         out += diff.workspace_ops()
         out += _user_ops(slug, diff.planned_memberships(), desired.users, snapshot.users, users_done)
         out += diff.membership_ops()
@@ -79,7 +82,26 @@ def build_plan(
         state_fingerprint=snapshot.fingerprint,
         created_at=created_at or datetime.now(UTC).isoformat(timespec="seconds"),
         plan_id=plan_id or uuid.uuid4().hex,
+        ceded=tuple(ceded),
+        rails=workspace_rails(desired, selected),
     )
+
+
+def workspace_rails(desired: DesiredState, slugs: Iterable[str]) -> tuple[WorkspaceRails, ...]:
+    """The rail settings of the workspaces that do not use the defaults (issue 17), for the plan to carry."""
+    result = []
+    for slug in slugs:
+        ws = desired.workspaces[slug]
+        rails = WorkspaceRails(
+            slug,
+            ws.ownership.mass_change_share,
+            ws.ownership.mass_change_min,
+            ws.ownership.ignore,
+            ws.settings.prune == "confirm",
+        )
+        if rails != WorkspaceRails(slug):
+            result.append(rails)
+    return tuple(result)
 
 
 def diff_permissions(before: GroupPermissions, after: GroupPermissions) -> tuple[FieldChange, ...]:
@@ -143,8 +165,11 @@ class _WorkspaceDiff:
         self.want = self.desired.workspace
         self.slug = self.want.slug
         self.have = self.current or Workspace(self.slug, self.want.name, builder=DEFAULT_BUILDER_PERMISSIONS)
-        self.prune = self.desired.settings.prune == "archive"
+        self.prune = self.desired.settings.prune != "none"  # archive, or confirm (apply asks for --allow-removals)
         self.renames = self._renames()  # old name -> new name
+        self.everyone = self.have.memberships  # ignored members included (they still lose a destroyed group)
+        ceding = cede(self.desired, self.have, self.renames)
+        self.want, self.have, self.ignored, self.ceded = ceding.want, ceding.have, ceding.ignored, ceding.ceded
         # the database's groups as they will be named after the renames
         self.have_groups = {self.renames.get(n, n): p for n, p in self.have.groups.items()}
         self.unmanaged_groups = set() if self.prune else self.have_groups.keys() - self.want.groups.keys()
@@ -234,7 +259,7 @@ class _WorkspaceDiff:
             return []
         doomed = sorted(self.have_groups.keys() - self.want.groups.keys())
         counts = dict.fromkeys(doomed, 0)
-        for member in self.have.memberships.values():
+        for member in self.everyone.values():
             for group in member.groups:
                 name = self.renames.get(group, group)
                 if name in counts:
@@ -269,10 +294,16 @@ class _WorkspaceDiff:
             if self.have.memberships[email].status == "archived":
                 continue  # not in the file and archived: left alone, groups never promote it (rule of archives)
             if self.prune:
-                archives.append(ops.ArchiveMembership(workspace=self.slug, email=email, reason=PRUNE_ARCHIVE_REASON))
+                reason = PRUNE_REASON.format(prune=self.desired.settings.prune) + joined_by(self.have, email)
+                archives.append(ops.ArchiveMembership(workspace=self.slug, email=email, reason=reason))
             else:
                 self.unmanaged.append(f"{self.slug}/user/{email}")
                 promotion = self._unmanaged_promotion(self.have.memberships[email])
+                if promotion is not None:
+                    updates.append(promotion)
+        for email in sorted(self.ignored):  # ignored members are left alone, but rule 1 holds for them too
+            if self.ignored[email].status != "archived":
+                promotion = self._unmanaged_promotion(self.ignored[email])
                 if promotion is not None:
                     updates.append(promotion)
         return creates + updates + archives
@@ -296,8 +327,9 @@ class _WorkspaceDiff:
         promoted (their groups stay as they are; only the role follows the group's new permissions)."""
         if have.role != "end-user":
             return None
-        groups = {self.renames.get(g, g) for g in have.groups}
-        definitions = {**self.have_groups, **self.want.groups}
+        # the groups they hold after the plan: a group the plan destroys (prune) promotes nobody
+        definitions = {**self.have_groups, **self.want.groups} if not self.prune else dict(self.want.groups)
+        groups = {self.renames.get(g, g) for g in have.groups} & definitions.keys()
         new, implied = effective_role("end-user", groups, definitions)
         if new == "end-user":
             return None

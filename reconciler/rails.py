@@ -7,23 +7,31 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection
+from fnmatch import fnmatchcase
 
 from . import ops
 from .errors import PlanRefused
 from .roles import LAST_ADMIN_MESSAGE, active_admins, describe_groups, implying_groups
 from .state import ROLE_RANK, GroupPermissions, Snapshot, Workspace
 
-MASS_CHANGE_SHARE = 0.25
+MASS_CHANGE_SHARE = 0.25  # the defaults; settings.rails changes them per workspace (ops.WorkspaceRails)
 MASS_CHANGE_MINIMUM = 10
 
 
 def check_rails(
-    plan: ops.Plan, snapshot: Snapshot, *, protected: Collection[str] = (), allow_mass_change: bool = False
+    plan: ops.Plan,
+    snapshot: Snapshot,
+    *,
+    protected: Collection[str] = (),
+    allow_mass_change: bool = False,
+    allow_removals: bool = False,
 ) -> list[PlanRefused]:
     """Every rule the plan breaks. ``protected`` holds ``slug/user/email`` addresses (SPEC 2.1)."""
     refusals = _last_admin(plan, snapshot) + _role_rule(plan, snapshot) + _protected(plan, protected)
     if not allow_mass_change:
         refusals += _mass_change(plan, snapshot)
+    if not allow_removals:
+        refusals += removals(plan)
     return refusals
 
 
@@ -154,7 +162,10 @@ def _protected(plan: ops.Plan, protected: Collection[str]) -> list[PlanRefused]:
 
 def _mass_change(plan: ops.Plan, snapshot: Snapshot) -> list[PlanRefused]:
     """Archiving, or changing the role of, more than 25 % of a workspace's non-archived members; destroying more
-    than 25 % of its custom groups (each counted alone, for workspaces with at least 10 of them)."""
+    than 25 % of its custom groups (each counted alone, for workspaces with at least 10 of them). The share and the
+    minimum are the workspace's settings.rails when the plan carries them. Members matching settings.ignore are
+    left out of the archive share (the configuration never archives them, so they would dilute it), but not of the
+    role share: rule 1 still reaches them when a group's definition changes (docs/ownership.md)."""
     archives = Counter(op.workspace for op in plan.ops if isinstance(op, ops.ArchiveMembership))
     destroys = Counter(op.workspace for op in plan.ops if isinstance(op, ops.DestroyGroup))
     archived = {(op.workspace, op.email) for op in plan.ops if isinstance(op, ops.ArchiveMembership)}
@@ -167,19 +178,68 @@ def _mass_change(plan: ops.Plan, snapshot: Snapshot) -> list[PlanRefused]:
         if member is not None and member.status != "archived":
             roles[op.workspace] += 1
     refusals = []
+    settings = rails_of(plan)
     for slug, ws in sorted(snapshot.workspaces.items()):
+        rails = settings.get(slug, ops.WorkspaceRails(slug))
         members = sum(1 for m in ws.memberships.values() if m.status != "archived")
+        managed = sum(1 for m in ws.memberships.values() if m.status != "archived" and not _ignored(m.email, rails))
         for count, total, what in (
-            (archives[slug], members, "archive {count} of the {total} non-archived members"),
+            (archives[slug], managed, "archive {count} of the {total} non-archived members"),
             (roles[slug], members, "change the role of {count} of the {total} non-archived members"),
             (destroys[slug], len(ws.groups), "destroy {count} of the {total} custom groups"),
         ):
-            if total >= MASS_CHANGE_MINIMUM and count > MASS_CHANGE_SHARE * total:
+            if total >= rails.mass_change_min and count > rails.mass_change_share * total:
                 refusals.append(
                     PlanRefused(
                         "mass-change",
-                        f"the plan would {what.format(count=count, total=total)} of workspace {slug!r} (more than 25%)",
+                        f"the plan would {what.format(count=count, total=total)} of workspace {slug!r} (more than "
+                        f"{rails.mass_change_share * 100:g}%)",
                         hint="check the configuration; pass --allow-mass-change if this is intended",
                     )
                 )
+    return refusals
+
+
+# --- issue 17: per-workspace thresholds, prune: confirm ------------------------------------------------------
+
+
+def rails_of(plan: ops.Plan) -> dict[str, ops.WorkspaceRails]:
+    """The plan's per-workspace rail settings (workspaces without one use the defaults)."""
+    return {rails.workspace: rails for rails in plan.rails}
+
+
+def _ignored(email: str, rails: ops.WorkspaceRails) -> bool:
+    """Members matching settings.ignore are not the configuration's: the mass-change totals leave them out."""
+    return any(fnmatchcase(email.lower(), pattern) for pattern in rails.ignore)
+
+
+def removals(plan: ops.Plan) -> list[PlanRefused]:
+    """``prune: confirm``: the plan's archives of members not in the configuration and its group destructions
+    need --allow-removals (a declared ``status: archived`` is no removal: the configuration asks for it)."""
+    confirm = {rails.workspace for rails in plan.rails if rails.confirm_removals}
+    archives: Counter[str] = Counter()
+    destroys: Counter[str] = Counter()
+    for op in plan.ops:
+        if op.workspace not in confirm:
+            continue
+        if isinstance(op, ops.ArchiveMembership) and op.reason != ops.DECLARED_ARCHIVE_REASON:
+            archives[op.workspace] += 1
+        elif isinstance(op, ops.DestroyGroup):
+            destroys[op.workspace] += 1
+    refusals = []
+    for slug in sorted(confirm):
+        parts = [
+            f"{count} {noun}{'' if count == 1 else 's'}"
+            for count, noun in ((archives[slug], "archive of a member"), (destroys[slug], "group destruction"))
+            if count
+        ]
+        if parts:
+            refusals.append(
+                PlanRefused(
+                    "removals",
+                    f"the plan removes what is not in the configuration of workspace {slug!r} ({' and '.join(parts)}), "
+                    "and its settings.prune is confirm",
+                    hint="review the removals in the plan, then pass --allow-removals to apply them",
+                )
+            )
     return refusals

@@ -176,6 +176,10 @@ class Workspace:
     groups: dict[str, GroupPermissions] = field(default_factory=dict, hash=False)  # custom groups by name
     memberships: dict[str, Membership] = field(default_factory=dict, hash=False)  # by email
     id: str | None = None  # backend identifier, used in invitation links
+    # Members that joined by single sign-on rather than by an invitation (issue 17): email -> how ("saml",
+    # "google", "openid", "ldap", "git", or "sso" when only the SSO profile shows it). Read by the ToolJet
+    # backend; the plan names it, so that a reviewer sees whose sign-ins create and sync these members.
+    sso_sources: dict[str, str] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)

@@ -298,8 +298,16 @@ def with_warnings(plan: Plan, snapshot: Snapshot) -> Plan:
     return replace(plan, warnings=tuple(RailWarning(r.rule, r.message, r.hint or "") for r in broken))
 
 
-def refusals(plan: Plan, snapshot: Snapshot, *, allow_mass_change: bool) -> list[PlanRefused]:
-    return check_rails(plan, snapshot, protected=plan.protected, allow_mass_change=allow_mass_change)
+def refusals(
+    plan: Plan, snapshot: Snapshot, *, allow_mass_change: bool, allow_removals: bool = False
+) -> list[PlanRefused]:
+    return check_rails(
+        plan,
+        snapshot,
+        protected=plan.protected,
+        allow_mass_change=allow_mass_change,
+        allow_removals=allow_removals,
+    )
 
 
 def apply_plan(
@@ -311,6 +319,7 @@ def apply_plan(
     command: str,
     lock_timeout: float = 0.0,
     allow_mass_change: bool = False,
+    allow_removals: bool = False,
     progress: Callable[[int, int], None] | None = None,
     stale_message: str = STALE_MESSAGE,
     single_use: bool = False,
@@ -319,6 +328,7 @@ def apply_plan(
     """Execute ``plan`` if the database still is what it was planned against and no safety rail objects.
 
     ``single_use`` (a saved plan): refused when a run that applied the same plan id was recorded before.
+    ``allow_removals``: apply the removals of workspaces with ``prune: confirm`` (refused without it).
 
     ``stale_message`` is what the refusal (and its audit row) says when the database changed since the plan was
     made: the default speaks of a saved plan; a plan made moments ago by the same command needs other words.
@@ -333,7 +343,7 @@ def apply_plan(
     def check(snapshot: Snapshot) -> None:
         if snapshot.fingerprint != plan.state_fingerprint:
             raise StalePlan(stale_message)
-        broken = refusals(plan, snapshot, allow_mass_change=allow_mass_change)
+        broken = refusals(plan, snapshot, allow_mass_change=allow_mass_change, allow_removals=allow_removals)
         if plan.policies:
             broken += [PlanRefused("policy", describe_result(r)) for r in denied(policy_results(plan, snapshot))]
         if broken:

@@ -126,7 +126,7 @@ def drift_markdown(plan: Plan, names: dict[str, str]) -> str:
         status = f"**Drift detected**: {POLICY_DRIFT}"
     head = f"{DRIFT_TITLE}\n\n{status}"
     governance = any(not r.passed for r in plan.policy_results) or plan.expiring or plan.hygiene
-    if plan.empty and not plan.unmanaged and not governance:
+    if plan.empty and not plan.unmanaged and not plan.ceded and not governance:
         return head
     limit = DEFAULT_LIMIT - (len(head) - len(TITLE))
     return head + render_markdown(plan, limit=limit, workspace_names=names).removeprefix(TITLE)

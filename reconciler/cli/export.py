@@ -11,9 +11,10 @@ from pathlib import Path
 
 import click
 
+from ..desired import DesiredState
 from ..errors import ReconcilerError
 from ..state import Snapshot
-from .options import workspace_option
+from .options import config_option, workspace_option
 from .output import inform, note, warning
 from .runtime import Runtime
 from .workspaces import require_workspaces
@@ -33,20 +34,25 @@ PLAIN_TEXT_WARNING = (
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the YAML to this file instead of standard output.",
 )
+@config_option(required=False)
 @click.pass_obj
-def export_command(runtime: Runtime, workspaces: tuple[str, ...], with_metadata: bool, output: Path | None) -> None:
+def export_command(
+    runtime: Runtime, workspaces: tuple[str, ...], with_metadata: bool, output: Path | None, config_path: Path | None
+) -> None:
     """Write the database as configuration YAML (to adopt an existing database).
 
     Without --with-metadata, user entries have no `metadata:` key, which plan and apply read as "leave the
     metadata alone", so `plan` on the export prints `No changes.`. Only the chosen workspaces (default: all)
-    and their members are exported.
+    and their members are exported. With -f CONFIG, the export keeps that configuration's ownership settings
+    (prune, ignore, manage, rails, members: external) and leaves out what they cede (docs/ownership.md).
 
     \b
     Example:
       reconciler export -o access/workspaces.yaml
       reconciler plan -f access/workspaces.yaml      # No changes.
+      reconciler export -f access/ -o refreshed.yaml  # keeps access/'s ownership settings
     """
-    from ..export import adoption_warnings, dump_config, snapshot_to_config
+    from ..export import adoption_warnings, dump_config, ownership_notes, snapshot_to_config
 
     backend = runtime.backend()  # never created (SPEC 3): a missing or empty database is an error
     existing = backend.list_workspaces()
@@ -57,15 +63,27 @@ def export_command(runtime: Runtime, workspaces: tuple[str, ...], with_metadata:
         warning(PLAIN_TEXT_WARNING)
     else:
         _note_omitted_metadata(snapshot)
-    text = dump_config(snapshot_to_config(snapshot, with_metadata=with_metadata), with_metadata=with_metadata)
+    keep = _ownership_of(config_path) if config_path is not None else None
+    exported = snapshot_to_config(snapshot, with_metadata=with_metadata, keep=keep)
+    text = dump_config(exported, with_metadata=with_metadata)
     for line in adoption_warnings(snapshot):
         warning(line)
+    for line in ownership_notes(snapshot, keep):
+        note(line)
     if output is None:
         click.echo(text, nl=False)
         return
     _write(output, text, private=with_metadata)
     count = len(snapshot.workspaces)
     inform(f"Wrote {count} workspace{'' if count == 1 else 's'} to {output}.")
+
+
+def _ownership_of(config_path: Path) -> DesiredState:
+    """The configuration whose ownership settings the export keeps: checked, but its secrets not resolved
+    (they are not needed, and not written)."""
+    from ..config.loader import load_config
+
+    return load_config(config_path, resolve_secrets=False, warn=warning)
 
 
 def _note_omitted_metadata(snapshot: Snapshot) -> None:

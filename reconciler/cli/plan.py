@@ -86,17 +86,15 @@ def stdin_is_interactive() -> bool:
     return sys.stdin.isatty()
 
 
-def _broken_rails(planned: Planned, *, allow_mass_change: bool) -> list[PlanRefused]:
+def _broken_rails(planned: Planned, *, allow_mass_change: bool, allow_removals: bool = False) -> list[PlanRefused]:
     """The rails the plan breaks, as ``make_plan`` found them (``Plan.warnings``): not computed a second time."""
-    return [
-        PlanRefused(w.rule, w.message, hint=w.hint or None)
-        for w in planned.plan.warnings
-        if not (allow_mass_change and w.rule == "mass-change")
-    ]
+    allowed = {"mass-change"} if allow_mass_change else set()
+    allowed |= {"removals"} if allow_removals else set()
+    return [PlanRefused(w.rule, w.message, hint=w.hint or None) for w in planned.plan.warnings if w.rule not in allowed]
 
 
-def _raise_refusals(planned: Planned, *, allow_mass_change: bool) -> None:
-    broken = _broken_rails(planned, allow_mass_change=allow_mass_change)
+def _raise_refusals(planned: Planned, *, allow_mass_change: bool, allow_removals: bool = False) -> None:
+    broken = _broken_rails(planned, allow_mass_change=allow_mass_change, allow_removals=allow_removals)
     if broken:
         raise refused(broken)
 
@@ -139,9 +137,12 @@ def plan(
     click.echo(_render(planned.plan, fmt, runtime.color, workspace_names(planned)))
     for line in planned.plan.notes:
         note(line)
-    _raise_refusals(planned, allow_mass_change=True)
+    _raise_refusals(planned, allow_mass_change=True, allow_removals=True)
     for refusal in _mass_refusals(planned):
         warning(f"{refusal.message}; apply needs --allow-mass-change")
+    for refusal in _broken_rails(planned, allow_mass_change=False):
+        if refusal.rule == "removals":  # prune: confirm (issue 17)
+            warning(f"{refusal.message}; apply needs --allow-removals")
     if out is not None:
         _save_plan(planned.plan, keyring, out)
     if detailed_exitcode and not planned.plan.empty:
@@ -180,6 +181,11 @@ def _mass_refusals(planned: Planned) -> list[PlanRefused]:
 @click.option(
     "--allow-mass-change", is_flag=True, help="Allow archiving, re-roling or destroying more than 25% of a workspace."
 )
+@click.option(
+    "--allow-removals",
+    is_flag=True,
+    help="Apply the archives and group destructions of workspaces with prune: confirm.",
+)
 @click.option("--actor", help="Who is applying, for the audit log (default: CI user or OS user).")
 @click.option(
     "--allow-unsigned",
@@ -209,6 +215,7 @@ def apply(
     auto_approve: bool,
     lock_timeout: float,
     allow_mass_change: bool,
+    allow_removals: bool,
     actor: str | None,
     allow_unsigned: bool,
     plan_max_age: str,
@@ -232,7 +239,7 @@ def apply(
 
     if planfile is None and config_path is None:
         fail("give either -f CONFIG or a saved PLANFILE", hint="reconciler apply -f workspace.yaml")
-    options = _ApplyOptions(default_actor(actor), lock_timeout, allow_mass_change, only_expiries)
+    options = _ApplyOptions(default_actor(actor), lock_timeout, allow_mass_change, allow_removals, only_expiries)
     if planfile is not None:
         _refuse_planning_options(workspace=bool(workspaces), strict_roles=strict_roles)
         policies = _current_policies(config_path)
@@ -261,6 +268,7 @@ class _ApplyOptions:
     actor: str
     lock_timeout: float
     allow_mass_change: bool
+    allow_removals: bool = False
     only_expiries: bool = False
 
 
@@ -339,7 +347,7 @@ def _apply_config(
         click.echo(render_text(planned.plan, color=runtime.color, workspace_names=workspace_names(planned)))
         if planned.plan.empty:
             return
-        _raise_refusals(planned, allow_mass_change=options.allow_mass_change)
+        _raise_refusals(planned, allow_mass_change=options.allow_mass_change, allow_removals=options.allow_removals)
         if options.only_expiries:
             _refuse_unless_expiries(planned.plan)  # before the question
         keyring = _keyring_for_invitations(runtime, planned.plan, keyring)  # refused before the question
@@ -391,6 +399,7 @@ def _execute(
             command=command,
             lock_timeout=options.lock_timeout,
             allow_mass_change=options.allow_mass_change,
+            allow_removals=options.allow_removals,
             progress=progress,
             stale_message=stale_message,
             single_use=command == "apply PLANFILE",

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from ..desired import DesiredState, DesiredWorkspace, Settings
+from ..desired import DesiredState, DesiredWorkspace, Ownership, Settings
 from ..errors import ConfigError, Location, Problem
 from ..expiry import MemberExpiries, current_time
 from ..roles import STRICT_ROLES_MESSAGE, strict_role_conflicts
@@ -27,8 +28,9 @@ from ..state import (
     Workspace,
 )
 from . import models
+from .composition import TemplateIndex, check_names, index_templates, join_split_workspaces
 from .files import FileRefused, FileTooLarge, allowed_roots, confine, is_key_name, read_regular_file
-from .loader import LoadedUser, LoadedWorkspace, sorted_problems
+from .loader import LoadedTemplate, LoadedUser, LoadedWorkspace, sorted_problems
 from .policy_rules import LoadedPolicy, build_policies, check_desired, declared_names
 
 DUPLICATE_EMAIL = "Duplicate email found. Please provide a unique email address."
@@ -49,6 +51,7 @@ def build_desired(
     config_root: Path | None = None,
     selected: Collection[str] | None = None,
     warnings: tuple[str, ...] = (),
+    templates: list[LoadedTemplate] | None = None,
     now: datetime | None = None,
     policies: list[LoadedPolicy] | None = None,
 ) -> DesiredState:
@@ -61,20 +64,18 @@ def build_desired(
     """
     problems = list(problems or [])
     now = now if now is not None else current_time(environ)
+    workspaces = join_split_workspaces(workspaces, problems)  # one workspace over several files (issue 17)
+    check_names(workspaces, problems)
+    template_index = index_templates(templates or [], problems)
     _check_unique(
-        [(ws.model.slug, (ws.locate, ("slug",))) for ws in workspaces if ws.slug_valid],
-        "workspace slug {!r} is declared twice",
-        problems,
-    )
-    _check_unique(
-        [(ws.model.name, (ws.locate, ("name",))) for ws in workspaces if ws.name_valid],
+        [(ws.model.name, (ws.locate, ("name",))) for ws in workspaces if ws.name_valid and ws.model.name is not None],
         "workspace name {!r} is used twice",
         problems,
     )
     desired: dict[str, DesiredWorkspace] = {}
     for ws in workspaces:
         resolve = resolve_secrets and (selected is None or ws.model.slug in selected)
-        checker = _WorkspaceChecker(ws, problems, resolve, environ, config_root, now=now)
+        checker = _WorkspaceChecker(ws, problems, resolve, environ, config_root, template_index, now=now)
         result = checker.run()
         if result is not None and ws.model.slug not in desired:
             desired[ws.model.slug] = result
@@ -179,6 +180,7 @@ class _WorkspaceChecker:
         resolve_secrets: bool,
         environ: Mapping[str, str],
         config_root: Path | None = None,
+        templates: TemplateIndex | None = None,
         *,
         now: datetime,
     ) -> None:
@@ -189,11 +191,14 @@ class _WorkspaceChecker:
         self.problems = problems
         self.resolve_secrets = resolve_secrets
         self.environ = environ
-        self.secret_roots = _secret_roots(ws, config_root)
+        self.config_root = config_root
+        self.secret_roots: dict[int, list[Path]] = {}  # by id() of the file (part) of the workspace
+        self.templates = templates or TemplateIndex()
         self.metadata_sources: dict[str, dict[str, str]] = {}
         self.app_slugs = {a.slug for a in self.model.apps}
         self.ds_names = {d.name for d in self.model.data_sources}
         self.group_names = {g.name for g in self.model.groups}
+        self.external = frozenset(g.name for g in self.model.groups if self._members(g) == "external")
         self.listings: dict[str, str] = {}
 
     def error(self, where: Location, message: str, hint: str | None = None) -> None:
@@ -214,9 +219,10 @@ class _WorkspaceChecker:
         memberships = self._memberships(groups)
         self._check_protected(memberships)
         self._check_admin()
+        self._check_ownership()
         state = Workspace(
             slug=self.model.slug,
-            name=self.model.name,
+            name=self.model.name or "",
             status=self.model.status,
             apps={a.slug: a.name for a in self.model.apps},
             data_sources=frozenset(self.ds_names),
@@ -232,9 +238,15 @@ class _WorkspaceChecker:
         self._check_strict_roles(state, settings)  # also next to other errors: every problem in one pass
         if len(self.problems) > before or self.ws.partial:
             return None
-        previously = {g.name: tuple(g.previously) for g in self.model.groups if g.previously}
+        previously = {g.name: tuple(self._previously(g)) for g in self.model.groups if self._previously(g)}
         return DesiredWorkspace(
-            state, settings, previously, self.metadata_sources, self.resolve_secrets, expiries=self.expiries
+            state,
+            settings,
+            previously,
+            self.metadata_sources,
+            self.resolve_secrets,
+            self._ownership(),
+            expiries=self.expiries,
         )
 
     # --- registry and grants -------------------------------------------------------------------
@@ -253,30 +265,47 @@ class _WorkspaceChecker:
         )
         names = [(g.name, (loc, ("groups", i, "name"))) for i, g in enumerate(self.model.groups)]
         for i, group in enumerate(self.model.groups):
-            names += [(old, (loc, ("groups", i, "previously", k))) for k, old in enumerate(group.previously)]
+            if group.previously:
+                names += [(old, (loc, ("groups", i, "previously", k))) for k, old in enumerate(group.previously)]
+            else:  # the former names a template gives, located at the group's template key
+                names += [(old, (loc, ("groups", i, "template"))) for old in self._previously(group)]
         _check_unique(names, "group {!r} is declared twice (as a name or in previously)", self.problems)
 
-    def _grants(self, granular: models.Granular | None, path: tuple) -> tuple[tuple, tuple]:
+    def _grants(
+        self, granular: models.Granular | None, path: tuple, *, template: _TemplateUse | None = None
+    ) -> tuple[tuple, tuple]:
+        """``template``: the grants are a template's, checked against this workspace's registry."""
         if granular is None:
             return (), ()
         apps, sources = [], []
         for i, grant in enumerate(granular.apps):
-            targets = self._targets(grant.apps, self.app_slugs, "app", (*path, "apps", i, "apps"))
+            targets = self._targets(grant.apps, self.app_slugs, "app", (*path, "apps", i, "apps"), template)
             apps.append(AppGrant(grant.access, targets, grant.hide_from_dashboard))
         for i, ds in enumerate(granular.data_sources):
             targets = self._targets(
-                ds.data_sources, self.ds_names, "data source", (*path, "data_sources", i, "data_sources")
+                ds.data_sources, self.ds_names, "data source", (*path, "data_sources", i, "data_sources"), template
             )
             sources.append(DataSourceGrant(ds.access, targets))
         return tuple(apps), tuple(sources)
 
-    def _targets(self, value: object, known: set[str], what: str, path: tuple) -> tuple[str, ...] | None:
+    def _targets(
+        self, value: object, known: set[str], what: str, path: tuple, template: _TemplateUse | None = None
+    ) -> tuple[str, ...] | None:
         what_list = "apps" if what == "app" else "data_sources"
         if value == "all":
             return None
         assert isinstance(value, list)
         for k, name in enumerate(value):
-            if name not in known and not self.ws.excused(what_list, name):
+            if name not in known and not self.ws.excused(what_list, name) and template is not None:
+                index, used = template
+                self.error(
+                    self.ws.locate("groups", index, "template"),
+                    f"template {quoted(used.model.name)} grants on {what} {quoted(name)}, which workspace "
+                    f"{self.ws.display_slug!r} does not register",
+                    f"the template's grant is at {used.locate(*path, k)}; register the {what} in this workspace's "
+                    f"{what_list}",
+                )
+            elif name not in known and not self.ws.excused(what_list, name):
                 self.error(
                     self.ws.locate(*path, k),
                     f"unknown {what} {quoted(name)}",
@@ -302,6 +331,9 @@ class _WorkspaceChecker:
             i, group = by_name[name]
             apps, sources = self._grants(group.granular, ("groups", i, "granular"))
             flags = _flag_values(group.permissions)
+            template = self._template_of(i, group)
+            if template is not None:
+                flags, apps, sources = self._from_template(i, group, template, flags, apps, sources)
             if group.duplicate_of is not None and group.duplicate_of.group in resolved:
                 source = resolved[group.duplicate_of.group]
                 parts = set(group.duplicate_of.parts)
@@ -402,7 +434,7 @@ class _WorkspaceChecker:
         copies: dict[str, set[str]] = {}
         for group in self.model.groups:
             dup = group.duplicate_of
-            if dup is not None and "users" in dup.parts:
+            if dup is not None and "users" in dup.parts and group.name not in self.external:
                 copies.setdefault(dup.group, set()).add(group.name)
         # a copy of a copy also receives the original's users
         changed = True
@@ -420,6 +452,13 @@ class _WorkspaceChecker:
         for k, name in enumerate(entry.model.group_names()):
             if name in seen:
                 self.error(entry.locate(("groups", k)), f"group {name!r} is listed twice for {entry.model.email}")
+            elif name in self.external:
+                self.error(
+                    entry.locate(("groups", k)),
+                    f"group {name!r} has members: external: its members are set by SSO/SCIM sync or ToolJet's UI, "
+                    "not listed in the configuration",
+                    "remove it from this user's groups, or declare the group with members: managed",
+                )
             elif name not in self.group_names and not self.ws.excused("groups", name):
                 self.error(
                     entry.locate(("groups", k)),
@@ -437,10 +476,10 @@ class _WorkspaceChecker:
         sources: dict[str, str] = {}
         for key, value in raw.items():
             if isinstance(value, models.SecretRef):
-                path = self._reference(value, key, entry.locate)
+                path = self._reference(value, key, entry.locate, self.ws.part_of(entry))
                 if path is None or not resolve:
                     continue
-                resolved = self._resolve(value, path, entry.locate(("metadata", key)))
+                resolved = self._resolve(value, path, entry.locate(("metadata", key)), self.ws.part_of(entry))
                 if resolved is None:
                     continue
                 value, sources[key] = resolved, describe_reference(value)
@@ -454,7 +493,9 @@ class _WorkspaceChecker:
             )
         return Metadata.of(values)
 
-    def _reference(self, ref: models.SecretRef, key: str, locate: Callable[..., Location]) -> Path | None:
+    def _reference(
+        self, ref: models.SecretRef, key: str, locate: Callable[..., Location], part: LoadedWorkspace
+    ) -> Path | None:
         """Check where a secret reference may read from (also when secrets are not resolved, as in validate).
 
         Returns the path to read for a ``{file:}`` reference (symlinks resolved), an empty Path for an allowed
@@ -471,8 +512,9 @@ class _WorkspaceChecker:
             )
             return None
         assert ref.file is not None
-        written = Path(self.ws.base_dir, ref.file)
-        real, outside = confine(written, self.secret_roots)
+        written = Path(part.base_dir, ref.file)
+        roots = self.secret_roots.setdefault(id(part), _secret_roots(part, self.config_root))
+        real, outside = confine(written, roots)
         if outside is not None:
             self.error(
                 locate(("metadata", key, "file")),
@@ -491,7 +533,7 @@ class _WorkspaceChecker:
             return None
         return real
 
-    def _resolve(self, ref: models.SecretRef, path: Path, where: Location) -> str | None:
+    def _resolve(self, ref: models.SecretRef, path: Path, where: Location, part: LoadedWorkspace) -> str | None:
         """The value of an allowed reference (``path``: what ``_reference`` returned), or None after an error."""
         if not self.resolve_secrets:
             return SECRET_PLACEHOLDER
@@ -516,7 +558,7 @@ class _WorkspaceChecker:
                 return None
             except (OSError, UnicodeDecodeError) as exc:
                 reason = "not found" if isinstance(exc, FileNotFoundError) else "cannot be read"
-                looked = Path(self.ws.base_dir, str(ref.file))
+                looked = Path(part.base_dir, str(ref.file))
                 self.error(where, f"secret file {ref.file!r} {reason} (looked in {looked})")
                 return None
         if len(value) > models.METADATA_VALUE_MAX:
@@ -561,6 +603,100 @@ class _WorkspaceChecker:
                 f"{email} is an end-user in builder-level {groups}; strict_roles is on",
             )
 
+    # --- templates and ownership (issue 17) ---------------------------------------------------------
+
+    def _template_of(self, i: int, group: models.Group) -> LoadedTemplate | None:
+        """The template group ``i`` takes (reporting an unknown one), or None."""
+        name = group.template
+        if name is None:
+            return None
+        where = self.ws.locate("groups", i, "template")
+        if group.duplicate_of is not None:
+            self.error(where, "a group takes either a template or duplicate_of, not both")
+            return None
+        template = self.templates.by_name.get(name)
+        if template is None:
+            self.error(
+                where,
+                f"unknown template {quoted(name)}",
+                f"templates declared in the configuration: {listing(self.templates.names())}",
+            )
+            return None
+        return None if template.broken else template
+
+    def _from_template(
+        self,
+        i: int,
+        group: models.Group,
+        template: LoadedTemplate,
+        flags: dict[str, bool],
+        apps: tuple,
+        sources: tuple,
+    ) -> tuple[dict[str, bool], tuple, tuple]:
+        """The template's definition with the group's own overrides: flags one by one, and each kind of grant
+        (apps, data_sources) as a whole when the group gives it."""
+        flags = _flag_values(template.model.permissions) | flags
+        own = group.granular.model_fields_set if group.granular is not None else set()
+        template_apps, template_sources = self._grants(template.model.granular, ("granular",), template=(i, template))
+        return flags, apps if "apps" in own else template_apps, sources if "data_sources" in own else template_sources
+
+    def _template_field(self, group: models.Group, name: str) -> Any:
+        """A field of ``group``, from its template when the group does not give it."""
+        template = self.templates.by_name.get(group.template) if group.template is not None else None
+        if name in group.model_fields_set or template is None or template.broken:
+            return getattr(group, name)
+        return getattr(template.model, name)
+
+    def _previously(self, group: models.Group) -> list[str]:
+        return self._template_field(group, "previously")
+
+    def _members(self, group: models.Group) -> str:
+        return self._template_field(group, "members")
+
+    def _ownership(self) -> Ownership:
+        settings = self.model.settings
+        return Ownership(
+            ignore=tuple(settings.ignore),
+            manage_roles=settings.manage.roles,
+            manage_groups=settings.manage.groups,
+            manage_metadata=settings.manage.metadata,
+            external_groups=self.external,
+            mass_change_share=settings.rails.mass_change_share,
+            mass_change_min=settings.rails.mass_change_min,
+        )
+
+    def _check_ownership(self) -> None:
+        """A declared user may not match an ignore pattern; a copy (duplicate_of) may not receive users when its
+        members are external. (Users listing an external group: ``_user_groups``.)"""
+        patterns = Ownership(ignore=tuple(self.model.settings.ignore))
+        for entry in self.ws.users:
+            pattern = patterns.ignoring(entry.model.email) if "email" not in entry.broken else None
+            if pattern is not None:
+                k = self.model.settings.ignore.index(pattern)
+                self.error(
+                    entry.locate(("email",)),
+                    f"{entry.model.email} matches the ignore pattern {quoted(pattern)} of workspace "
+                    f"{self.ws.display_slug!r}: this configuration never manages such members, so it cannot "
+                    "declare one",
+                    f"the pattern is at {self.ws.locate('settings', 'ignore', k)}; remove the user entry, or "
+                    "narrow the pattern",
+                )
+        for i, group in enumerate(self.model.groups):
+            dup = group.duplicate_of
+            if (
+                dup is not None
+                and group.name in self.external
+                and "parts" in dup.model_fields_set
+                and "users" in dup.parts
+            ):
+                self.error(
+                    self.ws.locate("groups", i, "duplicate_of", "parts"),
+                    f"group {group.name!r} has members: external, so duplicate_of cannot copy users into it",
+                    "remove users from parts",
+                )
+
+
+_TemplateUse = tuple[int, LoadedTemplate]  # (index of the group that uses it, the template)
 
 LISTED_NAMES = 20
 """Names listed in a hint at most; the rest are counted."""

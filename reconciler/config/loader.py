@@ -51,6 +51,7 @@ class LoadedUser:
     # Fields of an entry with form errors (already reported), held by placeholders. Such an entry is no
     # membership, but its other fields still take part in the checks (duplicate email, unknown groups).
     broken: frozenset[str] = frozenset()
+    part: int = 0  # the file of a split workspace it comes from (an index into SplitWorkspace.parts)
 
 
 TOP_LISTS = ("users", "groups", "apps", "data_sources")
@@ -100,6 +101,11 @@ class LoadedWorkspace:
             path = (path[0], self.kept[str(path[0])][path[1]], *path[2:])
         return ("workspaces", self.index, *path)
 
+    def part_of(self, entry: LoadedUser) -> LoadedWorkspace:
+        """The file (part) of the workspace a user entry comes from: its directory is where the entry's secret
+        references are read from (a workspace split over several files has several, see composition.py)."""
+        return self
+
     def excused(self, what: str, name: str) -> bool:
         """True if ``name`` may have been declared by an entry of ``what`` that was left out (already reported)."""
         if what not in self.left_out:
@@ -112,23 +118,18 @@ YAML_SUFFIXES = (".yaml", ".yml")
 
 
 def config_files(path: Path) -> tuple[list[Path], list[str]]:
-    """The YAML files ``-f path`` loads, and warnings about what it does not load.
+    """The YAML files ``-f path`` loads, in load order, and warnings about what it does not load.
 
-    A directory gives the ``*.yaml``/``*.yml`` files directly inside it, sorted; names starting with a dot
-    (editor and OS files such as ``.#workspace.yaml`` or ``._workspace.yaml``) are skipped, and so are
-    subdirectories: a subdirectory that holds YAML files is named in a warning, since its files are not loaded.
+    A directory gives its ``*.yaml``/``*.yml`` files and those of its subdirectories, recursively (issue 17: a
+    CODEOWNERS file can then give each team its own folder). The order is documented in docs/ownership.md: in
+    each directory its own files first, then its subdirectories, both sorted by name (code point order): ``acme.yaml``,
+    ``zz.yaml``, ``teams/finance/acme.yaml``, ``teams/sales/acme.yaml``. Names starting with a dot
+    (editor and OS files such as ``.#workspace.yaml``, directories such as ``.github``) are skipped; symbolic
+    links to directories are not followed (a warning names them), so a link cannot make a loop.
     """
     if path.is_dir():
-        entries = sorted(p for p in path.iterdir() if not p.name.startswith("."))
-        files = [p for p in entries if p.suffix in YAML_SUFFIXES and p.is_file()]
-        skipped = [p.name for p in entries if p.is_dir() and _holds_yaml(p)]
-        warnings = []
-        if skipped:
-            names = ", ".join(f"{escape(name)}/" for name in skipped)
-            warnings.append(
-                f"{path}: subdirectories are not loaded, only the *.yaml/*.yml files directly in the directory: "
-                f"{names} (pass them with -f on their own, or move the files up)"
-            )
+        warnings: list[str] = []
+        files = _yaml_files(path, warnings)
         if not files:
             raise ConfigError([Problem(Location(str(path)), "directory holds no *.yaml or *.yml files")])
         return files, warnings
@@ -137,13 +138,20 @@ def config_files(path: Path) -> tuple[list[Path], list[str]]:
     return [path], []
 
 
-def _holds_yaml(directory: Path) -> bool:
-    """Whether ``directory`` or one of its subdirectories (dot-directories and symlinks aside) holds YAML."""
-    for _, dirs, names in os.walk(directory):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        if any(n.endswith(YAML_SUFFIXES) and not n.startswith(".") for n in names):
-            return True
-    return False
+def _yaml_files(directory: Path, warnings: list[str]) -> list[Path]:
+    """The YAML files of ``directory``, then those of each subdirectory, recursively (see config_files)."""
+    entries = sorted(p for p in directory.iterdir() if not p.name.startswith("."))
+    files = [p for p in entries if p.suffix in YAML_SUFFIXES and p.is_file()]
+    for sub in entries:
+        if not sub.is_dir():
+            continue
+        if sub.is_symlink():
+            warnings.append(
+                f"{escape(str(sub))}: a symbolic link to a directory is not followed (pass it with -f on its own)"
+            )
+            continue
+        files += _yaml_files(sub, warnings)
+    return files
 
 
 def load_config(
@@ -174,6 +182,7 @@ def load_config(
     problems: list[Problem] = []
     digest = hashlib.sha256()
     loaded_workspaces: list[LoadedWorkspace] = []
+    templates: list[LoadedTemplate] = []
     policies: list[Any] = []  # the top-level ``policies:`` entries of every file (policy_rules.LoadedPolicy)
     for file in files:
         display = str(file)
@@ -184,7 +193,7 @@ def load_config(
             problems.extend(exc.problems)
             continue
         digest.update(_relative_name(file, root_dir) + b"\0" + data + b"\0")  # the bytes read: no second read
-        loaded = _validate_document(doc, file.parent, problems, policies)
+        loaded = _validate_document(doc, file.parent, problems, templates, policies)
         loaded_workspaces.extend(loaded)
     for ws in loaded_workspaces:
         _load_csv_users(ws, problems, digest, root_dir)
@@ -197,6 +206,7 @@ def load_config(
         config_root=root_dir,
         selected=None if workspaces is None or not workspaces else frozenset(workspaces),
         warnings=tuple(warnings),
+        templates=templates,
         now=now,
         policies=policies,
     )
@@ -207,10 +217,16 @@ def _relative_name(path: Path, root_dir: Path) -> bytes:
 
 
 def _validate_document(
-    doc: YamlDocument, base_dir: Path, problems: list[Problem], policies: list[Any] | None = None
+    doc: YamlDocument,
+    base_dir: Path,
+    problems: list[Problem],
+    templates: list[LoadedTemplate] | None = None,
+    policies: list[Any] | None = None,
 ) -> list[LoadedWorkspace]:
     """Check the form of each workspace on its own, so one broken workspace does not hide the others' errors.
-    The top-level ``policies:`` entries with a valid form are appended to ``policies``."""
+
+    The document's group templates (top-level ``templates:``) are appended to ``templates``, and its top-level
+    ``policies:`` entries with a valid form to ``policies``."""
     if not isinstance(doc.data, dict):
         problems.append(
             Problem(
@@ -246,6 +262,8 @@ def _validate_document(
         if len(extra) < len(exc.errors()):
             return []
         envelope = models.Envelope.model_validate({k: v for k, v in doc.data.items() if k not in extra})
+    if envelope.templates is not None and templates is not None:
+        templates += _validate_templates(envelope.templates, doc, report)
     _validate_policies(envelope.policies, locate, report, policies if policies is not None else [])
     loaded = []
     for index, raw in enumerate(envelope.workspaces):
@@ -266,6 +284,47 @@ def _validate_document(
         item.partial_users = []
         loaded.append(item)
     return loaded
+
+
+# --- group templates (issue 17) -----------------------------------------------------------------------
+
+
+@dataclass
+class LoadedTemplate:
+    """A group template whose form is valid (``broken``: it had form errors, already reported, and only its name
+    is known: workspaces that use it are not told again that it is unknown)."""
+
+    model: models.Group
+    doc: YamlDocument
+    index: int
+    broken: bool = False
+
+    def locate(self, *path: str | int, key: bool = True) -> Location:
+        return self.doc.locate(("templates", "groups", self.index, *path), key=key)
+
+
+def _validate_templates(raw: Any, doc: YamlDocument, report: Callable[..., None]) -> list[LoadedTemplate]:
+    """The templates of one document; each group entry is checked on its own, so one broken entry does not hide
+    the others (its errors are reported, and its name, if readable, is kept as a broken template)."""
+    groups = raw.get("groups", []) if isinstance(raw, dict) else None
+    shell = {k: v for k, v in raw.items() if k != "groups"} if isinstance(raw, dict) else raw
+    if not isinstance(groups, list):  # not a mapping, or groups not a list: nothing to read entry by entry
+        shell, groups = raw, []
+    try:
+        models.Templates.model_validate(shell)
+    except ValidationError as exc:
+        report(exc, models.Templates, ("templates",))
+    result = []
+    for index, entry in enumerate(groups):
+        try:
+            result.append(LoadedTemplate(models.Group.model_validate(entry), doc, index))
+        except ValidationError as exc:
+            report(exc, models.Group, ("templates", "groups", index))
+            name = entry.get("name") if isinstance(entry, dict) else None
+            if isinstance(name, str):
+                placeholder = models.Group.model_construct(name=name, previously=[], members="managed")
+                result.append(LoadedTemplate(placeholder, doc, index, broken=True))
+    return result
 
 
 def _validate_policies(entries: list[Any], locate: Locate, report: Callable[..., None], out: list[Any]) -> None:
@@ -371,7 +430,7 @@ def _salvage(raw: Any, exc: ValidationError, doc: YamlDocument, index: int, base
         left_out=left_out,
         admin_unknown=admin_unknown,
         slug_valid="slug" not in placeholders,
-        name_valid="name" not in placeholders,
+        name_valid="name" not in placeholders and ("name",) not in deletions,
         display_slug=display_slug,
         partial=True,
         damaged_groups=damaged_groups,

@@ -331,6 +331,17 @@ class Group(Model):
     permissions: Permissions | None = None
     granular: Granular | None = None
     duplicate_of: DuplicateOf | None = Field(default=None, description="copy parts of another group")
+    members: Literal["managed", "external"] = Field(
+        default="managed",
+        description="managed (default): users list their groups here; external: the group's definition is managed "
+        "here, its members belong to SSO/SCIM sync or ToolJet's UI (never added or removed by the plan)",
+    )
+    template: GroupName | None = Field(
+        default=None,
+        description="a group of the top-level templates: this group takes its definition; permissions and granular "
+        "given here override the template's",
+        json_schema_extra=_not_null(),
+    )
 
 
 def _check_env_name(value: str | None) -> str | None:
@@ -538,10 +549,95 @@ class User(Model):
         return value
 
 
+# --- ownership (issue 17): who owns what, the rails' thresholds ------------------------------------------
+# Kept in one section so that other changes to the models merge around it. docs/ownership.md describes them.
+
+EMAIL_PATTERN_MAX = 320
+MASS_CHANGE_SHARE_DEFAULT = 0.25
+MASS_CHANGE_MIN_DEFAULT = 10
+
+
+def _check_email_pattern(value: str) -> str:
+    """A glob on emails (``*@partner.example``, ``bot-?@acme.com``): compared case-insensitively, so stored
+    lower-case. It must hold an ``@``: a pattern without one (``*``) would cede every member by accident."""
+    if not value.strip() or _CONTROL_RE.search(value) or any(c.isspace() for c in value):
+        raise PydanticCustomError(
+            "email_pattern", f"{quoted(value)} is not an email pattern: it must not be empty or hold spaces"
+        )
+    if len(value) > EMAIL_PATTERN_MAX:
+        raise PydanticCustomError("too_long", f"an email pattern is longer than {EMAIL_PATTERN_MAX} characters")
+    if value.count("@") != 1:
+        raise PydanticCustomError(
+            "email_pattern",
+            f"{quoted(value)} is not an email pattern: it needs exactly one '@' (e.g. '*@partner.example', "
+            "'bot-*@acme.com')",
+        )
+    return value.lower()
+
+
+EmailPattern = Annotated[
+    str,
+    AfterValidator(_check_email_pattern),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^[^@\s]*@[^@\s]*$",
+            "maxLength": EMAIL_PATTERN_MAX,
+            "description": "a glob on emails, compared case-insensitively: * any characters, ? one, [abc] one of",
+        }
+    ),
+]
+
+
+def _check_share(value: float) -> float:
+    if not 0 <= value <= 1:
+        raise PydanticCustomError(
+            "share",
+            f"mass_change_share is a share of the workspace between 0 and 1 (0.25 means 25%), got {value:g}",
+        )
+    return value
+
+
+def _check_minimum(value: int) -> int:
+    if value < 0:
+        raise PydanticCustomError(
+            "minimum", f"mass_change_min is a number of members or groups, 0 or more, got {value}"
+        )
+    return value
+
+
+class Rails(Model):
+    """The mass-change rail's thresholds (SPEC 5): apply needs --allow-mass-change when a plan archives, or changes
+    the role of, more than ``mass_change_share`` of a workspace's non-archived members (or destroys more than that
+    share of its custom groups), once the workspace has at least ``mass_change_min`` of them."""
+
+    mass_change_share: Annotated[
+        float, AfterValidator(_check_share), WithJsonSchema({"type": "number", "minimum": 0, "maximum": 1})
+    ] = Field(default=MASS_CHANGE_SHARE_DEFAULT, description="0 to 1; default 0.25 (25%)")
+    mass_change_min: Annotated[
+        int, AfterValidator(_check_minimum), WithJsonSchema({"type": "integer", "minimum": 0})
+    ] = Field(
+        default=MASS_CHANGE_MIN_DEFAULT, description="members (or groups) below which the rail never trips; default 10"
+    )
+
+
+class Manage(Model):
+    """What this configuration manages of the members it manages (default: everything). A kind it does not manage
+    is set when the membership is created, then left to ToolJet's UI, SSO/SCIM sync or another tool."""
+
+    roles: bool = Field(default=True, description="false: declared roles apply to new memberships only")
+    groups: bool = Field(default=True, description="false: custom-group membership is set for new memberships only")
+    metadata: bool = Field(default=True, description="false: metadata is written for new memberships only")
+
+
+PRUNE_CHOICES = ("archive", "none", "confirm")
+
+
 class Settings(Model):
-    prune: Literal["archive", "none"] = Field(
+    prune: Literal["archive", "none", "confirm"] = Field(
         default="archive",
-        description="archive (default): members and groups not in the file are archived / destroyed; none: left alone",
+        description="archive (default): members and groups not in the file are archived / destroyed; none: left "
+        "alone; confirm: planned as with archive, but apply refuses them without --allow-removals",
     )
     strict_roles: bool = Field(
         default=False, description="true: an end-user in a builder-level group is an error, not a promotion"
@@ -561,6 +657,13 @@ class Settings(Model):
         "be read from (absolute, or relative to the YAML file)",
         json_schema_extra={"items": {"type": "string", "minLength": 1}},
     )
+    ignore: list[EmailPattern] = Field(
+        default_factory=list,
+        description="email patterns of members this configuration never creates, changes, archives or reports as "
+        "drift (service accounts, partners, SSO-created members)",
+    )
+    manage: Manage = Field(default_factory=Manage, description="what this configuration manages of its members")
+    rails: Rails = Field(default_factory=Rails, description="the mass-change rail's thresholds for this workspace")
 
 
 class App(Model):
@@ -574,7 +677,12 @@ class DataSource(Model):
 
 class Workspace(Model):
     slug: Slug = Field(description="stable key: [a-z0-9-], 1-50 characters")
-    name: Name = Field(description="display name, unique; changing it is an in-place update")
+    name: Name | None = Field(
+        default=None,
+        description="display name, unique; changing it is an in-place update. Required in one of the files that "
+        "declare the workspace (a workspace may be split over several files with the same slug)",
+        json_schema_extra=_not_null(),
+    )
     status: Literal["active", "archived"] = Field(default="active", description="active (default) | archived")
     settings: Settings = Field(default_factory=Settings)
     apps: list[App] = Field(default_factory=list, description="registry of apps that grants may name")
@@ -594,8 +702,20 @@ class Workspace(Model):
     )
 
 
+class Templates(Model):
+    groups: list[Group] = Field(
+        default_factory=list,
+        description="group definitions declared once, used in workspaces with {name: x, template: y}",
+    )
+
+
 class ConfigFile(Model):
     version: Literal[1] = Field(description="the format version: 1")
+    templates: Templates | None = Field(
+        default=None,
+        description="shared definitions, usable in every workspace of the configuration",
+        json_schema_extra=_not_null(),
+    )
     policies: list[PolicyEntry] = Field(
         default_factory=list, description="access rules checked on every workspace (docs/governance.md)"
     )
@@ -606,5 +726,6 @@ class Envelope(Model):
     """The top level of a file, checked before each workspace is checked on its own."""
 
     version: Literal[1]
+    templates: Any = None
     policies: list[Any] = Field(default_factory=list)
     workspaces: list[Any] = Field(default_factory=list)

@@ -26,7 +26,7 @@ from ..changes import MASK, change_to_json_dict
 from ..changes import encode as _encode
 from ..crypto import Keyring
 from ..errors import CryptoError, PlanFileError, SecretError
-from ..ops import OP_TYPES, Op, Plan, RoleChange
+from ..ops import OP_TYPES, Ceded, Op, Plan, RoleChange
 from ..state import Metadata
 from .text import escape_json
 
@@ -71,6 +71,8 @@ def plan_to_json_dict(plan: Plan) -> dict[str, Any]:
         "warnings": [dataclasses.asdict(w) for w in plan.warnings],
         "notes": list(plan.notes),
         "unmanaged": list(plan.unmanaged),
+        # What the configuration cedes to other writers (settings.ignore, members: external, settings.manage).
+        "ceded": [dataclasses.asdict(c) for c in plan.ceded],
         "config_hash": plan.config_hash,
         "state_fingerprint": plan.state_fingerprint,
         "created_at": plan.created_at,
@@ -131,7 +133,7 @@ def _encode_op(op: Op, keyring: Keyring | None) -> dict[str, Any]:
 
 def _extra_plan_fields() -> list[str]:
     """Plan fields the JSON plan does not show (``workspaces``, ``protected``): saved under their own names."""
-    shown = {"ops", "role_changes", "unmanaged", "config_hash", "state_fingerprint", "created_at"}
+    shown = {"ops", "role_changes", "unmanaged", "ceded", "config_hash", "state_fingerprint", "created_at"}
     return [f.name for f in dataclasses.fields(Plan) if f.name not in shown]
 
 
@@ -210,6 +212,10 @@ def _decode(value: Any, hint: Any, where: str) -> Any:
         return {key: _decode(item, args[1], f"{where}.{key}") for key, item in mapping.items()}
     if dataclasses.is_dataclass(hint):
         return hint(**_decode_fields(hint, value, where))
+    if hint is float:  # a share (settings.rails): JSON writes 1.0 as 1.0, but accept an integer too
+        if isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        return _expect(value, float, where, "a number")
     described = {str: "a string", int: "an integer", bool: "a boolean"}[hint]
     return _expect(value, hint, where, described)
 
@@ -217,7 +223,24 @@ def _decode(value: Any, hint: Any, where: str) -> Any:
 # Op and Plan fields added after format 1 shipped, with defaults: a plan file saved by an earlier version lacks
 # them. (The Plan's grants, warnings and notes only inform; apply checks the rails again under its lock; a plan
 # without a plan_id loads, for `show`, but apply refuses it: nothing shows it was not applied before.)
-_ADDED_LATER = frozenset({"metadata_sources", "grants", "warnings", "notes", "plan_id", "expired_groups", "expiring"})
+_ADDED_LATER = frozenset(
+    {
+        "metadata_sources",
+        "grants",
+        "warnings",
+        "notes",
+        "plan_id",
+        "ceded",
+        "rails",
+        "expired_groups",
+        "expiring",
+        "expiring_window",
+        "policies",
+        "policy_digest",
+        "policy_results",
+        "hygiene",
+    }
+)
 
 
 def _decode_fields(cls: type, value: Any, where: str, *, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
@@ -340,6 +363,7 @@ def _plan(document: dict[str, Any], keyring: Keyring | None, *, metadata: bool =
         ops=tuple(_decode_op(item, keyring, f"ops[{i}]", metadata=metadata) for i, item in enumerate(op_list)),
         role_changes=tuple(_role_change(item, f"role_changes[{i}]") for i, item in enumerate(role_list)),
         unmanaged=_decode(document.get("unmanaged", []), tuple[str, ...], "unmanaged"),
+        ceded=_decode(document.get("ceded", []), tuple[Ceded, ...], "ceded"),
         **scalars,
     )
 

@@ -6,7 +6,8 @@ One ``<testsuite>`` per workspace of the plan, one ``<testcase>`` per managed en
 the workspace itself (with its app and data source registry), its builder role, each custom group and each
 membership of the configuration, plus every entity of the database the plan would remove. A drifted entity's
 test case holds one ``<failure>`` whose text is that entity's lines of the text plan (metadata keys only,
-never a value). Members and groups left alone by ``prune: none`` are ``<skipped>``: listed, but not drift.
+never a value). Members and groups left alone by ``prune: none``, and what the configuration cedes to other
+writers (settings.ignore, members: external, settings.manage) are ``<skipped>``: listed, but not drift.
 
 Issue 18: every policy checked on a workspace is a test case ``slug/policy/ID``; a broken ``deny`` policy fails
 it (``type="policy"``), a broken ``warn`` policy passes with its finding in ``<system-out>``. A membership whose
@@ -37,6 +38,7 @@ class _Case:
     address: str
     ops: list[Op] = field(default_factory=list)
     unmanaged: bool = False
+    ceded: list[str] = field(default_factory=list)  # why the configuration leaves it to other writers (issue 17)
 
 
 def render_junit(plan: Plan, desired: DesiredState, snapshot: Snapshot) -> str:
@@ -69,6 +71,11 @@ def _cases(slug: str, plan: Plan, desired: DesiredState) -> list[_Case]:
     for address in plan.unmanaged:
         if address.startswith(slug + "/"):
             extra.setdefault(address, _Case(address, unmanaged=True))
+    for entry in plan.ceded:
+        if entry.address.startswith(slug + "/"):
+            (cases.get(entry.address) or extra.setdefault(entry.address, _Case(entry.address))).ceded.append(
+                entry.reason
+            )
     return [*cases.values(), *(extra[address] for address in sorted(extra))]
 
 
@@ -103,6 +110,9 @@ def _testcase(slug: str, case: _Case) -> ET.Element:
     element = ET.Element("testcase", {"classname": escape_control(slug), "name": escape_control(case.address)})
     if case.unmanaged:
         ET.SubElement(element, "skipped", {"message": UNMANAGED_MESSAGE})
+    elif case.ceded and not case.ops:
+        message = "; ".join(escape_control(reason) for reason in case.ceded)
+        ET.SubElement(element, "skipped", {"message": f"ceded, not drift: {message}"})
     elif case.ops:
         lines = [line for op in case.ops for line in op_lines(op)]
         resources = [line.render().strip() for line in lines if line.indent == 2]

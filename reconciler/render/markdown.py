@@ -40,6 +40,7 @@ TRUNCATION_HINT = "Run reconciler plan locally for the full output."
 _TABLE_HEAD = ["| workspace | user | from | to | cause |", "| --- | --- | --- | --- | --- |"]
 WARNINGS_TITLE = "**Safety rails** (apply refuses this plan):"
 MASS_CHANGE_NOTE = "apply needs --allow-mass-change"
+NEEDS = {"mass-change": MASS_CHANGE_NOTE, "removals": "apply needs --allow-removals"}  # rails an option lifts
 NOTES_TITLE = "Notes:"
 MAX_NOTES = 20
 _DIFF_MARKERS = {"+": "+", "-": "-", "~": "!", ">": "!", "*": "!"}
@@ -211,7 +212,7 @@ def _workspace_header(slug: str, names: Mapping[str, str]) -> str:
 
 def render_markdown(plan: Plan, *, limit: int = DEFAULT_LIMIT, workspace_names: Mapping[str, str] | None = None) -> str:
     """The plan as a Markdown comment of at most ``limit`` characters; ``workspace_names`` as for text."""
-    if plan.empty and not plan.unmanaged:
+    if plan.empty and not plan.unmanaged and not plan.ceded:
         return "\n".join([TITLE, "", NO_CHANGES, *_notices(plan)])
     summary = NO_CHANGES if plan.empty else f"**{summary_line(plan)}**"
     rows = ["| " + " | ".join(escape_cell(cell) for cell in row) + " |" for row in role_section_rows(plan)]
@@ -233,7 +234,7 @@ def _notices(plan: Plan) -> list[str]:
     if plan.warnings:
         lines += ["", WARNINGS_TITLE, ""]
         for warning in plan.warnings:
-            needs = f"; {MASS_CHANGE_NOTE}" if warning.rule == "mass-change" else ""
+            needs = f"; {NEEDS[warning.rule]}" if warning.rule in NEEDS else ""
             lines.append(f"- `{warning.rule}`: {escape_cell(warning.message)}{needs}")
     if plan.notes:
         lines += ["", NOTES_TITLE, ""]

@@ -33,6 +33,7 @@ NO_CHANGES = "No changes. The database matches the configuration."
 HEADER = "reconciler will perform the following actions:"
 ROLE_CHANGES_TITLE = "Affected role changes:"
 UNMANAGED_TITLE = "Unmanaged (prune: none), left alone: {count}"
+CEDED_TITLE = "Ceded to other writers (settings.ignore, members: external, settings.manage), not drift: {count}"
 
 
 def escape_control(text: str) -> str:
@@ -145,6 +146,17 @@ def _unmanaged_lines(addresses: tuple[str, ...]) -> list[PlanLine]:
     return [_plain(""), title, *(_plain(address, indent=2) for address in addresses)]
 
 
+def _ceded_lines(ceded: tuple[ops.Ceded, ...]) -> list[PlanLine]:
+    """What the configuration cedes (issue 17): ``address  reason``, one per line, aligned."""
+    width = max(len(escape_control(entry.address)) for entry in ceded)
+    title = _plain(CEDED_TITLE.format(count=len(ceded)))
+    rows = [
+        PlanLine(2, None, f"{escape_control(entry.address).ljust(width)}  {escape_control(entry.reason)}")
+        for entry in ceded
+    ]
+    return [_plain(""), title, *rows]
+
+
 def plan_lines(plan: Plan, *, workspace_names: Mapping[str, str] | None = None) -> list[PlanLine]:
     """The whole text plan as lines; the markdown renderer reuses it for its diff block."""
     if plan.empty:
@@ -157,6 +169,8 @@ def plan_lines(plan: Plan, *, workspace_names: Mapping[str, str] | None = None) 
         lines.append(_plain(summary_line(plan)))
     if plan.unmanaged:
         lines += _unmanaged_lines(plan.unmanaged)
+    if plan.ceded:
+        lines += _ceded_lines(plan.ceded)
     governance = text_sections(plan)
     if governance:
         lines += [_plain(""), *(_plain(line) for line in governance)]

@@ -15,12 +15,13 @@ from ..ops import Op, Plan, RenameGroup
 
 UNMANAGED = "unmanaged"
 UNMANAGED_TEXT = "not in the configuration; left alone (prune: none)"
+CEDED = "ceded"  # left to other writers by settings.ignore, members: external or settings.manage (issue 17)
 
 
 @dataclass(frozen=True)
 class DriftEntry:
     address: str
-    action: str  # create | update | destroy | rename | archive | unarchive | unmanaged
+    action: str  # create | update | destroy | rename | archive | unarchive | unmanaged | ceded
     description: str
 
 
@@ -67,6 +68,10 @@ def index_plan(plan: Plan) -> DriftIndex:
         entry = DriftEntry(address, UNMANAGED, f"{address}: {UNMANAGED_TEXT}")
         by_workspace[address.split("/", 1)[0]].append(entry)
         by_address[address].append(entry)
+    for ceded in plan.ceded:
+        entry = DriftEntry(ceded.address, CEDED, f"{ceded.address}: {ceded.reason}")
+        by_workspace[ceded.address.split("/", 1)[0]].append(entry)
+        by_address[ceded.address].append(entry)
     return DriftIndex(
         {slug: tuple(entries) for slug, entries in by_workspace.items()},
         {address: tuple(entries) for address, entries in by_address.items()},

@@ -287,6 +287,23 @@ def _dates_as_text(value: Any) -> Any:
 
 def test_example_validates_against_the_schema(schema: dict[str, Any]) -> None:
     validate_against(schema, EXAMPLE)
+    for part in sorted((ROOT / "examples" / "split").rglob("*.yaml")):  # each file of a split workspace
+        validate_against(schema, part)
+
+
+def test_schema_shows_the_ownership_settings_and_templates(schema: dict[str, Any]) -> None:
+    defs = schema["$defs"]
+    settings = defs["Settings"]["properties"]
+    assert settings["prune"]["enum"] == ["archive", "none", "confirm"]
+    assert settings["ignore"]["items"]["pattern"] == r"^[^@\s]*@[^@\s]*$"
+    assert set(defs["Manage"]["properties"]) == {"roles", "groups", "metadata"}
+    rails = defs["Rails"]["properties"]
+    assert (rails["mass_change_share"]["minimum"], rails["mass_change_share"]["maximum"]) == (0, 1)
+    assert (rails["mass_change_share"]["default"], rails["mass_change_min"]["default"]) == (0.25, 10)
+    assert defs["Group"]["properties"]["members"]["enum"] == ["managed", "external"]
+    assert defs["Group"]["properties"]["template"]["type"] == "string"
+    assert schema["properties"]["templates"]["$ref"] == "#/$defs/Templates"
+    assert defs["Workspace"]["required"] == ["slug"]  # name: in one of the files that declare the workspace
 
 
 @pytest.mark.parametrize(
@@ -305,6 +322,7 @@ def test_example_validates_against_the_schema(schema: dict[str, Any]) -> None:
         "grant-targets.yaml",
         "wrong-types.yaml",
         "missing-required.yaml",
+        "ownership-settings.yaml",
     ],
 )
 def test_schema_rejects_form_errors(schema: dict[str, Any], name: str) -> None:

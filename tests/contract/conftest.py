@@ -31,6 +31,8 @@ from fakes import MemoryBackend
 from lockbox_reference import TEST_LOCKBOX_KEY
 from tooljet_harness import VARIANTS, ToolJetDb, fresh_schema, load_sql
 
+from reconciler.state import Membership, Metadata, User
+
 BACKENDS = [
     pytest.param("memory", id="memory"),
     pytest.param("builtin-sqlite", id="builtin-sqlite"),
@@ -46,6 +48,17 @@ class MemoryUnderTest(BackendUnderTest):
 
     def activate(self, slug: str, email: str) -> None:
         self.backend.accept_invitation(slug, email)
+
+    def sso_join(self, slug: str, email: str, first_name: str, *, source: str = "saml") -> None:
+        store = self.backend.store
+        store.users.setdefault(email, User(email, first_name, "Lab"))
+        ws = store.workspaces[slug]
+        ws.memberships[email] = Membership(email, "end-user", "active", frozenset(), Metadata.EMPTY)
+        store.workspaces[slug] = replace(ws, sso_sources={**ws.sso_sources, email: source})
+
+    def sync_groups(self, slug: str, email: str, groups: tuple[str, ...]) -> None:
+        ws = self.backend.store.workspaces[slug]
+        ws.memberships[email] = replace(ws.memberships[email], groups=frozenset(groups))
 
     def add_to_group(self, slug: str, email: str, group: str) -> None:
         ws = self.backend.store.workspaces[slug]
@@ -66,6 +79,42 @@ class BuiltinUnderTest(BackendUnderTest):
 
         link, _ = reissue_invitation(self.backend.engine, email, slug, base_url="https://lab.example")
         assert accept_invitation(self.backend.engine, urlsplit(link).path.rsplit("/", 1)[1]) == (slug, email)
+
+    def sso_join(self, slug: str, email: str, first_name: str, *, source: str = "saml") -> None:
+        """The built-in schema has no sign-ins: another writer's rows, written straight into its tables."""
+        from sqlalchemy import select
+        from sqlalchemy.orm import Session
+
+        from reconciler.backends.builtin import models
+
+        with Session(self.backend.engine) as session, session.begin():
+            workspace = session.scalars(select(models.Workspace).where(models.Workspace.slug == slug)).one()
+            user = session.scalars(select(models.User).where(models.User.email == email)).one_or_none()
+            user = user or models.User(email=email, first_name=first_name, last_name="Lab")
+            session.add(models.Membership(workspace_id=workspace.id, user=user, role="end-user", status="active"))
+
+    def sync_groups(self, slug: str, email: str, groups: tuple[str, ...]) -> None:
+        from sqlalchemy import select
+        from sqlalchemy.orm import Session
+
+        from reconciler.backends.builtin import models
+
+        with Session(self.backend.engine) as session, session.begin():
+            member = session.scalars(
+                select(models.Membership)
+                .join(models.Workspace, models.Workspace.id == models.Membership.workspace_id)
+                .join(models.User, models.User.id == models.Membership.user_id)
+                .where(models.Workspace.slug == slug, models.User.email == email)
+            ).one()
+            member.groups = list(
+                session.scalars(
+                    select(models.Group).where(
+                        models.Group.workspace_id == member.workspace_id,
+                        models.Group.kind == "custom",
+                        models.Group.name.in_(groups),
+                    )
+                )
+            )
 
     def add_to_group(self, slug: str, email: str, group: str) -> None:
         with self.backend.engine.begin() as conn:
@@ -104,6 +153,59 @@ class ToolJetUnderTest(BackendUnderTest):
 
     def check_invariants(self) -> None:
         self.db.check_tooljet_invariants()
+
+    def sso_join(self, slug: str, email: str, first_name: str, *, source: str = "saml") -> None:
+        """What ToolJet's first SSO sign-in writes (``findOrCreateUser`` and ``getUserStatusAndSource``,
+        server/src/modules/auth/util.service.ts, server/src/modules/users/constants/lifecycle.ts): an active
+        account whose source is the provider, an active membership with source ``signup``, the end-user default
+        group, and the SSO profile in ``user_details.sso_user_info``."""
+        assert source in ("google", "git", "openid", "ldap", "saml")
+        org = self.db.one("SELECT id::text FROM organizations WHERE slug = :slug", slug=slug)
+        self.db.query(
+            "INSERT INTO users (email, first_name, last_name, status, source, user_type, organization_id) "
+            f"VALUES (:email, :first, 'Lab', 'active', '{source}', 'workspace', CAST(:org AS uuid)) "
+            "ON CONFLICT (email) DO NOTHING RETURNING id",
+            email=email,
+            first=first_name,
+            org=org,
+        )
+        user = self.db.one("SELECT id::text FROM users WHERE email = :email", email=email)
+        self.db.query(
+            "INSERT INTO organization_users (organization_id, user_id, role, status, source) "
+            "VALUES (CAST(:org AS uuid), CAST(:user AS uuid), 'all-users', 'active', 'signup') RETURNING id",
+            org=org,
+            user=user,
+        )
+        self.db.query(
+            "INSERT INTO group_users (user_id, group_id) SELECT CAST(:user AS uuid), g.id FROM permission_groups g "
+            "WHERE g.organization_id = CAST(:org AS uuid) AND g.type = 'default' AND g.name = 'end-user' RETURNING id",
+            org=org,
+            user=user,
+        )
+        self.db.query(
+            "INSERT INTO user_details (user_id, organization_id, sso_user_info) "
+            "VALUES (CAST(:user AS uuid), CAST(:org AS uuid), CAST(:info AS json)) RETURNING id",
+            org=org,
+            user=user,
+            info=f'{{"sub": "{email}"}}',
+        )
+
+    def sync_groups(self, slug: str, email: str, groups: tuple[str, ...]) -> None:
+        """``syncUserAndGroups``: out of every custom group of the workspace, then into the IdP's groups."""
+        params = {"slug": slug, "email": email, "names": list(groups)}
+        self.db.query(
+            "DELETE FROM group_users gu USING permission_groups g, organizations o, users u "
+            "WHERE gu.group_id = g.id AND g.organization_id = o.id AND o.slug = :slug AND g.type = 'custom' "
+            "AND gu.user_id = u.id AND u.email = :email RETURNING gu.id",
+            slug=slug,
+            email=email,
+        )
+        self.db.query(
+            "INSERT INTO group_users (user_id, group_id) SELECT u.id, g.id FROM users u, permission_groups g "
+            "JOIN organizations o ON o.id = g.organization_id WHERE u.email = :email AND o.slug = :slug "
+            "AND g.type = 'custom' AND g.name = ANY(CAST(:names AS varchar[])) RETURNING id",
+            **params,
+        )
 
     def add_to_group(self, slug: str, email: str, group: str) -> None:
         """What ToolJet's "add users to group" writes: a group_users row (group-permissions/repository.ts)."""

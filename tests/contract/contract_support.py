@@ -45,6 +45,18 @@ class BackendUnderTest:
         """Someone adds a member to a custom group outside reconciler (in the UI): straight into the database."""
         raise NotImplementedError
 
+    # --- other writers of the same rows (issue 17): SSO sign-ins, SSO/SCIM group sync, the UI ---------------
+
+    def sso_join(self, slug: str, email: str, first_name: str, *, source: str = "saml") -> None:
+        """A first single sign-on: the account and an active end-user membership, created outside reconciler
+        (ToolJet's ``findOrCreateUser``, server/src/modules/auth/util.service.ts)."""
+        raise NotImplementedError
+
+    def sync_groups(self, slug: str, email: str, groups: tuple[str, ...]) -> None:
+        """SSO group sync at a sign-in: the member leaves every custom group, then joins ``groups`` (ToolJet's
+        ``syncUserAndGroups``, server/src/modules/auth/util.service.ts)."""
+        raise NotImplementedError
+
 
 def email(name: str) -> str:
     return f"{name}@{DOMAIN}"
@@ -118,6 +130,22 @@ class Scenario:
     def activate(self, *names: str) -> None:
         for name in names:
             self.under_test.activate(SLUG, email(name))
+
+    def sso_join(self, name: str, *, source: str = "saml") -> None:
+        self.under_test.sso_join(SLUG, email(name), name.title(), source=source)
+
+    def sync_groups(self, name: str, *groups: str) -> None:
+        self.under_test.sync_groups(SLUG, email(name), groups)
+
+    def write_files(self, files: dict[str, dict[str, Any]]) -> Path:
+        """A configuration directory: relative path -> document. Returns the directory (for ``-f DIR``)."""
+        self._files += 1
+        root = self.directory / f"tree-{self._files}"
+        for relative, document in files.items():
+            path = root / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+        return root
 
     def snapshot(self) -> Snapshot:
         return self.backend.read_snapshot([SLUG], self.keyring)

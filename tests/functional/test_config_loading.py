@@ -1,6 +1,6 @@
 """Loading the configuration as plan and apply see it (issue 13): secret references named in the plan, secrets
-resolved only for the selected workspaces, what ``-f DIR`` loads and warns about, and a config hash that does
-not depend on how the path was spelled.
+resolved only for the selected workspaces, what ``-f DIR`` loads (subdirectories too, issue 17) and warns about, and
+a config hash that does not depend on how the path was spelled.
 """
 
 from __future__ import annotations
@@ -164,42 +164,36 @@ def config_directory(root: Path) -> Path:
     return root
 
 
-def test_a_directory_skips_dot_files_and_warns_about_subdirectories(harness: Harness) -> None:
-    root = config_directory(harness.directory / "repo")
-    warning = (
-        f"Warning: {root}: subdirectories are not loaded, only the *.yaml/*.yml files directly in the directory: "
-        "team-b/ (pass them with -f on their own, or move the files up)"
-    )
+def test_a_directory_loads_its_subdirectories_and_skips_dot_files(harness: Harness) -> None:
+    root = config_directory(harness.directory / "repo")  # team-b/beta.yaml: loaded (issue 17); .github/: skipped
 
     validated = harness.cli("validate", "-f", str(root))
     assert validated.exit_code == 0, validated.stderr
-    assert validated.stdout == f"{root}: valid (1 workspace, 1 membership).\n"
-    assert validated.stderr.splitlines() == [warning]
+    assert validated.stdout == f"{root}: valid (2 workspaces, 2 memberships).\n"
+    assert validated.stderr == ""
 
     planned = harness.cli("plan", "-f", str(root))
     assert planned.exit_code == 0, planned.stderr
-    assert planned.stderr.splitlines()[0] == warning
-    assert 'workspace "acme"' in planned.stdout and "beta" not in planned.stdout
+    assert 'workspace "acme"' in planned.stdout and 'workspace "beta"' in planned.stdout
 
     applied = harness.cli("apply", "-f", str(root), "--auto-approve")
     assert applied.exit_code == 0, applied.stderr
-    assert warning in applied.stderr.splitlines()
     assert plan_text(harness, path=root) == NO_CHANGES + "\n"
 
 
-def test_the_warning_comes_with_the_errors(harness: Harness) -> None:
+def test_a_symlinked_subdirectory_is_not_followed_and_the_warning_comes_with_the_errors(harness: Harness) -> None:
     root = config_directory(harness.directory / "repo")
-    (root / "broken.yaml").write_text("version: 1\nworkspaces: [{slug: beta}]\n", encoding="utf-8")
+    (root / "loop").symlink_to(root, target_is_directory=True)  # followed, it would load everything again, forever
+    (root / "broken.yaml").write_text("version: 1\nworkspaces: [{slug: gamma}]\n", encoding="utf-8")
 
     result = harness.cli("validate", "-f", str(root))
 
     assert result.exit_code == 1
-    lines = result.stderr.splitlines()
-    assert lines[0].startswith(f"Warning: {root}: subdirectories are not loaded")
-    assert lines[1:] == [
+    assert result.stderr.splitlines() == [
+        f"Warning: {root / 'loop'}: a symbolic link to a directory is not followed (pass it with -f on its own)",
         f"Error: {root / 'broken.yaml'}:2:14: workspaces[0]: missing required key 'name'",
         f"Error: {root / 'broken.yaml'}:2:14: workspaces[0]: Atleast one active admin is required (declare a user "
-        "with role: admin in workspace 'beta')",
+        "with role: admin in workspace 'gamma')",
     ]
 
 

@@ -264,9 +264,9 @@ def test_a_clean_database_exits_0_in_every_format(
     names = {case.get("name") for case in root.iter("testcase")}
     assert {"acme", "acme/role/builder", "acme/group/finance", "acme/user/grace@acme.example"} <= names
     assert {"acme-labs", "acme-labs/role/builder", "acme-labs/group/researchers"} <= names
-    # one test case per managed entity: workspace, builder role, 4 + 1 groups, 8 + 3 memberships; and one per
+    # one test case per managed entity: workspace, builder role, 6 + 2 groups, 8 + 3 memberships; and one per
     # policy checked: 3 top-level ones in each workspace, 2 of acme's own, 1 of acme-labs'
-    assert root.get("tests") == str(2 + 2 + 5 + 11 + 9)
+    assert root.get("tests") == str(2 + 2 + 8 + 11 + 9)
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))

@@ -97,6 +97,8 @@ def every_op_plan(*, with_metadata: bool = True) -> Plan:
         warnings=(ops.RailWarning("mass-change", "the plan would archive 4 of the 12 members", "pass it"),),
         notes=('acme: erin@acme.com is declared end-user but stays builder because of group "ops" (apps.create)',),
         unmanaged=("acme/group/sales",),
+        ceded=(ops.Ceded("acme/user/svc@acme.com", "ignored", 'ignored: matches settings.ignore "svc@*"'),),
+        rails=(ops.WorkspaceRails("acme", 0.5, 4, ("svc@*",), confirm_removals=True), ops.WorkspaceRails("beta", 1)),
         workspaces=("acme", "beta"),
         protected=("acme/user/bob@acme.com",),
         config_hash="sha256:1234",
@@ -171,14 +173,22 @@ def test_saved_plan_is_the_json_plan_plus_ops_and_signature() -> None:
         "workspaces",
         "protected",
         "plan_id",
+        "rails",
         *governance,
         "ops",
         "signature",
     ]
+    assert document["rails"][1] == {  # a share written as an integer (1) reads back as a number
+        "workspace": "beta",
+        "mass_change_share": 1,
+        "mass_change_min": 10,
+        "ignore": [],
+        "confirm_removals": False,
+    }
     assert document["workspaces"] == ["acme", "beta"]
     assert document["protected"] == ["acme/user/bob@acme.com"]
-    saved_only = ("workspaces", "protected", "plan_id", "ops", "signature", *governance)
-    shown = {k: v for k, v in document.items() if k not in saved_only}
+    hidden = ("workspaces", "protected", "plan_id", "rails", "ops", "signature", *governance)
+    shown = {k: v for k, v in document.items() if k not in hidden}
     assert shown == plan_to_json_dict(plan)
     assert document["ops"][6]["permissions"]["flags"] == ["apps.create", "data_sources.delete"]
 

@@ -205,6 +205,14 @@ def every_op_plan() -> Plan:
         ),
         notes=('acme: hugo@acme.com is declared end-user but stays builder because of group "ops" (apps.create)',),
         unmanaged=("initech/group/sales", "initech/user/old@initech.com"),
+        ceded=(
+            ops.Ceded(
+                "acme/group/sso-eng",
+                "external",
+                "members: external (2 members, kept as SSO/SCIM sync or the UI set them)",
+            ),
+            ops.Ceded("acme/user/svc-bot@acme.com", "ignored", 'ignored: matches settings.ignore "svc-*@acme.com"'),
+        ),
         config_hash="sha256:abc123",
         state_fingerprint="sha256:def456",
         created_at="2024-05-01T12:00:00+00:00",
@@ -263,6 +271,22 @@ def test_empty_plan_still_lists_unmanaged_resources() -> None:
         "",
         "Unmanaged (prune: none), left alone: 1",
         "  acme/user/old@acme.com",
+    ]
+
+
+def test_an_empty_plan_lists_what_the_configuration_cedes_aligned() -> None:
+    ceded = (
+        ops.Ceded(
+            "lab/group/sso-eng", "external", "members: external (3 members, kept as SSO/SCIM sync or the UI set them)"
+        ),
+        ops.Ceded("lab/user/svc-bot@lab.example", "ignored", 'ignored: matches settings.ignore "svc-*@lab.example"'),
+    )
+    assert render_text(Plan(ops=(), ceded=ceded)).splitlines() == [
+        "No changes. The database matches the configuration.",
+        "",
+        "Ceded to other writers (settings.ignore, members: external, settings.manage), not drift: 2",
+        "  lab/group/sso-eng             members: external (3 members, kept as SSO/SCIM sync or the UI set them)",
+        '  lab/user/svc-bot@lab.example  ignored: matches settings.ignore "svc-*@lab.example"',
     ]
 
 
@@ -501,22 +525,25 @@ def test_empty_markdown() -> None:
 
 def test_markdown_shows_rail_warnings_and_notes() -> None:
     warning = ops.RailWarning("last-admin", "Cannot change role of last present admin, please ... (workspace 'a')")
+    removals = ops.RailWarning("removals", "the plan removes what is not in the configuration of workspace 'a'")
     plan = Plan(
         ops=(ops.ArchiveMembership(workspace="a", email="x@a.com", reason="r"),),
-        warnings=(warning,),
+        warnings=(warning, removals),
         notes=("a: note|1",),
     )
     lines = render_markdown(plan).splitlines()
-    assert lines[3:10] == [
+    assert lines[3:11] == [
         "",
         "**Safety rails** (apply refuses this plan):",
         "",
         "- `last-admin`: Cannot change role of last present admin, please ... (workspace 'a')",
+        "- `removals`: the plan removes what is not in the configuration of workspace 'a'; apply needs "
+        "--allow-removals",
         "",
         "Notes:",
         "",
     ]
-    assert lines[10] == "- a: note\\|1"
+    assert lines[11] == "- a: note\\|1"
     quiet = Plan(ops=(), notes=tuple(f"a: note {i}" for i in range(25)))
     lines = render_markdown(quiet).splitlines()
     assert lines[:3] == ["### reconciler plan", "", "No changes. The database matches the configuration."]

@@ -69,6 +69,7 @@ def workspace_queries(variant: Variant) -> dict[str, str]:
             "SELECT g.organization_id::text, gu.user_id::text, gu.group_id::text FROM group_users gu "
             f"JOIN permission_groups g ON g.id = gu.group_id WHERE g.organization_id {IN_ORGS}"
         ),
+        "sso_members": _sso_members(variant),
         "metadata": (
             "SELECT ud.organization_id::text, ud.user_id::text, ud.user_metadata FROM user_details ud "
             f"WHERE ud.organization_id {IN_ORGS} AND ud.user_metadata IS NOT NULL AND ud.user_metadata <> ''"
@@ -110,4 +111,26 @@ def _app_children(variant: Variant) -> str:
         "SELECT a.id::text, a.granular_permission_id::text, coalesce(a.can_edit, false), "
         "coalesce(a.can_view, false), coalesce(a.hide_from_dashboard, false) FROM apps_group_permissions a "
         f"{_GRANULAR_JOIN.format(child='a')} WHERE g.organization_id {IN_ORGS} AND gp.type::text = 'app'{front_end}"
+    )
+
+
+SSO_SOURCES = ("google", "git", "openid", "ldap", "saml")  # ToolJet's SOURCE values that are sign-ins (lifecycle.ts)
+
+
+def _sso_members(variant: Variant) -> str:
+    """Members that joined by single sign-on (issue 17): the account's ``users.source`` is an SSO provider
+    (``USER_SSO_VERIFY`` stores it, users/constants/lifecycle.ts), or the membership's ``user_details`` holds
+    the SSO profile (``sso_user_info``). Rows: organization id, user id, source (NULL when only the profile
+    shows it)."""
+    has_source, has_info = variant.has("users", "source"), variant.has("user_details", "sso_user_info")
+    if not (has_source or has_info):
+        return "SELECT NULL::text, NULL::text, NULL::text WHERE false"
+    sources = ", ".join(f"'{name}'" for name in SSO_SOURCES)
+    source = f"CASE WHEN u.source::text IN ({sources}) THEN u.source::text END" if has_source else "NULL::text"
+    tests = [f"u.source::text IN ({sources})"] if has_source else []
+    tests += ["ud.sso_user_info IS NOT NULL"] if has_info else []
+    return (
+        f"SELECT ou.organization_id::text, ou.user_id::text, {source} FROM organization_users ou "
+        "JOIN users u ON u.id = ou.user_id LEFT JOIN user_details ud ON ud.user_id = ou.user_id AND "
+        f"ud.organization_id = ou.organization_id WHERE ou.organization_id {IN_ORGS} AND ({' OR '.join(tests)})"
     )

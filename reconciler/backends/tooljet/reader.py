@@ -14,7 +14,9 @@ How ToolJet's rows become the snapshot's words (docs/tooljet.md has the full tab
 - a data source grant = a row of type ``data_source``; ``can_configure`` -> configure, ``can_use`` -> use, and
   no child row at all (what ToolJet CE writes for its default groups) -> configure, as ToolJet's defaults say;
 - grants keep the order they were created in (``created_at``, then the name), which is the configuration order
-  for rows this tool wrote.
+  for rows this tool wrote;
+- a member who joined by single sign-on (``users.source`` google/git/openid/ldap/saml, or an SSO profile in
+  ``user_details.sso_user_info``) is an ordinary member, marked in ``Workspace.sso_sources`` (issue 17).
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ class _Rows:
     data_source_targets: list[Row] = field(default_factory=list)
     memberships: list[Row] = field(default_factory=list)
     group_users: list[Row] = field(default_factory=list)
+    sso_members: list[Row] = field(default_factory=list)  # (organization id, user id, source or None)
     metadata: list[Row] = field(default_factory=list)  # (organization id, user id, ciphertext)
 
 
@@ -145,6 +148,7 @@ class _Assembly:
                 groups=custom,
                 memberships=memberships.get(org_id, {}),
                 id=org_id,
+                sso_sources=self._sso_sources(org_id),
             )
         snapshot = state.Snapshot(workspaces=workspaces, users=users, fingerprint=fingerprint(self.rows))
         return snapshot, self.ids
@@ -219,6 +223,15 @@ class _Assembly:
         if builder is None:
             raise StateError(f"workspace {slug!r} has no default 'builder' group; ToolJet creates one per workspace")
         return builder, custom
+
+    def _sso_sources(self, org_id: str) -> dict[str, str]:
+        """The members of the workspace that joined by single sign-on, and how (issue 17)."""
+        found = {}
+        for org, user_id, source in self.rows.sso_members:
+            email = self.email_of.get(user_id)
+            if org == org_id and email is not None:
+                found[email] = source or "sso"
+        return dict(sorted(found.items()))
 
     def _memberships(self) -> dict[str, dict[str, state.Membership]]:
         defaults: defaultdict[tuple[str, str], list[str]] = defaultdict(list)
