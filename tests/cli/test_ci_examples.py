@@ -743,6 +743,12 @@ def test_the_action_applies_the_saved_plan(tmp_path: Path) -> None:
     assert run.returncode == 0 and run.reconciler()[0][-1] == "octocat"  # no --allow-mass-change by default
     assert "::warning::RECONCILER_SMTP_URL is not set" in run.stdout
 
+    # with the configuration checked out, it goes with the saved plan: its policies must be the plan's (issue 18)
+    (runner.workspace / "access").mkdir()
+    run = action_run(runner, "apply", caller)
+    assert run.reconciler()[-1][:5] == ["apply", "plan.json", "--lock-timeout", "30", "--actor"]
+    assert run.reconciler()[-1][6:8] == ["-f", "access/"], run.reconciler()
+
 
 @pytest.mark.parametrize("code", ["1", "2", "missing", "no-plan-file"])
 def test_the_action_apply_fails_on_every_code_but_0(code: str, tmp_path: Path) -> None:
