@@ -135,8 +135,9 @@ _DESCRIBERS: dict[type[Op], Callable[[Any], Described]] = {
 
 
 def _reasons(op: Op) -> list[str]:
-    if isinstance(op, ops.UpdateMembership) and op.role is not None:
-        return [op.role.cause]
+    if isinstance(op, ops.UpdateMembership):
+        reasons = [op.role.cause] if op.role is not None else []
+        return reasons + [f"group {name} expired {when}" for name, when in op.expired_groups]
     if isinstance(op, ops.ArchiveMembership):
         return [op.reason]
     if isinstance(op, ops.UnarchiveMembership):

@@ -6,10 +6,14 @@ Stage: produced by the config layer, consumed by the planner. Memberships carry 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Literal
 
+from .errors import Location
+from .expiry import MemberExpiries
+from .policies import Policy, PolicyResult
 from .state import User, Workspace
 
 
@@ -53,6 +57,10 @@ class DesiredWorkspace:
     # the metadata then holds placeholders and must not be planned
     secrets_resolved: bool = True
     ownership: Ownership = Ownership()
+    # email -> when the membership and its group memberships end (``expires:``), and what had ended at load time;
+    # only members with an ``expires`` anywhere. Expired memberships are declared archived in ``workspace``, and
+    # expired group memberships are left out of it.
+    expiries: dict[str, MemberExpiries] = field(default_factory=dict, hash=False)
 
     @property
     def slug(self) -> str:
@@ -69,6 +77,11 @@ class DesiredState:
     secrets_resolved: bool = True
     # what the user should know but is not an error (e.g. subdirectories of -f DIR that are not loaded)
     warnings: tuple[str, ...] = ()
+    # ``policies:`` (top level and per workspace), where each is written ((scope, id) -> its location, resolved
+    # only for an error), and their results on this desired state (warnings; a broken deny is a ConfigError)
+    policies: tuple[Policy, ...] = ()
+    policy_places: dict[tuple[str, str], Callable[[], Location]] = field(default_factory=dict, compare=False)
+    policy_results: tuple[PolicyResult, ...] = ()
 
     def needs_key(self) -> bool:
         """Whether any membership declares metadata values (then a master key is required to write them)."""

@@ -208,8 +208,11 @@ def _update_membership(op: ops.UpdateMembership) -> list[PlanLine]:
         lines.append(_detail("~", "role: " + role_change_text(op.role)))
     if op.groups_added:
         lines.append(_detail("+", "groups: " + ", ".join(op.groups_added)))
-    if op.groups_removed:
-        lines.append(_detail("-", "groups: " + ", ".join(op.groups_removed)))
+    expired = dict(op.expired_groups)
+    removed = [name for name in op.groups_removed if name not in expired]
+    if removed:
+        lines.append(_detail("-", "groups: " + ", ".join(removed)))
+    lines += [_detail("-", f"groups: {name} (expired {when})") for name, when in op.expired_groups]
     sources = dict(op.metadata_sources)
     for change in op.metadata_changes:
         symbol, masked = _METADATA_CHANGE[change.kind]

@@ -13,6 +13,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
+from .policies import Policy, PolicyResult
 from .state import GroupPermissions, MembershipStatus, Metadata, Role, WorkspaceStatus
 
 
@@ -282,6 +283,30 @@ class WorkspaceRails:
     confirm_removals: bool = False
 
 
+@dataclass(frozen=True)
+class ExpiringAccess:
+    """A membership (``group`` empty) or group membership that ends within the window ``plan``/``drift`` look
+    ahead (``--expiring-within``): ``expires`` as shown (UTC, zone included), ``at`` as an ISO 8601 UTC time."""
+
+    workspace: str
+    email: str
+    group: str
+    expires: str
+    at: str
+
+
+@dataclass(frozen=True)
+class HygieneFinding:
+    """Access hygiene (``drift``, ``report``): a stale invitation, or an active member not signed in for long
+    (``since``: when, as shown, UTC; ``days``: how long ago), or without any sign-in on record."""
+
+    workspace: str
+    email: str
+    kind: str  # stale-invitation | not-signed-in | no-sign-in-on-record
+    since: str = ""
+    days: int = 0
+
+
 @dataclass(frozen=True, kw_only=True)
 class UpdateMembership(Op):
     email: str
@@ -292,6 +317,8 @@ class UpdateMembership(Op):
     # the whole new metadata when metadata_changes is not empty (EMPTY: remove it all), else UNMANAGED
     metadata: Metadata = field(default=Metadata.UNMANAGED, repr=False, compare=False, hash=False)
     metadata_sources: tuple[tuple[str, str], ...] = ()  # as in CreateMembership, for added and changed keys
+    # (group, when it ended) for the removed groups whose membership expired (``expires:``), shown as the reason
+    expired_groups: tuple[tuple[str, str], ...] = ()
 
     @property
     def address(self) -> str:
@@ -384,6 +411,16 @@ class Plan:
     ceded: tuple[Ceded, ...] = ()
     # Per-workspace rail settings (thresholds, prune: confirm); workspaces without an entry use the defaults.
     rails: tuple[WorkspaceRails, ...] = ()
+    # Access that ends within the window the plan looked ahead (``--expiring-within``, ``expiring_window``).
+    expiring: tuple[ExpiringAccess, ...] = ()
+    expiring_window: str = ""
+    # The policies the plan was checked against (issue 18), their digest (apply refuses the plan when the
+    # configuration's policies differ), and the results on the state the plan leads to (drift: on the database).
+    policies: tuple[Policy, ...] = ()
+    policy_digest: str = ""
+    policy_results: tuple[PolicyResult, ...] = ()
+    # Access hygiene findings (``drift``): stale invitations, members who stopped signing in.
+    hygiene: tuple[HygieneFinding, ...] = ()
 
     @property
     def empty(self) -> bool:

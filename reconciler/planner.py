@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from . import ops
 from .desired import DesiredState, DesiredWorkspace
+from .expiry import expired_reason
 from .ops import DECLARED_ARCHIVE_REASON, FieldChange, Grant, MetadataKeyChange, Plan, RoleChange, WorkspaceRails
 from .ownership import cede, joined_by
 from .roles import BuilderLevelReason, describe_groups, effective_role, implying_groups
@@ -62,7 +63,7 @@ def build_plan(
         diff = _WorkspaceDiff(desired.workspaces[slug], snapshot.workspaces.get(slug))
         ceded += diff.ceded
         out += diff.workspace_ops()
-        out += _user_ops(slug, diff.want.memberships, desired.users, snapshot.users, users_done)
+        out += _user_ops(slug, diff.planned_memberships(), desired.users, snapshot.users, users_done)
         out += diff.membership_ops()
         out += diff.destroy_ops()
         role_changes += diff.role_changes
@@ -178,6 +179,21 @@ class _WorkspaceDiff:
         self.held: list[tuple[str, tuple[BuilderLevelReason, ...]]] = []
         self.unmanaged: list[str] = [f"{self.slug}/group/{n}" for n in sorted(self.unmanaged_groups)]
 
+    def planned_memberships(self) -> dict[str, Membership]:
+        """The declared memberships the plan creates or keeps: not those that expired before they ever existed
+        (an expired membership is absent; one the database holds is archived instead)."""
+        return {e: m for e, m in self.want.memberships.items() if not self._expired_unknown(e)}
+
+    def _expired_unknown(self, email: str) -> bool:
+        expiries = self.desired.expiries.get(email)
+        return expiries is not None and expiries.membership_expired and email not in self.have.memberships
+
+    def _archive_reason(self, email: str) -> str:
+        expiries = self.desired.expiries.get(email)
+        if expiries is not None and expiries.membership_expired and expiries.membership is not None:
+            return f"{expired_reason(expiries.membership)}; groups and metadata kept"
+        return DECLARED_ARCHIVE_REASON
+
     def _renames(self) -> dict[str, str]:
         renames = {}
         for new, olds in sorted(self.desired.previously.items()):
@@ -260,10 +276,13 @@ class _WorkspaceDiff:
             want = self.want.memberships[email]
             have = self.have.memberships.get(email)
             if have is None:
-                creates.append(self._create(want))
+                if not self._expired_unknown(email):
+                    creates.append(self._create(want))
                 continue
             if want.status == "archived" and have.status != "archived":
-                archives.append(ops.ArchiveMembership(workspace=self.slug, email=email, reason=DECLARED_ARCHIVE_REASON))
+                archives.append(
+                    ops.ArchiveMembership(workspace=self.slug, email=email, reason=self._archive_reason(email))
+                )
             elif want.status != "archived" and have.status == "archived":
                 updates.append(ops.UnarchiveMembership(workspace=self.slug, email=email))
             update = self._update(want, have)
@@ -365,7 +384,15 @@ class _WorkspaceDiff:
             metadata_changes=meta_changes,
             metadata=want.metadata if meta_changes else Metadata.UNMANAGED,
             metadata_sources=self._metadata_sources(want.email, [c.key for c in meta_changes if c.kind != "remove"]),
+            expired_groups=self._expired_groups(want.email, removed),
         )
+
+    def _expired_groups(self, email: str, removed: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+        expiries = self.desired.expiries.get(email)
+        if expiries is None:
+            return ()
+        ended = expiries.expired_groups()
+        return tuple((name, ended[name].describe()) for name in removed if name in ended)
 
     def _metadata_sources(self, email: str, keys: Iterable[str]) -> tuple[tuple[str, str], ...]:
         """Where the secret references among ``keys`` read from, for the plan to name (never a value)."""

@@ -16,12 +16,20 @@ from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 from .backends.base import ApplyResult, AuditInfo, Backend
 from .crypto import Keyring
 from .desired import DesiredState
 from .errors import ConfigError, Location, PlanRefused, Problem, StalePlan, UnknownWorkspace, refused
+from .expiry import DEFAULT_EXPIRING_WINDOW, current_time, describe_window
+from .expiry import expiring_within as expiring
+from .hygiene import DEFAULT_NOT_SIGNED_IN, DEFAULT_STALE_INVITES, prune_ops
+from .hygiene import findings as hygiene_findings
 from .ops import Plan, RailWarning
+from .outcome import outcome
+from .policies import Policy, PolicyResult, applicable, denied, describe_result, evaluate
+from .policies import digest as policy_digest
 from .rails import check_rails
 from .roles import STRICT_ROLES_MESSAGE, strict_role_conflicts
 from .state import Snapshot
@@ -83,8 +91,10 @@ def load_desired(
     strict_roles: bool = False,
     workspaces: Collection[str] = (),
     warn: Callable[[str], None] | None = None,
+    now: datetime | None = None,
 ) -> DesiredState:
-    """The configuration at ``config_path``, with the secrets of ``workspaces`` (default: all) resolved.
+    """The configuration at ``config_path``, with the secrets of ``workspaces`` (default: all) resolved, and its
+    ``expires:`` compared with ``now`` (default: :func:`reconciler.expiry.current_time`, the injectable clock).
 
     Warnings about what is not loaded go to ``warn`` (the CLI passes its ``Warning:`` writer); without one, for
     library use, they are printed on stderr as ``Warning: ...``, never dropped.
@@ -92,7 +102,7 @@ def load_desired(
     from .config.loader import load_config
 
     with paused_gc():
-        desired = load_config(config_path, workspaces=workspaces or None, warn=warn or _print_warning)
+        desired = load_config(config_path, workspaces=workspaces or None, warn=warn or _print_warning, now=now)
     unknown = set(workspaces) - desired.workspaces.keys()
     if unknown:
         raise UnknownWorkspace(unknown, desired.workspaces, str(config_path))
@@ -127,7 +137,14 @@ def make_plan(
     keyring: Keyring | None,
     *,
     workspaces: Collection[str] = (),
+    now: datetime | None = None,
+    expiring_within: timedelta = DEFAULT_EXPIRING_WINDOW,
+    enforce_policies: bool = True,
 ) -> Planned:
+    """Read the database and plan. ``now`` (default: the injectable clock) and ``expiring_within`` choose what
+    the plan lists as expiring soon. The configuration's policies are checked on the state the plan leads to; a
+    broken ``deny`` policy is a ConfigError located at the policy, unless ``enforce_policies`` is off (``drift``
+    reports instead)."""
     from .planner import build_plan
 
     slugs = list(workspaces) or sorted(desired.workspaces)
@@ -135,7 +152,144 @@ def make_plan(
         snapshot = backend.read_snapshot(slugs, keyring)
         plan = build_plan(desired, snapshot, workspaces=slugs)
     backend.validate_plan(plan, snapshot)
+    now = now if now is not None else current_time()
+    plan = replace(
+        plan, expiring=expiring(desired, slugs, now, expiring_within), expiring_window=describe_window(expiring_within)
+    )
+    plan = _with_policies(plan, desired, snapshot, enforce=enforce_policies)
     return Planned(desired, snapshot, with_warnings(plan, snapshot))
+
+
+def _with_policies(plan: Plan, desired: DesiredState, snapshot: Snapshot, *, enforce: bool) -> Plan:
+    """The plan with the policies that apply to its workspaces, their digest and their results on the state the
+    plan leads to (members and metadata the configuration leaves alone included)."""
+    from .config.policy_rules import denial_problems
+
+    policies = applicable(desired.policies, plan.workspaces)
+    if not policies:
+        return plan
+    plan = replace(plan, policies=policies, policy_digest=policy_digest(policies))
+    results = policy_results(plan, snapshot)
+    if enforce and denied(results):
+        raise ConfigError(denial_problems(results, desired.policy_places, state="the state this plan leads to"))
+    return replace(plan, policy_results=results)
+
+
+def policy_results(plan: Plan, snapshot: Snapshot) -> tuple[PolicyResult, ...]:
+    """The plan's policies on the state it leads to from ``snapshot``."""
+    spaces = outcome(snapshot, plan)
+    return evaluate(plan.policies, [spaces[slug] for slug in plan.workspaces if slug in spaces], snapshot.users)
+
+
+def current_policy_results(policies: Collection[Policy], snapshot: Snapshot) -> tuple[PolicyResult, ...]:
+    """``policies`` on the database as it is (``drift``: violations made outside reconciler, e.g. in the UI)."""
+    return evaluate(applicable(policies, snapshot.workspaces), snapshot.workspaces.values(), snapshot.users)
+
+
+def plan_drift(
+    backend: Backend,
+    desired: DesiredState,
+    keyring: Keyring | None,
+    *,
+    workspaces: Collection[str] = (),
+    now: datetime | None = None,
+    expiring_within: timedelta = DEFAULT_EXPIRING_WINDOW,
+    stale_invites: timedelta | None = DEFAULT_STALE_INVITES,
+    not_signed_in: timedelta | None = DEFAULT_NOT_SIGNED_IN,
+) -> tuple[Planned, bool]:
+    """``drift``: the plan, with the policies checked on the database as it is (not on what apply would make of
+    it), and whether anything drifted: a change to make, or a broken ``deny`` policy. Access hygiene findings
+    (stale invitations, members who stopped signing in) are listed, and are not drift."""
+    now = now if now is not None else current_time()
+    planned = make_plan(
+        backend,
+        desired,
+        keyring,
+        workspaces=workspaces,
+        now=now,
+        expiring_within=expiring_within,
+        enforce_policies=False,
+    )
+    if planned.plan.policies:
+        results = current_policy_results(planned.plan.policies, planned.snapshot)
+        planned = replace(planned, plan=replace(planned.plan, policy_results=results))
+    found = hygiene_findings(
+        planned.snapshot,
+        backend.read_activity(planned.plan.workspaces),
+        planned.plan.workspaces,
+        now=now,
+        stale_invites=stale_invites,
+        not_signed_in=not_signed_in,
+    )
+    planned = replace(planned, plan=replace(planned.plan, hygiene=found))
+    return planned, not planned.plan.empty or bool(denied(planned.plan.policy_results))
+
+
+def plan_invite_prune(
+    backend: Backend,
+    desired: DesiredState,
+    keyring: Keyring | None,
+    *,
+    older_than: timedelta,
+    workspaces: Collection[str] = (),
+    now: datetime | None = None,
+) -> Planned:
+    """``invites prune``: a plan that archives every invitation pending longer than ``older_than`` that the
+    configuration does not declare (one it declares would be invited again by the next plan: a note says to
+    remove it from the file). Applied like any plan: lock, fingerprint, rails, policies, audit."""
+    import uuid
+
+    slugs = sorted(workspaces) or sorted(desired.workspaces)
+    now = now if now is not None else current_time()
+    snapshot = backend.read_snapshot(slugs, keyring)
+    stale = hygiene_findings(
+        snapshot, backend.read_activity(slugs), slugs, now=now, stale_invites=older_than, not_signed_in=None
+    )
+    managed = {(slug, email) for slug in slugs for email in desired.workspaces[slug].workspace.memberships}
+    notes = tuple(
+        f"{f.workspace}: {f.email}: invitation pending since {f.since} ({f.days} days) is declared in the "
+        "configuration: remove its entry (or set status: archived) to revoke it"
+        for f in stale
+        if (f.workspace, f.email) in managed
+    )
+    policies = applicable(desired.policies, slugs)
+    plan = Plan(
+        ops=tuple(prune_ops(stale, managed)),
+        workspaces=tuple(slugs),
+        config_hash=desired.config_hash,
+        state_fingerprint=snapshot.fingerprint,
+        created_at=now.isoformat(timespec="seconds"),
+        plan_id=uuid.uuid4().hex,
+        notes=notes,
+        policies=policies,
+        policy_digest=policy_digest(policies),
+    )
+    backend.validate_plan(plan, snapshot)
+    return Planned(desired, snapshot, with_warnings(plan, snapshot))
+
+
+POLICIES_CHANGED = "the policies changed since the plan was made: it was checked against other rules"
+
+
+def check_policy_digest(plan: Plan, current: Collection[Policy] | None) -> None:
+    """A saved plan records the policies it was checked against; refuse it when the configuration's differ, or
+    when there is no configuration to compare with (``current`` None) and the plan was checked against any."""
+    if current is None:
+        if plan.policy_digest:
+            raise PlanRefused(
+                "policies-unverified",
+                "the plan was checked against policies, and apply cannot tell whether they changed without the "
+                "configuration",
+                hint="give the configuration too: reconciler apply PLANFILE -f CONFIG",
+            )
+        return
+    now = policy_digest(applicable(current, plan.workspaces))
+    if now != plan.policy_digest:
+        raise PlanRefused(
+            "policies-changed",
+            POLICIES_CHANGED + f" (plan: {plan.policy_digest[:12] or 'none'}, configuration: {now[:12] or 'none'})",
+            hint="make the plan again against the current policies: reconciler plan -f CONFIG --out FILE",
+        )
 
 
 def with_warnings(plan: Plan, snapshot: Snapshot) -> Plan:
@@ -169,6 +323,7 @@ def apply_plan(
     progress: Callable[[int, int], None] | None = None,
     stale_message: str = STALE_MESSAGE,
     single_use: bool = False,
+    current_policies: Collection[Policy] | Literal["recorded"] | None = "recorded",
 ) -> ApplyResult:
     """Execute ``plan`` if the database still is what it was planned against and no safety rail objects.
 
@@ -177,12 +332,20 @@ def apply_plan(
 
     ``stale_message`` is what the refusal (and its audit row) says when the database changed since the plan was
     made: the default speaks of a saved plan; a plan made moments ago by the same command needs other words.
+
+    ``current_policies``: the configuration's policies, compared with those the plan recorded (None: no
+    configuration to compare with; ``"recorded"``, the default, suits a plan made moments ago from the
+    configuration, whose recorded policies are the configuration's own). Under the lock, the plan's policies are
+    checked again on the state it leads to from the fresh snapshot.
     """
+    check_policy_digest(plan, plan.policies if current_policies == "recorded" else current_policies)
 
     def check(snapshot: Snapshot) -> None:
         if snapshot.fingerprint != plan.state_fingerprint:
             raise StalePlan(stale_message)
         broken = refusals(plan, snapshot, allow_mass_change=allow_mass_change, allow_removals=allow_removals)
+        if plan.policies:
+            broken += [PlanRefused("policy", describe_result(r)) for r in denied(policy_results(plan, snapshot))]
         if broken:
             raise refused(broken)
 

@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING
 from ..audit import ApplyResult, AuditInfo, AuditRun
 from ..crypto import Keyring
 from ..errors import DatabaseMissing, ReconcilerError, SecretError
+from ..hygiene import Activity
 from ..ops import Plan
 from ..state import Snapshot
 
@@ -235,6 +236,11 @@ class Backend(ABC):
     def holds_encrypted_data(self) -> bool:
         """Whether the database already holds data under reconciler's master key (then no new key may be made)."""
         return False
+
+    def read_activity(self, slugs: Collection[str]) -> Activity:
+        """What the database records about use (issue 18): when pending invitations were issued, and sign-ins
+        (``Activity.last_sign_in`` None: not recorded). The default: nothing is recorded."""
+        return Activity()
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

@@ -23,7 +23,7 @@ from .database import db
 from .drift import drift
 from .export import export_command
 from .people import accept_invite, csv_group, explain, invite_url, invites, keys, users
-from .plan import apply, history, plan, show
+from .plan import apply, history, invites_prune, plan, show
 from .report import report
 from .runtime import Runtime
 
@@ -207,6 +207,8 @@ COMMANDS: tuple[click.Command, ...] = (
 )
 for _command in COMMANDS:
     cli.add_command(_command)
+# `invites prune` plans and applies (issue 18): it lives with apply, in the invites group of people.py
+invites.add_command(invites_prune)
 add_global_options(cli)
 
 

@@ -26,6 +26,11 @@ def validate(config_path: Path, resolve_secrets: bool) -> None:
     from ..config.loader import load_config
 
     desired = load_config(config_path, resolve_secrets=resolve_secrets, warn=warning)
+    for result in desired.policy_results:  # a broken warn policy (a broken deny one is an error)
+        if not result.passed:
+            from ..render.governance import result_text
+
+            warning(result_text(result))
     users = sum(len(ws.workspace.memberships) for ws in desired.workspaces.values())
     spaces = len(desired.workspaces)
     click.echo(

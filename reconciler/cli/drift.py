@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..errors import ReconcilerError
-from .options import config_option, workspace_option
+from ..policies import denied
+from .options import config_option, expiring_option, hygiene_options, workspace_option
 from .output import inform, warning
 from .runtime import Runtime
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 DRIFT_TITLE = "### reconciler drift report"
 DRIFT_DETECTED = "Drift detected: the database differs from the configuration. Apply would make these changes:"
 IN_SYNC = "No drift: the database matches the configuration."
+POLICY_DRIFT = "the database breaks a deny policy of the configuration (see Policies below)."
 
 
 @click.command()
@@ -41,31 +43,52 @@ IN_SYNC = "No drift: the database matches the configuration."
 )
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to this file.")
 @workspace_option()
+@expiring_option()
+@hygiene_options()
 @click.pass_obj
-def drift(runtime: Runtime, config_path: Path, fmt: str, output: Path | None, workspaces: tuple[str, ...]) -> None:
+def drift(
+    runtime: Runtime,
+    config_path: Path,
+    fmt: str,
+    output: Path | None,
+    workspaces: tuple[str, ...],
+    expiring_within: Any,
+    stale_invites: Any,
+    not_signed_in: Any,
+) -> None:
     """Report whether the database differs from the configuration (read-only, for CI).
 
     Exit codes: 0 in sync, 2 drift, 1 error. Unmanaged members and groups (prune: none) are listed but are
-    not drift.
+    not drift. The configuration's policies are checked on the database as it is: a broken deny policy (e.g.
+    made in the UI) is drift too. Access that expired but is still there is drift (apply revokes it). Stale
+    invitations and members who stopped signing in are listed (access hygiene), and are not drift.
 
     \b
     Example:
       reconciler drift -f workspace.yaml
       reconciler drift -f workspace.yaml --format junit --output drift.xml
     """
-    from ..workflow import load_desired, make_plan
+    from ..workflow import load_desired, plan_drift
 
     desired = load_desired(config_path, workspaces=workspaces, warn=warning)
     backend = runtime.backend()  # never created (SPEC 3): a missing or empty database is an error
-    planned = make_plan(backend, desired, runtime.keyring(create=False), workspaces=workspaces)
+    planned, drifted = plan_drift(
+        backend,
+        desired,
+        runtime.keyring(create=False),
+        workspaces=workspaces,
+        expiring_within=expiring_within,
+        stale_invites=stale_invites,
+        not_signed_in=not_signed_in,
+    )
     report = render_report(planned, fmt, color=runtime.color and output is None)
     if output is None:
         click.echo(report.rstrip("\n"))
     else:
         _write(output, report)
-        click.echo(IN_SYNC if planned.plan.empty else f"Drift detected. {_summary(planned.plan)}")
+        click.echo(f"Drift detected. {_summary(planned.plan)}" if drifted else IN_SYNC)
         inform(f"Wrote the drift report to {output}.")
-    sys.exit(0 if planned.plan.empty else 2)
+    sys.exit(2 if drifted else 0)
 
 
 def render_report(planned: Planned, fmt: str, *, color: bool = False) -> str:
@@ -89,6 +112,8 @@ def drift_text(plan: Plan, names: dict[str, str], *, color: bool = False) -> str
     from ..render.text import render_text
 
     body = render_text(plan, color=color, workspace_names=names)
+    if plan.empty and denied(plan.policy_results):
+        return f"{POLICY_DRIFT}\n\n{body}"
     return body if plan.empty else f"{DRIFT_DETECTED}\n\n{body}"
 
 
@@ -97,8 +122,11 @@ def drift_markdown(plan: Plan, names: dict[str, str]) -> str:
     from ..render.markdown import DEFAULT_LIMIT, TITLE, render_markdown
 
     status = IN_SYNC if plan.empty else "**Drift detected**: the database differs from the configuration."
+    if plan.empty and denied(plan.policy_results):
+        status = f"**Drift detected**: {POLICY_DRIFT}"
     head = f"{DRIFT_TITLE}\n\n{status}"
-    if plan.empty and not plan.unmanaged and not plan.ceded:
+    governance = any(not r.passed for r in plan.policy_results) or plan.expiring or plan.hygiene
+    if plan.empty and not plan.unmanaged and not plan.ceded and not governance:
         return head
     limit = DEFAULT_LIMIT - (len(head) - len(TITLE))
     return head + render_markdown(plan, limit=limit, workspace_names=names).removeprefix(TITLE)

@@ -30,3 +30,57 @@ def workspace_option() -> Any:
 
 def all_workspaces_option() -> Any:
     return click.option("--all-workspaces", is_flag=True, help="Every workspace in the database.")
+
+
+def duration_callback(option: str, *, off: bool = False) -> Any:
+    """A click callback reading a duration (3600, 90m, 24h, 7d); with ``off``, ``off`` (or 0) gives None."""
+
+    def parse(_ctx: Any, _param: Any, value: str) -> Any:
+        from ..workflow import parse_duration
+
+        if off and value.strip() in ("off", "0"):
+            return None
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint=f"'{option}'") from None
+
+    return parse
+
+
+def expiring_option() -> Any:
+    """``--expiring-within DURATION``: what ``plan`` and ``drift`` list as expiring soon (issue 18)."""
+    return click.option(
+        "--expiring-within",
+        "expiring_within",
+        default="7d",
+        show_default=True,
+        metavar="DURATION",
+        callback=duration_callback("--expiring-within"),
+        help="List access that expires within this window (3600, 90m, 24h, 14d).",
+    )
+
+
+def hygiene_options() -> Any:
+    """``--stale-invites`` and ``--not-signed-in`` (issue 18): what ``drift`` and ``report`` flag; ``off`` turns
+    one off."""
+
+    def decorate(command: Any) -> Any:
+        command = click.option(
+            "--not-signed-in",
+            default="90d",
+            show_default=True,
+            metavar="DURATION",
+            callback=duration_callback("--not-signed-in", off=True),
+            help="Flag active members not signed in for this long, where the backend records sign-ins (off: never).",
+        )(command)
+        return click.option(
+            "--stale-invites",
+            default="30d",
+            show_default=True,
+            metavar="DURATION",
+            callback=duration_callback("--stale-invites", off=True),
+            help="Flag invitations pending longer than this (off: never).",
+        )(command)
+
+    return decorate

@@ -15,7 +15,7 @@ import click
 
 from ..errors import Aborted, PlanRefused, ReconcilerError, StalePlan, refused
 from ..workflow import STALE_MESSAGE
-from .options import config_option, workspace_option
+from .options import config_option, duration_callback, expiring_option, workspace_option
 from .output import fail, inform, note, warning
 from .runtime import Runtime
 
@@ -42,6 +42,7 @@ def _plan_from_config(
     *,
     for_apply: bool = False,
     sign: bool = False,
+    expiring_within: timedelta | None = None,
 ) -> tuple[Planned, Keyring | None]:
     """Load, read, plan. ``plan`` (not ``for_apply``) never creates the database: against one that does not
     exist yet it plans from an empty state and says so. ``sign``: the plan will be saved, and a SQLite
@@ -57,7 +58,8 @@ def _plan_from_config(
         note(absent)
     needs_key = desired.needs_key() and backend.uses_keyring and (absent is None or sign)
     keyring = runtime.keyring(create=needs_key or sign, required=needs_key)
-    return make_plan(backend, desired, keyring, workspaces=workspaces), keyring
+    window = {} if expiring_within is None else {"expiring_within": expiring_within}
+    return make_plan(backend, desired, keyring, workspaces=workspaces, **window), keyring
 
 
 def workspace_names(planned: Planned) -> dict[str, str]:
@@ -110,6 +112,7 @@ def _raise_refusals(planned: Planned, *, allow_mass_change: bool, allow_removals
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when there are no changes, 2 when there are.")
 @workspace_option()
 @click.option("--strict-roles", is_flag=True, help="Treat an end-user in a builder-level group as an error.")
+@expiring_option()
 @click.pass_obj
 def plan(
     runtime: Runtime,
@@ -119,6 +122,7 @@ def plan(
     detailed_exitcode: bool,
     workspaces: tuple[str, ...],
     strict_roles: bool,
+    expiring_within: timedelta,
 ) -> None:
     """Show what apply would change.
 
@@ -127,7 +131,9 @@ def plan(
       reconciler plan -f workspace.yaml --out plan.json
       reconciler plan -f workspace.yaml --format markdown --detailed-exitcode
     """
-    planned, keyring = _plan_from_config(runtime, config_path, workspaces, strict_roles, sign=out is not None)
+    planned, keyring = _plan_from_config(
+        runtime, config_path, workspaces, strict_roles, sign=out is not None, expiring_within=expiring_within
+    )
     click.echo(_render(planned.plan, fmt, runtime.color, workspace_names(planned)))
     for line in planned.plan.notes:
         note(line)
@@ -196,6 +202,11 @@ def _mass_refusals(planned: Planned) -> list[PlanRefused]:
 )
 @workspace_option()
 @click.option("--strict-roles", is_flag=True, help="Treat an end-user in a builder-level group as an error.")
+@click.option(
+    "--only-expiries",
+    is_flag=True,
+    help="Refuse (nothing changed) unless every change revokes expired access (for a scheduled expiry job).",
+)
 @click.pass_obj
 def apply(
     runtime: Runtime,
@@ -210,23 +221,36 @@ def apply(
     plan_max_age: str,
     workspaces: tuple[str, ...],
     strict_roles: bool,
+    only_expiries: bool,
 ) -> None:
     """Apply the configuration (or a saved plan) in one transaction.
+
+    With a saved plan, -f CONFIG gives the policies the plan must still match: a plan checked against policies
+    is refused when they changed, and without -f (docs/governance.md).
 
     \b
     Example:
       reconciler apply -f workspace.yaml
       reconciler apply -f workspace.yaml --auto-approve --lock-timeout 30
       reconciler apply plan.json
+      reconciler apply plan.json -f workspace.yaml
     """
     from ..workflow import default_actor
 
-    if (planfile is None) == (config_path is None):
+    if planfile is None and config_path is None:
         fail("give either -f CONFIG or a saved PLANFILE", hint="reconciler apply -f workspace.yaml")
-    options = _ApplyOptions(default_actor(actor), lock_timeout, allow_mass_change, allow_removals)
+    options = _ApplyOptions(default_actor(actor), lock_timeout, allow_mass_change, allow_removals, only_expiries)
     if planfile is not None:
         _refuse_planning_options(workspace=bool(workspaces), strict_roles=strict_roles)
-        _apply_saved_plan(runtime, planfile, options, allow_unsigned=allow_unsigned, max_age=_duration(plan_max_age))
+        policies = _current_policies(config_path)
+        _apply_saved_plan(
+            runtime,
+            planfile,
+            options,
+            allow_unsigned=allow_unsigned,
+            max_age=_duration(plan_max_age),
+            policies=policies,
+        )
         return
     if allow_unsigned:
         fail("--allow-unsigned is for a saved PLANFILE; apply -f plans afresh and needs no signature")
@@ -245,6 +269,16 @@ class _ApplyOptions:
     lock_timeout: float
     allow_mass_change: bool
     allow_removals: bool = False
+    only_expiries: bool = False
+
+
+def _current_policies(config_path: Path | None) -> Any:
+    """With a saved plan, ``-f CONFIG`` gives the policies the plan must still match (issue 18); None without."""
+    if config_path is None:
+        return None
+    from ..config.loader import load_config
+
+    return load_config(config_path, resolve_secrets=False, warn=warning).policies
 
 
 def _refuse_planning_options(**given: bool) -> None:
@@ -274,18 +308,26 @@ def utcnow() -> datetime:
 
 
 def _apply_saved_plan(
-    runtime: Runtime, planfile: Path, options: _ApplyOptions, *, allow_unsigned: bool, max_age: timedelta
+    runtime: Runtime,
+    planfile: Path,
+    options: _ApplyOptions,
+    *,
+    allow_unsigned: bool,
+    max_age: timedelta,
+    policies: Any,
 ) -> None:
-    """The plan file is the approval: no question, no TTY needed; a stale, expired or used plan is refused."""
+    """The plan file is the approval: no question, no TTY needed; a stale, expired or used plan is refused, and
+    so is one whose policies differ from the configuration's (``policies``, None without ``-f``)."""
     from ..render.text import render_text
-    from ..workflow import check_plan_age
+    from ..workflow import check_plan_age, check_policy_digest
 
     plan, keyring = _load_planfile(runtime, planfile, allow_unsigned=allow_unsigned)
     check_plan_age(plan, max_age, utcnow())
+    check_policy_digest(plan, policies)
     runtime.backend(create=True)  # a plan made before the database existed creates it, as apply -f would
     click.echo(render_text(plan, color=runtime.color, workspace_names=_names_in_database(runtime, plan, keyring)))
     if not plan.empty:
-        _execute(runtime, plan, keyring, "apply PLANFILE", options)
+        _execute(runtime, plan, keyring, "apply PLANFILE", options, current_policies=policies)
 
 
 def _apply_config(
@@ -306,6 +348,8 @@ def _apply_config(
         if planned.plan.empty:
             return
         _raise_refusals(planned, allow_mass_change=options.allow_mass_change, allow_removals=options.allow_removals)
+        if options.only_expiries:
+            _refuse_unless_expiries(planned.plan)  # before the question
         keyring = _keyring_for_invitations(runtime, planned.plan, keyring)  # refused before the question
         if not auto_approve:
             _confirm()
@@ -337,10 +381,13 @@ def _execute(
     options: _ApplyOptions,
     *,
     stale_message: str = STALE_MESSAGE,
+    current_policies: Any = "recorded",
 ) -> None:
     from ..render.text import applied_line
     from ..workflow import apply_plan
 
+    if options.only_expiries:
+        _refuse_unless_expiries(plan)
     keyring = _keyring_for_invitations(runtime, plan, keyring)
     progress = _progress(len(plan.ops))
     try:
@@ -356,6 +403,7 @@ def _execute(
             progress=progress,
             stale_message=stale_message,
             single_use=command == "apply PLANFILE",
+            current_policies=current_policies,
         )
     finally:
         if progress is not None:
@@ -363,6 +411,20 @@ def _execute(
     click.echo("")
     click.echo(applied_line(plan))
     _after_apply(runtime, result, keyring)
+
+
+def _refuse_unless_expiries(plan: Plan) -> None:
+    from ..expiry import not_expiries
+
+    others = not_expiries(plan)
+    if others:
+        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        raise PlanRefused(
+            "only-expiries",
+            f"--only-expiries: the plan holds {len(others)} change(s) that no expiry causes ({shown}); "
+            "nothing was changed",
+            hint="review them with reconciler plan, and apply them through the reviewed path",
+        )
 
 
 def _after_apply(runtime: Runtime, result: ApplyResult, keyring: Keyring | None) -> None:
@@ -540,3 +602,61 @@ def _run_json(run: AuditRun) -> dict[str, Any]:
         "result": run.result,
         "error": run.error,
     }
+
+
+@click.command("prune")
+@config_option()
+@click.option(
+    "--older-than",
+    "older_than",
+    default="30d",
+    show_default=True,
+    metavar="DURATION",
+    callback=duration_callback("--older-than"),
+    help="Archive invitations pending longer than this (3600, 90m, 24h, 30d).",
+)
+@workspace_option()
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--actor", help="Who is applying, for the audit log (default: CI user or OS user).")
+@click.option("--lock-timeout", type=click.FloatRange(min=0), default=0.0, show_default=True)
+@click.pass_obj
+def invites_prune(
+    runtime: Runtime,
+    config_path: Path,
+    older_than: timedelta,
+    workspaces: tuple[str, ...],
+    auto_approve: bool,
+    actor: str | None,
+    lock_timeout: float,
+) -> None:
+    """Archive stale invitations through a normal plan and apply (issue 18).
+
+    Invitations pending longer than --older-than that the configuration does not declare are archived (groups
+    and metadata kept), with the plan shown and confirmed like apply's, under the apply lock, the safety rails
+    and the policies, and recorded in the audit log. Stale invitations the configuration declares are named:
+    remove them from the file, or the next plan would invite them again.
+
+    \b
+    Example:
+      reconciler invites prune -f access/ --older-than 30d
+      reconciler invites prune -f access/ --older-than 45d --auto-approve
+    """
+    from ..render.text import render_text
+    from ..workflow import default_actor, load_desired, plan_invite_prune
+
+    desired = load_desired(config_path, workspaces=workspaces, warn=warning)
+    keyring = runtime.keyring(create=False)
+    planned = plan_invite_prune(runtime.backend(), desired, keyring, older_than=older_than, workspaces=workspaces)
+    for line in planned.plan.notes:
+        note(line)
+    if planned.plan.empty:
+        click.echo("No stale invitations to archive.")
+        return
+    click.echo(render_text(planned.plan, color=runtime.color))
+    _raise_refusals(planned, allow_mass_change=False)
+    if not auto_approve:
+        if not stdin_is_interactive():
+            fail("cannot ask for confirmation: standard input is not a terminal", hint="pass --auto-approve")
+        _confirm()
+    options = _ApplyOptions(default_actor(actor), lock_timeout, allow_mass_change=False)
+    _execute(runtime, planned.plan, keyring, "invites prune", options, stale_message=CHANGED_MESSAGE)

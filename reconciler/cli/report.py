@@ -7,11 +7,11 @@ configuration for drift marks, and hands everything to ``reconciler.report``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from .options import all_workspaces_option, config_option, workspace_option
+from .options import all_workspaces_option, config_option, hygiene_options, workspace_option
 from .output import inform, note, warning
 from .runtime import Runtime
 from .workspaces import no_selection, selected_workspaces
@@ -46,6 +46,7 @@ FORMATS = ("html", "csv", "json")
     metavar="N",
     help="How many recent applies to list (0: none).",
 )
+@hygiene_options()
 @click.pass_obj
 def report(
     runtime: Runtime,
@@ -55,11 +56,15 @@ def report(
     fmt: str | None,
     output: Path | None,
     history: int,
+    stale_invites: Any,
+    not_signed_in: Any,
 ) -> None:
     """Access review: who can do what in each workspace, through which role or group.
 
-    With -f CONFIG the workspaces default to the declared ones, and entries that differ from the
-    configuration are marked. Metadata appears as keys only, never values.
+    With -f CONFIG the workspaces default to the declared ones, entries that differ from the configuration
+    are marked, and the dates its expires: keys give are shown (UTC). Invitations pending longer than
+    --stale-invites and members not signed in for --not-signed-in (where the backend records sign-ins) are
+    flagged. Metadata appears as keys only, never values.
 
     \b
     Example:
@@ -68,6 +73,8 @@ def report(
       reconciler report -f workspace.yaml --format json
     """
     from ..access import declared_roles
+    from ..expiry import current_time
+    from ..hygiene import findings
     from ..report import RENDERERS, build_report
 
     fmt = fmt or _format_from(output)
@@ -90,6 +97,15 @@ def report(
         plan=plan,
         declared=declared_roles(desired),
         whole_instance=all_workspaces,
+        expiries=None if desired is None else {slug: ws.expiries for slug, ws in desired.workspaces.items()},
+        hygiene=findings(
+            snapshot,
+            backend.read_activity(slugs),
+            slugs,
+            now=current_time(),
+            stale_invites=stale_invites,
+            not_signed_in=not_signed_in,
+        ),
     )
     _write(RENDERERS[fmt](built), output, built)
 

@@ -7,11 +7,13 @@ ConfigError listing every problem found, each located in its YAML or CSV file.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ..desired import DesiredState, DesiredWorkspace, Ownership, Settings
 from ..errors import ConfigError, Location, Problem
+from ..expiry import MemberExpiries, current_time
 from ..roles import STRICT_ROLES_MESSAGE, strict_role_conflicts
 from ..safetext import quoted
 from ..state import (
@@ -29,6 +31,7 @@ from . import models
 from .composition import TemplateIndex, check_names, index_templates, join_split_workspaces
 from .files import FileRefused, FileTooLarge, allowed_roots, confine, is_key_name, read_regular_file
 from .loader import LoadedTemplate, LoadedUser, LoadedWorkspace, sorted_problems
+from .policy_rules import LoadedPolicy, build_policies, check_desired, declared_names
 
 DUPLICATE_EMAIL = "Duplicate email found. Please provide a unique email address."
 NO_ADMIN = "Atleast one active admin is required"
@@ -49,14 +52,18 @@ def build_desired(
     selected: Collection[str] | None = None,
     warnings: tuple[str, ...] = (),
     templates: list[LoadedTemplate] | None = None,
+    now: datetime | None = None,
+    policies: list[LoadedPolicy] | None = None,
 ) -> DesiredState:
     """Check the rules that need the whole configuration; raise one ConfigError with these problems and
     ``problems`` (those found earlier, e.g. form errors), or return the DesiredState when there are none.
 
     ``config_root`` is the directory ``{file:}`` secret references must stay in (default: each YAML file's
     directory); ``selected`` limits secret resolution to those workspace slugs (the others keep placeholders).
+    ``now`` is the moment ``expires:`` values are compared with (default: :func:`reconciler.expiry.current_time`).
     """
     problems = list(problems or [])
+    now = now if now is not None else current_time(environ)
     workspaces = join_split_workspaces(workspaces, problems)  # one workspace over several files (issue 17)
     check_names(workspaces, problems)
     template_index = index_templates(templates or [], problems)
@@ -68,14 +75,38 @@ def build_desired(
     desired: dict[str, DesiredWorkspace] = {}
     for ws in workspaces:
         resolve = resolve_secrets and (selected is None or ws.model.slug in selected)
-        checker = _WorkspaceChecker(ws, problems, resolve, environ, config_root, template_index)
+        checker = _WorkspaceChecker(ws, problems, resolve, environ, config_root, template_index, now=now)
         result = checker.run()
         if result is not None and ws.model.slug not in desired:
             desired[ws.model.slug] = result
     users = _instance_users(workspaces, problems)
+    entries = list(policies or []) + [
+        LoadedPolicy(p, _policy_locator(ws, k), ws.model.slug)
+        for ws in workspaces
+        for k, p in enumerate(ws.model.policies)
+    ]
+    declared = {ws.model.slug: declared_names(ws.model, ws.model.settings.prune) for ws in workspaces if not ws.partial}
+    policy_set, places = build_policies(entries, declared, problems)
+    results = check_desired(desired, policy_set, places, problems, users) if not problems else ()
     if problems:
         raise ConfigError(sorted_problems(problems))
-    return DesiredState(desired, users, config_hash, secrets_resolved=resolve_secrets, warnings=warnings)
+    return DesiredState(
+        desired,
+        users,
+        config_hash,
+        secrets_resolved=resolve_secrets,
+        warnings=warnings,
+        policies=policy_set,
+        policy_places=places,
+        policy_results=results,
+    )
+
+
+def _policy_locator(ws: LoadedWorkspace, k: int) -> Callable[..., Location]:
+    def locate(path: tuple = (), key: bool = True) -> Location:
+        return ws.locate("policies", k, *path, key=key)
+
+    return locate
 
 
 Place = tuple[Callable[..., Location], tuple]  # a locate function and its path, resolved only on error
@@ -150,8 +181,12 @@ class _WorkspaceChecker:
         environ: Mapping[str, str],
         config_root: Path | None = None,
         templates: TemplateIndex | None = None,
+        *,
+        now: datetime,
     ) -> None:
         self.ws = ws
+        self.now = now
+        self.expiries: dict[str, MemberExpiries] = {}
         self.model = ws.model
         self.problems = problems
         self.resolve_secrets = resolve_secrets
@@ -205,7 +240,13 @@ class _WorkspaceChecker:
             return None
         previously = {g.name: tuple(self._previously(g)) for g in self.model.groups if self._previously(g)}
         return DesiredWorkspace(
-            state, settings, previously, self.metadata_sources, self.resolve_secrets, self._ownership()
+            state,
+            settings,
+            previously,
+            self.metadata_sources,
+            self.resolve_secrets,
+            self._ownership(),
+            expiries=self.expiries,
         )
 
     # --- registry and grants -------------------------------------------------------------------
@@ -358,6 +399,8 @@ class _WorkspaceChecker:
             if entry.broken:  # its own form errors are reported; it still had its references checked
                 self._metadata(entry, resolve=False)
                 continue
+            expiries = self._expiries(entry)
+            member_groups -= expiries.groups_expired  # an expired group membership is absent (and so are its copies)
             for source, copy_names in copies.items():
                 if source in member_groups:
                     member_groups |= copy_names
@@ -365,11 +408,27 @@ class _WorkspaceChecker:
             memberships[user.email] = Membership(
                 user.email,
                 user.role,
-                user.status,
+                "archived" if expiries.membership_expired else user.status,
                 frozenset(g for g in member_groups if g in groups),
                 metadata,
             )
         return memberships
+
+    def _expiries(self, entry: LoadedUser) -> MemberExpiries:
+        """When the entry's membership and group memberships end, and which have ended (``self.now``); recorded
+        for the planner (``expired 2027-03-31``) and for the list of what expires soon."""
+        user = entry.model
+        groups = user.group_expiries()
+        if user.expires is None and not groups:
+            return MemberExpiries()
+        result = MemberExpiries(
+            membership=user.expires,
+            membership_expired=user.expires is not None and user.expires.expired(self.now),
+            groups=groups,
+            groups_expired=frozenset(name for name, expiry in groups.items() if expiry.expired(self.now)),
+        )
+        self.expiries[user.email] = result
+        return result
 
     def _copies_with_users(self) -> dict[str, set[str]]:
         copies: dict[str, set[str]] = {}
@@ -390,7 +449,7 @@ class _WorkspaceChecker:
 
     def _user_groups(self, entry: LoadedUser) -> set[str]:
         seen: set[str] = set()
-        for k, name in enumerate(entry.model.groups):
+        for k, name in enumerate(entry.model.group_names()):
             if name in seen:
                 self.error(entry.locate(("groups", k)), f"group {name!r} is listed twice for {entry.model.email}")
             elif name in self.external:
@@ -518,9 +577,14 @@ class _WorkspaceChecker:
     def _check_admin(self) -> None:
         if self.ws.admin_unknown:
             return  # a user entry left out for its own errors may have been the admin
-        if not any(u.model.role == "admin" and u.model.status == "active" for u in self.ws.users):
+        admins = [u.model for u in self.ws.users if u.model.role == "admin" and u.model.status == "active"]
+        if not any(a.expires is None or not a.expires.expired(self.now) for a in admins):
             where = self.ws.locate("users") if self.model.users else self.ws.locate()
-            self.error(where, NO_ADMIN, f"declare a user with role: admin in workspace {self.ws.display_slug!r}")
+            hint = f"declare a user with role: admin in workspace {self.ws.display_slug!r}"
+            if admins:
+                expired = ", ".join(f"{a.email} (expired {a.expires.describe()})" for a in admins if a.expires)
+                hint = f"the access of every admin has expired: {expired}; " + hint
+            self.error(where, NO_ADMIN, hint)
 
     def _check_strict_roles(self, state: Workspace, settings: Settings) -> None:
         if not settings.strict_roles:

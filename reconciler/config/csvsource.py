@@ -13,7 +13,7 @@ Accepted headers (case-insensitive, any order, surrounding whitespace ignored):
   space; the last name is empty when there is none)
 
 ``Email``, a role column (``Role``/``User Role``) and a name column (``Full Name`` or ``First Name``) are
-required; ``Last Name``, ``Groups``/``Group`` and ``Metadata`` are optional.
+required; ``Last Name``, ``Groups``/``Group``, ``Metadata`` and ``Expires`` are optional.
 
 Decisions where SPEC is silent (also in docs/architecture.md, "The configuration layer"):
 
@@ -34,6 +34,8 @@ Decisions where SPEC is silent (also in docs/architecture.md, "The configuration
   leaves that membership's metadata alone). Use ``{}`` in the cell to mean "no metadata".
   CSV metadata values are plain strings: any other value (a number, ``true``, an object) is refused here,
   since an object would otherwise reach the model as a secret reference, which are YAML-only.
+* ``Expires`` (issue 18) holds the YAML ``expires`` value of the membership (a date, or a timestamp with zone),
+  checked by the same model; an empty cell means the membership does not expire.
 * The Python-style single-quoted metadata form from ToolJet's docs is parsed with :func:`ast.parse` and
   accepted only when the expression is a dict display of literals; nothing is ever evaluated. A key given
   twice in one cell is an error (JSON would keep the last silently).
@@ -90,6 +92,7 @@ _HEADERS = {
     "group": "groups",
     "groups": "groups",
     "metadata": "metadata",
+    "expires": "expires",
 }
 _HEADER_HINT = (
     "accepted headers: First Name, Last Name, Email, User Role, Group, Metadata (ToolJet's upload format) "
@@ -407,6 +410,11 @@ def _parse_row(row: int, cells: list[str], columns: _Columns, out: _Collector) -
         parsed = _parse_metadata(metadata, r.locations["metadata"], lambda loc, *a: r.fail(loc, ("metadata",), *a))
         if parsed is not None:
             entry["metadata"] = parsed
+    expires = r.cell("expires")  # issue 18: the YAML's expires value, checked by the model; empty: none
+    if expires == "":
+        del r.locations["expires"]
+    elif expires is not None:
+        entry["expires"] = expires
     return CsvUserEntry(entry, r.locations, frozenset(r.broken))
 
 

@@ -88,13 +88,15 @@ def _allowed_keys(model: type[BaseModel], loc: Sequence[Any]) -> list[str] | Non
 
 
 def error_path(loc: Sequence[str | int]) -> tuple[str | int, ...]:
-    """pydantic's ``loc`` as a document path: without the tag pydantic adds for a metadata value's union member.
+    """pydantic's ``loc`` as a document path: without the tag pydantic adds for the union member of a metadata
+    value or of a user's group entry (a name or ``{name, expires}``).
 
-    A metadata value sits at ``metadata.<key>``, so the tag can only be the step right after the key.
+    A metadata value sits at ``metadata.<key>`` and a group entry at ``groups.<index>``, so the tag can only be
+    the step right after the key or index.
     """
     path = tuple(loc)
     for i in range(len(path) - 2):
-        if path[i] == "metadata" and path[i + 2] in UNION_TAGS:
+        if path[i] in ("metadata", "groups") and path[i + 2] in UNION_TAGS:
             return path[: i + 2] + path[i + 3 :]
     return path
 

@@ -22,6 +22,7 @@ import hashlib
 import os
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -160,12 +161,14 @@ def load_config(
     environ: Mapping[str, str] | None = None,
     workspaces: Collection[str] | None = None,
     warn: Callable[[str], None] | None = None,
+    now: datetime | None = None,
 ) -> DesiredState:
     """Load, validate and normalise the configuration at ``path``; raise ConfigError with every problem.
 
     ``workspaces``: resolve the secret references of these workspaces only (the others are still checked, and
     keep placeholders: plan them never). Warnings (what is not loaded) go to ``warn`` as soon as they are
-    known, so that they are seen also when errors follow, and are kept in ``DesiredState.warnings``.
+    known, so that they are seen also when errors follow, and are kept in ``DesiredState.warnings``. ``now`` is
+    the moment ``expires:`` values are compared with (default: the machine's clock, or ``RECONCILER_NOW``).
     """
     from .checks import build_desired  # the cross-document rules
 
@@ -180,6 +183,7 @@ def load_config(
     digest = hashlib.sha256()
     loaded_workspaces: list[LoadedWorkspace] = []
     templates: list[LoadedTemplate] = []
+    policies: list[Any] = []  # the top-level ``policies:`` entries of every file (policy_rules.LoadedPolicy)
     for file in files:
         display = str(file)
         try:
@@ -189,7 +193,7 @@ def load_config(
             problems.extend(exc.problems)
             continue
         digest.update(_relative_name(file, root_dir) + b"\0" + data + b"\0")  # the bytes read: no second read
-        loaded = _validate_document(doc, file.parent, problems, templates)
+        loaded = _validate_document(doc, file.parent, problems, templates, policies)
         loaded_workspaces.extend(loaded)
     for ws in loaded_workspaces:
         _load_csv_users(ws, problems, digest, root_dir)
@@ -203,6 +207,8 @@ def load_config(
         selected=None if workspaces is None or not workspaces else frozenset(workspaces),
         warnings=tuple(warnings),
         templates=templates,
+        now=now,
+        policies=policies,
     )
 
 
@@ -211,11 +217,16 @@ def _relative_name(path: Path, root_dir: Path) -> bytes:
 
 
 def _validate_document(
-    doc: YamlDocument, base_dir: Path, problems: list[Problem], templates: list[LoadedTemplate] | None = None
+    doc: YamlDocument,
+    base_dir: Path,
+    problems: list[Problem],
+    templates: list[LoadedTemplate] | None = None,
+    policies: list[Any] | None = None,
 ) -> list[LoadedWorkspace]:
     """Check the form of each workspace on its own, so one broken workspace does not hide the others' errors.
 
-    The document's group templates (top-level ``templates:``) are appended to ``templates``."""
+    The document's group templates (top-level ``templates:``) are appended to ``templates``, and its top-level
+    ``policies:`` entries with a valid form to ``policies``."""
     if not isinstance(doc.data, dict):
         problems.append(
             Problem(
@@ -253,6 +264,7 @@ def _validate_document(
         envelope = models.Envelope.model_validate({k: v for k, v in doc.data.items() if k not in extra})
     if envelope.templates is not None and templates is not None:
         templates += _validate_templates(envelope.templates, doc, report)
+    _validate_policies(envelope.policies, locate, report, policies if policies is not None else [])
     loaded = []
     for index, raw in enumerate(envelope.workspaces):
         try:
@@ -313,6 +325,27 @@ def _validate_templates(raw: Any, doc: YamlDocument, report: Callable[..., None]
                 placeholder = models.Group.model_construct(name=name, previously=[], members="managed")
                 result.append(LoadedTemplate(placeholder, doc, index, broken=True))
     return result
+
+
+def _validate_policies(entries: list[Any], locate: Locate, report: Callable[..., None], out: list[Any]) -> None:
+    """The top-level policies, each checked on its own (one broken rule does not hide the others)."""
+    from .policy_models import PolicyEntry
+    from .policy_rules import LoadedPolicy
+
+    for k, raw in enumerate(entries):
+        try:
+            entry = PolicyEntry.model_validate(raw)
+        except ValidationError as exc:
+            report(exc, PolicyEntry, ("policies", k))
+            continue
+        out.append(LoadedPolicy(entry, _entry_locator_at(locate, ("policies", k))))
+
+
+def _entry_locator_at(locate: Locate, entry: tuple) -> Locate:
+    def inner(path: tuple = (), key: bool = True) -> Location:
+        return locate((*entry, *path), key=key)
+
+    return inner
 
 
 # --- salvaging a workspace with form errors --------------------------------------------------------------

@@ -25,8 +25,10 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from ..expiry import ExpiryFormatError, parse_expires
 from ..safetext import quoted
 from .identity import MAX_EMAIL_CHARS, email_problem, normalise_email, role_skeleton, shown
+from .policy_models import PolicyEntry
 
 SLUG_RE = re.compile(r"^[a-z0-9-]{1,50}$")
 # For editors (the JSON Schema): one address, without separators, quoting or routing characters. The rules
@@ -52,7 +54,9 @@ FIXED_ROLE_MESSAGE = "Group cannot be update because its not allowed"
 # errors_map.py removes it again, so that errors read ``metadata.api_key.env``, not ``metadata.api_key.<tag>.env``.
 TAG_STRING = "metadata-string"
 TAG_SECRET = "metadata-secret-ref"
-UNION_TAGS = frozenset({TAG_STRING, TAG_SECRET})
+TAG_GROUP_NAME = "group-name"
+TAG_GROUP_ENTRY = "group-entry"
+UNION_TAGS = frozenset({TAG_STRING, TAG_SECRET, TAG_GROUP_NAME, TAG_GROUP_ENTRY})
 
 
 def _not_null(extra: dict[str, Any] | None = None) -> Callable[[dict[str, Any]], None]:
@@ -443,6 +447,49 @@ MetadataValue = Annotated[
 ]
 
 
+def _check_expires(value: Any) -> Any:
+    try:
+        return parse_expires(value)
+    except ExpiryFormatError as exc:
+        raise PydanticCustomError("expires", str(exc)) from None
+
+
+Expires = Annotated[
+    Any,
+    AfterValidator(_check_expires),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}],
+            "description": "when the access ends: a date (2027-03-31: ends at 00:00 UTC that day) or a timestamp "
+            "with zone (2027-03-31T17:00:00+02:00); expired access is revoked by the next apply",
+        }
+    ),
+]
+
+
+class GroupMembership(Model):
+    """A group membership that ends: ``{name: finance, expires: 2027-03-31}``."""
+
+    name: GroupName = Field(description="a custom group of this workspace")
+    expires: Expires = Field(description="when the group membership ends; the membership itself stays")
+
+
+def _group_entry_kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return TAG_GROUP_NAME
+    if isinstance(value, dict | GroupMembership):
+        return TAG_GROUP_ENTRY
+    return None
+
+
+GROUP_ENTRY_MESSAGE = "a group is a name, or {name: GROUP, expires: DATE} for a group membership that ends"
+
+GroupEntry = Annotated[
+    Annotated[GroupName, Tag(TAG_GROUP_NAME)] | Annotated[GroupMembership, Tag(TAG_GROUP_ENTRY)],
+    Discriminator(_group_entry_kind, custom_error_type="group_entry", custom_error_message=GROUP_ENTRY_MESSAGE),
+]
+
+
 class User(Model):
     """A membership of the workspace (the user itself is instance-wide: names must agree across workspaces)."""
 
@@ -451,14 +498,28 @@ class User(Model):
     last_name: str = Field(default="", description="may be omitted, and is then empty")
     role: Literal["admin", "builder", "end-user"] = Field(description="admin | builder | end-user")
     status: Literal["active", "archived"] = Field(default="active", description="active (default) | archived")
-    groups: list[GroupName] = Field(
-        default_factory=list, description="custom groups of this workspace; none when omitted"
+    groups: list[GroupEntry] = Field(
+        default_factory=list,
+        description="custom groups of this workspace (a name, or {name, expires}); none when omitted",
+    )
+    expires: Expires | None = Field(
+        default=None,
+        description="when the membership ends (it is then archived, groups and metadata kept)",
+        json_schema_extra=_not_null(),
     )
     metadata: dict[str, MetadataValue] | None = Field(
         default=None,
         description="string values or secret references; omitted = leave the metadata alone, {} = no metadata",
         json_schema_extra=_not_null(),
     )
+
+    def group_names(self) -> list[str]:
+        """The names in ``groups``, in order (with or without an expiry)."""
+        return [g if isinstance(g, str) else g.name for g in self.groups]
+
+    def group_expiries(self) -> dict[str, Any]:
+        """Group name -> its Expiry, for the group memberships that end."""
+        return {g.name: g.expires for g in self.groups if isinstance(g, GroupMembership)}
 
     @field_validator("last_name")
     @classmethod
@@ -636,6 +697,9 @@ class Workspace(Model):
         description="bulk-invite CSV files with more users, relative to this file; inside the configuration's "
         "directory, or inside a directory listed in the workspace's settings.csv_dirs",
     )
+    policies: list[PolicyEntry] = Field(
+        default_factory=list, description="access rules for this workspace (in addition to the top-level ones)"
+    )
 
 
 class Templates(Model):
@@ -652,6 +716,9 @@ class ConfigFile(Model):
         description="shared definitions, usable in every workspace of the configuration",
         json_schema_extra=_not_null(),
     )
+    policies: list[PolicyEntry] = Field(
+        default_factory=list, description="access rules checked on every workspace (docs/governance.md)"
+    )
     workspaces: list[Workspace] = Field(default_factory=list)
 
 
@@ -660,4 +727,5 @@ class Envelope(Model):
 
     version: Literal[1]
     templates: Any = None
+    policies: list[Any] = Field(default_factory=list)
     workspaces: list[Any] = Field(default_factory=list)

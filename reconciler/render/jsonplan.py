@@ -57,7 +57,7 @@ _NOT_A_PLAN = "not a reconciler plan file"
 
 def plan_to_json_dict(plan: Plan) -> dict[str, Any]:
     """The JSON plan of SPEC 4 as a dict (``format_version`` 1); never a metadata value."""
-    return {
+    document = {
         "format_version": FORMAT_VERSION,
         "changes": [change_to_json_dict(op) for op in plan.ops],
         "role_changes": [
@@ -77,6 +77,18 @@ def plan_to_json_dict(plan: Plan) -> dict[str, Any]:
         "state_fingerprint": plan.state_fingerprint,
         "created_at": plan.created_at,
     }
+    # Issue 18, present when there is something to say: what ends soon, and the policies checked with their
+    # results (what tools such as OPA/conftest read; docs/governance.md).
+    if plan.expiring:
+        document["expiring_window"] = plan.expiring_window
+        document["expiring"] = _encode(plan.expiring)
+    if plan.hygiene:
+        document["hygiene"] = _encode(plan.hygiene)
+    if plan.policies or plan.policy_results:
+        document["policies"] = _encode(plan.policies)
+        document["policy_digest"] = plan.policy_digest
+        document["policy_results"] = _encode(plan.policy_results)
+    return document
 
 
 def render_json(plan: Plan) -> str:
@@ -211,7 +223,24 @@ def _decode(value: Any, hint: Any, where: str) -> Any:
 # Op and Plan fields added after format 1 shipped, with defaults: a plan file saved by an earlier version lacks
 # them. (The Plan's grants, warnings and notes only inform; apply checks the rails again under its lock; a plan
 # without a plan_id loads, for `show`, but apply refuses it: nothing shows it was not applied before.)
-_ADDED_LATER = frozenset({"metadata_sources", "grants", "warnings", "notes", "plan_id", "ceded", "rails"})
+_ADDED_LATER = frozenset(
+    {
+        "metadata_sources",
+        "grants",
+        "warnings",
+        "notes",
+        "plan_id",
+        "ceded",
+        "rails",
+        "expired_groups",
+        "expiring",
+        "expiring_window",
+        "policies",
+        "policy_digest",
+        "policy_results",
+        "hygiene",
+    }
+)
 
 
 def _decode_fields(cls: type, value: Any, where: str, *, skip: frozenset[str] = frozenset()) -> dict[str, Any]:

@@ -8,6 +8,10 @@ membership of the configuration, plus every entity of the database the plan woul
 test case holds one ``<failure>`` whose text is that entity's lines of the text plan (metadata keys only,
 never a value). Members and groups left alone by ``prune: none``, and what the configuration cedes to other
 writers (settings.ignore, members: external, settings.manage) are ``<skipped>``: listed, but not drift.
+
+Issue 18: every policy checked on a workspace is a test case ``slug/policy/ID``; a broken ``deny`` policy fails
+it (``type="policy"``), a broken ``warn`` policy passes with its finding in ``<system-out>``. A membership whose
+access (or one of whose group memberships) ends within the look-ahead window says so in its ``<system-out>``.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from dataclasses import dataclass, field
 
 from .. import ops
 from ..desired import DesiredState
+from ..hygiene import describe_finding
 from ..ops import Op, Plan
+from ..policies import PolicyResult
 from ..state import Snapshot
 from .text import escape_control, op_lines
 
@@ -87,6 +93,8 @@ def _managed(slug: str, desired: DesiredState) -> list[str]:
 
 def _suite(slug: str, cases: list[_Case], plan: Plan) -> ET.Element:
     elements = [_testcase(slug, case) for case in cases]
+    _add_expiring(elements, slug, plan)
+    elements += [_policy_case(slug, result) for result in plan.policy_results if result.workspace == slug]
     attributes = _counts(elements, name=escape_control(slug), element="testcase")
     if plan.created_at:
         attributes["timestamp"] = plan.created_at
@@ -110,6 +118,41 @@ def _testcase(slug: str, case: _Case) -> ET.Element:
         resources = [line.render().strip() for line in lines if line.indent == 2]
         failure = ET.SubElement(element, "failure", {"type": "drift", "message": "; ".join(resources)})
         failure.text = "\n".join(line.render()[2:] for line in lines)  # op lines are indented at least 2
+    return element
+
+
+def _add_expiring(elements: list[ET.Element], slug: str, plan: Plan) -> None:
+    """A member's expiries and hygiene findings (issue 18) in the ``<system-out>`` of its test case."""
+    lines = [
+        (a.email, f"{'group ' + a.group if a.group else 'membership'} expires {a.expires}")
+        for a in plan.expiring
+        if a.workspace == slug
+    ]
+    lines += [(f.email, describe_finding(f)) for f in plan.hygiene if f.workspace == slug]
+    by_name = {element.get("name"): element for element in elements}
+    for email, line in lines:
+        element = by_name.get(escape_control(f"{slug}/user/{email}"))
+        if element is None:
+            continue
+        out = element.find("system-out")
+        if out is None:
+            out = ET.SubElement(element, "system-out")
+            out.text = ""
+        out.text = (out.text or "") + escape_control(line) + "\n"
+
+
+def _policy_case(slug: str, result: PolicyResult) -> ET.Element:
+    element = ET.Element(
+        "testcase", {"classname": escape_control(slug), "name": escape_control(f"{slug}/policy/{result.policy}")}
+    )
+    if result.passed:
+        return element
+    text = escape_control(f"{result.message}: {result.detail}")
+    if result.level == "deny":
+        failure = ET.SubElement(element, "failure", {"type": "policy", "message": text})
+        failure.text = text
+    else:
+        ET.SubElement(element, "system-out").text = "warning: " + text
     return element
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from .. import ops
 from ..ops import Op, Plan
+from .governance import markdown_sections
 from .text import (
     NO_CHANGES,
     PlanLine,
@@ -240,4 +241,4 @@ def _notices(plan: Plan) -> list[str]:
         lines += [f"- {escape_cell(note)}" for note in plan.notes[:MAX_NOTES]]
         if len(plan.notes) > MAX_NOTES:
             lines.append(f"- and {len(plan.notes) - MAX_NOTES} more (run reconciler plan to see them)")
-    return lines
+    return lines + markdown_sections(plan, escape_cell)

@@ -13,6 +13,7 @@ from .. import ops
 from ..op_lines import PlanLine, format_value, op_lines, quote, role_change_text
 from ..ops import Op, Plan
 from ..safetext import escape, escape_json
+from .governance import text_sections
 
 __all__ = [
     "NO_CHANGES",
@@ -170,6 +171,9 @@ def plan_lines(plan: Plan, *, workspace_names: Mapping[str, str] | None = None) 
         lines += _unmanaged_lines(plan.unmanaged)
     if plan.ceded:
         lines += _ceded_lines(plan.ceded)
+    governance = text_sections(plan)
+    if governance:
+        lines += [_plain(""), *(_plain(line) for line in governance)]
     return lines
 
 

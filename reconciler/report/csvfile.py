@@ -3,7 +3,7 @@
 Stage: report render (pure). Every cell is neutralised against formula injection (a leading ``=``, ``+``,
 ``-``, ``@``, tab or carriage return gets a ``'``), because names and emails come from users. A member of a
 workspace without apps or data sources still gets one row, with the resource columns empty. List cells
-(groups, metadata keys, grantors, drift) are joined with ``"; "``.
+(groups, metadata keys, grantors, drift, expiries) are joined with ``"; "``.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ COLUMNS = (
     "access",
     "granted_by",
     "drift",
+    "expires",
 )
 SEPARATOR = "; "
 
@@ -65,9 +66,14 @@ def workspace_rows(workspace: WorkspaceReport) -> Iterator[list[str]]:
     profiles = [[neutralised(cells) for cells in access_cells(workspace, row)] for row in workspace.profiles]
     for member in workspace.members:
         person = neutralised(person_cells(workspace, member))
-        drift = neutralised([SEPARATOR.join(entry.description for entry in member.drift)])
+        drift = neutralised([SEPARATOR.join(entry.description for entry in member.drift), expires_cell(member)])
         for cells in profiles[member.profile]:
             yield person + cells + drift
+
+
+def expires_cell(member: MemberEntry) -> str:
+    """``membership 2027-03-31; group finance 2027-03-30 13:30 UTC`` (issue 18)."""
+    return SEPARATOR.join(f"group {group} {when}" if group else f"membership {when}" for group, when in member.expires)
 
 
 def neutralised(values: list[str]) -> list[str]:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from html import escape
 
 from ..access import Seats
+from ..hygiene import describe_finding
 from ..safetext import escape as escape_control
 from ..state import FLAG_NAMES
 from .drift import DriftEntry
@@ -124,6 +125,8 @@ def _workspace(index: int, workspace: WorkspaceReport, drift_checked: bool) -> s
     ]
     if drift_checked:
         parts.append(_drift(workspace.drift))
+    parts.append(_expiring(workspace))
+    parts.append(_hygiene(workspace))
     parts += [_matrix(index, workspace, drift_checked), _groups(workspace.groups), "</section>"]
     return "\n".join(parts)
 
@@ -165,6 +168,37 @@ def _drift(entries: Sequence[DriftEntry]) -> str:
         f'<h3>Drift <span class="badge drift">{_count(len(entries), "difference")}</span></h3>\n'
         '<p class="note">What <code>reconciler apply</code> would change to match the configuration.</p>'
         f'<ul class="drift">{shown}</ul>{more}'
+    )
+
+
+def _expiring(workspace: WorkspaceReport) -> str:
+    """When access ends (the configuration's ``expires:``, issue 18), soonest first; nothing when none does."""
+    rows = sorted(
+        ((when, member.email, group) for member in workspace.members for group, when in member.expires),
+        key=lambda row: row[0],
+    )
+    if not rows:
+        return ""
+    body = "".join(
+        f"<tr><td>{e(email)}</td><td>{e(group or 'membership')}</td><td>{e(when)}</td></tr>"
+        for when, email, group in rows
+    )
+    return (
+        "<h3>Access that expires</h3>"
+        '<table class="expires"><thead><tr><th scope="col">member</th><th scope="col">what</th>'
+        f'<th scope="col">expires (UTC)</th></tr></thead><tbody>{body}</tbody></table>'
+    )
+
+
+def _hygiene(workspace: WorkspaceReport) -> str:
+    """Stale invitations and members who stopped signing in (issue 18); nothing when there are none."""
+    if not workspace.hygiene:
+        return ""
+    body = "".join(f"<tr><td>{e(f.email)}</td><td>{e(describe_finding(f))}</td></tr>" for f in workspace.hygiene)
+    return (
+        "<h3>Access hygiene</h3>"
+        '<table class="hygiene"><thead><tr><th scope="col">member</th><th scope="col">finding</th></tr></thead>'
+        f"<tbody>{body}</tbody></table>"
     )
 
 

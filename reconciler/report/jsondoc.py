@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from ..access import RoleCause, Seats
+from ..hygiene import describe_finding
 from ..safetext import escape_json
 from ..state import FLAG_NAMES
 from .drift import DriftEntry
@@ -53,6 +54,7 @@ def member_dict(member: MemberEntry, access: dict[str, dict[str, Any]]) -> dict[
         "metadata_keys": list(member.metadata_keys),
         "access": access,
         "drift": drift_list(member.drift),
+        "expires": [{"group": group, "expires": when} for group, when in member.expires],
     }
 
 
@@ -71,6 +73,10 @@ def group_dict(group: GroupEntry) -> dict[str, Any]:
 def workspace_dict(workspace: WorkspaceReport) -> dict[str, Any]:
     summary = workspace.summary
     access = [profile_access(workspace, row) for row in workspace.profiles]  # shared by the members of a profile
+    hygiene = [
+        {"email": f.email, "finding": f.kind, "since": f.since, "days": f.days, "text": describe_finding(f)}
+        for f in workspace.hygiene
+    ]
     return {
         "slug": workspace.slug,
         "name": workspace.name,
@@ -85,6 +91,7 @@ def workspace_dict(workspace: WorkspaceReport) -> dict[str, Any]:
         "groups": [group_dict(g) for g in workspace.groups],
         "members": [member_dict(m, access[m.profile]) for m in workspace.members],
         "drift": drift_list(workspace.drift),
+        "hygiene": hygiene,
     }
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -29,12 +29,14 @@ from ..access import (
     seat_counts,
 )
 from ..audit import AuditRun
-from ..ops import Plan
+from ..expiry import MemberExpiries
+from ..ops import HygieneFinding, Plan
 from ..roles import builder_level_reasons
 from ..state import FLAG_NAMES, ROLES, GroupPermissions, Membership, Role, Snapshot, Workspace
 from .drift import DriftEntry, DriftIndex, index_plan
 from .matrix import Cell, Resource, matrix_row, resources_of
 
+Expiries = Mapping[str, Mapping[str, MemberExpiries]]  # workspace slug -> email -> the configuration's expires:
 REPORT_VERSION = 1
 STATUSES = ("invited", "active", "archived")
 
@@ -51,6 +53,9 @@ class MemberEntry:
     metadata_keys: tuple[str, ...]
     profile: int  # index into WorkspaceReport.profiles
     drift: tuple[DriftEntry, ...] = ()
+    # when the access ends, from the configuration's ``expires:`` (``report -f``): (group, when), the membership
+    # itself with an empty group; times in UTC as every output shows them (issue 18)
+    expires: tuple[tuple[str, str], ...] = ()
 
     @property
     def name(self) -> str:
@@ -90,6 +95,8 @@ class WorkspaceReport:
     members: tuple[MemberEntry, ...]
     groups: tuple[GroupEntry, ...]
     drift: tuple[DriftEntry, ...] = ()
+    # access hygiene (issue 18): stale invitations, members who stopped signing in
+    hygiene: tuple[HygieneFinding, ...] = ()
 
     def access(self, member: MemberEntry) -> tuple[Cell, ...]:
         return self.profiles[member.profile]
@@ -136,6 +143,8 @@ def build_report(
     declared: DeclaredRoles | None = None,
     now: datetime | None = None,
     whole_instance: bool = False,
+    expiries: Expiries | None = None,
+    hygiene: Sequence[HygieneFinding] = (),
 ) -> Report:
     """The report for ``slugs`` (default: every workspace of the snapshot); absent slugs are skipped.
     ``whole_instance``: the reported workspaces are all the instance has (its seat counts then include the
@@ -150,6 +159,7 @@ def build_report(
         )
         for slug in chosen
     )
+    workspaces = tuple(_governance(w, (expiries or {}).get(w.slug, {}), hygiene) for w in workspaces)
     return Report(
         generated_at=now or datetime.now(UTC),
         workspaces=workspaces,
@@ -158,6 +168,26 @@ def build_report(
         drift_checked=plan is not None,
         config_hash=plan.config_hash if plan is not None else None,
     )
+
+
+def _governance(
+    workspace: WorkspaceReport, expiries: Mapping[str, MemberExpiries], hygiene: Sequence[HygieneFinding]
+) -> WorkspaceReport:
+    """The workspace with its members' expiries (from the configuration) and its hygiene findings (issue 18)."""
+    if not expiries and not hygiene:
+        return workspace
+    members = tuple(
+        replace(m, expires=expiry_cells(expiries[m.email])) if m.email in expiries else m for m in workspace.members
+    )
+    found = tuple(f for f in hygiene if f.workspace == workspace.slug)
+    return replace(workspace, members=members, hygiene=found)
+
+
+def expiry_cells(expiries: MemberExpiries) -> tuple[tuple[str, str], ...]:
+    """(group, when) for the membership (group ``""``) and each group membership that ends, soonest first."""
+    ends = [("", expiries.membership)] if expiries.membership is not None else []
+    ends += sorted(expiries.groups.items())
+    return tuple((group, expiry.describe()) for group, expiry in sorted(ends, key=lambda pair: pair[1].at))
 
 
 def build_workspace(

@@ -112,7 +112,12 @@ def test_the_extraction_finds_commands_in_shell() -> None:
 
 
 def test_the_workflows_are_valid_yaml_for_github_actions() -> None:
-    assert {p.name for p in WORKFLOWS} == {"reconciler-plan.yml", "reconciler-apply.yml", "reconciler-drift.yml"}
+    assert {p.name for p in WORKFLOWS} == {
+        "reconciler-plan.yml",
+        "reconciler-apply.yml",
+        "reconciler-drift.yml",
+        "reconciler-expiry.yml",
+    }
     triggers = {}
     for path in WORKFLOWS:
         workflow = load_workflow(path)
@@ -127,6 +132,7 @@ def test_the_workflows_are_valid_yaml_for_github_actions() -> None:
         "reconciler-plan.yml": {"pull_request"},
         "reconciler-apply.yml": {"push", "workflow_dispatch"},
         "reconciler-drift.yml": {"schedule", "workflow_dispatch"},
+        "reconciler-expiry.yml": {"schedule", "workflow_dispatch"},
     }
 
 
@@ -150,6 +156,21 @@ def test_each_workflow_does_its_job() -> None:
     assert any(c[0] == "drift" and "junit" in c and "drift.xml" in c for c in drift)
     assert "action-junit-report" in text["reconciler-drift.yml"]
     assert "report_paths: drift.xml" in text["reconciler-drift.yml"]
+
+    expiry = commands["reconciler-expiry.yml"]  # issue 18: applies expiries, and nothing else
+    assert [c for c in expiry if c[0] == "apply"] == [
+        [
+            "apply",
+            "-f",
+            "$CONFIG",
+            "--auto-approve",
+            "--only-expiries",
+            "--actor",
+            "expiry schedule",
+            "--lock-timeout",
+            "300",
+        ]
+    ]
 
 
 def test_secrets_come_from_ci_secrets_only() -> None:
@@ -444,7 +465,7 @@ def test_the_validate_step(code: str, fails: bool, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("workflow_file", [p.name for p in WORKFLOWS])
 def test_the_secrets_check_stops_a_run_without_secrets(workflow_file: str, tmp_path: Path) -> None:
-    job = "drift" if "drift" in workflow_file else "plan"
+    job = {"reconciler-drift.yml": "drift", "reconciler-expiry.yml": "expire"}.get(workflow_file, "plan")
     step, *env = workflow_step(workflow_file, job, "Check the secrets")
     assert Runner(tmp_path).run(step, *env).returncode == 0
     run = Runner(tmp_path, secrets={}).run(step, *env)
@@ -457,6 +478,7 @@ INSTALL_STEPS = [
     ("reconciler-apply.yml", "plan"),
     ("reconciler-apply.yml", "apply"),
     ("reconciler-drift.yml", "drift"),
+    ("reconciler-expiry.yml", "expire"),
 ]
 
 
@@ -495,7 +517,7 @@ def apply_step(runner: Runner, exit_codes: str = "0", **env: str) -> StepRun:
 def test_the_apply_step_applies_the_saved_plan_with_mail_settings(tmp_path: Path) -> None:
     run = apply_step(Runner(tmp_path, event={"ref": "refs/heads/main"}))  # a push: no inputs
     assert run.returncode == 0, run.stdout
-    assert run.reconciler() == [["apply", "plan.json", "--lock-timeout", "120", "--actor", "octocat"]]
+    assert run.reconciler() == [["apply", "plan.json", "-f", "access/", "--lock-timeout", "120", "--actor", "octocat"]]
     env = run.calls[0]["env"]
     assert env["RECONCILER_SMTP_URL"] == SECRET_VALUES["RECONCILER_SMTP_URL"]
     assert env["RECONCILER_MAIL_FROM"] == SECRET_VALUES["RECONCILER_MAIL_FROM"]
@@ -721,6 +743,12 @@ def test_the_action_applies_the_saved_plan(tmp_path: Path) -> None:
     assert run.returncode == 0 and run.reconciler()[0][-1] == "octocat"  # no --allow-mass-change by default
     assert "::warning::RECONCILER_SMTP_URL is not set" in run.stdout
 
+    # with the configuration checked out, it goes with the saved plan: its policies must be the plan's (issue 18)
+    (runner.workspace / "access").mkdir()
+    run = action_run(runner, "apply", caller)
+    assert run.reconciler()[-1][:5] == ["apply", "plan.json", "--lock-timeout", "30", "--actor"]
+    assert run.reconciler()[-1][6:8] == ["-f", "access/"], run.reconciler()
+
 
 @pytest.mark.parametrize("code", ["1", "2", "missing", "no-plan-file"])
 def test_the_action_apply_fails_on_every_code_but_0(code: str, tmp_path: Path) -> None:
@@ -736,3 +764,30 @@ def test_the_action_apply_fails_on_every_code_but_0(code: str, tmp_path: Path) -
         assert "::error::No saved plan at plan.json" in run.stdout and run.calls == []
     else:
         assert f"::error::reconciler apply failed (exit {code if installed else 127})" in run.stdout
+
+
+@pytest.mark.parametrize(("code", "fails"), [("0", False), ("1", True), ("missing", True)])
+def test_the_expiry_step_applies_only_expiries_and_fails_on_anything_else(
+    code: str, fails: bool, tmp_path: Path
+) -> None:
+    step, *env = workflow_step("reconciler-expiry.yml", "expire", "Apply expiries")
+    installed = code != "missing"
+    run = Runner(tmp_path, installed=installed).run(step, *env, exit_codes=code if installed else "0")
+    assert (run.returncode != 0) == fails, run.stdout
+    if installed:
+        assert run.reconciler() == [
+            [
+                "apply",
+                "-f",
+                "access/",
+                "--auto-approve",
+                "--only-expiries",
+                "--actor",
+                "expiry schedule",
+                "--lock-timeout",
+                "300",
+            ]
+        ]
+        assert run.calls[0]["env"]["RECONCILER_DATABASE_URL"] == SECRET_VALUES["RECONCILER_DATABASE_URL"]
+    if fails:
+        assert "::error::reconciler apply --only-expiries failed" in run.stdout

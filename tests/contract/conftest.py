@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 from dbtools import postgres_schema_url, sqlite_file_url
 from helpers import KEYRING
+from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tooljet"))  # its helper modules, not a package
 
@@ -58,6 +59,11 @@ class MemoryUnderTest(BackendUnderTest):
     def sync_groups(self, slug: str, email: str, groups: tuple[str, ...]) -> None:
         ws = self.backend.store.workspaces[slug]
         ws.memberships[email] = replace(ws.memberships[email], groups=frozenset(groups))
+
+    def add_to_group(self, slug: str, email: str, group: str) -> None:
+        ws = self.backend.store.workspaces[slug]
+        member = ws.memberships[email]
+        ws.memberships[email] = replace(member, groups=member.groups | {group})
 
 
 class BuiltinUnderTest(BackendUnderTest):
@@ -109,6 +115,18 @@ class BuiltinUnderTest(BackendUnderTest):
                     )
                 )
             )
+
+    def add_to_group(self, slug: str, email: str, group: str) -> None:
+        with self.backend.engine.begin() as conn:
+            added = conn.execute(
+                text(
+                    "INSERT INTO group_members (group_id, membership_id) SELECT g.id, m.id FROM groups g "
+                    "JOIN workspaces w ON w.id = g.workspace_id JOIN memberships m ON m.workspace_id = w.id "
+                    "JOIN users u ON u.id = m.user_id WHERE w.slug = :slug AND g.name = :group AND u.email = :email"
+                ),
+                {"slug": slug, "group": group, "email": email},
+            )
+            assert added.rowcount == 1
 
 
 class ToolJetUnderTest(BackendUnderTest):
@@ -188,6 +206,18 @@ class ToolJetUnderTest(BackendUnderTest):
             "AND g.type = 'custom' AND g.name = ANY(CAST(:names AS varchar[])) RETURNING id",
             **params,
         )
+
+    def add_to_group(self, slug: str, email: str, group: str) -> None:
+        """What ToolJet's "add users to group" writes: a group_users row (group-permissions/repository.ts)."""
+        added = self.db.query(
+            "INSERT INTO group_users (user_id, group_id) SELECT u.id, g.id FROM users u, permission_groups g "
+            "JOIN organizations o ON o.id = g.organization_id WHERE u.email = :email AND o.slug = :slug "
+            "AND g.name = :group RETURNING id",
+            email=email,
+            slug=slug,
+            group=group,
+        )
+        assert len(added) == 1
 
 
 @pytest.fixture(params=BACKENDS)

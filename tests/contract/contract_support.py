@@ -9,6 +9,7 @@ result through ``read_snapshot`` (what any backend must answer), never at a back
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,10 @@ class BackendUnderTest:
 
     def check_invariants(self) -> None:
         """What the backend's own database guarantees, checked after every apply."""
+
+    def add_to_group(self, slug: str, email: str, group: str) -> None:
+        """Someone adds a member to a custom group outside reconciler (in the UI): straight into the database."""
+        raise NotImplementedError
 
     # --- other writers of the same rows (issue 17): SSO sign-ins, SSO/SCIM group sync, the UI ---------------
 
@@ -83,6 +88,7 @@ class Scenario:
     under_test: BackendUnderTest
     directory: Path
     _files: int = 0
+    now: datetime | None = None  # the injected clock (``expires:``); None: the machine's
 
     @property
     def backend(self) -> Backend:
@@ -101,7 +107,7 @@ class Scenario:
 
     def plan(self, document: dict[str, Any] | Path) -> Planned:
         path = document if isinstance(document, Path) else self.write(document)
-        return make_plan(self.backend, load_desired(path), self.keyring)
+        return make_plan(self.backend, load_desired(path, now=self.now), self.keyring, now=self.now)
 
     def apply(self, document: dict[str, Any] | Path, **options: Any) -> tuple[Plan, ApplyResult]:
         """Plan, apply, and assert that a fresh plan of the same configuration is empty."""

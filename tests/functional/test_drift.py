@@ -121,10 +121,12 @@ def parse_junit(document: str) -> ET.Element:
         }
         for case in cases:
             assert case.get("name") and case.get("classname") == suite.get("name")
-            assert len(list(case)) <= 1 and {child.tag for child in case} <= {"failure", "skipped"}
+            # system-out: a membership's expiry, a warn policy's finding (issue 18)
+            assert {child.tag for child in case} <= {"failure", "skipped", "system-out"}
+            assert len([child for child in case if child.tag != "system-out"]) <= 1
             failure = case.find("failure")
             if failure is not None:
-                assert failure.get("type") == "drift" and failure.get("message") and failure.text
+                assert failure.get("type") in ("drift", "policy") and failure.get("message") and failure.text
         for key, value in counts.items():
             assert int(suite.get(key)) == value, (suite.get("name"), key)
             totals[key] += value
@@ -135,12 +137,21 @@ def parse_junit(document: str) -> ET.Element:
 
 
 def failed_cases(root: ET.Element) -> dict[str, str]:
-    """name -> failure text of every failed test case."""
+    """name -> failure text of every test case failed by drift (not by a policy: :func:`policy_failures`)."""
     return {
         case.get("name"): (case.find("failure").text or "")
         for case in root.iter("testcase")
-        if case.find("failure") is not None
+        if case.find("failure") is not None and case.find("failure").get("type") == "drift"
     }
+
+
+def policy_failures(root: ET.Element) -> list[str]:
+    """The test cases of the deny policies the database breaks (issue 18)."""
+    return [
+        str(case.get("name"))
+        for case in root.iter("testcase")
+        if case.find("failure") is not None and case.find("failure").get("type") == "policy"
+    ]
 
 
 # --- out-of-band changes -------------------------------------------------------------------------------------
@@ -253,8 +264,9 @@ def test_a_clean_database_exits_0_in_every_format(
     names = {case.get("name") for case in root.iter("testcase")}
     assert {"acme", "acme/role/builder", "acme/group/finance", "acme/user/grace@acme.example"} <= names
     assert {"acme-labs", "acme-labs/role/builder", "acme-labs/group/researchers"} <= names
-    # one test case per managed entity: workspace, builder role, 6 + 2 groups, 8 + 3 memberships
-    assert root.get("tests") == str(2 + 2 + 8 + 11)
+    # one test case per managed entity: workspace, builder role, 6 + 2 groups, 8 + 3 memberships; and one per
+    # policy checked: 3 top-level ones in each workspace, 2 of acme's own, 1 of acme-labs'
+    assert root.get("tests") == str(2 + 2 + 8 + 11 + 9)
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
@@ -285,7 +297,10 @@ def test_an_out_of_band_change_is_drift_in_every_format(
     else:
         assert "Affected role changes" not in markdown
     root = reports.junit
-    assert root.get("failures") == "1"
+    # an admin added by hand from another domain also breaks the example's admins-are-staff policy
+    expected_policies = ["acme/policy/admins-are-staff"] if name == "member added" else []
+    assert policy_failures(root) == expected_policies
+    assert root.get("failures") == str(1 + len(expected_policies))
     failed = failed_cases(root)
     assert list(failed) == [scenario.address]
     for line in scenario.text:
@@ -313,7 +328,8 @@ def test_several_changes_fail_one_test_case_each(
     assert reports.exit_codes == dict.fromkeys(FORMATS, 2)
     root = reports.junit
     assert sorted(failed_cases(root)) == sorted(s.address for s in SCENARIOS.values())
-    assert root.get("failures") == "4"
+    assert policy_failures(root) == ["acme/policy/admins-are-staff"]
+    assert root.get("failures") == "5"
     assert reports.json["summary"]["role_changes"] == 1
 
 

@@ -167,12 +167,14 @@ def test_allow_unsigned_never_accepts_a_signature_that_does_not_verify() -> None
 def test_saved_plan_is_the_json_plan_plus_ops_and_signature() -> None:
     plan = every_op_plan()
     document = json.loads(dump_saved_plan(plan, KEYRING))
+    governance = ["expiring", "expiring_window", "policies", "policy_digest", "policy_results", "hygiene"]  # issue 18
     assert list(document) == [
         *plan_to_json_dict(plan),
         "workspaces",
         "protected",
         "plan_id",
         "rails",
+        *governance,
         "ops",
         "signature",
     ]
@@ -185,7 +187,7 @@ def test_saved_plan_is_the_json_plan_plus_ops_and_signature() -> None:
     }
     assert document["workspaces"] == ["acme", "beta"]
     assert document["protected"] == ["acme/user/bob@acme.com"]
-    hidden = ("workspaces", "protected", "plan_id", "rails", "ops", "signature")
+    hidden = ("workspaces", "protected", "plan_id", "rails", "ops", "signature", *governance)
     shown = {k: v for k, v in document.items() if k not in hidden}
     assert shown == plan_to_json_dict(plan)
     assert document["ops"][6]["permissions"]["flags"] == ["apps.create", "data_sources.delete"]

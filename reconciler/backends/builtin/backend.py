@@ -22,6 +22,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from ... import ops
 from ...crypto import DecryptionError, Keyring, decrypt_metadata
 from ...errors import DatabaseMissing, DeliveryInterrupted, LockTimeout, ReconcilerError, SecretError
+from ...hygiene import Activity
 from ...keys import KeyringResult, Rotation
 from ...mail import DEFAULT_BASE_URL, DeliveryReport, Transport
 from ...state import Snapshot
@@ -37,7 +38,7 @@ from ..common import (
 )
 from . import models
 from .db import SQLITE_BEGIN, open_database, upgrade_database
-from .executor import Executor, bulk_insert
+from .executor import INVITATION_TTL, Executor, bulk_insert
 from .reader import empty_snapshot, read_snapshot
 
 T_RUNS = models.AUDIT_RUNS
@@ -122,6 +123,24 @@ class BuiltinBackend(Backend):
         with self._read_transaction() as conn:
             snapshot, _ = read_snapshot(conn, slugs, decrypt_metadata=_decryptor(keyring, conn))
         return snapshot
+
+    def read_activity(self, slugs: Collection[str]) -> Activity:
+        """Pending invitations were issued ``INVITATION_TTL`` before they expire (``invite-url`` and unarchive
+        issue a new one); reconciler's own schema records no sign-ins."""
+        m, u, w = models.Membership.__table__, models.User.__table__, models.Workspace.__table__
+        query = (
+            select(w.c.slug, u.c.email, m.c.invitation_expires_at, m.c.updated_at)
+            .select_from(m.join(u, u.c.id == m.c.user_id).join(w, w.c.id == m.c.workspace_id))
+            .where(w.c.slug.in_(list(slugs)), m.c.status == "invited")
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return Activity(
+            invited_since={
+                (slug, email): (expires - INVITATION_TTL if expires is not None else updated)
+                for slug, email, expires, updated in rows
+            }
+        )
 
     def holds_encrypted_data(self) -> bool:
         """Whether any metadata value or queued email is stored encrypted (then no new key may be made)."""

@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from ... import ops
 from ...crypto import Keyring
 from ...errors import ReconcilerError, StateError
+from ...hygiene import Activity
 from ...state import Snapshot
 from ..base import ApplyResult, ApplyTransaction, AuditInfo, AuditRun, Backend, Executed, Progress
 from ..common import create_engine_for, mask_url, one_line, take_postgres_lock
@@ -102,6 +103,23 @@ class ToolJetBackend(Backend):
         """``keyring`` is not used: ToolJet's metadata is read with LOCKBOX_MASTER_KEY."""
         with self._connect(isolation_level="REPEATABLE READ") as conn, conn.begin():
             return self._read(conn, slugs)[0]
+
+    def read_activity(self, slugs: Collection[str]) -> Activity:
+        """Pending invitations: ``organization_users.updated_at`` of the invited rows (an invite or an unarchive
+        writes it; ToolJet's timestamps are UTC without zone). Sign-ins: the latest ``last_logged_in`` of the user's
+        ``user_sessions`` (``server/src/entities/user_sessions.entity.ts``, written at each sign-in by
+        ``SessionUtilService.createSession``); ToolJet deletes expired sessions every hour
+        (``server/src/modules/session/scheduler.ts``), so only users with a live session have one on record.
+        A schema without ``user_sessions`` records no sign-ins."""
+        with self._connect() as conn, conn.begin():
+            invited = conn.execute(text(INVITED_SINCE), {"slugs": list(slugs)}).all()
+            sessions = conn.scalar(text("SELECT to_regclass('user_sessions') IS NOT NULL"))
+            last = dict(conn.execute(text(LAST_SIGN_IN)).all()) if sessions else None
+        return Activity(
+            invited_since={(slug, email): _utc(at) for slug, email, at in invited if at is not None},
+            last_sign_in=None if last is None else {email: _utc(at) for email, at in last.items() if at is not None},
+            sign_in_source="user_sessions.last_logged_in" if sessions else "",
+        )
 
     def list_workspaces(self) -> list[str]:
         with self._connect() as conn, conn.begin():
@@ -187,3 +205,21 @@ class _Apply(ApplyTransaction):
 
 def _optional_key(environ: Mapping[str, str]) -> bytes | None:
     return load_key(environ) if environ.get("LOCKBOX_MASTER_KEY", "").strip() else None
+
+
+INVITED_SINCE = (
+    "SELECT o.slug, lower(u.email), COALESCE(ou.updated_at, ou.created_at) FROM organization_users ou "
+    "JOIN organizations o ON o.id = ou.organization_id JOIN users u ON u.id = ou.user_id "
+    "WHERE ou.status = 'invited' AND o.slug = ANY(:slugs)"
+)
+LAST_SIGN_IN = (
+    "SELECT lower(u.email), max(s.last_logged_in) FROM user_sessions s JOIN users u ON u.id = s.user_id "
+    "GROUP BY lower(u.email)"
+)
+
+
+def _utc(moment: Any) -> Any:
+    """ToolJet's ``timestamp`` columns hold UTC without a zone (``timestamptz`` ones come back aware)."""
+    from datetime import UTC
+
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
