@@ -268,3 +268,20 @@ class UnknownWorkspace(ReconcilerError):
             f"--workspace {', '.join(self.missing)}: no such workspace in {where}",
             hint=f"workspaces in {where}: " + (", ".join(self.known) or "none"),
         )
+
+
+class FileRefused(Exception):
+    """A file that is not read; ``message`` says why without quoting anything of it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class FileTooLarge(FileRefused):
+    """A file over the size limit; ``size`` is None when it grew past the limit while being read."""
+
+    def __init__(self, size: int | None, limit: int) -> None:
+        shown = f" {size:,} bytes," if size is not None else ""
+        super().__init__(f"file is{shown} larger than the limit of {limit:,} bytes")
+        self.size, self.limit = size, limit

@@ -27,6 +27,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
+from ..errors import FileRefused, FileTooLarge
+
 __all__ = [
     "KEY_FILE_MESSAGE",
     "FileRefused",
@@ -52,23 +54,6 @@ _KINDS = (
     (stat.S_ISSOCK, "a socket"),
     (stat.S_ISDIR, "a directory"),
 )
-
-
-class FileRefused(Exception):
-    """A file that is not read; ``message`` says why without quoting anything of it."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class FileTooLarge(FileRefused):
-    """A file over the size limit; ``size`` is None when it grew past the limit while being read."""
-
-    def __init__(self, size: int | None, limit: int) -> None:
-        shown = f" {size:,} bytes," if size is not None else ""
-        super().__init__(f"file is{shown} larger than the limit of {limit:,} bytes")
-        self.size, self.limit = size, limit
 
 
 def read_regular_file(path: Path, *, max_bytes: int, refuse_keys: bool = True) -> bytes:
