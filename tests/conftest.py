@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from dbtools import postgres_schema_url, sqlite_file_url
+from helpers import Harness
 from sqlalchemy import Engine
 
 
@@ -43,6 +44,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         return
     with postgres_schema_url() as url:
         yield url
+
+
+@pytest.fixture
+def harness(database_url: str, tmp_path: Path) -> Iterator[Harness]:
+    """The built-in backend on ``database_url`` (SQLite and PostgreSQL), closed after the test; modules that need
+    a prepared database define their own ``harness``."""
+    opened = Harness(database_url, tmp_path)
+    try:
+        yield opened
+    finally:
+        opened.close()
 
 
 @pytest.fixture

@@ -4,10 +4,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from helpers import Harness, config_yaml, workspace_yaml
 
 GROUPS = "- {name: pay-create}\n- {name: pay-approve}\n"
@@ -27,15 +25,6 @@ def config(bob: str = "", *, policies: str = SOD, settings: str = "") -> str:
     )
     workspaces = config_yaml(workspace_yaml(users=users, groups=GROUPS, settings=settings))
     return "version: 1\n" + policies + workspaces.removeprefix("version: 1\n")
-
-
-@pytest.fixture
-def harness(database_url: str, tmp_path: Path) -> Iterator[Harness]:
-    opened = Harness(database_url, tmp_path)
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def test_plan_lists_what_expires_within_the_window_and_the_clock_is_injectable(harness: Harness) -> None:

@@ -6,7 +6,6 @@ a config hash that does not depend on how the path was spelled.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,15 +18,6 @@ FIRST = "tok-Axolotl-1177"
 SECOND = "tok-Narwhal-9034"
 CERT = "cert-Okapi-4410"
 ADMIN = "- {email: alice@acme.com, first_name: Alice, role: admin}\n"
-
-
-@pytest.fixture
-def harness(database_url: str, tmp_path: Path) -> Iterator[Harness]:
-    opened = Harness(database_url, tmp_path)
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def plan_text(harness: Harness, *args: str, path: Path | None = None) -> str:

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import yaml
 from helpers import Harness, config_yaml, workspace_yaml
 from sqlalchemy import select
@@ -35,15 +33,6 @@ manage: {roles: false}
 EXTERNAL = "members: external (1 member, kept as SSO/SCIM sync or the UI set them)"
 BOB_ROLE = "role builder kept, the configuration says end-user (settings.manage.roles: false)"
 CEDED_TITLE = "Ceded to other writers (settings.ignore, members: external, settings.manage), not drift: 3"
-
-
-@pytest.fixture
-def harness(database_url: str, tmp_path: Path) -> Iterator[Harness]:
-    opened = Harness(database_url, tmp_path)
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def shared(harness: Harness) -> Path:

@@ -5,8 +5,6 @@ their causes, strict roles, the last active admin, protected users and the mass-
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from helpers import Harness, config_yaml, workspace_yaml
@@ -17,15 +15,6 @@ from reconciler.render.text import NO_CHANGES
 from reconciler.roles import LAST_ADMIN_MESSAGE, STRICT_ROLES_MESSAGE
 
 ADMIN = "- {email: alice@acme.com, first_name: Alice, role: admin}\n"
-
-
-@pytest.fixture
-def harness(database_url: str, tmp_path: Path) -> Iterator[Harness]:
-    opened = Harness(database_url, tmp_path)
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def acme(users: str, groups: str = "", settings: str = "") -> str:

@@ -6,9 +6,6 @@ Wall time is not asserted (CI machines vary); the statement counts are.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from helpers import Harness, count_statements
 
@@ -56,15 +53,6 @@ def _user(slug: str, i: int, variant: int) -> str:
 
 def generated_config(*workspaces: str) -> str:
     return "version: 1\nworkspaces:\n" + "".join(workspaces)
-
-
-@pytest.fixture
-def harness(database_url: str, tmp_path: Path) -> Iterator[Harness]:
-    opened = Harness(database_url, tmp_path)
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def _create_and_change(harness: Harness, slug: str, users: int) -> dict[str, int]:

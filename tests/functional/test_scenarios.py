@@ -7,10 +7,7 @@ and ends with the invariant of SPEC 4: a fresh plan prints ``No changes.``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from helpers import Harness, config_yaml, workspace_yaml
 
 from reconciler import ops
@@ -55,15 +52,6 @@ CAROL = """
 
 def acme(users: str = ALICE + BOB + CAROL, groups: str = GROUPS, settings: str = "") -> str:
     return config_yaml(workspace_yaml(users=users, groups=groups, settings=settings))
-
-
-@pytest.fixture
-def harness(database_url: str, tmp_path: Path) -> Iterator[Harness]:
-    opened = Harness(database_url, tmp_path)
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def applied(harness: Harness, yaml_text: str) -> ops.Plan:
