@@ -179,19 +179,24 @@ class FaultyDelivery(DirectoryTransport):
 def test_a_failed_email_bookkeeping_after_commit_is_a_warning(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import time
+    import secrets
     from collections import Counter
 
     import sqlalchemy.exc
     from helpers import run_cli
     from sqlalchemy import event
-    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine import Engine, make_url
 
     import reconciler.mail
 
     mails = tmp_path / "mails"
     broken = {"on": False}
-    started = time.time()
+    # Only this test's connections are killed (tagged by application_name), never another run's on the server.
+    tag = f"reconciler-fault-{secrets.token_hex(4)}"
+    if not database_url.startswith("sqlite"):
+        database_url = (
+            make_url(database_url).update_query_dict({"application_name": tag}).render_as_string(hide_password=False)
+        )
 
     def disk_full(_conn, _cursor, statement, _params, _context, _many) -> None:
         if broken["on"] and statement.startswith("UPDATE outbox"):
@@ -206,9 +211,9 @@ def test_a_failed_email_bookkeeping_after_commit_is_a_warning(
             conn.execute(
                 text(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
-                    "AND datname = current_database() AND backend_start >= to_timestamp(:t)"
+                    "AND application_name = :tag"
                 ),
-                {"t": started},
+                {"tag": tag},
             )
         killer.dispose()
 
