@@ -28,6 +28,18 @@ def workspace_option() -> Any:
     )
 
 
+def email_argument() -> Any:
+    """An EMAIL argument in the stored and compared form (NFC, lower-case), as the configuration's addresses are:
+    ``José@ACME.com`` typed in its decomposed form still finds the member."""
+
+    def normalise(_ctx: Any, _param: Any, value: str) -> str:
+        from ..config.identity import normalise_email
+
+        return normalise_email(value.strip())
+
+    return click.argument("email", callback=normalise)
+
+
 def all_workspaces_option() -> Any:
     return click.option("--all-workspaces", is_flag=True, help="Every workspace in the database.")
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from .options import all_workspaces_option, config_option, workspace_option
+from .options import all_workspaces_option, config_option, email_argument, workspace_option
 from .output import fail, inform, note, warning
 from .runtime import Runtime
 from .workspaces import no_selection, require_workspaces, selected_workspaces
@@ -99,7 +99,7 @@ def lock_timeout_option() -> Any:
 
 
 @click.command("invite-url")
-@click.argument("email")
+@email_argument()
 @click.option("--workspace", required=True, metavar="SLUG")
 @lock_timeout_option()
 @click.pass_obj
@@ -309,7 +309,7 @@ def csv_template() -> None:
 
 
 @click.command()
-@click.argument("email")
+@email_argument()
 @click.option("--workspace", required=True, metavar="SLUG")
 @click.option("--reveal", is_flag=True, help="Show metadata values (the only command that does).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)

@@ -169,6 +169,18 @@ ONE_ENGINE = textwrap.dedent(
 )
 
 
+def test_explain_finds_the_member_however_the_address_is_typed(database_url: str, tmp_path: Path) -> None:
+    """EMAIL arguments are compared in the stored form (NFC, lower-case), as the configuration's addresses are: an
+    upper-case address typed with a decomposed accent (as macOS input gives it) finds the member."""
+    config = EXPLAIN.replace("eve@acme.example", "\u00e8ve@acme.example")
+    apply(database_url, tmp_path, config)
+    typed = "E\u0300VE@Acme.Example"  # È as E + combining grave accent, upper case
+    result = invoke(database_url, "explain", typed, "--workspace", "acme")
+    assert result.exit_code == 0, result.output
+    assert "\u00e8ve@acme.example" in result.stdout
+    assert 'crm   edit         via group "editors"' in result.stdout
+
+
 def test_explain_and_report_give_one_answer(database_url: str, tmp_path: Path) -> None:
     """explain and report ask one engine: the same role, cause, access and grantors for every member, with and
     without the configuration (before, explain could not use the declared role: for bo, declared builder, it said
