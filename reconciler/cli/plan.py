@@ -629,7 +629,7 @@ def invites_prune(
     actor: str | None,
     lock_timeout: float,
 ) -> None:
-    """Archive stale invitations through a normal plan and apply (issue 18).
+    """Archive stale invitations through a normal plan and apply.
 
     Invitations pending longer than --older-than that the configuration does not declare are archived (groups
     and metadata kept), with the plan shown and confirmed like apply's, under the apply lock, the safety rails
