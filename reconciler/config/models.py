@@ -122,14 +122,6 @@ HUMANIZED_ROLE_NAMES = ("End-user", "Builder", "Admin")
 def _check_former_group_name(value: str) -> str:
     """A name in ``previously``: it may look like a role name (so that such a group can be renamed away)."""
     _plain_text(value, what="a group name", max_length=50)
-    if value != value.strip():
-        # ToolJet's CreateGroupPermissionDto/UpdateGroupPermissionDto trim the name: "finance " would be stored
-        # as "finance", and a second group that looks identical must never appear.
-        raise PydanticCustomError(
-            "untrimmed",
-            f"{quoted(value)} begins or ends with spaces; ToolJet trims group names, so it would be the group "
-            f"{quoted(value.strip())}: write {quoted(value.strip())}",
-        )
     if value in ROLE_NAMES:
         raise PydanticCustomError(
             "reserved", f"{RESERVED_KEYWORDS_MESSAGE} ({quoted(value)} is a role name, not a custom group)"
@@ -146,6 +138,14 @@ def _check_former_group_name(value: str) -> str:
 @functools.lru_cache(maxsize=4096)  # the same few names are listed by thousands of users
 def _check_group_name(value: str) -> str:
     _check_former_group_name(value)
+    if value != value.strip():
+        # ToolJet's CreateGroupPermissionDto/UpdateGroupPermissionDto trim the name: "finance " would be stored
+        # as "finance", and a second group that looks identical must never appear.
+        raise PydanticCustomError(
+            "untrimmed",
+            f"{quoted(value)} begins or ends with spaces; ToolJet trims group names, so it would be the group "
+            f"{quoted(value.strip())}: write {quoted(value.strip())}",
+        )
     if role_skeleton(value) in _ROLE_SKELETONS:
         raise PydanticCustomError(
             "confusable",
@@ -190,7 +190,6 @@ FormerGroupName = Annotated[
             "type": "string",
             "minLength": 1,
             "maxLength": 50,
-            "pattern": r"^\S(.*\S)?$",
             "not": {"enum": [*ROLE_NAMES, *HUMANIZED_ROLE_NAMES, "End-User", "End User", "end user", "end-users"]},
         }
     ),
