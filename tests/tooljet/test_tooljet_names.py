@@ -189,6 +189,7 @@ def test_archive_unarchive_group_removal_and_deletion_are_logged(tooljet: ToolJe
     config = base_config(tooljet.variant)
     user(config, "erin@acme.example")["status"] = "active"
     user(config, "bob@acme.example")["groups"] = []
+    acme(config)["users"].append(newcomer("hal@acme.example", status="archived"))  # ToolJet: invite, then archive
     acme(config)["groups"] = [g for g in acme(config)["groups"] if g["name"] != "sales-ops"]
     sales_ops = tooljet.one("SELECT id::text FROM permission_groups WHERE name = 'sales-ops'")
 
@@ -197,6 +198,7 @@ def test_archive_unarchive_group_removal_and_deletion_are_logged(tooljet: ToolJe
     summary = [(action, name, rid) for action, _k, name, rid, *_ in audit_log(tooljet)]
     assert ("USER_UNARCHIVE", "erin@acme.example", ERIN_ID) in summary
     assert ("GROUP_PERMISSION_DELETE", "sales-ops", sales_ops) in summary
+    assert [action for action, name, _ in summary if name == "hal@acme.example"] == ["USER_ARCHIVE", "USER_INVITE"]
     tooljet.assert_no_changes(config)
 
 

@@ -102,11 +102,13 @@ def _workspace(slug: str, ids: ToolJetIds) -> dict[str, Any]:
 def _invite(op: ops.CreateMembership, people: People, ids: ToolJetIds, _g: Mapping) -> list[AuditRow]:
     # organization-users/util.service.ts inviteNewUser: resourceData.invited_user (role and group names)
     person = _person(op.email, people, ids) | {"role": op.role, "group": list(op.groups)}
-    return [
-        AuditRow(
-            op.workspace, "USER_INVITE", ORGANIZATION_USER, ids.users.get(op.email), op.email, {"invited_user": person}
+    user_id = ids.users.get(op.email)
+    rows = [AuditRow(op.workspace, "USER_INVITE", ORGANIZATION_USER, user_id, op.email, {"invited_user": person})]
+    if op.status == "archived":  # created archived: in ToolJet, an invitation and then an archive
+        rows += _archive(
+            ops.ArchiveMembership(workspace=op.workspace, email=op.email, reason="declared"), people, ids, _g
         )
-    ]
+    return rows
 
 
 def _archive(op: ops.ArchiveMembership, people: People, ids: ToolJetIds, _g: Mapping) -> list[AuditRow]:
