@@ -110,9 +110,26 @@ def _check_email(value: str) -> str:
 _ROLE_SKELETONS = frozenset(role_skeleton(n) for n in (*ROLE_NAMES, "end-users"))
 
 
+# ToolJet's own refusals of a custom group's name (server/src/modules/group-permissions/util.service.ts,
+# validateCreateGroupOperation; messages from constants/error.ts; HUMANIZED_USER_LIST from constants/index.ts).
+# ToolJet compares exactly (case-sensitive) after its DTO trims the name; both backends refuse the same names
+# with the same words, and the look-alike rules below refuse more.
+RESERVED_KEYWORDS_MESSAGE = "Group name cannot be same as reserved keywords"
+HUMANIZED_NAME_MESSAGE = "Group name already exists"
+HUMANIZED_ROLE_NAMES = ("End-user", "Builder", "Admin")
+
+
 def _check_former_group_name(value: str) -> str:
     """A name in ``previously``: it may look like a role name (so that such a group can be renamed away)."""
     _plain_text(value, what="a group name", max_length=50)
+    if value in ROLE_NAMES:
+        raise PydanticCustomError(
+            "reserved", f"{RESERVED_KEYWORDS_MESSAGE} ({quoted(value)} is a role name, not a custom group)"
+        )
+    if value in HUMANIZED_ROLE_NAMES:
+        raise PydanticCustomError(
+            "reserved", f"{HUMANIZED_NAME_MESSAGE} ({quoted(value)} is a role name as ToolJet shows it)"
+        )
     if value.strip().lower() in ROLE_NAMES or value.strip().lower() in ("end user", "end-users"):
         raise PydanticCustomError("reserved", f"{quoted(value)} is a role name and cannot be used for a custom group")
     return value
@@ -121,6 +138,14 @@ def _check_former_group_name(value: str) -> str:
 @functools.lru_cache(maxsize=4096)  # the same few names are listed by thousands of users
 def _check_group_name(value: str) -> str:
     _check_former_group_name(value)
+    if value != value.strip():
+        # ToolJet's CreateGroupPermissionDto/UpdateGroupPermissionDto trim the name: "finance " would be stored
+        # as "finance", and a second group that looks identical must never appear.
+        raise PydanticCustomError(
+            "untrimmed",
+            f"{quoted(value)} begins or ends with spaces; ToolJet trims group names, so it would be the group "
+            f"{quoted(value.strip())}: write {quoted(value.strip())}",
+        )
     if role_skeleton(value) in _ROLE_SKELETONS:
         raise PydanticCustomError(
             "confusable",
@@ -152,7 +177,8 @@ GroupName = Annotated[
             "type": "string",
             "minLength": 1,
             "maxLength": 50,
-            "not": {"enum": [*ROLE_NAMES, "Admin", "Builder", "End-User", "End User", "end user", "end-users"]},
+            "pattern": r"^\S(.*\S)?$",
+            "not": {"enum": [*ROLE_NAMES, *HUMANIZED_ROLE_NAMES, "End-User", "End User", "end user", "end-users"]},
         }
     ),
 ]
@@ -164,7 +190,7 @@ FormerGroupName = Annotated[
             "type": "string",
             "minLength": 1,
             "maxLength": 50,
-            "not": {"enum": [*ROLE_NAMES, "Admin", "Builder", "End-User", "End User", "end user", "end-users"]},
+            "not": {"enum": [*ROLE_NAMES, *HUMANIZED_ROLE_NAMES, "End-User", "End User", "end user", "end-users"]},
         }
     ),
 ]

@@ -60,6 +60,13 @@ def load_sql(url: str, *files: str) -> None:
     with psycopg.connect(plain) as conn:
         for name in files:
             conn.execute((SQL_DIR / name).read_text(encoding="utf-8"))
+            if name.startswith("schema_"):  # tables every variant has, kept in files of their own
+                for extra in SCHEMA_EXTRAS:
+                    conn.execute((SQL_DIR / extra).read_text(encoding="utf-8"))
+
+
+# Loaded right after every ``schema_<variant>.sql``, so that each variant (present and future) has them.
+SCHEMA_EXTRAS = ("audit_logs.sql",)
 
 
 VARIANTS = ("v3_early", "v3_recent")

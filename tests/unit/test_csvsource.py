@@ -220,7 +220,8 @@ def test_group_rules_are_the_yaml_ones(tmp_path: Path, monkeypatch: pytest.Monke
     )
     assert lines == [
         "people.csv:2:4: row 2, column 'Groups': group 'sales' is listed twice for a@b.co",
-        "people.csv:3:4: row 3, column 'Groups': 'Admin' is a role name and cannot be used for a custom group",
+        "people.csv:3:4: row 3, column 'Groups': Group name already exists "
+        "('Admin' is a role name as ToolJet shows it)",
         "people.csv:3:4: row 3, column 'Groups': a group name is longer than 50 characters",
         "people.csv:3:4: row 3, column 'Groups': unknown group 'unknown' (groups declared in this workspace: eu, "
         "finance, sales, support)",

@@ -26,9 +26,10 @@ from ...state import Snapshot
 from ..base import ApplyResult, ApplyTransaction, AuditInfo, AuditRun, Backend, Executed, Progress
 from ..common import create_engine_for, mask_url, one_line, take_postgres_lock
 from .audit import AuditLog
+from .audit_logs import audit_rows, write_audit_rows
 from .checks import ToolJetPlanError, plan_problems
 from .executor import Executor
-from .invitations import PendingInvitation, deliver
+from .invitations import PendingInvitation, deliver, link_expiry
 from .lockbox import decrypt_metadata, load_key
 from .queries import ALL_SLUGS
 from .reader import ToolJetIds, read_snapshot
@@ -141,7 +142,7 @@ class ToolJetBackend(Backend):
     @contextmanager
     def begin_apply(self, lock_timeout: float, actor: str) -> Iterator[ApplyTransaction]:
         with self._locked(lock_timeout, actor) as conn:
-            yield _Apply(self, conn)
+            yield _Apply(self, conn, actor)
 
     def record_unapplied(
         self, plan: ops.Plan, audit: AuditInfo, started: datetime, error: ReconcilerError, result: str
@@ -171,8 +172,8 @@ class ToolJetBackend(Backend):
 class _Apply(ApplyTransaction):
     """One apply of the ToolJet backend, on the connection that holds the lock."""
 
-    def __init__(self, backend: ToolJetBackend, conn: Connection) -> None:
-        self.backend, self.conn = backend, conn
+    def __init__(self, backend: ToolJetBackend, conn: Connection, actor: str = "") -> None:
+        self.backend, self.conn, self.actor = backend, conn, actor
         self.invitations: list[PendingInvitation] = []
 
     def refuse_replay(self, plan: ops.Plan, audit: AuditInfo) -> None:
@@ -191,8 +192,22 @@ class _Apply(ApplyTransaction):
             raise ToolJetPlanError(problems)
         archived = frozenset(slug for slug, ws in self.snapshot.workspaces.items() if ws.status == "archived")
         key = _optional_key(self.backend.environ)
-        executor = Executor(self.conn, variant, self.ids, key, progress, archived_workspaces=archived)
+        executor = Executor(
+            self.conn,
+            variant,
+            self.ids,
+            key,
+            progress,
+            archived_workspaces=archived,
+            link_expiry_minutes=link_expiry(self.backend.environ),
+        )
+        groups_before = dict(self.ids.groups)
         executor.run(plan)
+        if variant.audit_logs:  # ToolJet's own audit_logs, in this transaction (issue 16 L4)
+            rows = audit_rows(plan, self.snapshot, self.ids, groups_before)
+            write_audit_rows(
+                self.conn, rows, self.ids, {"source": "reconciler", "actor": self.actor, "plan_id": plan.plan_id}
+            )
         self.invitations = list(executor.invitations)
         return Executed(tuple(i.email for i in executor.invitations))
 

@@ -28,7 +28,13 @@ def ToolJetPlanError(problems: list[str]) -> PlanRefused:
 def plan_problems(
     plan: ops.Plan, snapshot: Snapshot, variant: Variant, archived_users: Collection[str] = ()
 ) -> list[str]:
-    return registry_problems(plan, snapshot) + flag_problems(plan, variant) + archived_problems(plan, archived_users)
+    return (
+        registry_problems(plan, snapshot)
+        + flag_problems(plan, variant)
+        + archived_problems(plan, archived_users)
+        + invite_name_problems(plan)
+        + archived_member_problems(plan, snapshot)
+    )
 
 
 def registry_problems(plan: ops.Plan, snapshot: Snapshot) -> list[str]:
@@ -90,3 +96,67 @@ def _sources(ws: object) -> str:
     if not sources:
         return "no data sources" if ws is not None else "no data sources (it does not exist yet)"
     return "these data sources: " + ", ".join(sorted(sources))
+
+
+# --- issue 16 L2/L3: what ToolJet's invite and group services refuse ------------------------------------------
+
+# server/src/modules/organization-users/dto/invite-new-user.dto.ts: @MaxLength(99) on firstName and lastName
+# ('Invalid name') and on the email ('Invalid email'), applied after sanitizeInput (helpers/utils.helper.ts,
+# sanitize-html with no tags allowed, which escapes '&', '<' and '>' in text and drops or escapes tags).
+INVITE_MAX_CHARS = 99
+INVALID_NAME = "Invalid name"
+INVALID_EMAIL = "Invalid email"
+_HTML_CHARS = frozenset("<>&")
+# server/src/modules/group-permissions/constants/error.ts ADD_GROUP_USER_NON_EXISTING_USER, thrown by
+# util.service.ts addUsersToGroup, which only finds members whose organization_users.status is not archived.
+ARCHIVED_IN_WORKSPACE = "User archived in this workspace"
+
+
+def invite_name_problems(plan: ops.Plan) -> list[str]:
+    """Names and addresses ToolJet's invitation would refuse (too long) or store altered (HTML characters)."""
+    problems = []
+    for op in plan.ops:
+        where = f'workspace "{op.workspace}": {getattr(op, "email", "")}'
+        if isinstance(op, ops.CreateMembership) and len(op.email) > INVITE_MAX_CHARS:
+            problems.append(
+                f"{where}: {INVALID_EMAIL} (ToolJet invites addresses of at most {INVITE_MAX_CHARS} characters)"
+            )
+        if not isinstance(op, ops.CreateUser):
+            continue
+        for label, value in (("first_name", op.first_name), ("last_name", op.last_name)):
+            if len(value) > INVITE_MAX_CHARS:
+                problems.append(
+                    f"{where}: {label}: {INVALID_NAME} (ToolJet invites names of at most {INVITE_MAX_CHARS} characters)"
+                )
+            elif _HTML_CHARS & set(value):
+                problems.append(
+                    f"{where}: {label}: ToolJet passes invited names through sanitize-html, which would store this "
+                    "name altered (the characters <, > and & are escaped or dropped): write the name without them"
+                )
+    return problems
+
+
+def archived_member_problems(plan: ops.Plan, snapshot: Snapshot) -> list[str]:
+    """ToolJet refuses to add an archived member to a group or change their role; a member the same plan
+    unarchives is not archived (the unarchive comes first in the apply order)."""
+    unarchived = {(op.workspace, op.email) for op in plan.ops if isinstance(op, ops.UnarchiveMembership)}
+    problems = []
+    for op in plan.ops:
+        if not isinstance(op, ops.UpdateMembership) or (op.workspace, op.email) in unarchived:
+            continue
+        ws = snapshot.workspaces.get(op.workspace)
+        member = ws.memberships.get(op.email) if ws is not None else None
+        if member is None or member.status != "archived":
+            continue
+        changes = []
+        if op.role is not None:
+            changes.append(f"role {op.role.old} -> {op.role.new}")
+        if op.groups_added:
+            changes.append("join " + ", ".join(op.groups_added))
+        if changes:
+            problems.append(
+                f'workspace "{op.workspace}": {op.email}: {ARCHIVED_IN_WORKSPACE} ({"; ".join(changes)}): '
+                "ToolJet changes no role or group of an archived member; declare status: active to unarchive "
+                "them in the same plan, or keep their role and groups as they are"
+            )
+    return problems

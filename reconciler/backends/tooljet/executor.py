@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, text
 
@@ -46,6 +47,9 @@ class Executor:
     account_tokens: dict[str, str] = field(default_factory=dict)  # email -> users.invitation_token (new accounts)
     # Workspaces archived in the database: no invitation email for them unless the plan unarchives them.
     archived_workspaces: frozenset[str] = frozenset()
+    # LINK_EXPIRY_MINUTES of the tool's environment (see invitations.link_expiry): written to
+    # organization_users.invitation_token_expiry with each new workspace token, where the schema has the column.
+    link_expiry_minutes: int | None = None
 
     def __post_init__(self) -> None:
         self.grants = GrantWriter(self.conn, self.variant, self.ids)
@@ -195,7 +199,8 @@ class Executor:
             user_type = "instance" if first_user and index == 0 else "workspace"
             org = self.ids.workspaces[op.workspace]
             rows.append(
-                {"id": user_id, "email": op.email, "first": op.first_name, "last": op.last_name, "token": token}
+                {"id": user_id, "email": op.email, "first": op.first_name, "last": _null_if_empty(op.last_name)}
+                | {"token": token}
                 | {"user_type": user_type, "org": org}
             )
         names = ", ".join(["id", "email", "first_name", "last_name", "status", "invitation_token", *extra])
@@ -206,7 +211,7 @@ class Executor:
     def _update_users(self, items: list[ops.UpdateUser]) -> None:
         for field_name in ("first_name", "last_name"):
             rows = [
-                {"id": self.ids.users[op.email], "value": c.new}
+                {"id": self.ids.users[op.email], "value": _null_if_empty(c.new) if field_name == "last_name" else c.new}
                 for op in items
                 for c in op.changes
                 if c.field == field_name
@@ -233,6 +238,9 @@ class Executor:
             roles.append({"id": new_id(), "user": user_id, "group": self.ids.groups[op.workspace, op.role]})
         names = "id, organization_id, user_id, role, status, invitation_token" + (", source" if source else "")
         values = ":id, :org, :user, 'all-users', :status, :token" + (", 'invite'" if source else "")
+        if self._writes_expiry():
+            names, values = names + ", invitation_token_expiry", values + ", :expiry"
+            rows = [row | {"expiry": self._expiry(row["token"])} for row in rows]
         self._many(f"INSERT INTO organization_users ({names}) VALUES ({values})", rows)
         self._many("INSERT INTO group_users (id, user_id, group_id) VALUES (:id, :user, :group)", roles)
         self._tick(len(items))
@@ -257,9 +265,11 @@ class Executor:
             }
             for op in items
         ]
+        expiry = ", invitation_token_expiry = :expiry" if self._writes_expiry() else ""
+        rows = [row | {"expiry": self._expiry(row["token"])} for row in rows]
         self._many(
-            f"UPDATE organization_users SET status = 'invited', invitation_token = :token{source}, updated_at = now() "
-            "WHERE id = :id",
+            f"UPDATE organization_users SET status = 'invited', invitation_token = :token{source}{expiry}, "
+            "updated_at = now() WHERE id = :id",
             rows,
         )
         self._tick(len(items))
@@ -339,6 +349,16 @@ class Executor:
 
     # --- helpers -------------------------------------------------------------------------------
 
+    def _writes_expiry(self) -> bool:
+        return self.variant.has("organization_users", "invitation_token_expiry")
+
+    def _expiry(self, token: str | None) -> datetime | None:
+        """None (no expiry, what ToolJet's invite and unarchive leave) unless LINK_EXPIRY_MINUTES is set, then
+        the moment ToolJet's resendEmail gives a fresh workspace token (onboarding/service.ts); only for a token."""
+        if not self.link_expiry_minutes or token is None:
+            return None
+        return datetime.now(UTC) + timedelta(minutes=self.link_expiry_minutes)
+
     def _many(self, sql: str, rows: Iterable[dict]) -> None:
         rows = list(rows)
         if rows:
@@ -355,6 +375,12 @@ def _group_name(op: ops.UpdateBuilderRole | ops.UpdateGroup) -> str:
 
 def _joined(op: ops.CreateMembership | ops.UpdateMembership) -> tuple[str, ...]:
     return op.groups if isinstance(op, ops.CreateMembership) else op.groups_added
+
+
+def _null_if_empty(value: str) -> str | None:
+    """ToolJet stores an omitted last name as NULL (InviteNewUserDto's lastName is optional); the reader reads
+    NULL back as ''."""
+    return value or None
 
 
 def _stringify(values: dict[str, str]) -> str:

@@ -102,3 +102,14 @@ def deliver(invitations: list[PendingInvitation], environ: Mapping[str, str]) ->
     if failed:
         lines.append(f"Warning: could not deliver the invitation to {', '.join(failed)}; {COPY_LINK}.")
     return lines
+
+
+def link_expiry(environ: Mapping[str, str]) -> int | None:
+    """Minutes from ``LINK_EXPIRY_MINUTES``, read as ToolJet reads it (``parseInt(value || '0', 10)``, used when
+    positive: server/src/modules/onboarding/service.ts ``resendEmail``); None when unset, zero or not a number.
+    Set it in the tool's environment to the value ToolJet's server has."""
+    import re
+
+    match = re.match(r"\s*([+-]?\d+)", environ.get("LINK_EXPIRY_MINUTES") or "")
+    minutes = int(match.group(1)) if match else 0
+    return minutes if minutes > 0 else None

@@ -71,6 +71,8 @@ class Variant:
     folder_columns: tuple[str, ...]  # FOLDER_CRUD or FOLDER_SPLIT
     env_access: bool  # apps_group_permissions.can_access_* exist
     membership_status_type: str  # "varchar" or the enum type's name
+    # ToolJet's own audit_logs table (issue 16 L4), with text action/resource types: written where it exists.
+    audit_logs: bool = False
 
     def has(self, table: str, column: str) -> bool:
         return column in self.columns.get(table, frozenset())
@@ -110,11 +112,24 @@ def detect_variant(conn: Connection) -> Variant:
         folder_columns=_folder_columns(schema, flags),
         env_access=_env_access(schema, columns["apps_group_permissions"]),
         membership_status_type=_status_type(schema, types["organization_users", "status"]),
+        audit_logs=_has_audit_logs(types),
     )
     _require_resource_types(conn, schema, types["granular_permissions", "type"])
     if not conn.scalar(_DETAILS_UNIQUE_SQL):
         _refuse(schema, "user_details has no unique constraint on (organization_id, user_id) (migration 1721310882702)")
     return variant
+
+
+AUDIT_LOG_COLUMNS = ("id", "organization_id", "action_type", "resource_id", "resource_type", "resource_name")
+
+
+def _has_audit_logs(types: dict[tuple[str, str], tuple[str, str]]) -> bool:
+    """ToolJet's ``audit_logs`` (server/migrations/1637909008629-CreateAuditLogs.ts: varchar action and resource
+    types) is written where it has the columns this backend fills; any other shape is left alone."""
+    if any(("audit_logs", column) not in types for column in AUDIT_LOG_COLUMNS):
+        return False
+    text_types = ("character varying", "text")
+    return all(types["audit_logs", c][0] in text_types for c in ("action_type", "resource_type"))
 
 
 def _require_tooljet_3(schema: str, columns: dict[str, set[str]]) -> None:
