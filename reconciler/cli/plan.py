@@ -137,6 +137,8 @@ def plan(
     click.echo(_render(planned.plan, fmt, runtime.color, workspace_names(planned)))
     for line in planned.plan.notes:
         note(line)
+    for line in planned.plan.seat_warnings:  # seat limits exceeded, not raised by this plan (issue 16)
+        warning(line)
     _raise_refusals(planned, allow_mass_change=True, allow_removals=True)
     for refusal in _mass_refusals(planned):
         warning(f"{refusal.message}; apply needs --allow-mass-change")
@@ -347,6 +349,8 @@ def _apply_config(
         click.echo(render_text(planned.plan, color=runtime.color, workspace_names=workspace_names(planned)))
         if planned.plan.empty:
             return
+        for line in planned.plan.seat_warnings:  # seat limits exceeded, not raised by this plan (issue 16)
+            warning(line)
         _raise_refusals(planned, allow_mass_change=options.allow_mass_change, allow_removals=options.allow_removals)
         if options.only_expiries:
             _refuse_unless_expiries(planned.plan)  # before the question
