@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 from helpers import Harness, config_yaml, workspace_yaml
 
 from reconciler.errors import ReconcilerError
@@ -131,3 +132,19 @@ def test_plan_warns_when_it_leaves_a_limit_exceeded_without_raising_it(harness: 
     assert applied.exit_code == 0, applied.stderr
     assert harness.membership("carol@acme.com")["status"] == "archived"
     assert harness.cli("plan", "-f", str(path)).stdout.startswith("No changes.")
+
+
+def test_export_with_the_configuration_keeps_its_limits(harness: Harness) -> None:
+    path = harness.write(config(top="{total: 10, builders: 3}", workspace="{end_users: 5}"))
+    harness.apply()
+    target = harness.directory / "exported.yaml"
+
+    kept = harness.cli("export", "-f", str(path), "-o", str(target))
+    plain = harness.cli("export")
+
+    assert kept.exit_code == 0, kept.stderr
+    document = yaml.safe_load(target.read_text(encoding="utf-8"))
+    assert document["limits"] == {"total": 10, "builders": 3}
+    assert document["workspaces"][0]["limits"] == {"end_users": 5}
+    assert "limits" not in plain.stdout
+    assert harness.cli("plan", "-f", str(target)).stdout.startswith("No changes.")
