@@ -26,7 +26,7 @@ from .expiry import DEFAULT_EXPIRING_WINDOW, current_time, describe_window
 from .expiry import expiring_within as expiring
 from .hygiene import DEFAULT_NOT_SIGNED_IN, DEFAULT_STALE_INVITES, prune_ops
 from .hygiene import findings as hygiene_findings
-from .limits import LimitCheck
+from .limits import LimitCheck, SeatLimits
 from .ops import Plan, RailWarning
 from .outcome import outcome
 from .policies import Policy, PolicyResult, applicable, denied, describe_result, evaluate
@@ -333,6 +333,21 @@ def check_policy_digest(plan: Plan, current: Collection[Policy] | None) -> None:
             "policies-changed",
             POLICIES_CHANGED + f" (plan: {plan.policy_digest[:12] or 'none'}, configuration: {now[:12] or 'none'})",
             hint="make the plan again against the current policies: reconciler plan -f CONFIG --out FILE",
+        )
+
+
+def check_seat_limits(plan: Plan, current: Collection[SeatLimits] | None) -> None:
+    """A saved plan records the seat limits it was checked against (and apply checks those again); with the
+    configuration at hand (``current``; None: none given), refuse the plan when the configuration's differ."""
+    from .limits import applicable as applicable_limits
+
+    if current is None:
+        return
+    if set(applicable_limits(current, plan.workspaces)) != set(plan.seat_limits):
+        raise PlanRefused(
+            "seat-limits-changed",
+            "the seat limits changed since the plan was made: it was checked against other limits",
+            hint="make the plan again against the current limits: reconciler plan -f CONFIG --out FILE",
         )
 
 

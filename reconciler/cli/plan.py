@@ -244,7 +244,8 @@ def apply(
     options = _ApplyOptions(default_actor(actor), lock_timeout, allow_mass_change, allow_removals, only_expiries)
     if planfile is not None:
         _refuse_planning_options(workspace=bool(workspaces), strict_roles=strict_roles)
-        policies = _current_policies(config_path)
+        current = _current_config(config_path)
+        policies = current.policies if current is not None else None
         _apply_saved_plan(
             runtime,
             planfile,
@@ -252,6 +253,7 @@ def apply(
             allow_unsigned=allow_unsigned,
             max_age=_duration(plan_max_age),
             policies=policies,
+            limits=current.limits if current is not None else None,
         )
         return
     if allow_unsigned:
@@ -274,13 +276,14 @@ class _ApplyOptions:
     only_expiries: bool = False
 
 
-def _current_policies(config_path: Path | None) -> Any:
-    """With a saved plan, ``-f CONFIG`` gives the policies the plan must still match (issue 18); None without."""
+def _current_config(config_path: Path | None) -> Any:
+    """With a saved plan, ``-f CONFIG`` gives the policies (issue 18) and the seat limits (issue 16) the plan must
+    still match; None without."""
     if config_path is None:
         return None
     from ..config.loader import load_config
 
-    return load_config(config_path, resolve_secrets=False, warn=warning).policies
+    return load_config(config_path, resolve_secrets=False, warn=warning)
 
 
 def _refuse_planning_options(**given: bool) -> None:
@@ -317,15 +320,18 @@ def _apply_saved_plan(
     allow_unsigned: bool,
     max_age: timedelta,
     policies: Any,
+    limits: Any = None,
 ) -> None:
     """The plan file is the approval: no question, no TTY needed; a stale, expired or used plan is refused, and
-    so is one whose policies differ from the configuration's (``policies``, None without ``-f``)."""
+    so is one whose policies or seat limits differ from the configuration's (``policies``, ``limits``: None
+    without ``-f``)."""
     from ..render.text import render_text
-    from ..workflow import check_plan_age, check_policy_digest
+    from ..workflow import check_plan_age, check_policy_digest, check_seat_limits
 
     plan, keyring = _load_planfile(runtime, planfile, allow_unsigned=allow_unsigned)
     check_plan_age(plan, max_age, utcnow())
     check_policy_digest(plan, policies)
+    check_seat_limits(plan, limits)
     runtime.backend(create=True)  # a plan made before the database existed creates it, as apply -f would
     click.echo(render_text(plan, color=runtime.color, workspace_names=_names_in_database(runtime, plan, keyring)))
     if not plan.empty:

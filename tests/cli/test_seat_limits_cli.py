@@ -148,3 +148,24 @@ def test_export_with_the_configuration_keeps_its_limits(harness: Harness) -> Non
     assert document["workspaces"][0]["limits"] == {"end_users": 5}
     assert "limits" not in plain.stdout
     assert harness.cli("plan", "-f", str(target)).stdout.startswith("No changes.")
+
+
+def test_a_saved_plan_is_checked_against_its_limits_and_refused_when_the_configuration_changed_them(
+    harness: Harness,
+) -> None:
+    path = harness.write(config(workspace="{total: 3}"))
+    plan_file = harness.directory / "plan.json"
+    assert harness.cli("plan", "-f", str(path), "--out", str(plan_file)).exit_code == 0
+    assert json.loads(plan_file.read_text(encoding="utf-8"))["seat_limits"] == [
+        {"scope": "acme", "total": 3, "builders": None, "end_users": None}
+    ]
+
+    harness.write(config(workspace="{total: 5}"))
+    changed = harness.cli("apply", str(plan_file), "-f", str(path))
+    assert changed.exit_code == 1
+    assert "Error: the seat limits changed since the plan was made" in changed.stderr
+    assert harness.rows("SELECT email FROM users") == []
+
+    applied = harness.cli("apply", str(plan_file))  # without -f: checked against the limits it recorded
+    assert applied.exit_code == 0, applied.stderr
+    assert len(harness.rows("SELECT email FROM users")) == 3
