@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..errors import Aborted, PlanRefused, ReconcilerError, StalePlan, refused
+from ..safetext import escape
 from ..workflow import STALE_MESSAGE
 from .options import config_option, duration_callback, expiring_option, workspace_option
 from .output import fail, inform, note, warning
@@ -138,7 +139,7 @@ def plan(
     for line in planned.plan.notes:
         note(line)
     for line in planned.plan.seat_warnings:  # seat limits exceeded, not raised by this plan (issue 16)
-        warning(line)
+        warning(escape(line))  # (names members: user data)
     _raise_refusals(planned, allow_mass_change=True, allow_removals=True)
     for refusal in _mass_refusals(planned):
         warning(f"{refusal.message}; apply needs --allow-mass-change")
@@ -356,7 +357,7 @@ def _apply_config(
         if planned.plan.empty:
             return
         for line in planned.plan.seat_warnings:  # seat limits exceeded, not raised by this plan (issue 16)
-            warning(line)
+            warning(escape(line))
         _raise_refusals(planned, allow_mass_change=options.allow_mass_change, allow_removals=options.allow_removals)
         if options.only_expiries:
             _refuse_unless_expiries(planned.plan)  # before the question
