@@ -237,6 +237,20 @@ class Seats:
 
 
 @dataclass(frozen=True)
+class SeatHolders:
+    """Who holds each kind of seat (emails): what :class:`Seats` counts, for a limit that must name who is added."""
+
+    total: frozenset[str] = frozenset()
+    builders: frozenset[str] = frozenset()
+    end_users: frozenset[str] = frozenset()
+    admins: frozenset[str] = frozenset()
+
+    @property
+    def seats(self) -> Seats:
+        return Seats(len(self.total), len(self.builders), len(self.end_users), len(self.admins))
+
+
+@dataclass(frozen=True)
 class SeatCounts:
     instance: Seats  # across every workspace of the state, each person once
     workspaces: dict[str, Seats] = field(default_factory=dict, hash=False)  # by slug
@@ -262,8 +276,8 @@ def seat_counts(state: Snapshot, *, whole_instance: bool = True) -> SeatCounts:
     - the instance total also counts super admins who are not archived, with or without a membership.
     """
     return SeatCounts(
-        instance=_instance_seats(state, whole_instance),
-        workspaces={slug: _workspace_seats(state, ws) for slug, ws in sorted(state.workspaces.items())},
+        instance=instance_seat_holders(state, whole_instance=whole_instance).seats,
+        workspaces={slug: workspace_seat_holders(state, ws).seats for slug, ws in sorted(state.workspaces.items())},
     )
 
 
@@ -282,7 +296,8 @@ def _counted(state: Snapshot, workspace: Workspace) -> Iterable[Membership]:
     )
 
 
-def _instance_seats(state: Snapshot, whole_instance: bool) -> Seats:
+def instance_seat_holders(state: Snapshot, *, whole_instance: bool = True) -> SeatHolders:
+    """Who holds a seat across the workspaces of ``state`` (the rules of :func:`seat_counts`)."""
     holders: set[str] = set()
     admins: set[str] = set()
     any_builder_role: set[str] = set()
@@ -294,16 +309,17 @@ def _instance_seats(state: Snapshot, whole_instance: bool) -> Seats:
                 admins.add(membership.email)
     builders = holders & any_builder_role
     super_admins = {e for e, u in state.users.items() if u.super_admin and not u.archived} if whole_instance else set()
-    return _seats(holders | super_admins, builders, holders - builders, admins)
+    return _holders(holders | super_admins, builders, holders - builders, admins)
 
 
-def _workspace_seats(state: Snapshot, workspace: Workspace) -> Seats:
+def workspace_seat_holders(state: Snapshot, workspace: Workspace) -> SeatHolders:
+    """Who holds a seat in one workspace of ``state`` (the rules of :func:`seat_counts`)."""
     counted = list(_counted(state, workspace))
     holders = {m.email for m in counted}
     builders = {m.email for m in counted if m.role in BUILDER_ROLES}
     admins = {m.email for m in counted if m.role == "admin"}
-    return _seats(holders, builders, holders - builders, admins)
+    return _holders(holders, builders, holders - builders, admins)
 
 
-def _seats(total: set[str], builders: set[str], others: set[str], admins: set[str]) -> Seats:
-    return Seats(total=len(total), builders=len(builders), end_users=len(others) if builders else 0, admins=len(admins))
+def _holders(total: set[str], builders: set[str], others: set[str], admins: set[str]) -> SeatHolders:
+    return SeatHolders(frozenset(total), frozenset(builders), frozenset(others if builders else ()), frozenset(admins))

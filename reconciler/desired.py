@@ -13,6 +13,7 @@ from typing import Literal
 
 from .errors import Location
 from .expiry import MemberExpiries
+from .limits import SeatLimits
 from .policies import Policy, PolicyResult
 from .state import User, Workspace
 
@@ -82,6 +83,10 @@ class DesiredState:
     policies: tuple[Policy, ...] = ()
     policy_places: dict[tuple[str, str], Callable[[], Location]] = field(default_factory=dict, compare=False)
     policy_results: tuple[PolicyResult, ...] = ()
+    # ``limits:`` (issue 16): the top-level block (scope "") and the workspaces', and where each kind is written
+    # (scope -> a locator taking the kind, resolved only for an error)
+    limits: tuple[SeatLimits, ...] = ()
+    limit_places: dict[str, Callable[[str], Location]] = field(default_factory=dict, compare=False)
 
     def needs_key(self) -> bool:
         """Whether any membership declares metadata values (then a master key is required to write them)."""

@@ -15,7 +15,8 @@ Round-trip rules (``export`` then ``plan`` prints ``No changes.``):
   default and means "not archived");
 - ``settings.prune: archive`` is written explicitly; with a configuration (``export -f CONFIG``) its ownership
   settings are kept instead (``keep_ownership``, issue 17);
-- metadata is left out unless asked for (absent means "leave alone"), and then written in plain text.
+- metadata is left out unless asked for (absent means "leave alone"), and then written in plain text;
+- declared seat limits (``limits:``, issue 16) live only in a configuration: ``export -f CONFIG`` keeps them.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 import yaml
 
 from .desired import DesiredState, DesiredWorkspace, Ownership
+from .limits import SeatLimits
 from .roles import implying_groups
 from .safetext import escape as escape_control
 from .safetext import escape_json
@@ -46,13 +48,25 @@ METADATA_INCLUDED = "# WARNING: contains metadata values in plain text. Keep it 
 def snapshot_to_config(snapshot: Snapshot, *, with_metadata: bool, keep: DesiredState | None = None) -> dict[str, Any]:
     """Every workspace of ``snapshot`` as a configuration document (the data ``yaml.safe_load`` would return).
 
-    ``keep``: a configuration whose ownership settings the export keeps (issue 17, ``export -f CONFIG``)."""
+    ``keep``: a configuration whose ownership settings the export keeps (issue 17, ``export -f CONFIG``), and its
+    declared seat limits (issue 16), top-level and per workspace: the database cannot hold them."""
+    limits = {limit.scope: _limits(limit) for limit in keep.limits} if keep is not None else {}
     workspaces = []
     for slug in sorted(snapshot.workspaces):
         desired = keep.workspaces.get(slug) if keep is not None else None
         entry = _workspace(snapshot.workspaces[slug], snapshot.users, with_metadata=with_metadata)
-        workspaces.append(entry if desired is None else keep_ownership(entry, desired))
-    return {"version": CONFIG_VERSION, "workspaces": workspaces}
+        entry = entry if desired is None else keep_ownership(entry, desired)
+        if slug in limits:
+            entry["limits"] = limits[slug]
+        workspaces.append(entry)
+    document: dict[str, Any] = {"version": CONFIG_VERSION}
+    if "" in limits:
+        document["limits"] = limits[""]
+    return {**document, "workspaces": workspaces}
+
+
+def _limits(limit: SeatLimits) -> dict[str, int]:
+    return dict(limit.declared())
 
 
 def dump_config(config: dict[str, Any], *, with_metadata: bool) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
+from .limits import SeatLimits
 from .policies import Policy, PolicyResult
 from .state import GroupPermissions, MembershipStatus, Metadata, Role, WorkspaceStatus
 
@@ -421,6 +422,10 @@ class Plan:
     policy_results: tuple[PolicyResult, ...] = ()
     # Access hygiene findings (``drift``): stale invitations, members who stopped signing in.
     hygiene: tuple[HygieneFinding, ...] = ()
+    # Declared seat limits (issue 16, ``limits:``) the plan was checked against (apply checks them again under
+    # its lock), and the warnings of limits it leaves exceeded without raising the count.
+    seat_limits: tuple[SeatLimits, ...] = ()
+    seat_warnings: tuple[str, ...] = ()
 
     @property
     def empty(self) -> bool:

@@ -26,6 +26,7 @@ from .expiry import DEFAULT_EXPIRING_WINDOW, current_time, describe_window
 from .expiry import expiring_within as expiring
 from .hygiene import DEFAULT_NOT_SIGNED_IN, DEFAULT_STALE_INVITES, prune_ops
 from .hygiene import findings as hygiene_findings
+from .limits import LimitCheck, SeatLimits
 from .ops import Plan, RailWarning
 from .outcome import outcome
 from .policies import Policy, PolicyResult, applicable, denied, describe_result, evaluate
@@ -157,7 +158,50 @@ def make_plan(
         plan, expiring=expiring(desired, slugs, now, expiring_within), expiring_window=describe_window(expiring_within)
     )
     plan = _with_policies(plan, desired, snapshot, enforce=enforce_policies)
+    plan = _with_seat_limits(backend, plan, desired, snapshot, enforce=enforce_policies)
     return Planned(desired, snapshot, with_warnings(plan, snapshot))
+
+
+def rest_of_instance(backend: Backend, plan: Plan) -> Snapshot | None:
+    """The workspaces of the instance that ``plan`` does not cover, as they are (a top-level seat limit counts
+    the whole instance); None when the plan's limits are all per workspace."""
+    from .limits import instance_wide
+
+    if not instance_wide(plan.seat_limits):
+        return None
+    others = [slug for slug in backend.list_workspaces() if slug not in plan.workspaces]
+    return backend.read_without_metadata(others)
+
+
+def _with_seat_limits(
+    backend: Backend, plan: Plan, desired: DesiredState, snapshot: Snapshot, *, enforce: bool
+) -> Plan:
+    """The plan with the seat limits that apply to it (issue 16), checked on the state it leads to: a limit it
+    would exceed and raise is a ConfigError located at the limit, with ToolJet's 451 message; one it leaves
+    exceeded without raising it is a warning."""
+    from .limits import applicable as applicable_limits
+    from .limits import plan_checks
+
+    limits = applicable_limits(desired.limits, plan.workspaces)
+    if not limits:
+        return plan
+    plan = replace(plan, seat_limits=limits)
+    checks = plan_checks(plan, snapshot, rest_of_instance(backend, plan))
+    refused_checks = [c for c in checks if c.refused]
+    if enforce and refused_checks:
+        raise ConfigError([_limit_problem(c, desired) for c in refused_checks])
+    return replace(plan, seat_warnings=tuple(c.refusal() if c.refused else c.warning() for c in checks))
+
+
+def _limit_problem(check: LimitCheck, desired: DesiredState) -> Problem:
+    place = desired.limit_places.get(check.scope)
+    location = place(check.kind) if place is not None else Location("limits", path=check.kind)
+    return Problem(
+        location,
+        check.refusal(),
+        "the state this plan leads to exceeds a declared seat limit: ToolJet would refuse the invitations and role "
+        "changes past it; remove members or change roles, or raise the limit once the licence allows more",
+    )
 
 
 def _with_policies(plan: Plan, desired: DesiredState, snapshot: Snapshot, *, enforce: bool) -> Plan:
@@ -292,6 +336,21 @@ def check_policy_digest(plan: Plan, current: Collection[Policy] | None) -> None:
         )
 
 
+def check_seat_limits(plan: Plan, current: Collection[SeatLimits] | None) -> None:
+    """A saved plan records the seat limits it was checked against (and apply checks those again); with the
+    configuration at hand (``current``; None: none given), refuse the plan when the configuration's differ."""
+    from .limits import applicable as applicable_limits
+
+    if current is None:
+        return
+    if set(applicable_limits(current, plan.workspaces)) != set(plan.seat_limits):
+        raise PlanRefused(
+            "seat-limits-changed",
+            "the seat limits changed since the plan was made: it was checked against other limits",
+            hint="make the plan again against the current limits: reconciler plan -f CONFIG --out FILE",
+        )
+
+
 def with_warnings(plan: Plan, snapshot: Snapshot) -> Plan:
     """The plan with every safety rail it breaks (mass change included), for the JSON and Markdown plans."""
     broken = refusals(plan, snapshot, allow_mass_change=False)
@@ -346,6 +405,11 @@ def apply_plan(
         broken = refusals(plan, snapshot, allow_mass_change=allow_mass_change, allow_removals=allow_removals)
         if plan.policies:
             broken += [PlanRefused("policy", describe_result(r)) for r in denied(policy_results(plan, snapshot))]
+        if plan.seat_limits:
+            from .limits import plan_checks
+
+            checks = plan_checks(plan, snapshot, rest_of_instance(backend, plan))
+            broken += [PlanRefused("seat-limit", c.refusal()) for c in checks if c.refused]
         if broken:
             raise refused(broken)
 

@@ -11,6 +11,7 @@ Opening (classmethods; ``registry.py`` maps a name to the class)
 
 Reading (abstract)
     ``read_snapshot(slugs, keyring)``   one consistent snapshot (an apply in flight is never half-visible).
+    ``read_without_metadata(slugs)``    the same, metadata unread (default: ``read_snapshot`` without a keyring).
     ``list_workspaces()``               every workspace slug in the database.
     ``history(limit)``                  the latest apply runs, newest first (see ``SUPPORTS_HISTORY``).
 
@@ -156,6 +157,11 @@ class Backend(ABC):
     @abstractmethod
     def read_snapshot(self, slugs: Collection[str], keyring: Keyring | None) -> Snapshot:
         """A consistent snapshot of ``slugs`` (one transaction; an apply in flight is never half-visible)."""
+
+    def read_without_metadata(self, slugs: Collection[str]) -> Snapshot:
+        """A snapshot of ``slugs`` whose metadata need not be readable (seat counts of the rest of the instance,
+        issue 16). Default: :meth:`read_snapshot` without a keyring (a backend that needs one overrides this)."""
+        return self.read_snapshot(slugs, None)
 
     @abstractmethod
     def list_workspaces(self) -> list[str]:

@@ -44,7 +44,8 @@ def export_command(
     Without --with-metadata, user entries have no `metadata:` key, which plan and apply read as "leave the
     metadata alone", so `plan` on the export prints `No changes.`. Only the chosen workspaces (default: all)
     and their members are exported. With -f CONFIG, the export keeps that configuration's ownership settings
-    (prune, ignore, manage, rails, members: external) and leaves out what they cede (docs/ownership.md).
+    (prune, ignore, manage, rails, members: external) and leaves out what they cede (docs/ownership.md), and
+    its declared seat limits (limits:, top level and per workspace).
 
     \b
     Example:

@@ -34,17 +34,21 @@ def _with_invitations(runtime: Runtime, command: str) -> Backend:
 @workspace_option()
 @all_workspaces_option()
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@config_option(required=False)
 @click.pass_obj
-def users(runtime: Runtime, workspaces: tuple[str, ...], all_workspaces: bool, fmt: str) -> None:
+def users(runtime: Runtime, workspaces: tuple[str, ...], all_workspaces: bool, fmt: str, config_path: Any) -> None:
     """List members: email, name, workspace, status, role, groups, metadata keys (values masked).
 
     The footer counts seats as ToolJet does (docs/report.md, "Counting"): each person once, with an invited or
     active membership in an active workspace; builders hold the admin or builder role in any listed workspace.
+    With -f CONFIG, the seats are shown against the configuration's declared limits (limits:, docs/tooljet.md):
+    the top-level ones over the whole instance, a workspace's over that workspace.
 
     \b
     Example:
       reconciler users --workspace acme
       reconciler users --all-workspaces --format json
+      reconciler users --workspace acme -f workspace.yaml
     """
     from ..people import seats_footer, seats_of, user_rows
 
@@ -56,12 +60,39 @@ def users(runtime: Runtime, workspaces: tuple[str, ...], all_workspaces: bool, f
     snapshot = backend.read_snapshot(slugs, runtime.keyring())
     rows = user_rows(snapshot, slugs)
     seats = seats_of(snapshot, slugs, whole_instance=all_workspaces)
+    usage = _limit_usage(backend, snapshot, slugs, known, config_path)
     if fmt == "json":
-        data = {"users": [r.as_json() for r in rows], "total_users": seats.total, "builders": seats.builders}
+        data: dict[str, Any] = {"users": [r.as_json() for r in rows], "total_users": seats.total}
+        data["builders"] = seats.builders
+        if usage:
+            data["limits"] = [item for _, item in usage]
         click.echo(json.dumps(data, indent=2))
         return
     _print_table(rows, runtime.color)
     click.echo(seats_footer(seats))
+    for line, _ in usage:
+        click.echo(line)
+
+
+def _limit_usage(
+    backend: Backend, snapshot: Any, slugs: list[str], known: list[str], config_path: Any
+) -> list[tuple[str, dict]]:
+    """``users -f CONFIG``: each declared limit that concerns the listed workspaces, as a line and as JSON (the
+    top-level limits over the whole instance, read for them; a workspace's over that workspace)."""
+    if config_path is None:
+        return []
+    from ..limits import applicable, as_instance, instance_wide, usage, usage_json
+
+    limits = applicable(_declared_config(config_path).limits, slugs)
+    state = snapshot
+    if instance_wide(limits):
+        state = as_instance(snapshot, backend.read_without_metadata([s for s in known if s not in slugs]))
+    found = []
+    for limit in limits:
+        line, data = usage(limit, state), usage_json(limit, state)
+        if line is not None and data is not None:
+            found.append((line, data))
+    return found
 
 
 def _print_table(rows: list, color: bool) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..errors import Aborted, PlanRefused, ReconcilerError, StalePlan, refused
+from ..safetext import escape
 from ..workflow import STALE_MESSAGE
 from .options import config_option, duration_callback, expiring_option, workspace_option
 from .output import fail, inform, note, warning
@@ -137,6 +138,8 @@ def plan(
     click.echo(_render(planned.plan, fmt, runtime.color, workspace_names(planned)))
     for line in planned.plan.notes:
         note(line)
+    for line in planned.plan.seat_warnings:  # seat limits exceeded, not raised by this plan (issue 16)
+        warning(escape(line))  # (names members: user data)
     _raise_refusals(planned, allow_mass_change=True, allow_removals=True)
     for refusal in _mass_refusals(planned):
         warning(f"{refusal.message}; apply needs --allow-mass-change")
@@ -242,7 +245,8 @@ def apply(
     options = _ApplyOptions(default_actor(actor), lock_timeout, allow_mass_change, allow_removals, only_expiries)
     if planfile is not None:
         _refuse_planning_options(workspace=bool(workspaces), strict_roles=strict_roles)
-        policies = _current_policies(config_path)
+        current = _current_config(config_path)
+        policies = current.policies if current is not None else None
         _apply_saved_plan(
             runtime,
             planfile,
@@ -250,6 +254,7 @@ def apply(
             allow_unsigned=allow_unsigned,
             max_age=_duration(plan_max_age),
             policies=policies,
+            limits=current.limits if current is not None else None,
         )
         return
     if allow_unsigned:
@@ -272,13 +277,14 @@ class _ApplyOptions:
     only_expiries: bool = False
 
 
-def _current_policies(config_path: Path | None) -> Any:
-    """With a saved plan, ``-f CONFIG`` gives the policies the plan must still match (issue 18); None without."""
+def _current_config(config_path: Path | None) -> Any:
+    """With a saved plan, ``-f CONFIG`` gives the policies (issue 18) and the seat limits (issue 16) the plan must
+    still match; None without."""
     if config_path is None:
         return None
     from ..config.loader import load_config
 
-    return load_config(config_path, resolve_secrets=False, warn=warning).policies
+    return load_config(config_path, resolve_secrets=False, warn=warning)
 
 
 def _refuse_planning_options(**given: bool) -> None:
@@ -315,15 +321,18 @@ def _apply_saved_plan(
     allow_unsigned: bool,
     max_age: timedelta,
     policies: Any,
+    limits: Any = None,
 ) -> None:
     """The plan file is the approval: no question, no TTY needed; a stale, expired or used plan is refused, and
-    so is one whose policies differ from the configuration's (``policies``, None without ``-f``)."""
+    so is one whose policies or seat limits differ from the configuration's (``policies``, ``limits``: None
+    without ``-f``)."""
     from ..render.text import render_text
-    from ..workflow import check_plan_age, check_policy_digest
+    from ..workflow import check_plan_age, check_policy_digest, check_seat_limits
 
     plan, keyring = _load_planfile(runtime, planfile, allow_unsigned=allow_unsigned)
     check_plan_age(plan, max_age, utcnow())
     check_policy_digest(plan, policies)
+    check_seat_limits(plan, limits)
     runtime.backend(create=True)  # a plan made before the database existed creates it, as apply -f would
     click.echo(render_text(plan, color=runtime.color, workspace_names=_names_in_database(runtime, plan, keyring)))
     if not plan.empty:
@@ -347,6 +356,8 @@ def _apply_config(
         click.echo(render_text(planned.plan, color=runtime.color, workspace_names=workspace_names(planned)))
         if planned.plan.empty:
             return
+        for line in planned.plan.seat_warnings:  # seat limits exceeded, not raised by this plan (issue 16)
+            warning(escape(line))
         _raise_refusals(planned, allow_mass_change=options.allow_mass_change, allow_removals=options.allow_removals)
         if options.only_expiries:
             _refuse_unless_expiries(planned.plan)  # before the question

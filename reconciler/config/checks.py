@@ -14,6 +14,7 @@ from typing import Any
 from ..desired import DesiredState, DesiredWorkspace, Ownership, Settings
 from ..errors import ConfigError, Location, Problem
 from ..expiry import MemberExpiries, current_time
+from ..limits import SeatLimits
 from ..roles import STRICT_ROLES_MESSAGE, strict_role_conflicts
 from ..safetext import quoted
 from ..state import (
@@ -30,7 +31,7 @@ from ..state import (
 from . import models
 from .composition import TemplateIndex, check_names, index_templates, join_split_workspaces
 from .files import FileRefused, FileTooLarge, allowed_roots, confine, is_key_name, read_regular_file
-from .loader import LoadedTemplate, LoadedUser, LoadedWorkspace, sorted_problems
+from .loader import LoadedLimits, LoadedTemplate, LoadedUser, LoadedWorkspace, sorted_problems
 from .policy_rules import LoadedPolicy, build_policies, check_desired, declared_names
 
 DUPLICATE_EMAIL = "Duplicate email found. Please provide a unique email address."
@@ -54,6 +55,7 @@ def build_desired(
     templates: list[LoadedTemplate] | None = None,
     now: datetime | None = None,
     policies: list[LoadedPolicy] | None = None,
+    limits: list[LoadedLimits] | None = None,
 ) -> DesiredState:
     """Check the rules that need the whole configuration; raise one ConfigError with these problems and
     ``problems`` (those found earlier, e.g. form errors), or return the DesiredState when there are none.
@@ -88,6 +90,7 @@ def build_desired(
     declared = {ws.model.slug: declared_names(ws.model, ws.model.settings.prune) for ws in workspaces if not ws.partial}
     policy_set, places = build_policies(entries, declared, problems)
     results = check_desired(desired, policy_set, places, problems, users) if not problems else ()
+    seat_limits, limit_places = _seat_limits(limits or [], workspaces, problems)
     if problems:
         raise ConfigError(sorted_problems(problems))
     return DesiredState(
@@ -99,7 +102,39 @@ def build_desired(
         policies=policy_set,
         policy_places=places,
         policy_results=results,
+        limits=seat_limits,
+        limit_places=limit_places,
     )
+
+
+def _seat_limits(
+    top: list[LoadedLimits], workspaces: list[LoadedWorkspace], problems: list[Problem]
+) -> tuple[tuple[SeatLimits, ...], dict[str, Callable[[str], Location]]]:
+    """The ``limits:`` blocks (issue 16): the top-level one (several files may give it only if they agree) and
+    each workspace's (a split workspace's files must agree too: composition.py), with where each is written."""
+    found: list[SeatLimits] = []
+    places: dict[str, Callable[[str], Location]] = {}
+    if top:
+        first = top[0]
+        for other in top[1:]:
+            if other.model != first.model:
+                problems.append(
+                    Problem(
+                        other.locate(()),
+                        "top-level limits are declared in several files that disagree",
+                        f"first declared at {first.locate(())}; give them in one file only",
+                    )
+                )
+        found.append(SeatLimits("", first.model.total, first.model.builders, first.model.end_users))
+        places[""] = lambda kind, block=first: block.locate((kind,))
+    for ws in workspaces:
+        block = ws.model.limits
+        if block is None or ws.partial:
+            continue
+        slug = ws.model.slug
+        found.append(SeatLimits(slug, block.total, block.builders, block.end_users))
+        places[slug] = lambda kind, ws=ws: ws.locate("limits", kind)
+    return tuple(found), places
 
 
 def _policy_locator(ws: LoadedWorkspace, k: int) -> Callable[..., Location]:

@@ -6,7 +6,7 @@ team its folder).
 
 - **Split workspaces.** Files that declare the same ``slug`` declare one workspace: each contributes groups,
   users, CSV files and registry entries, in load order (``loader.config_files``). The workspace-wide keys
-  (``name``, ``status``, ``roles`` and each key of ``settings``) may be given in several files only if they
+  (``name``, ``status``, ``roles``, ``limits`` and each key of ``settings``) may be given in several files only if they
   agree; a disagreement is an error at the later file, naming the first. ``settings.csv_dirs`` and
   ``settings.secret_dirs`` belong to the file that lists them (they are relative to it) and so never disagree.
   Lists are concatenated, so the rules of one workspace (``group 'x' is declared twice``, ``Duplicate email``)
@@ -30,7 +30,7 @@ from .loader import TOP_LISTS, LoadedTemplate, LoadedUser, LoadedWorkspace
 
 __all__ = ["SplitWorkspace", "TemplateIndex", "index_templates", "join_split_workspaces"]
 
-WORKSPACE_KEYS = ("name", "status", "roles")
+WORKSPACE_KEYS = ("name", "status", "roles", "limits")
 PER_FILE_SETTINGS = frozenset({"csv_dirs", "secret_dirs"})
 DECLARED_TWICE = "workspace slug {!r} is declared twice"
 

@@ -184,6 +184,7 @@ def load_config(
     loaded_workspaces: list[LoadedWorkspace] = []
     templates: list[LoadedTemplate] = []
     policies: list[Any] = []  # the top-level ``policies:`` entries of every file (policy_rules.LoadedPolicy)
+    limits: list[LoadedLimits] = []  # the top-level ``limits:`` of every file that gives them (issue 16)
     for file in files:
         display = str(file)
         try:
@@ -193,7 +194,7 @@ def load_config(
             problems.extend(exc.problems)
             continue
         digest.update(_relative_name(file, root_dir) + b"\0" + data + b"\0")  # the bytes read: no second read
-        loaded = _validate_document(doc, file.parent, problems, templates, policies)
+        loaded = _validate_document(doc, file.parent, problems, templates, policies, limits)
         loaded_workspaces.extend(loaded)
     for ws in loaded_workspaces:
         _load_csv_users(ws, problems, digest, root_dir)
@@ -209,6 +210,7 @@ def load_config(
         templates=templates,
         now=now,
         policies=policies,
+        limits=limits,
     )
 
 
@@ -222,6 +224,7 @@ def _validate_document(
     problems: list[Problem],
     templates: list[LoadedTemplate] | None = None,
     policies: list[Any] | None = None,
+    limits: list[LoadedLimits] | None = None,
 ) -> list[LoadedWorkspace]:
     """Check the form of each workspace on its own, so one broken workspace does not hide the others' errors.
 
@@ -265,6 +268,13 @@ def _validate_document(
     if envelope.templates is not None and templates is not None:
         templates += _validate_templates(envelope.templates, doc, report)
     _validate_policies(envelope.policies, locate, report, policies if policies is not None else [])
+    if envelope.limits is not None:
+        try:
+            block = models.Limits.model_validate(envelope.limits)
+        except ValidationError as exc:
+            report(exc, models.Limits, ("limits",))
+        else:
+            (limits if limits is not None else []).append(LoadedLimits(block, _entry_locator_at(locate, ("limits",))))
     loaded = []
     for index, raw in enumerate(envelope.workspaces):
         try:
@@ -339,6 +349,14 @@ def _validate_policies(entries: list[Any], locate: Locate, report: Callable[...,
             report(exc, PolicyEntry, ("policies", k))
             continue
         out.append(LoadedPolicy(entry, _entry_locator_at(locate, ("policies", k))))
+
+
+@dataclass(frozen=True)
+class LoadedLimits:
+    """A top-level ``limits:`` block whose form is valid, and a locator inside it (issue 16)."""
+
+    model: models.Limits
+    locate: Locate
 
 
 def _entry_locator_at(locate: Locate, entry: tuple) -> Locate:

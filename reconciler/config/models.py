@@ -656,6 +656,39 @@ class Manage(Model):
     metadata: bool = Field(default=True, description="false: metadata is written for new memberships only")
 
 
+def _check_seat_limit(value: int) -> int:
+    if value < 1:
+        raise PydanticCustomError("seat_limit", f"a seat limit is a number of people, 1 or more, got {value}")
+    return value
+
+
+SeatLimit = Annotated[int, AfterValidator(_check_seat_limit), WithJsonSchema({"type": "integer", "minimum": 1})]
+
+
+class Limits(Model):
+    """Seat limits of a ToolJet licence (issue 16), counted as ToolJet counts seats: plan refuses a plan that
+    would exceed one with ToolJet's HTTP 451 message (docs/tooljet.md, "Seat limits")."""
+
+    total: SeatLimit | None = Field(
+        default=None,
+        description="users with an invited or active membership in an active workspace (super admins too, at the "
+        "top level)",
+        json_schema_extra=_not_null(),
+    )
+    builders: SeatLimit | None = Field(
+        default=None, description="admins and builders (ToolJet's builder seats)", json_schema_extra=_not_null()
+    )
+    end_users: SeatLimit | None = Field(
+        default=None, description="end-users (ToolJet's end-user seats)", json_schema_extra=_not_null()
+    )
+
+    @model_validator(mode="after")
+    def _some(self) -> Limits:
+        if self.total is None and self.builders is None and self.end_users is None:
+            raise PydanticCustomError("seat_limits", "give total, builders, end_users, or several of them")
+        return self
+
+
 PRUNE_CHOICES = ("archive", "none", "confirm")
 
 
@@ -726,6 +759,11 @@ class Workspace(Model):
     policies: list[PolicyEntry] = Field(
         default_factory=list, description="access rules for this workspace (in addition to the top-level ones)"
     )
+    limits: Limits | None = Field(
+        default=None,
+        description="seat limits of this workspace (ToolJet's per-workspace count); plan refuses to exceed them",
+        json_schema_extra=_not_null(),
+    )
 
 
 class Templates(Model):
@@ -745,6 +783,12 @@ class ConfigFile(Model):
     policies: list[PolicyEntry] = Field(
         default_factory=list, description="access rules checked on every workspace (docs/governance.md)"
     )
+    limits: Limits | None = Field(
+        default=None,
+        description="seat limits of the whole instance (the licence's, counted across every workspace); plan "
+        "refuses to exceed them (docs/tooljet.md, Seat limits)",
+        json_schema_extra=_not_null(),
+    )
     workspaces: list[Workspace] = Field(default_factory=list)
 
 
@@ -754,4 +798,5 @@ class Envelope(Model):
     version: Literal[1]
     templates: Any = None
     policies: list[Any] = Field(default_factory=list)
+    limits: Any = None
     workspaces: list[Any] = Field(default_factory=list)

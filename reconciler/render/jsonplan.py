@@ -88,6 +88,10 @@ def plan_to_json_dict(plan: Plan) -> dict[str, Any]:
         document["policies"] = _encode(plan.policies)
         document["policy_digest"] = plan.policy_digest
         document["policy_results"] = _encode(plan.policy_results)
+    # Issue 16: the declared seat limits the plan was checked against, and those it leaves exceeded (warnings).
+    if plan.seat_limits:
+        document["seat_limits"] = _encode(plan.seat_limits)
+        document["seat_warnings"] = list(plan.seat_warnings)
     return document
 
 
@@ -239,6 +243,8 @@ _ADDED_LATER = frozenset(
         "policy_digest",
         "policy_results",
         "hygiene",
+        "seat_limits",
+        "seat_warnings",
     }
 )
 

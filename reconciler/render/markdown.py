@@ -41,6 +41,7 @@ _TABLE_HEAD = ["| workspace | user | from | to | cause |", "| --- | --- | --- | 
 WARNINGS_TITLE = "**Safety rails** (apply refuses this plan):"
 MASS_CHANGE_NOTE = "apply needs --allow-mass-change"
 NEEDS = {"mass-change": MASS_CHANGE_NOTE, "removals": "apply needs --allow-removals"}  # rails an option lifts
+SEAT_WARNINGS_TITLE = "**Seat limits exceeded (not raised by this plan):**"
 NOTES_TITLE = "Notes:"
 MAX_NOTES = 20
 _DIFF_MARKERS = {"+": "+", "-": "-", "~": "!", ">": "!", "*": "!"}
@@ -236,6 +237,9 @@ def _notices(plan: Plan) -> list[str]:
         for warning in plan.warnings:
             needs = f"; {NEEDS[warning.rule]}" if warning.rule in NEEDS else ""
             lines.append(f"- `{warning.rule}`: {escape_cell(warning.message)}{needs}")
+    if plan.seat_warnings:  # seat limits the plan leaves exceeded without raising them (issue 16)
+        lines += ["", SEAT_WARNINGS_TITLE, ""]
+        lines += [f"- {escape_cell(line)}" for line in plan.seat_warnings]
     if plan.notes:
         lines += ["", NOTES_TITLE, ""]
         lines += [f"- {escape_cell(note)}" for note in plan.notes[:MAX_NOTES]]

@@ -175,6 +175,8 @@ def test_saved_plan_is_the_json_plan_plus_ops_and_signature() -> None:
         "plan_id",
         "rails",
         *governance,
+        "seat_limits",  # issue 16
+        "seat_warnings",
         "ops",
         "signature",
     ]
@@ -187,7 +189,17 @@ def test_saved_plan_is_the_json_plan_plus_ops_and_signature() -> None:
     }
     assert document["workspaces"] == ["acme", "beta"]
     assert document["protected"] == ["acme/user/bob@acme.com"]
-    hidden = ("workspaces", "protected", "plan_id", "rails", "ops", "signature", *governance)
+    hidden = (
+        "workspaces",
+        "protected",
+        "plan_id",
+        "rails",
+        "ops",
+        "signature",
+        *governance,
+        "seat_limits",
+        "seat_warnings",
+    )
     shown = {k: v for k, v in document.items() if k not in hidden}
     assert shown == plan_to_json_dict(plan)
     assert document["ops"][6]["permissions"]["flags"] == ["apps.create", "data_sources.delete"]

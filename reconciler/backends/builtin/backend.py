@@ -124,6 +124,12 @@ class BuiltinBackend(Backend):
             snapshot, _ = read_snapshot(conn, slugs, decrypt_metadata=_decryptor(keyring, conn))
         return snapshot
 
+    def read_without_metadata(self, slugs: Collection[str]) -> Snapshot:
+        """Metadata left unread: no key is needed (seat counts of the rest of the instance, issue 16)."""
+        with self._read_transaction() as conn:
+            snapshot, _ = read_snapshot(conn, slugs, decrypt_metadata=None)
+        return snapshot
+
     def read_activity(self, slugs: Collection[str]) -> Activity:
         """Pending invitations were issued ``INVITATION_TTL`` before they expire (``invite-url`` and unarchive
         issue a new one); reconciler's own schema records no sign-ins."""
