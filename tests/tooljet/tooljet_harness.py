@@ -197,13 +197,19 @@ def create_workspace_as_tooljet(
         conn.execute(
             "INSERT INTO organizations (id, name, slug, status) VALUES (%s, %s, %s, 'active')", (org, name, slug)
         )
-        if "sso" in columns("sso_configs"):
-            extra = ", config_scope" if "config_scope" in columns("sso_configs") else ""
-            value = ", 'organization'" if extra else ""
-            conn.execute(
-                f"INSERT INTO sso_configs (organization_id, sso, enabled{extra}) VALUES (%s, 'form', true{value})",
-                (org,),
-            )
+        if "sso" in columns("sso_configs"):  # the template's form row where the seed has one, else a minimal one
+            forms = conn.execute(
+                "SELECT id::text FROM sso_configs WHERE organization_id = %s AND sso::text = 'form'", (template,)
+            ).fetchall()
+            for (form,) in forms:
+                copy("sso_configs", "id", form, {"id": str(uuid.uuid4()), "organization_id": org})
+            if not forms:
+                extra = ", config_scope" if "config_scope" in columns("sso_configs") else ""
+                value = ", 'organization'" if extra else ""
+                conn.execute(
+                    f"INSERT INTO sso_configs (organization_id, sso, enabled{extra}) VALUES (%s, 'form', true{value})",
+                    (org,),
+                )
         if "organization_id" in columns("app_environments"):
             for (env,) in conn.execute("SELECT id::text FROM app_environments WHERE organization_id = %s", (template,)):
                 copy("app_environments", "id", env, {"id": str(uuid.uuid4()), "organization_id": org})
