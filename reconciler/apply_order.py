@@ -95,6 +95,7 @@ ORDER: tuple[tuple[str, type[Op], Takes], ...] = (
     ("write_metadata", ops.UpdateMembership, _writes_metadata),
     # permission losses and membership removals, demotions and archives
     ("leave_groups", ops.UpdateMembership, _leaves_groups),
+    ("transfer_apps", ops.TransferApps, _always),  # before the demotion, as ToolJet's role change does
     ("demote", ops.UpdateMembership, _demotes),
     ("archive_membership", ops.ArchiveMembership, _always),
     ("archive_workspace", ops.UpdateWorkspace, _archives_workspace),

@@ -131,6 +131,10 @@ _DESCRIBERS: dict[type[Op], Callable[[Any], Described]] = {
         {"email": op.email, "status": "archived"},
         {"email": op.email, "status": "invited"},
     ),
+    ops.TransferApps: lambda op: (
+        {"email": op.email, "apps_owner": op.email, "apps": list(op.apps)},
+        {"email": op.email, "apps_owner": op.to, "apps": list(op.apps)},
+    ),
 }
 
 
@@ -142,6 +146,8 @@ def _reasons(op: Op) -> list[str]:
         return [op.reason]
     if isinstance(op, ops.UnarchiveMembership):
         return ["unarchived: status invited, new invitation"]
+    if isinstance(op, ops.TransferApps):
+        return [f"{op.email} is demoted to end-user; settings.transfer_apps_to: {op.to}"]
     return []
 
 

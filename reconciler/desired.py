@@ -23,6 +23,8 @@ class Settings:
     prune: Literal["archive", "none", "confirm"] = "archive"  # confirm: planned as archive, applied on request
     strict_roles: bool = False
     protected_users: frozenset[str] = frozenset()
+    # the admin who receives the apps of a member demoted to end-user (ToolJet's owners; docs/tooljet.md)
+    transfer_apps_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,23 @@ class DesiredWorkspace:
     # only members with an ``expires`` anywhere. Expired memberships are declared archived in ``workspace``, and
     # expired group memberships are left out of it.
     expiries: dict[str, MemberExpiries] = field(default_factory=dict, hash=False)
+    # where a path of this workspace is written (``locate("slug")``), resolved only for a refusal; None when the
+    # workspace was not loaded from a file
+    locate: Callable[..., Location] | None = field(default=None, compare=False, hash=False, repr=False)
+
+    # where a path inside a member's entry is written (``locate_member(email, ("role",))``), or None
+    locate_member: Callable[[str, tuple], Location | None] | None = field(
+        default=None, compare=False, hash=False, repr=False
+    )
+
+    def where(self, *path: str | int) -> str:
+        """``file:line:column: path`` of ``path`` in the configuration, or the workspace's slug."""
+        return str(self.locate(*path)) if self.locate is not None else f"workspace {self.slug!r}"
+
+    def where_member(self, email: str, *path: str) -> str:
+        """Where ``path`` of ``email``'s entry is written; the workspace's place when it has no entry."""
+        found = self.locate_member(email, path) if self.locate_member is not None else None
+        return str(found) if found is not None else self.where("users")
 
     @property
     def slug(self) -> str:

@@ -230,6 +230,17 @@ def _unarchive_membership(op: ops.UnarchiveMembership) -> list[PlanLine]:
     return [_resource("*", f"user {quote(op.email)}: unarchive (status invited, new invitation)")]
 
 
+@_renders(ops.TransferApps)
+def _transfer_apps(op: ops.TransferApps) -> list[PlanLine]:
+    count = "1 app" if len(op.apps) == 1 else f"{len(op.apps)} apps"
+    return [
+        _resource(
+            "~", f"apps owned by {quote(op.email)}: owner -> {quote(op.to)} ({count}; settings.transfer_apps_to)"
+        ),
+        _detail("~", "apps: " + ", ".join(quote(name) for name in op.apps)),
+    ]
+
+
 def op_lines(op: Op) -> list[PlanLine]:
     """The resource line and detail lines of one op."""
     return _RENDERERS[type(op)](op)

@@ -350,6 +350,22 @@ class UnarchiveMembership(Op):
         return f"{self.workspace}/user/{self.email}"
 
 
+@dataclass(frozen=True, kw_only=True)
+class TransferApps(Op):
+    """The apps ``email`` owns pass to ``to`` (``settings.transfer_apps_to``) before ``email`` is demoted to
+    end-user: ToolJet lets owners edit their apps whatever their role, and its role change moves them to the
+    acting admin (server/src/modules/roles/util.service.ts, ``editDefaultGroupUserRole``). Only a backend whose
+    snapshot has app owners (ToolJet) leads to one."""
+
+    email: str
+    to: str
+    apps: tuple[str, ...]
+
+    @property
+    def address(self) -> str:
+        return f"{self.workspace}/user/{self.email}/apps"
+
+
 OP_TYPES: dict[str, type[Op]] = {
     cls.__name__: cls
     for cls in (
@@ -371,6 +387,7 @@ OP_TYPES: dict[str, type[Op]] = {
         UpdateMembership,
         ArchiveMembership,
         UnarchiveMembership,
+        TransferApps,
     )
 }
 

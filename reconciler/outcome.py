@@ -36,6 +36,7 @@ _PHASE: dict[type[ops.Op], int] = {
     ops.UpdateMembership: 5,
     ops.ArchiveMembership: 5,
     ops.UnarchiveMembership: 5,
+    ops.TransferApps: 5,
     ops.DestroyGroup: 6,
 }
 
@@ -110,6 +111,12 @@ def _set_status(status: str) -> Callable[[Workspace, Any], Workspace]:
     return apply
 
 
+def _transfer_apps(ws: Workspace, op: ops.TransferApps) -> Workspace:
+    owners = {email: apps for email, apps in ws.app_owners.items() if email != op.email}
+    owners[op.to] = tuple(sorted((*owners.get(op.to, ()), *ws.app_owners.get(op.email, ()))))
+    return replace(ws, app_owners=dict(sorted(owners.items())))
+
+
 _APPLY: dict[type[ops.Op], Callable[[Workspace, Any], Workspace]] = {
     ops.UpdateWorkspace: lambda ws, op: replace(
         ws, name=next((c.new for c in op.changes if c.field == "name"), ws.name)
@@ -128,4 +135,5 @@ _APPLY: dict[type[ops.Op], Callable[[Workspace, Any], Workspace]] = {
     ops.UpdateMembership: _update_membership,
     ops.ArchiveMembership: _set_status("archived"),
     ops.UnarchiveMembership: _set_status("invited"),
+    ops.TransferApps: _transfer_apps,
 }

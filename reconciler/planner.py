@@ -65,6 +65,7 @@ def build_plan(
         out += diff.workspace_ops()
         out += _user_ops(slug, diff.planned_memberships(), desired.users, snapshot.users, users_done)
         out += diff.membership_ops()
+        out += app_transfers(desired.workspaces[slug], snapshot.workspaces.get(slug), diff.role_changes)
         out += diff.destroy_ops()
         role_changes += diff.role_changes
         grants += diff.grants
@@ -85,6 +86,34 @@ def build_plan(
         ceded=tuple(ceded),
         rails=workspace_rails(desired, selected),
     )
+
+
+def demoted_owners(have: Workspace | None, role_changes: Iterable[RoleChange]) -> list[tuple[str, tuple[str, ...]]]:
+    """The members ``role_changes`` demote to end-user who own apps in ``have`` (ToolJet's ``apps.user_id``), with
+    the names of their apps."""
+    if have is None or not have.app_owners:
+        return []
+    return [
+        (change.email, have.app_owners[change.email])
+        for change in role_changes
+        if change.new == "end-user" and change.old != "end-user" and have.app_owners.get(change.email)
+    ]
+
+
+def app_transfers(
+    want: DesiredWorkspace, have: Workspace | None, role_changes: Iterable[RoleChange]
+) -> list[ops.TransferApps]:
+    """With ``settings.transfer_apps_to``, the apps of each demoted owner pass to that admin, as ToolJet's role
+    change passes them to the acting admin (server/src/modules/roles/util.service.ts). Without it no op: the
+    workflow refuses the demotion with ToolJet's message."""
+    target = want.settings.transfer_apps_to
+    if target is None:
+        return []
+    return [
+        ops.TransferApps(workspace=want.slug, email=email, to=target, apps=apps)
+        for email, apps in demoted_owners(have, role_changes)
+        if email != target
+    ]
 
 
 def workspace_rails(desired: DesiredState, slugs: Iterable[str]) -> tuple[WorkspaceRails, ...]:

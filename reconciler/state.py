@@ -180,6 +180,11 @@ class Workspace:
     # "google", "openid", "ldap", "git", or "sso" when only the SSO profile shows it). Read by the ToolJet
     # backend; the plan names it, so that a reviewer sees whose sign-ins create and sync these members.
     sso_sources: dict[str, str] = field(default_factory=dict, hash=False)
+    # The instance's default workspace (ToolJet's ``organizations.is_default``), which cannot be archived.
+    is_default: bool = False
+    # Apps each member owns (ToolJet's ``apps.user_id``: owners may edit their apps whatever their role): email ->
+    # app names, sorted. Empty where the backend has no owners.
+    app_owners: dict[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)

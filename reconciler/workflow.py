@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
+from . import ops
 from .backends.base import ApplyResult, AuditInfo, Backend
 from .crypto import Keyring
 from .desired import DesiredState
@@ -33,7 +34,7 @@ from .policies import Policy, PolicyResult, applicable, denied, describe_result,
 from .policies import digest as policy_digest
 from .rails import check_rails
 from .roles import STRICT_ROLES_MESSAGE, strict_role_conflicts
-from .state import Snapshot
+from .state import Snapshot, Workspace
 
 FREEZE_SURVIVORS = 200_000  # tracked objects left by a paused block, above which a one-shot process freezes them
 _one_shot: ContextVar[bool] = ContextVar("reconciler_one_shot_process", default=False)
@@ -152,6 +153,9 @@ def make_plan(
     with paused_gc():
         snapshot = backend.read_snapshot(slugs, keyring)
         plan = build_plan(desired, snapshot, workspaces=slugs)
+    problems = creation_refusals(backend, plan, desired) + workspace_refusals(plan, snapshot, desired)
+    if problems:
+        raise refused(problems)
     backend.validate_plan(plan, snapshot)
     now = now if now is not None else current_time()
     plan = replace(
@@ -202,6 +206,97 @@ def _limit_problem(check: LimitCheck, desired: DesiredState) -> Problem:
         "the state this plan leads to exceeds a declared seat limit: ToolJet would refuse the invitations and role "
         "changes past it; remove members or change roles, or raise the limit once the licence allows more",
     )
+
+
+DEFAULT_WORKSPACE = "Default workspace cannot be archived"  # ToolJet's organizations/service.ts
+OWNER_OF_APPS = (  # ToolJet's ERROR_HANDLER.USER_IS_OWNER_OF_APPS (group-permissions/constants/error.ts)
+    "The user- {email} cannot be an end-user because they are the owner of the following application(s)- {apps}"
+)
+OWNER_OF_APPS_HINT = (
+    "set settings.transfer_apps_to: EMAIL (an active admin of the workspace) to transfer the apps first, as "
+    "ToolJet's Edit user drawer transfers them to the acting admin; or keep the member's role (docs/tooljet.md)"
+)
+
+
+def _at(desired: DesiredState | None, slug: str, *path: str | int) -> str:
+    """``file:line:column: path: `` where ``path`` of workspace ``slug`` is written, or nothing."""
+    ws = desired.workspaces.get(slug) if desired is not None else None
+    return f"{ws.where(*path)}: " if ws is not None and ws.locate is not None else ""
+
+
+def creation_refusals(backend: Backend, plan: Plan, desired: DesiredState | None = None) -> list[PlanRefused]:
+    """Every workspace ``plan`` would create, when ``backend`` does not create workspaces (its declared
+    ``SUPPORTS_WORKSPACE_CREATION``), located in the configuration when there is one."""
+    if backend.SUPPORTS_WORKSPACE_CREATION:
+        return []
+    return [
+        PlanRefused(
+            "workspace-creation",
+            f"{_at(desired, op.workspace, 'slug')}workspace {op.workspace!r} does not exist in the database, and "
+            f"the {backend.name} backend does not create workspaces",
+            hint=backend.ADOPT_WORKSPACE_HINT or None,
+        )
+        for op in plan.ops
+        if isinstance(op, ops.CreateWorkspace)
+    ]
+
+
+def workspace_refusals(plan: Plan, snapshot: Snapshot, desired: DesiredState | None = None) -> list[PlanRefused]:
+    """What the database's own server refuses, checked on ``snapshot`` (at plan time, and again under the apply's
+    lock): archiving the default workspace; demoting a member who owns apps to end-user, unless the plan
+    transfers the apps (``settings.transfer_apps_to``) to a member who is an active admin once it is applied."""
+    problems = []
+    for op in plan.ops:
+        ws = snapshot.workspaces.get(op.workspace)
+        archives = isinstance(op, ops.ArchiveWorkspace) or (
+            isinstance(op, ops.UpdateWorkspace) and any(c.field == "status" and c.new == "archived" for c in op.changes)
+        )
+        if archives and ws is not None and ws.is_default:
+            where = _at(desired, op.workspace, "status")
+            problems.append(
+                PlanRefused(
+                    "default-workspace",
+                    f"{where}workspace {op.workspace!r}: {DEFAULT_WORKSPACE}",
+                    hint="keep it active: sign-ups and onboarding use the default workspace "
+                    "(organizations.is_default); see docs/tooljet.md",
+                )
+            )
+    return problems + _owner_refusals(plan, snapshot, desired)
+
+
+def _owner_refusals(plan: Plan, snapshot: Snapshot, desired: DesiredState | None) -> list[PlanRefused]:
+    from .planner import demoted_owners
+
+    transfers = {(op.workspace, op.email): op for op in plan.ops if isinstance(op, ops.TransferApps)}
+    problems = []
+    for slug in plan.workspaces:
+        changes = [c for c in plan.role_changes if c.workspace == slug]
+        for email, apps in demoted_owners(snapshot.workspaces.get(slug), changes):
+            if (slug, email) in transfers:
+                continue
+            ws = desired.workspaces.get(slug) if desired is not None else None
+            where = f"{ws.where_member(email, 'role')}: " if ws is not None and ws.locate is not None else ""
+            message = OWNER_OF_APPS.format(email=email, apps=", ".join(apps))
+            problems.append(PlanRefused("app-owner", f"{where}workspace {slug!r}: {message}", hint=OWNER_OF_APPS_HINT))
+    if transfers:
+        after = outcome(snapshot, plan)
+        for (slug, email), op in sorted(transfers.items()):
+            if not _active_admin(after.get(slug), op.to):
+                where = _at(desired, slug, "settings", "transfer_apps_to")
+                problems.append(
+                    PlanRefused(
+                        "app-owner",
+                        f"{where}workspace {slug!r}: settings.transfer_apps_to: {op.to} must be an active admin of "
+                        f"the workspace once the plan is applied, to receive the apps of {email}",
+                        hint=OWNER_OF_APPS_HINT,
+                    )
+                )
+    return problems
+
+
+def _active_admin(ws: Workspace | None, email: str) -> bool:
+    member = ws.memberships.get(email) if ws is not None else None
+    return member is not None and member.role == "admin" and member.status == "active"
 
 
 def _with_policies(plan: Plan, desired: DesiredState, snapshot: Snapshot, *, enforce: bool) -> Plan:
@@ -398,11 +493,15 @@ def apply_plan(
     checked again on the state it leads to from the fresh snapshot.
     """
     check_policy_digest(plan, plan.policies if current_policies == "recorded" else current_policies)
+    cannot = creation_refusals(backend, plan)
+    if cannot:
+        raise refused(cannot)
 
     def check(snapshot: Snapshot) -> None:
         if snapshot.fingerprint != plan.state_fingerprint:
             raise StalePlan(stale_message)
-        broken = refusals(plan, snapshot, allow_mass_change=allow_mass_change, allow_removals=allow_removals)
+        broken = workspace_refusals(plan, snapshot)
+        broken += refusals(plan, snapshot, allow_mass_change=allow_mass_change, allow_removals=allow_removals)
         if plan.policies:
             broken += [PlanRefused("policy", describe_result(r)) for r in denied(policy_results(plan, snapshot))]
         if plan.seat_limits:

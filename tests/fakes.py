@@ -250,6 +250,12 @@ class _Executor:
             raise ApplyError(f"workspace {op.workspace!r} already exists")
         self.store.workspaces[op.workspace] = Workspace(op.workspace, op.name, op.status, id=self.new_id())
 
+    def transfer_apps(self, op: ops.TransferApps) -> None:
+        owners = dict(self._ws(op.workspace).app_owners)
+        moved = owners.pop(op.email, ())
+        owners[op.to] = tuple(sorted((*owners.get(op.to, ()), *moved)))
+        self._set_ws(op.workspace, app_owners=owners)
+
     def update_workspace(self, op: ops.UpdateWorkspace) -> None:
         self._set_ws(op.workspace, **{c.field: c.new for c in op.changes if not _archives(c)})
 

@@ -35,6 +35,9 @@ Capabilities (class attributes; a backend may set them per instance when its con
     ``SUPPORTS_HISTORY``                ``history`` lists applies; otherwise it raises a refusal saying how.
     ``SUPPORTS_INVITATION_COMMANDS``    ``invite-url``, ``accept-invite``, ``invites send`` (the methods below).
     ``SUPPORTS_KEY_ROTATION``           ``keys rotate`` (``rotate_keys``).
+    ``SUPPORTS_WORKSPACE_CREATION``     ``apply`` creates a workspace the configuration declares and the database
+                                        lacks; when false the workflow refuses such a plan (made, or saved and
+                                        applied), saying how to create and adopt one (``ADOPT_WORKSPACE_HINT``).
 
 Every method a backend does not support raises :class:`~reconciler.errors.ReconcilerError` saying so: a refusal
 the CLI prints as one ``Error:`` line, never a traceback.
@@ -132,6 +135,10 @@ class Backend(ABC):
     SUPPORTS_INVITATION_COMMANDS: bool = False
     #: ``keys rotate`` re-encrypts this backend's metadata under reconciler's master key.
     SUPPORTS_KEY_ROTATION: bool = False
+    #: ``apply`` creates new workspaces. When false, the workflow refuses every plan that would create one.
+    SUPPORTS_WORKSPACE_CREATION: bool = True
+    #: Without ``SUPPORTS_WORKSPACE_CREATION``: how to create a workspace elsewhere and bring it under management.
+    ADOPT_WORKSPACE_HINT: str = ""
 
     # --- opening -------------------------------------------------------------------------------------------
 

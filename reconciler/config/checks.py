@@ -137,6 +137,15 @@ def _seat_limits(
     return tuple(found), places
 
 
+def _member_locator(ws: LoadedWorkspace) -> Callable[[str, tuple], Location | None]:
+    def locate(email: str, path: tuple) -> Location | None:
+        """Where ``path`` of ``email``'s entry is (resolved only for a refusal: a linear search is fine)."""
+        entry = next((u for u in ws.users if u.model.email == email), None)
+        return entry.locate(path) if entry is not None else None
+
+    return locate
+
+
 def _policy_locator(ws: LoadedWorkspace, k: int) -> Callable[..., Location]:
     def locate(path: tuple = (), key: bool = True) -> Location:
         return ws.locate("policies", k, *path, key=key)
@@ -269,6 +278,7 @@ class _WorkspaceChecker:
             self.model.settings.prune,
             self.model.settings.strict_roles,
             frozenset(self.model.settings.protected_users),
+            self.model.settings.transfer_apps_to,
         )
         self._check_strict_roles(state, settings)  # also next to other errors: every problem in one pass
         if len(self.problems) > before or self.ws.partial:
@@ -282,6 +292,8 @@ class _WorkspaceChecker:
             self.resolve_secrets,
             self._ownership(),
             expiries=self.expiries,
+            locate=self.ws.locate,
+            locate_member=_member_locator(self.ws),
         )
 
     # --- registry and grants -------------------------------------------------------------------

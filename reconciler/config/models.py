@@ -716,6 +716,12 @@ class Settings(Model):
         "be read from (absolute, or relative to the YAML file)",
         json_schema_extra={"items": {"type": "string", "minLength": 1}},
     )
+    transfer_apps_to: Email | None = Field(
+        default=None,
+        description="tooljet backend: an admin of this workspace who receives the apps of a member demoted to "
+        "end-user (as ToolJet's role change transfers them to the acting admin); without it such a demotion is "
+        "refused with ToolJet's message",
+    )
     ignore: list[EmailPattern] = Field(
         default_factory=list,
         description="email patterns of members this configuration never creates, changes, archives or reports as "

@@ -79,6 +79,7 @@ _ESSENTIAL = (
     ops.UpdateGroup,
     ops.RenameGroup,
     ops.DestroyGroup,
+    ops.TransferApps,
 )
 # How the note names what a truncated comment leaves out: member changes first (new members and updates), then
 # the rest by kind.

@@ -7,8 +7,11 @@ backend on SQLite and on PostgreSQL, and the ToolJet backend on each schema vari
 An adapter gives the scenarios what differs between backends and nothing else: the ``Backend`` instance, the
 keyring the workflow passes it (the built-in backend encrypts metadata with it; the ToolJet backend uses ToolJet's
 LOCKBOX_MASTER_KEY and gets none), how a member accepts an invitation (outside reconciler, so outside the
-contract), and the backend's own invariants to check after each apply. The starting state is the same for all:
-every scenario declares its own workspace (``lab``), which no seed holds, and its own people (``@lab.example``).
+contract), the backend's own invariants to check after each apply, and, for a backend that does not create
+workspaces (ToolJet), how its own server would have created the scenario's. The starting state is the same for
+all: every scenario declares its own workspace (``lab``), which no seed holds, and its own people
+(``@lab.example``); the ToolJet adapter creates ``lab`` the way ToolJet's workspace setup does before the first
+plan.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tooljet"))  # its 
 from contract_support import BackendUnderTest, Scenario
 from fakes import MemoryBackend
 from lockbox_reference import TEST_LOCKBOX_KEY
-from tooljet_harness import VARIANTS, ToolJetDb, fresh_schema, load_sql
+from tooljet_harness import VARIANTS, ToolJetDb, create_workspace_as_tooljet, fresh_schema, load_sql
 
 from reconciler.state import Membership, Metadata, User
 
@@ -153,6 +156,14 @@ class ToolJetUnderTest(BackendUnderTest):
 
     def check_invariants(self) -> None:
         self.db.check_tooljet_invariants()
+
+    def adopt_workspaces(self, workspaces: dict[str, str]) -> None:
+        """The ToolJet backend refuses to create workspaces: create the scenario's in ToolJet's way first
+        (``create_workspace_as_tooljet``: organizations, sso_configs, default groups and their granular rows)."""
+        existing = set(self.backend.list_workspaces())
+        for slug, name in workspaces.items():
+            if slug not in existing:
+                create_workspace_as_tooljet(self.db.url, slug, name or slug)
 
     def sso_join(self, slug: str, email: str, first_name: str, *, source: str = "saml") -> None:
         """What ToolJet's first SSO sign-in writes (``findOrCreateUser`` and ``getUserStatusAndSource``,

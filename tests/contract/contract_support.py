@@ -41,6 +41,11 @@ class BackendUnderTest:
     def check_invariants(self) -> None:
         """What the backend's own database guarantees, checked after every apply."""
 
+    def adopt_workspaces(self, workspaces: dict[str, str]) -> None:
+        """Before a plan: on a backend that does not create workspaces (``SUPPORTS_WORKSPACE_CREATION`` false),
+        create those of ``workspaces`` (slug -> name) it lacks the way its own server would, as a user adopting
+        them would have done before writing the configuration. The default: nothing (the plan creates them)."""
+
     def add_to_group(self, slug: str, email: str, group: str) -> None:
         """Someone adds a member to a custom group outside reconciler (in the UI): straight into the database."""
         raise NotImplementedError
@@ -105,9 +110,14 @@ class Scenario:
         path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
         return path
 
-    def plan(self, document: dict[str, Any] | Path) -> Planned:
+    def plan(self, document: dict[str, Any] | Path, *, adopt: bool = True) -> Planned:
+        """``adopt``: first let the backend under test create the declared workspaces it lacks, where it does not
+        create workspaces itself (see ``BackendUnderTest.adopt_workspaces``)."""
         path = document if isinstance(document, Path) else self.write(document)
-        return make_plan(self.backend, load_desired(path, now=self.now), self.keyring, now=self.now)
+        desired = load_desired(path, now=self.now)
+        if adopt:
+            self.under_test.adopt_workspaces({slug: ws.workspace.name for slug, ws in desired.workspaces.items()})
+        return make_plan(self.backend, desired, self.keyring, now=self.now)
 
     def apply(self, document: dict[str, Any] | Path, **options: Any) -> tuple[Plan, ApplyResult]:
         """Plan, apply, and assert that a fresh plan of the same configuration is empty."""

@@ -385,131 +385,6 @@ def test_new_members_of_an_archived_workspace_get_no_invitation_email(tooljet: T
     tooljet.assert_no_changes(config)
 
 
-def test_a_new_workspace_is_created_the_tooljet_way(tooljet: ToolJetDb) -> None:
-    config = base_config(tooljet.variant)
-    config["workspaces"].append(
-        {
-            "slug": "labs",
-            "name": "Acme Labs",
-            "groups": [{"name": "researchers", "granular": {"apps": [{"access": "view", "apps": "all"}]}}],
-            "users": [
-                {"email": "alice@acme.example", "first_name": "Alice", "last_name": "Smith", "role": "admin"},
-                {
-                    "email": "bob@acme.example",
-                    "first_name": "Bob",
-                    "last_name": "Jones",
-                    "role": "end-user",
-                    "groups": ["researchers"],
-                },
-                {"email": "dave@acme.example", "first_name": "Dave", "role": "end-user"},
-            ],
-        }
-    )
-
-    _planned, result = tooljet.apply(config)
-
-    org_id, status = tooljet.one("SELECT id::text, status::text FROM organizations WHERE slug = 'labs'")
-    assert status == "active"
-    groups = tooljet.query(
-        "SELECT name, type::text, app_create, app_delete, org_constant_crud, data_source_create, data_source_delete "
-        "FROM permission_groups WHERE organization_id = :o ORDER BY created_at, name",
-        o=org_id,
-    )
-    assert [g[:2] for g in groups] == [
-        ("admin", "default"),
-        ("builder", "default"),
-        ("end-user", "default"),
-        ("researchers", "custom"),
-    ]
-    assert {g[0]: g[2:] for g in groups}["builder"] == (True,) * 5
-    assert {g[0]: g[2:] for g in groups}["end-user"] == (False,) * 5
-    granular = tooljet.query(
-        "SELECT g.name, gp.name, gp.type::text, gp.is_all, a.can_edit, a.can_view, d.id IS NOT NULL "
-        "FROM granular_permissions gp JOIN permission_groups g ON g.id = gp.group_id "
-        "LEFT JOIN apps_group_permissions a ON a.granular_permission_id = gp.id "
-        "LEFT JOIN data_sources_group_permissions d ON d.granular_permission_id = gp.id "
-        "WHERE g.organization_id = :o AND g.type = 'default' ORDER BY g.name, gp.name",
-        o=org_id,
-    )
-    assert granular == [
-        ("admin", "Apps", "app", True, True, False, False),
-        ("admin", "Data sources", "data_source", True, None, None, False),  # CE: no child row
-        ("builder", "Apps", "app", True, True, False, False),
-        ("builder", "Data sources", "data_source", True, None, None, False),
-        ("end-user", "Apps", "app", True, False, True, False),
-    ]
-    if tooljet.variant == "v3_recent":
-        assert tooljet.query(
-            "SELECT g.name, g.workflow_create, g.app_promote, g.folder_create, g.folder_data_source_create, "
-            "a.can_access_development, a.can_access_staging, a.can_access_production, a.can_access_released "
-            "FROM permission_groups g JOIN granular_permissions gp ON gp.group_id = g.id AND gp.type = 'app' "
-            "JOIN apps_group_permissions a ON a.granular_permission_id = gp.id "
-            "WHERE g.organization_id = :o AND g.type = 'default' ORDER BY g.name",
-            o=org_id,
-        ) == [
-            ("admin", True, True, True, True, True, True, True, True),
-            ("builder", True, True, True, False, True, True, False, True),
-            ("end-user", False, False, False, False, False, False, False, True),
-        ]
-    assert tooljet.role_of("alice@acme.example", org_id) == ["admin"]
-    assert tooljet.membership("alice@acme.example", org_id)[1] == "invited"
-    assert tooljet.role_of("bob@acme.example", org_id) == ["end-user"]
-    links = {i.email: invitation_link(i, {}) for i in tooljet.backend().pending_invitations}
-    assert set(result.invitations) == set(links) == {"alice@acme.example", "bob@acme.example", "dave@acme.example"}
-    bob_token = tooljet.membership("bob@acme.example", org_id)[2]
-    assert links["bob@acme.example"] == f"http://localhost:8082/organization-invitations/{bob_token}?oid={org_id}"
-    dave_token = tooljet.membership("dave@acme.example", org_id)[2]
-    account_token = "f7b2d4c1-8e9a-4b0c-a1d2-e3f4a5b6c7d8"  # dave never set up his account: ToolJet's new-user link
-    assert links["dave@acme.example"] == (
-        f"http://localhost:8082/invitations/{account_token}/workspaces/{dave_token}?oid={org_id}"
-    )
-    tooljet.assert_no_changes(config)
-
-
-def test_a_new_workspace_with_a_customised_builder_role(tooljet: ToolJetDb) -> None:
-    """The default builder rows ToolJet's way first, then changed in place like any other group."""
-    config = base_config(tooljet.variant)
-    config["workspaces"].append(
-        {
-            "slug": "labs",
-            "name": "Acme Labs",
-            "roles": {
-                "builder": {
-                    "permissions": {"apps": {"create": True}},
-                    "granular": {
-                        "apps": [{"access": "edit", "apps": "all"}],
-                        "data_sources": [{"access": "use", "data_sources": "all"}],
-                    },
-                }
-            },
-            "users": [{"email": "alice@acme.example", "first_name": "Alice", "last_name": "Smith", "role": "admin"}],
-        }
-    )
-
-    tooljet.apply(config)
-
-    org_id = tooljet.one("SELECT id::text FROM organizations WHERE slug = 'labs'")
-    builder = tooljet.one(
-        "SELECT id::text, app_create, app_delete, org_constant_crud, data_source_create FROM permission_groups "
-        "WHERE organization_id = :o AND name = 'builder'",
-        o=org_id,
-    )
-    assert builder[1:] == (True, False, False, False)
-    assert tooljet.query(
-        "SELECT gp.name, gp.is_all, d.can_configure, d.can_use FROM granular_permissions gp "
-        "JOIN data_sources_group_permissions d ON d.granular_permission_id = gp.id WHERE gp.group_id = :g",
-        g=builder[0],
-    ) == [("Data sources", True, False, True)]
-    if tooljet.variant == "v3_recent":  # flags the configuration lacks keep ToolJet's defaults for a builder
-        assert tooljet.one(
-            "SELECT workflow_create, app_promote FROM permission_groups WHERE id = :g", g=builder[0]
-        ) == (
-            True,
-            True,
-        )
-    tooljet.assert_no_changes(config)
-
-
 # --- registry and flags this backend cannot write ---------------------------------------------------------------
 
 
@@ -585,7 +460,7 @@ def test_reads_are_bulk_and_writes_are_batched(tooljet: ToolJetDb) -> None:
     event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
     tooljet.backend().read_snapshot(["acme"], None)
     small_read = len(statements)
-    assert small_read <= 15
+    assert small_read <= 15  # app owners (issue 16, H3) are one more query
     for n in range(40):
         acme(config)["users"].append(
             {"email": f"temp{n}@acme.example", "first_name": f"Temp{n}", "role": "end-user", "groups": ["finance"]}

@@ -145,6 +145,124 @@ def group(config: dict[str, Any], name: str) -> dict[str, Any]:
     return next(g for g in acme(config)["groups"] if g["name"] == name)
 
 
+def create_workspace_as_tooljet(
+    url: str, slug: str, name: str, *, template: str = ACME_ID, creator: str | None = None
+) -> str:
+    """A workspace as ToolJet's own setup writes it into the main tables this backend reads, for tests that need
+    one the database does not hold yet (the tooljet backend refuses to create workspaces). Returns its id.
+
+    ``SetupOrganizationsUtilService.create`` (server/src/modules/setup-organization/util.service.ts) calls
+    ``OrganizationRepository.createOne`` (server/src/modules/organizations/repository.ts: the organizations row
+    and its ``sso_configs`` row ``sso 'form', enabled true``), creates the environments, then
+    ``createDefaultGroups`` (server/src/modules/group-permissions/util.service.ts): three ``type 'default'`` groups
+    with their granular rows. The groups are copied from the ``template`` workspace's default groups, which the
+    seed (``seed_groups_<variant>.sql``) holds exactly as ``createDefaultGroups`` and the later data migrations
+    left them for that schema variant; ``sso_configs`` and ``app_environments`` are written where the fixture has
+    the tables. ``creator`` (an email): the workspace's creator, as ``createOne(user, organization, false)``
+    and ``addUserRole(ADMIN)`` make them, an active admin (the contract scenarios declare their own admins and pass
+    none). Not written: the main branch, the sample database, the ToolJet database schema, the static data
+    sources: nothing this backend reads.
+    """
+    import uuid
+
+    import psycopg
+    from psycopg import sql
+
+    plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(plain) as conn:
+
+        def columns(table: str) -> list[str]:
+            return [
+                row[0]
+                for row in conn.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+                    "AND table_name = %s ORDER BY ordinal_position",
+                    (table,),
+                )
+            ]
+
+        def copy(table: str, key: str, old: str, overrides: dict[str, object]) -> None:
+            """Copy the rows of ``table`` whose ``key`` is ``old``, with ``overrides`` (uuid column -> value)."""
+            names = columns(table)
+            values = [
+                sql.SQL("CAST({} AS uuid)").format(sql.Literal(overrides[c])) if c in overrides else sql.Identifier(c)
+                for c in names
+                if c not in ("created_at", "updated_at")
+            ]
+            kept = [sql.Identifier(c) for c in names if c not in ("created_at", "updated_at")]
+            conn.execute(
+                sql.SQL("INSERT INTO {t} ({cols}) SELECT {vals} FROM {t} WHERE {k} = {old}").format(
+                    t=sql.Identifier(table),
+                    cols=sql.SQL(", ").join(kept),
+                    vals=sql.SQL(", ").join(values),
+                    k=sql.Identifier(key),
+                    old=sql.Literal(old),
+                )
+            )
+
+        org = str(uuid.uuid4())
+        conn.execute(
+            "INSERT INTO organizations (id, name, slug, status) VALUES (%s, %s, %s, 'active')", (org, name, slug)
+        )
+        if "sso" in columns("sso_configs"):  # the template's form row where the seed has one, else a minimal one
+            forms = conn.execute(
+                "SELECT id::text FROM sso_configs WHERE organization_id = %s AND sso::text = 'form'", (template,)
+            ).fetchall()
+            for (form,) in forms:
+                copy("sso_configs", "id", form, {"id": str(uuid.uuid4()), "organization_id": org})
+            if not forms:
+                extra = ", config_scope" if "config_scope" in columns("sso_configs") else ""
+                value = ", 'organization'" if extra else ""
+                conn.execute(
+                    f"INSERT INTO sso_configs (organization_id, sso, enabled{extra}) VALUES (%s, 'form', true{value})",
+                    (org,),
+                )
+        if "organization_id" in columns("app_environments"):
+            for (env,) in conn.execute("SELECT id::text FROM app_environments WHERE organization_id = %s", (template,)):
+                copy("app_environments", "id", env, {"id": str(uuid.uuid4()), "organization_id": org})
+        children = [
+            row[0]
+            for row in conn.execute(
+                "SELECT table_name FROM information_schema.columns WHERE table_schema = current_schema() "
+                "AND column_name = 'granular_permission_id' ORDER BY table_name"
+            )
+        ]
+        groups = conn.execute(
+            "SELECT id::text FROM permission_groups WHERE organization_id = %s AND type = 'default' "
+            "ORDER BY created_at, id",
+            (template,),
+        ).fetchall()
+        for (group,) in groups:
+            new_group = str(uuid.uuid4())
+            copy("permission_groups", "id", group, {"id": new_group, "organization_id": org})
+            granular = conn.execute(
+                "SELECT id::text FROM granular_permissions WHERE group_id = %s ORDER BY id", (group,)
+            ).fetchall()
+            for (row,) in granular:
+                new_row = str(uuid.uuid4())
+                copy("granular_permissions", "id", row, {"id": new_row, "group_id": new_group})
+                for child in children:
+                    for (child_id,) in conn.execute(
+                        sql.SQL("SELECT id::text FROM {} WHERE granular_permission_id = %s").format(
+                            sql.Identifier(child)
+                        ),
+                        (row,),
+                    ).fetchall():
+                        copy(child, "id", child_id, {"id": str(uuid.uuid4()), "granular_permission_id": new_row})
+        if creator is not None:
+            conn.execute(
+                "INSERT INTO organization_users (organization_id, user_id, role, status, source) "
+                "SELECT %s, u.id, 'all-users', 'active', 'invite' FROM users u WHERE u.email = %s",
+                (org, creator),
+            )
+            conn.execute(
+                "INSERT INTO group_users (user_id, group_id) SELECT u.id, g.id FROM users u, permission_groups g "
+                "WHERE u.email = %s AND g.organization_id = %s AND g.type = 'default' AND g.name = 'admin'",
+                (creator, org),
+            )
+    return org
+
+
 @dataclass
 class ToolJetDb:
     url: str

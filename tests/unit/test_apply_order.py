@@ -71,7 +71,8 @@ SPEC5_STEPS = [  # SPEC 5, section by section
     "promote",  # promotions
     "set_permissions", "create_user", "update_user", "create_membership", "unarchive_membership", "join_groups",
     "write_metadata",  # permission gains and membership additions and unarchives, metadata
-    "leave_groups", "demote", "archive_membership", "archive_workspace",  # losses, removals, demotions, archives
+    "leave_groups", "transfer_apps", "demote", "archive_membership", "archive_workspace",  # losses, removals,
+    # demotions (an owner's apps first, as ToolJet's role change), archives
     "destroy_group",  # group destruction
 ]  # fmt: skip
 
@@ -93,6 +94,7 @@ def one_of_each() -> list[ops.Op]:
         ops.ArchiveWorkspace(workspace="beta"),
         ops.ArchiveMembership(workspace="acme", email="gone@x", reason="not in the configuration"),
         member("down@x", role=role("down@x", "admin", "builder")),
+        ops.TransferApps(workspace="acme", email="owner@x", to="admin@x", apps=("CRM",)),
         member("left@x", groups_removed=("ops",)),
         member(
             "meta@x", metadata_changes=(ops.MetadataKeyChange("desk", "add"),), metadata=Metadata.of({"desk": "4F"})

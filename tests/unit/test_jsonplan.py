@@ -82,6 +82,7 @@ def every_op_plan(*, with_metadata: bool = True) -> Plan:
                 metadata=Metadata.of(update_metadata) if with_metadata else Metadata.UNMANAGED,
             ),
             ops.UpdateMembership(workspace="acme", email="erin@acme.com", groups_removed=("ops",)),
+            ops.TransferApps(workspace="acme", email="bob@acme.com", to="alice@acme.com", apps=("CRM",)),
             ops.ArchiveMembership(workspace="acme", email="carol@acme.com", reason="status: archived in configuration"),
             ops.UnarchiveMembership(workspace="acme", email="gina@acme.com"),
             ops.ArchiveWorkspace(workspace="beta"),
@@ -326,7 +327,7 @@ MALFORMED = {
     "ops not a list": (_with(lambda d: d.update(ops={})), "ops: expected a list, found an object"),
     "op not an object": (
         _with(lambda d: d["ops"].append("x")),
-        "ops[19]: expected an object, found a string",
+        "ops[20]: expected an object, found a string",
     ),
     "unknown kind": (
         _with(lambda d: d["ops"][0].update(kind="DropDatabase")),

@@ -178,6 +178,9 @@ def every_op_plan() -> Plan:
             ops.UpdateMembership(
                 workspace="acme", email="frank.long-name@acme.com", role=frank, groups_removed=("ops",)
             ),
+            ops.TransferApps(
+                workspace="acme", email="frank.long-name@acme.com", to="erin@acme.com", apps=("CRM", "Nightly sync")
+            ),
             ops.UnarchiveMembership(workspace="acme", email="gina@acme.com"),
             ops.ArchiveMembership(workspace="acme", email="carol@acme.com", reason=PRUNE_REASON),
             ops.DestroyGroup(workspace="acme", name="legacy", member_count=1),

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Table, bindparam, delete, insert, select, upd
 from ... import ops
 from ...apply_order import step_batches
 from ...crypto import Keyring, encrypt_metadata
-from ...errors import SecretError
+from ...errors import ApplyError, SecretError
 from ...state import GroupPermissions
 from . import models
 from .models import FLAG_COLUMNS, utcnow
@@ -120,6 +120,7 @@ class Executor:
             "leave_groups": lambda items: self._remove_from_groups(
                 [(op.workspace, op.email, g) for op in items for g in op.groups_removed]
             ),
+            "transfer_apps": self._no_app_owners,
             "demote": self._set_roles,
             "archive_membership": self._archive,
             "archive_workspace": self._archive_workspaces,
@@ -127,6 +128,11 @@ class Executor:
         }
         for step, items in step_batches(plan):
             handlers[step](items)
+
+    def _no_app_owners(self, items: list[ops.TransferApps]) -> None:
+        """The built-in schema has no app owners, so its snapshots never lead to a ``TransferApps``."""
+        if items:
+            raise ApplyError("the builtin backend has no app owners to transfer; nothing was changed")
 
     # --- workspaces and registry ---------------------------------------------------------------
 

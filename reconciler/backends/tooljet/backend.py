@@ -44,6 +44,15 @@ TOOLJET_OWNS_SCHEMA = (
 class ToolJetBackend(Backend):
     name = "tooljet"
     uses_keyring = False  # metadata is encrypted with ToolJet's LOCKBOX_MASTER_KEY
+    # ToolJet's workspace setup (server/src/modules/setup-organization/util.service.ts) writes far more than these
+    # tables: the form-login sso_configs row, environments, the main branch, the sample database, the ToolJet
+    # database's tenant schema and role, static data sources. Not reproducible from outside: refused.
+    SUPPORTS_WORKSPACE_CREATION = False
+    ADOPT_WORKSPACE_HINT = (
+        "create it in ToolJet (Workspace menu -> Add workspace, as an admin or super admin), then adopt it: "
+        "reconciler --backend tooljet export --workspace SLUG, merge its entry into the configuration, and plan "
+        "again (docs/tooljet.md, Workspaces)"
+    )
 
     def __init__(self, url: str, *, environ: Mapping[str, str] | None = None) -> None:
         self.url = url

@@ -24,7 +24,6 @@ from ... import ops
 from ...apply_order import step_batches
 from ...errors import ApplyError
 from ...state import GroupPermissions
-from .defaults import create_default_groups
 from .flags import column_values, mapped_columns
 from .granular import GrantWriter, new_id
 from .invitations import PendingInvitation
@@ -61,7 +60,7 @@ class Executor:
             raise ApplyError("the tooljet backend never creates or renames apps and data sources; nothing was changed")
         self.no_invitations = ops.archived_after(plan, self.archived_workspaces)
         handlers: dict[str, Callable[[list], None]] = {
-            "create_workspace": self._create_workspaces,
+            "create_workspace": self._no_workspace_creation,
             "update_workspace": lambda items: self._update_workspaces(items, archive=False),
             "unarchive_workspace": lambda items: self._set_workspace_status(items, "active"),
             "create_app": self._no_registry_writes,
@@ -86,6 +85,7 @@ class Executor:
             "leave_groups": lambda items: self._group_users(
                 [(op.workspace, op.email, g) for op in items for g in op.groups_removed], add=False
             ),
+            "transfer_apps": self._transfer_apps,
             "demote": self._set_roles,
             "archive_membership": self._archive,
             "archive_workspace": self._archive_workspaces,
@@ -95,18 +95,35 @@ class Executor:
             handlers[step](items)
         self._fill_account_tokens()
 
+    def _transfer_apps(self, items: list[ops.TransferApps]) -> None:
+        """What ToolJet's role change does before demoting an owner to end-user: every app the member owns in the
+        workspace passes to the admin (``manager.update(App, {userId, organizationId}, {userId})``,
+        server/src/modules/roles/util.service.ts ``editDefaultGroupUserRole``; TypeORM's update also sets the
+        ``@UpdateDateColumn`` ``updated_at``)."""
+        rows = [
+            {
+                "org": self.ids.workspaces[op.workspace],
+                "owner": self.ids.users[op.email],
+                "to": self.ids.users[op.to],
+            }
+            for op in items
+        ]
+        self._many(
+            "UPDATE apps SET user_id = CAST(:to AS uuid), updated_at = now() "
+            "WHERE user_id = CAST(:owner AS uuid) AND organization_id = CAST(:org AS uuid)",
+            rows,
+        )
+        self._tick(len(items))
+
     def _no_registry_writes(self, items: list[ops.Op]) -> None:
         assert not items, "run() refuses apps and data sources before any step"
 
     # --- workspaces and groups -----------------------------------------------------------------
 
-    def _create_workspaces(self, items: list[ops.CreateWorkspace]) -> None:
-        rows = [{"id": new_id(), "name": op.name, "slug": op.workspace, "status": op.status} for op in items]
-        self._many("INSERT INTO organizations (id, name, slug, status) VALUES (:id, :name, :slug, :status)", rows)
-        for row in rows:
-            self.ids.workspaces[row["slug"]], self.ids.workspace_names[row["slug"]] = row["id"], row["name"]
-        create_default_groups(self.conn, self.variant, self.ids, [(r["slug"], r["id"]) for r in rows])
-        self._tick(len(items))
+    def _no_workspace_creation(self, items: list[ops.CreateWorkspace]) -> None:
+        """The workflow refuses such plans (``SUPPORTS_WORKSPACE_CREATION`` is false): never reached."""
+        if items:
+            raise ApplyError("the tooljet backend never creates workspaces; nothing was changed")
 
     def _update_workspaces(self, items: list[ops.UpdateWorkspace], *, archive: bool) -> None:
         """Renames and unarchiving come first; archiving last, after every membership change."""

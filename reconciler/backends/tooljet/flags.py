@@ -32,24 +32,6 @@ _FOLDERS_SPLIT = {
     "folders.delete": "folder_delete",
 }
 
-# DEFAULT_GROUP_PERMISSIONS of current ToolJet (reference §3): admin and builder get every one of these that the
-# database has; end-user none. Admin also gets folder_data_source_* (set for admin by migration 1774255109000).
-_DEFAULT_TRUE = (
-    "app_create",
-    "app_delete",
-    "folder_crud",
-    "folder_create",
-    "folder_delete",
-    "org_constant_crud",
-    "data_source_create",
-    "data_source_delete",
-    "workflow_create",
-    "workflow_delete",
-    "app_promote",
-    "app_release",
-)
-_ADMIN_ONLY_TRUE = ("folder_data_source_create", "folder_data_source_delete")
-
 
 def flag_columns(variant: Variant) -> dict[str, str]:
     """Configuration flag -> column, in ``FLAG_NAMES`` order."""
@@ -90,11 +72,3 @@ def tie_problems(variant: Variant, owner: str, permissions: GroupPermissions) ->
                 "declare them all true or all false"
             )
     return problems
-
-
-def default_group_columns(variant: Variant, role: str) -> dict[str, bool]:
-    """Every flag column ToolJet's ``createDefaultGroups`` sets for the default group ``role``."""
-    present = variant.group_flags
-    values = dict.fromkeys((c for c in _DEFAULT_TRUE if c in present), role in ("admin", "builder"))
-    values.update(dict.fromkeys((c for c in _ADMIN_ONLY_TRUE if c in present), role == "admin"))
-    return values

@@ -26,10 +26,16 @@ def users_query(variant: Variant) -> str:
     )
 
 
-WORKSPACES = (
-    "SELECT o.id::text, o.slug, coalesce(o.name, ''), o.status::text FROM organizations o "
-    "WHERE o.slug = ANY(CAST(:slugs AS varchar[]))"
-)
+def workspaces_query(variant: Variant) -> str:
+    """The declared workspaces, and whether each is the instance's default (``organizations.is_default``, from
+    migration 1740401000000 on; ToolJet refuses to archive it)."""
+    default = "coalesce(o.is_default, false)" if variant.has("organizations", "is_default") else "false"
+    return (
+        f"SELECT o.id::text, o.slug, coalesce(o.name, ''), o.status::text, {default} FROM organizations o "
+        "WHERE o.slug = ANY(CAST(:slugs AS varchar[]))"
+    )
+
+
 ALL_SLUGS = "SELECT slug FROM organizations WHERE slug IS NOT NULL ORDER BY slug"
 
 
@@ -70,6 +76,12 @@ def workspace_queries(variant: Variant) -> dict[str, str]:
             f"JOIN permission_groups g ON g.id = gu.group_id WHERE g.organization_id {IN_ORGS}"
         ),
         "sso_members": _sso_members(variant),
+        "app_owners": (
+            # Every app of the workspace, whatever its type: ToolJet's role change looks for
+            # ``manager.find(App, {userId, organizationId})`` (server/src/modules/roles/util.service.ts).
+            "SELECT a.organization_id::text, a.user_id::text, coalesce(a.name, a.slug, a.id::text) FROM apps a "
+            f"WHERE a.organization_id {IN_ORGS} AND a.user_id IS NOT NULL ORDER BY 1, 2, 3"
+        ),
         "metadata": (
             "SELECT ud.organization_id::text, ud.user_id::text, ud.user_metadata FROM user_details ud "
             f"WHERE ud.organization_id {IN_ORGS} AND ud.user_metadata IS NOT NULL AND ud.user_metadata <> ''"

@@ -33,7 +33,7 @@ from ... import state
 from ...errors import StateError
 from ..common import fingerprint
 from .flags import flags_from_columns, mapped_columns
-from .queries import WORKSPACES, users_query, workspace_queries
+from .queries import users_query, workspace_queries, workspaces_query
 from .variant import Variant
 
 DEFAULT_GROUPS = ("admin", "builder", "end-user")  # ToolJet's USER_ROLE precedence, highest first
@@ -87,6 +87,7 @@ class _Rows:
     group_users: list[Row] = field(default_factory=list)
     sso_members: list[Row] = field(default_factory=list)  # (organization id, user id, source or None)
     metadata: list[Row] = field(default_factory=list)  # (organization id, user id, ciphertext)
+    app_owners: list[Row] = field(default_factory=list)  # (organization id, user id, app name), every app type
 
 
 def read_snapshot(
@@ -98,7 +99,7 @@ def read_snapshot(
     """
     rows = _Rows(slugs=sorted(set(slugs)))
     rows.users = _fetch(conn, users_query(variant))
-    rows.workspaces = _fetch(conn, WORKSPACES, slugs=rows.slugs)
+    rows.workspaces = _fetch(conn, workspaces_query(variant), slugs=rows.slugs)
     org_ids = sorted(row[0] for row in rows.workspaces)
     if org_ids:
         for name, sql in workspace_queries(variant).items():
@@ -122,7 +123,7 @@ class _Assembly:
     def __init__(self, rows: _Rows, variant: Variant, decrypt: DecryptMetadata) -> None:
         self.rows, self.variant, self.decrypt = rows, variant, decrypt
         self.ids = ToolJetIds()
-        self.slug_of = {org_id: slug for org_id, slug, _name, _status in rows.workspaces}
+        self.slug_of = {org_id: slug for org_id, slug, *_rest in rows.workspaces}
         self.email_of: dict[str, str] = {}
         self.group_of: dict[str, tuple[str, str, str]] = {}  # group id -> (org id, name, type)
 
@@ -132,7 +133,7 @@ class _Assembly:
         registry = self._registry()
         memberships = self._memberships()
         workspaces = {}
-        for org_id, slug, name, status in sorted(self.rows.workspaces, key=lambda row: row[1]):
+        for org_id, slug, name, status, is_default in sorted(self.rows.workspaces, key=lambda row: row[1]):
             self.ids.workspaces[slug], self.ids.workspace_names[slug] = org_id, name
             if status not in ("active", "archived"):
                 raise StateError(f"workspace {slug!r} has status {status!r}, which this backend does not know")
@@ -149,9 +150,18 @@ class _Assembly:
                 memberships=memberships.get(org_id, {}),
                 id=org_id,
                 sso_sources=self._sso_sources(org_id),
+                is_default=is_default,
+                app_owners=self._app_owners(org_id),
             )
         snapshot = state.Snapshot(workspaces=workspaces, users=users, fingerprint=fingerprint(self.rows))
         return snapshot, self.ids
+
+    def _app_owners(self, org_id: str) -> dict[str, tuple[str, ...]]:
+        owned: defaultdict[str, list[str]] = defaultdict(list)
+        for org, user_id, name in self.rows.app_owners:
+            if org == org_id and user_id in self.email_of:
+                owned[self.email_of[user_id]].append(name)
+        return {email: tuple(sorted(names)) for email, names in sorted(owned.items())}
 
     def _users(self) -> dict[str, state.User]:
         users: dict[str, state.User] = {}
