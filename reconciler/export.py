@@ -89,10 +89,35 @@ def adoption_warnings(snapshot: Snapshot) -> list[str]:
                     f"{slug}: {email} is stored as end-user but is in builder-level group {groups}; "
                     "plan will promote them to builder"
                 )
+        warnings += _tolerated_reads(slug, ws)
     for email in sorted(_exported_emails(snapshot)):
         if not snapshot.users[email].first_name.strip():
             warnings.append(f"user {email} has no first name; the exported configuration needs one")
     return [escape_control(warning) for warning in warnings]  # names and emails come from the database
+
+
+def _tolerated_reads(slug: str, ws: Workspace) -> list[str]:
+    """States a backend read tolerantly (ToolJet, issue 16) that the next plan changes or cannot express."""
+    warnings = []
+    for email, found in ws.default_groups_found.items():
+        role = ws.memberships[email].role
+        warnings.append(
+            f"{slug}: {email} is in default groups {', '.join(found) or 'none'}; exported as {role} (ToolJet's "
+            f"reading); plan will repair it to exactly one default group, {role}"
+        )
+    for email, reason in ws.metadata_problems.items():
+        warnings.append(
+            f"{slug}: the metadata of {email} cannot be read ({reason}); not exported, and left alone by plan "
+            "unless you add metadata: to their entry, which replaces it"
+        )
+    for name, permissions in sorted({"builder": ws.builder, **ws.groups}.items()):
+        for grant in permissions.app_grants:
+            for label in grant.unnamed:
+                warnings.append(
+                    f"{slug}: group {name!r} grants {label}, which a configuration cannot name; plan leaves it "
+                    "while that grant is unchanged, and a change of the grant removes it (shown in the plan)"
+                )
+    return warnings
 
 
 class _Dumper(yaml.CSafeDumper if hasattr(yaml, "CSafeDumper") else yaml.SafeDumper):  # type: ignore[misc]

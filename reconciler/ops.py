@@ -319,6 +319,12 @@ class UpdateMembership(Op):
     metadata_sources: tuple[tuple[str, str], ...] = ()  # as in CreateMembership, for added and changed keys
     # (group, when it ended) for the removed groups whose membership expired (``expires:``), shown as the reason
     expired_groups: tuple[tuple[str, str], ...] = ()
+    # ToolJet holds the member in several default groups or none (issue 16, M4): the default groups found, and
+    # (when ``role`` is None) the role the repair keeps as the one default group, ToolJet's reading of them.
+    default_groups_found: tuple[str, ...] = ()
+    repair_role: Role | None = None
+    # Why the stored metadata could not be read (never its value): the op replaces it with ``metadata``.
+    metadata_unreadable: str = ""
 
     @property
     def address(self) -> str:

@@ -1,0 +1,205 @@
+"""Reading what ToolJet can hold (issue 16: M2, M3, M4, L1, M7), on the edge seed (``sql/seed_edge.sql``).
+
+Each test fails on the main branch before issue 16, where the whole workspace was unreadable (M3, M4), apps
+without a slug were invisible (M2), empty child rows read as access (L1), and export was silent (M7).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from lockbox_reference import tooljet_decrypt_metadata
+from tooljet_harness import ToolJetDb, acme, base_config, group, user
+
+from reconciler import ops
+from reconciler.export import adoption_warnings, snapshot_to_config
+from reconciler.render.text import NO_CHANGES, render_text
+
+UNNAMED_APP = "2a000000-0000-4000-8000-0000000000e1"
+
+
+def edge_config(variant: str) -> dict[str, Any]:
+    """The base configuration plus the edge seed's groups and members (hank declared builder: rule 1)."""
+    config = base_config(variant)
+    ws = acme(config)
+    ws["groups"] += [
+        {"name": "builders-x", "permissions": {"apps": {"create": True}}},
+        {"name": "empty-grants"},
+    ]
+    ws["users"] += [
+        {"email": "frank@acme.example", "first_name": "Frank", "last_name": "Ng", "role": "admin"},
+        {
+            "email": "gina@acme.example",
+            "first_name": "Gina",
+            "last_name": "Ruiz",
+            "role": "end-user",
+            "groups": ["empty-grants"],
+        },
+        {
+            "email": "hank@acme.example",
+            "first_name": "Hank",
+            "last_name": "Ito",
+            "role": "builder",
+            "groups": ["builders-x"],
+        },
+    ]
+    return config
+
+
+def test_members_in_two_default_groups_or_none_are_read_by_precedence_and_repaired(tooljet_edge: ToolJetDb) -> None:
+    # ToolJet: server/src/modules/roles/repository.ts getUserRole sorts the default groups by USER_ROLE_PRECEDENCE
+    # and takes the first; the default-group check of addUsersToGroup is commented out, so both states occur.
+    db = tooljet_edge
+    assert db.role_of("frank@acme.example") == ["admin", "builder"]
+    assert db.role_of("gina@acme.example") == []
+    config = edge_config(db.variant)
+    text = db.plan_text(config)
+    assert "default groups: admin, builder -> admin (ToolJet requires exactly one" in text, text
+    assert "default groups: none -> end-user" in text, text
+    db.apply(config)  # check_tooljet_invariants: every member of every workspace in exactly one default group
+    assert db.role_of("frank@acme.example") == ["admin"]
+    assert db.role_of("gina@acme.example") == ["end-user"]
+    assert db.role_of("alice@acme.example") == ["admin"]  # others planned normally
+    db.assert_no_changes(config)
+
+
+def test_unmanaged_member_in_two_default_groups_is_repaired_with_a_line(tooljet_edge: ToolJetDb) -> None:
+    db = tooljet_edge
+    config = edge_config(db.variant)
+    acme(config)["settings"] = {"prune": "none"}
+    acme(config)["users"] = [u for u in acme(config)["users"] if u["email"] != "frank@acme.example"]
+    text = db.plan_text(config)
+    assert 'user "frank@acme.example"' in text and "default groups: admin, builder -> admin" in text, text
+    db.apply(config)
+    assert db.role_of("frank@acme.example") == ["admin"]
+    db.assert_no_changes(config)
+
+
+def test_unreadable_metadata_flags_the_member_and_everyone_else_still_plans(tooljet_edge: ToolJetDb) -> None:
+    # ToolJet: server/src/modules/session/util.service.ts decryptUserMetadata returns {} when the value cannot
+    # be decrypted or parsed, and the parsed JSON (a number, a nested object) otherwise.
+    db = tooljet_edge
+    config = edge_config(db.variant)
+    planned = db.plan(config)
+    notes = "\n".join(planned.plan.notes)
+    assert "metadata of bob@acme.example cannot be read: ToolJet's key (LOCKBOX_MASTER_KEY) cannot open it" in notes
+    assert "metadata of carol@acme.example cannot be read: it decrypts to a JSON number" in notes
+    assert "metadata of dave@acme.example cannot be read: it decrypts to a JSON object whose values" in notes
+    assert "metadata of frank@acme.example cannot be read: it decrypts to text that is not JSON" in notes
+    assert "left alone (not managed here)" in notes and "ops" not in notes and "42" not in notes
+    bob_blob = db.one("SELECT user_metadata FROM user_details WHERE id = '3b000000-0000-4000-8000-000000000003'")
+    # carol's metadata is managed: the plan replaces it, and says so (no value shown)
+    user(config, "carol@acme.example")["metadata"] = {"team": "ops"}
+    text = db.plan_text(config)
+    assert "metadata: replaces the stored value, which cannot be read (it decrypts to a JSON number" in text, text
+    assert "+ metadata.team: (sensitive value)" in text and "ops" not in text.replace("sales-ops", ""), text
+    db.apply(config)
+    blob = db.one(
+        "SELECT ud.user_metadata FROM user_details ud JOIN users u ON u.id = ud.user_id "
+        "WHERE u.email = 'carol@acme.example' AND ud.organization_id = '0a000000-0000-4000-8000-000000000001'"
+    )
+    assert tooljet_decrypt_metadata(blob) == {"team": "ops"}
+    assert (
+        db.one("SELECT user_metadata FROM user_details WHERE id = '3b000000-0000-4000-8000-000000000003'") == bob_blob
+    )
+    db.assert_no_changes(config)
+
+
+def test_an_app_without_slug_is_visible_and_its_grant_row_never_goes_silently(tooljet_edge: ToolJetDb) -> None:
+    # ToolJet: external-apis/AGENTS.md, AppsUtilService.create()/update() leave apps.name/slug NULL for apps made
+    # through the v2 external API; group_apps grants them like any other app.
+    db = tooljet_edge
+    config = edge_config(db.variant)
+    snapshot = db.plan(config).snapshot
+    (grant,) = snapshot.workspaces["acme"].groups["finance"].app_grants
+    assert grant.unnamed == (f"app {UNNAMED_APP} (no slug)",)
+    db.apply(config)  # finance's grant is unchanged: its row for the app without a slug stays
+    assert db.query("SELECT 1 FROM group_apps WHERE app_id = :id", id=UNNAMED_APP) == [(1,)]
+    db.assert_no_changes(config)
+    group(config, "finance")["granular"] = {"apps": [{"access": "view", "apps": ["invoices", "payroll"]}]}
+    text = db.plan_text(config)
+    assert f"view [invoices, app {UNNAMED_APP} (no slug)]" in text and "view [invoices, payroll]" in text, text
+    db.apply(config)
+    assert db.query("SELECT 1 FROM group_apps WHERE app_id = :id", id=UNNAMED_APP) == []
+    db.assert_no_changes(config)
+
+
+def test_empty_child_rows_read_as_no_access(tooljet_edge: ToolJetDb) -> None:
+    # ToolJet grants nothing through a child with every action false (group-permissions granular rows).
+    db = tooljet_edge
+    config = edge_config(db.variant)
+    snapshot = db.plan(config).snapshot
+    empty = snapshot.workspaces["acme"].groups["empty-grants"]
+    assert empty.app_grants == () and empty.data_source_grants == ()
+    group(config, "empty-grants")["granular"] = {
+        "apps": [{"access": "view", "apps": ["invoices"]}],
+        "data_sources": [{"access": "use", "data_sources": ["stripe"]}],
+    }
+    acme(config)["groups"] = [g for g in acme(config)["groups"] if g["name"] != "empty-grants"] + [
+        group(config, "empty-grants")
+    ]
+    user(config, "gina@acme.example")["role"] = "builder"  # a data source grant makes the group builder-level
+    text = db.plan_text(config)
+    assert "granular.apps: [] -> [view [invoices]]" in text or "view [invoices]" in text, text
+    db.apply(config)
+    assert db.one(
+        "SELECT can_edit, can_view FROM apps_group_permissions WHERE id = '0e000000-0000-4000-8000-0000000000e1'"
+    ) == (False, True)
+    assert db.one(
+        "SELECT can_configure, can_use FROM data_sources_group_permissions "
+        "WHERE id = '0f000000-0000-4000-8000-0000000000e1'"
+    ) == (False, True)
+    db.assert_no_changes(config)
+
+
+def test_export_of_every_edge_state_plans_no_changes_or_says_why(tooljet_edge: ToolJetDb) -> None:
+    db = tooljet_edge
+    backend = db.backend()
+    snapshot = backend.read_snapshot(["acme", "other"], None)
+    exported = snapshot_to_config(snapshot, with_metadata=True)
+    warnings = adoption_warnings(snapshot)
+    plan = db.plan(copy.deepcopy(exported)).plan
+    changed = {op.address for op in plan.ops}
+    # every change the plan makes was announced by export, naming the member and why
+    assert changed == {"acme/user/frank@acme.example", "acme/user/gina@acme.example", "acme/user/hank@acme.example"}
+    for email, why in (
+        ("frank", "is in default groups admin, builder; exported as admin"),
+        ("gina", "is in default groups none; exported as end-user"),
+        ("hank", 'is stored as end-user but is in builder-level group "builders-x"'),
+    ):
+        assert any(f"{email}@acme.example {why}" in w for w in warnings), (email, warnings)
+    assert any("metadata of carol@acme.example cannot be read" in w for w in warnings), warnings
+    assert any(f"grants app {UNNAMED_APP} (no slug)" in w for w in warnings), warnings
+    db.apply(exported)
+    again = snapshot_to_config(backend.read_snapshot(["acme", "other"], None), with_metadata=True)
+    assert render_text(db.plan(again).plan).startswith(NO_CHANGES)
+    db.assert_no_changes(exported)
+
+
+def test_declared_end_user_in_builder_level_group_says_what_happens(tooljet_edge: ToolJetDb) -> None:
+    # ToolJet's Edit role to end-user removes builder-level custom groups (organization-users/util.service.ts
+    # handleGroupsAndRoleChanges -> roles/util.service.ts editDefaultGroupUserRole); rule 1 instead keeps the
+    # group and the builder role, and the plan says so and how to get ToolJet's result.
+    db = tooljet_edge
+    config = edge_config(db.variant)
+    db.apply(config)  # hank becomes builder (declared)
+    user(config, "hank@acme.example")["role"] = "end-user"
+    planned = db.plan(config)
+    assert planned.plan.empty
+    (note,) = [n for n in planned.plan.notes if "hank" in n]
+    assert 'declared end-user but stays builder because of group "builders-x"' in note, note
+    assert "ToolJet's Edit role would remove them from it" in note and "take the group out of their entry" in note
+    user(config, "hank@acme.example")["groups"] = []
+    text = db.plan_text(config)
+    assert "builder -> end-user" in text, text
+    db.apply(config)
+    assert db.role_of("hank@acme.example") == ["end-user"] and db.groups_of("hank@acme.example") == []
+    db.assert_no_changes(config)
+
+
+def test_repair_op_survives_a_saved_plan() -> None:
+    op = ops.UpdateMembership(
+        workspace="acme", email="f@x", default_groups_found=("admin", "builder"), repair_role="admin"
+    )
+    assert op.repair_role == "admin"
