@@ -206,7 +206,7 @@ def _update_membership(op: ops.UpdateMembership) -> list[PlanLine]:
     lines = [_resource("~", f"user {quote(op.email)}")]
     if op.role is not None:
         lines.append(_detail("~", "role: " + role_change_text(op.role)))
-    if op.default_groups_found or op.repair_role is not None:
+    if op.repair_role is not None:
         lines.append(_detail("~", _repair_text(op)))
     if op.groups_added:
         lines.append(_detail("+", "groups: " + ", ".join(op.groups_added)))
@@ -229,7 +229,9 @@ def _update_membership(op: ops.UpdateMembership) -> list[PlanLine]:
 def _repair_text(op: ops.UpdateMembership) -> str:
     """``default groups: admin, builder -> admin`` (ToolJet holds several, or none; issue 16)."""
     found = ", ".join(op.default_groups_found) if op.default_groups_found else "none"
-    role = op.role.new if op.role is not None else op.repair_role
+    role = op.repair_role
+    if op.role is not None:  # the role line above says what changes
+        return f"default groups: {found} -> {role} (ToolJet requires exactly one)"
     return f"default groups: {found} -> {role} (ToolJet requires exactly one; it reads the member as {role})"
 
 

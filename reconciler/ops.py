@@ -320,7 +320,8 @@ class UpdateMembership(Op):
     # (group, when it ended) for the removed groups whose membership expired (``expires:``), shown as the reason
     expired_groups: tuple[tuple[str, str], ...] = ()
     # ToolJet holds the member in several default groups or none (issue 16, M4): the default groups found, and
-    # (when ``role`` is None) the role the repair keeps as the one default group, ToolJet's reading of them.
+    # the role whose default group is then the only one (the new role, or without ``role`` the role as read,
+    # ToolJet's reading of them); None: nothing to repair.
     default_groups_found: tuple[str, ...] = ()
     repair_role: Role | None = None
     # Why the stored metadata could not be read (never its value): the op replaces it with ``metadata``.

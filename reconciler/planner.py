@@ -104,6 +104,17 @@ def workspace_rails(desired: DesiredState, slugs: Iterable[str]) -> tuple[Worksp
     return tuple(result)
 
 
+def keep_unnamed_apps(before: GroupPermissions, after: GroupPermissions) -> GroupPermissions:
+    """``after`` with the apps no configuration can name (ToolJet apps without a slug, ``AppGrant.unnamed``) kept
+    in the grant that replaces theirs in place (same position) when it keeps the access level and names apps; in
+    any other case they leave with their grant. Either way the plan's ``granular.apps`` line shows them."""
+    grants = list(after.app_grants)
+    for i, (old, new) in enumerate(zip(before.app_grants, after.app_grants, strict=False)):
+        if old.unnamed and new.apps is not None and new.access == old.access:
+            grants[i] = replace(new, unnamed=old.unnamed)
+    return replace(after, app_grants=tuple(grants))
+
+
 def diff_permissions(before: GroupPermissions, after: GroupPermissions) -> tuple[FieldChange, ...]:
     changes = [
         FieldChange(f"permissions.{flag}", flag in before.flags, flag in after.flags)
@@ -231,12 +242,10 @@ class _WorkspaceDiff:
                 )
         result += [ops.CreateDataSource(workspace=slug, name=n) for n in sorted(want.data_sources - have.data_sources)]
         if want.builder != have.builder:
+            after = keep_unnamed_apps(have.builder, want.builder)
             result.append(
                 ops.UpdateBuilderRole(
-                    workspace=slug,
-                    before=have.builder,
-                    after=want.builder,
-                    changes=diff_permissions(have.builder, want.builder),
+                    workspace=slug, before=have.builder, after=after, changes=diff_permissions(have.builder, after)
                 )
             )
         result += [
@@ -247,9 +256,10 @@ class _WorkspaceDiff:
             if before is None:
                 result.append(ops.CreateGroup(workspace=slug, name=name, permissions=perms))
             elif before != perms:
+                after = keep_unnamed_apps(before, perms)
                 result.append(
                     ops.UpdateGroup(
-                        workspace=slug, name=name, before=before, after=perms, changes=diff_permissions(before, perms)
+                        workspace=slug, name=name, before=before, after=after, changes=diff_permissions(before, after)
                     )
                 )
         return result
@@ -401,7 +411,7 @@ class _WorkspaceDiff:
             metadata_sources=self._metadata_sources(want.email, [c.key for c in meta_changes if c.kind != "remove"]),
             expired_groups=self._expired_groups(want.email, removed),
             default_groups_found=found or (),
-            repair_role=have.role if found is not None and role_change is None else None,
+            repair_role=None if found is None else role_change.new if role_change is not None else have.role,
             metadata_unreadable=unreadable,
         )
 
@@ -412,7 +422,8 @@ class _WorkspaceDiff:
         if found is None:
             return promotion
         if promotion is not None:
-            return replace(promotion, default_groups_found=found)
+            role = promotion.role.new if promotion.role is not None else have.role
+            return replace(promotion, default_groups_found=found, repair_role=role)
         return ops.UpdateMembership(
             workspace=self.slug, email=have.email, default_groups_found=found, repair_role=have.role
         )

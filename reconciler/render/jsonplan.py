@@ -236,6 +236,7 @@ _ADDED_LATER = frozenset(
         "default_groups_found",
         "repair_role",
         "metadata_unreadable",
+        "unnamed",
         "expiring",
         "expiring_window",
         "policies",

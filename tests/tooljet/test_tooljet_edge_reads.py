@@ -14,9 +14,12 @@ from tooljet_harness import ToolJetDb, acme, base_config, group, user
 
 from reconciler import ops
 from reconciler.export import adoption_warnings, snapshot_to_config
+from reconciler.render.jsonplan import dump_saved_plan, load_saved_plan
 from reconciler.render.text import NO_CHANGES, render_text
 
 UNNAMED_APP = "2a000000-0000-4000-8000-0000000000e1"
+FINANCE_APPS = "0d000000-0000-4000-8000-0000000000a6"  # finance's 'Apps' granular row (seed_groups_*.sql)
+SALES_OPS_SOURCES = "0d000000-0000-4000-8000-0000000000a8"  # sales-ops' 'Data sources' row
 
 
 def edge_config(variant: str) -> dict[str, Any]:
@@ -106,7 +109,7 @@ def test_unreadable_metadata_flags_the_member_and_everyone_else_still_plans(tool
     db.assert_no_changes(config)
 
 
-def test_an_app_without_slug_is_visible_and_its_grant_row_never_goes_silently(tooljet_edge: ToolJetDb) -> None:
+def test_an_app_without_slug_is_visible_and_kept_when_its_grant_is_rewritten(tooljet_edge: ToolJetDb) -> None:
     # ToolJet: external-apis/AGENTS.md, AppsUtilService.create()/update() leave apps.name/slug NULL for apps made
     # through the v2 external API; group_apps grants them like any other app.
     db = tooljet_edge
@@ -114,12 +117,32 @@ def test_an_app_without_slug_is_visible_and_its_grant_row_never_goes_silently(to
     snapshot = db.plan(config).snapshot
     (grant,) = snapshot.workspaces["acme"].groups["finance"].app_grants
     assert grant.unnamed == (f"app {UNNAMED_APP} (no slug)",)
+    assert UNNAMED_APP not in snapshot.workspaces["acme"].apps  # a configuration cannot name it
     db.apply(config)  # finance's grant is unchanged: its row for the app without a slug stays
     assert db.query("SELECT 1 FROM group_apps WHERE app_id = :id", id=UNNAMED_APP) == [(1,)]
     db.assert_no_changes(config)
+    # the grant is rewritten at the same level: the app stays, and the plan line says so
     group(config, "finance")["granular"] = {"apps": [{"access": "view", "apps": ["invoices", "payroll"]}]}
+    unnamed = f"app {UNNAMED_APP} (no slug)"
     text = db.plan_text(config)
-    assert f"view [invoices, app {UNNAMED_APP} (no slug)]" in text and "view [invoices, payroll]" in text, text
+    assert f"granular.apps: view [invoices, {unnamed}] -> view [invoices, payroll, {unnamed}]" in text, text
+    db.apply(config)
+    rows = db.query(
+        "SELECT coalesce(ap.slug, ap.id::text) FROM group_apps ga JOIN apps ap ON ap.id = ga.app_id "
+        "JOIN apps_group_permissions a ON a.id = ga.apps_group_permissions_id "
+        "WHERE a.granular_permission_id = '0d000000-0000-4000-8000-0000000000a6' ORDER BY 1"
+    )
+    assert rows == [(UNNAMED_APP,), ("invoices",), ("payroll",)]
+    db.assert_no_changes(config)
+
+
+def test_an_app_without_slug_leaves_only_with_a_line_in_the_plan(tooljet_edge: ToolJetDb) -> None:
+    db = tooljet_edge
+    config = edge_config(db.variant)
+    del group(config, "finance")["granular"]  # finance's only grant goes, and with it the app without a slug
+    unnamed = f"app {UNNAMED_APP} (no slug)"
+    text = db.plan_text(config)
+    assert f"granular.apps: view [invoices, {unnamed}] -> none" in text, text
     db.apply(config)
     assert db.query("SELECT 1 FROM group_apps WHERE app_id = :id", id=UNNAMED_APP) == []
     db.assert_no_changes(config)
@@ -136,12 +159,10 @@ def test_empty_child_rows_read_as_no_access(tooljet_edge: ToolJetDb) -> None:
         "apps": [{"access": "view", "apps": ["invoices"]}],
         "data_sources": [{"access": "use", "data_sources": ["stripe"]}],
     }
-    acme(config)["groups"] = [g for g in acme(config)["groups"] if g["name"] != "empty-grants"] + [
-        group(config, "empty-grants")
-    ]
     user(config, "gina@acme.example")["role"] = "builder"  # a data source grant makes the group builder-level
     text = db.plan_text(config)
-    assert "granular.apps: [] -> [view [invoices]]" in text or "view [invoices]" in text, text
+    assert "granular.apps: none -> view [invoices]" in text, text
+    assert "granular.data_sources: none -> use [stripe]" in text, text
     db.apply(config)
     assert db.one(
         "SELECT can_edit, can_view FROM apps_group_permissions WHERE id = '0e000000-0000-4000-8000-0000000000e1'"
@@ -198,8 +219,42 @@ def test_declared_end_user_in_builder_level_group_says_what_happens(tooljet_edge
     db.assert_no_changes(config)
 
 
-def test_repair_op_survives_a_saved_plan() -> None:
-    op = ops.UpdateMembership(
-        workspace="acme", email="f@x", default_groups_found=("admin", "builder"), repair_role="admin"
+def test_repairs_and_kept_apps_survive_a_saved_plan(tooljet_edge: ToolJetDb) -> None:
+    db = tooljet_edge
+    config = edge_config(db.variant)
+    group(config, "finance")["granular"] = {"apps": [{"access": "view", "apps": ["invoices", "payroll"]}]}
+    plan = db.plan(config).plan
+    loaded = load_saved_plan(dump_saved_plan(plan, None), None, allow_unsigned=True)
+    assert loaded.ops == plan.ops
+    repairs = {op.email: (op.default_groups_found, op.repair_role) for op in loaded.ops if op.address.count("/user/")}
+    assert repairs["frank@acme.example"] == (("admin", "builder"), "admin")
+    assert repairs["gina@acme.example"] == ((), "end-user")
+    (finance,) = [op for op in loaded.ops if isinstance(op, ops.UpdateGroup)]
+    assert finance.after.app_grants[0].unnamed == (f"app {UNNAMED_APP} (no slug)",)
+
+
+def test_empty_child_rows_alone_show_as_drift(tooljet: ToolJetDb) -> None:
+    # The same rows on the ordinary seed, so that nothing else in the workspace is unusual: before issue 16 the
+    # app child read as view (plan "No changes" against view [invoices]), the data source child as configure.
+    db = tooljet
+    config = base_config(db.variant)
+    db.query(
+        "UPDATE apps_group_permissions SET can_view = false WHERE granular_permission_id = :id RETURNING 1",
+        id=FINANCE_APPS,
     )
-    assert op.repair_role == "admin"
+    db.query(
+        "UPDATE data_sources_group_permissions SET can_use = false WHERE granular_permission_id = :id RETURNING 1",
+        id=SALES_OPS_SOURCES,
+    )
+    text = db.plan_text(config)
+    assert "granular.apps: none -> view [invoices]" in text, text
+    assert "granular.data_sources: none -> use [stripe]" in text, text
+    db.apply(config)
+    assert db.one(
+        "SELECT can_edit, can_view FROM apps_group_permissions WHERE granular_permission_id = :id", id=FINANCE_APPS
+    ) == (False, True)
+    assert db.one(
+        "SELECT can_configure, can_use FROM data_sources_group_permissions WHERE granular_permission_id = :id",
+        id=SALES_OPS_SOURCES,
+    ) == (False, True)
+    db.assert_no_changes(config)

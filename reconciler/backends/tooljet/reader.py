@@ -216,6 +216,7 @@ class _Assembly:
         }
         built: dict[str, defaultdict[str, list]] = {"app": defaultdict(list), "data_source": defaultdict(list)}
         ordered = sorted(self.rows.granular, key=lambda row: (row[5], _natural(row[2]), row[0]))
+        empty: list[tuple[tuple[str, str], ExistingGrant]] = []
         for granular_id, group_id, name, kind, is_all, _created in ordered:
             self.ids.granular_names[group_id].add(name)
             if kind not in built:
@@ -225,7 +226,14 @@ class _Assembly:
             if grant is not None:  # a child row with every action false grants nothing (L1)
                 built[kind][group_id].append(grant)
             existing = ExistingGrant(granular_id, name, child[0] if child else None, access)
-            self.ids.grants.setdefault((group_id, kind), []).append(existing)
+            if grant is None:
+                empty.append(((group_id, kind), existing))
+            else:
+                self.ids.grants.setdefault((group_id, kind), []).append(existing)
+        # Rows that grant nothing come last, so that the rows the executor changes in place line up with the
+        # snapshot's grants (position i is grant i); an update reuses them for added grants, or deletes them.
+        for key, existing in empty:
+            self.ids.grants.setdefault(key, []).append(existing)
         return built["app"], built["data_source"]
 
     def _groups(
