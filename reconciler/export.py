@@ -10,7 +10,8 @@ Round-trip rules (``export`` then ``plan`` prints ``No changes.``):
 
 - the builder role is always written out (``roles.builder``), since leaving it out means "the default";
 - a membership's role is the role *stored* (the effective one): an end-user who sits in a builder-level
-  group is stored, and exported, as ``builder``;
+  group is stored, and exported, as ``builder``; a ToolJet member in several default groups or none is
+  exported with the role ToolJet reads (``adoption_warnings`` names the repair the next plan makes);
 - archived memberships get ``status: archived``; invited and active ones get nothing (``active`` is the
   default and means "not archived");
 - ``settings.prune: archive`` is written explicitly; with a configuration (``export -f CONFIG``) its ownership
@@ -87,7 +88,8 @@ def adoption_warnings(snapshot: Snapshot) -> list[str]:
                 groups = ", ".join(f'"{r.group}"' for r in implied)
                 warnings.append(
                     f"{slug}: {email} is stored as end-user but is in builder-level group {groups}; "
-                    "plan will promote them to builder"
+                    "plan will promote them to builder (rule 1); to keep them an end-user, take the group out of "
+                    "their entry, and plan removes them from it"
                 )
         warnings += _tolerated_reads(slug, ws)
     for email in sorted(_exported_emails(snapshot)):
@@ -114,8 +116,8 @@ def _tolerated_reads(slug: str, ws: Workspace) -> list[str]:
         for grant in permissions.app_grants:
             for label in grant.unnamed:
                 warnings.append(
-                    f"{slug}: group {name!r} grants {label}, which a configuration cannot name; plan leaves it "
-                    "while that grant is unchanged, and a change of the grant removes it (shown in the plan)"
+                    f"{slug}: group {name!r} grants {label}, which a configuration cannot name; plan keeps it "
+                    "while that grant keeps its level and names apps, and shows it leave with the grant otherwise"
                 )
     return warnings
 
