@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ...crypto import check_key, hkdf_sha384, open_sealed, parse_master_key, seal, unpack
-from ...errors import CryptoError, SecretError, StateError
+from ...errors import CryptoError, SecretError, UnreadableMetadata
 
 LOCKBOX_ENV = "LOCKBOX_MASTER_KEY"
 METADATA_TABLE, METADATA_COLUMN = "user_details", "userMetadata"  # ToolJet's (table, camelCase property) pair
@@ -35,14 +35,6 @@ def require_key(key: bytes | None) -> bytes:
             f"{LOCKBOX_ENV} is not set, so ToolJet's user metadata cannot be read or written", hint=KEY_HINT
         )
     return key
-
-
-class UnreadableMetadata(StateError):
-    """A metadata value ToolJet holds but that is not a map of strings (``reason`` never shows the value)."""
-
-    def __init__(self, where: str, reason: str) -> None:
-        super().__init__(f"{where}: {reason}")
-        self.reason = reason
 
 
 def decrypt_metadata(key: bytes | None, workspace: str, email: str, blob: str) -> dict[str, str]:

@@ -36,10 +36,9 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from ... import state
-from ...errors import CryptoError, StateError
+from ...errors import CryptoError, StateError, UnreadableMetadata
 from ..common import fingerprint
 from .flags import flags_from_columns, mapped_columns
-from .lockbox import UnreadableMetadata
 from .queries import WORKSPACES, users_query, workspace_queries
 from .variant import Variant
 
