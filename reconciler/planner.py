@@ -327,9 +327,9 @@ class _WorkspaceDiff:
         """A declared end-user whom a builder-level group keeps at builder: a declared demotion shows no change.
         Stored metadata that could not be read: replaced when the file manages it, else left alone."""
         notes = [
-            f"{self.slug}: {email} is declared end-user but stays builder because of {describe_groups(implied)} "
-            f"(rule 1; ToolJet's Edit role would remove them from {'it' if len(implied) == 1 else 'those groups'}: "
-            "to make them an end-user, take the group out of their entry)"
+            f"{self.slug}: {email} is declared end-user but stays builder because of {describe_groups(implied)}; "
+            f"to make them an end-user, take {'the group' if len(implied) == 1 else 'those groups'} out of their "
+            "entry (as ToolJet's Edit role does)"
             for email, implied in self.held[:HELD_NOTES_PER_WORKSPACE]
         ]
         more = len(self.held) - HELD_NOTES_PER_WORKSPACE
