@@ -311,3 +311,16 @@ def test_a_key_that_opens_no_metadata_at_all_is_still_an_error(tooljet_edge: Too
     assert result.exit_code == 1, result.output
     assert "could not be decrypted" in result.output and "LOCKBOX_MASTER_KEY" in result.output
     assert "Traceback" not in result.output
+
+
+def test_people_commands_and_the_report_read_the_edge_states(tooljet_edge: ToolJetDb, tmp_path: Path) -> None:
+    db = tooljet_edge
+    listing = cli(db, "users", "--workspace", "acme")
+    assert listing.exit_code == 0, listing.output
+    assert "carol@acme.example" in listing.output and "frank@acme.example" in listing.output
+    explained = cli(db, "explain", "carol@acme.example", "--workspace", "acme", "--reveal")
+    assert explained.exit_code == 0, explained.output
+    assert "42" not in explained.output
+    report = cli(db, "report", "-f", str(db.write(edge_config(db.variant))), "-o", str(tmp_path / "report.html"))
+    assert report.exit_code == 0, report.output
+    assert "frank@acme.example" in (tmp_path / "report.html").read_text(encoding="utf-8")
