@@ -103,6 +103,8 @@ def _tolerated_reads(slug: str, ws: Workspace) -> list[str]:
     warnings = []
     for email, found in ws.default_groups_found.items():
         role = ws.memberships[email].role
+        if ws.memberships[email].status == "archived":
+            continue  # left as it is until unarchived (ToolJet refuses group changes for archived members)
         warnings.append(
             f"{slug}: {email} is in default groups {', '.join(found) or 'none'}; exported as {role} (ToolJet's "
             f"reading); plan will repair it to exactly one default group, {role}"

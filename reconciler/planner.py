@@ -397,7 +397,7 @@ class _WorkspaceDiff:
         role_change = self._role_change(want, have, have_groups)
         unreadable = "" if want.metadata.unmanaged else self.have.metadata_problems.get(want.email, "")
         meta_changes = _metadata_changes(have.metadata, want.metadata, replacing=bool(unreadable))
-        found = self.have.default_groups_found.get(want.email)
+        found = self._groups_to_repair(have, want.status)
         if role_change is None and not added and not removed and not meta_changes and not unreadable and found is None:
             return None
         return ops.UpdateMembership(
@@ -415,10 +415,17 @@ class _WorkspaceDiff:
             metadata_unreadable=unreadable,
         )
 
+    def _groups_to_repair(self, have: Membership, status_after: str) -> tuple[str, ...] | None:
+        """The default groups found for a member ToolJet holds in several or none, unless the membership is and
+        stays archived: ToolJet refuses group changes for archived members, so those wait for the unarchive."""
+        if have.status == "archived" and status_after == "archived":
+            return None
+        return self.have.default_groups_found.get(have.email)
+
     def _repair(self, have: Membership, promotion: ops.UpdateMembership | None) -> ops.UpdateMembership | None:
         """A member the file does not manage, whom ToolJet holds in several default groups or none: the one
         default group ToolJet reads them by (its precedence) is kept, the others removed (issue 16, M4)."""
-        found = self.have.default_groups_found.get(have.email)
+        found = self._groups_to_repair(have, have.status)
         if found is None:
             return promotion
         if promotion is not None:

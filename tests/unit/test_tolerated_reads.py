@@ -77,3 +77,15 @@ def test_apps_without_slug_stay_in_a_grant_rewritten_at_the_same_level_and_leave
     for other in (AppGrant("edit", ("crm",)), AppGrant("view", None)):
         assert keep_unnamed_apps(before, GroupPermissions(app_grants=(other,))).app_grants[0].unnamed == ()
     assert before == GroupPermissions(app_grants=(AppGrant("view", ("crm",)),))  # no comparison sees them
+
+
+def test_an_archived_member_waits_for_the_unarchive() -> None:
+    # ToolJet refuses group and role changes for archived members ("User archived in this workspace")
+    have = stored(default_groups_found={"bo@x.io": ("admin", "builder")})
+    have.memberships["bo@x.io"] = Membership("bo@x.io", "admin", "archived")
+    assert plan(have, replace(BO, role="admin", status="archived")).ops == ()
+    assert plan(have, prune=False).ops == ()
+    unarchive = plan(have, replace(BO, role="admin"))
+    [back, repair] = unarchive.ops
+    assert isinstance(back, ops.UnarchiveMembership)
+    assert isinstance(repair, ops.UpdateMembership) and repair.repair_role == "admin"
