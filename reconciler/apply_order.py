@@ -50,6 +50,11 @@ def _promotes(op: ops.UpdateMembership) -> bool:
     return op.role is not None and ROLE_RANK[op.role.new] > ROLE_RANK[op.role.old]
 
 
+def _repairs_role(op: ops.UpdateMembership) -> bool:
+    """Several default groups or none (ToolJet, issue 16) become exactly one, without a change of role."""
+    return op.role is None and op.repair_role is not None
+
+
 def _demotes(op: ops.UpdateMembership) -> bool:
     return op.role is not None and ROLE_RANK[op.role.new] < ROLE_RANK[op.role.old]
 
@@ -64,7 +69,9 @@ def _leaves_groups(op: ops.UpdateMembership) -> bool:
 
 def _writes_metadata(op: ops.CreateMembership | ops.UpdateMembership) -> bool:
     """A new membership with metadata; an existing one whose metadata changes (``{}`` removes it)."""
-    return op.metadata.has_values if isinstance(op, ops.CreateMembership) else bool(op.metadata_changes)
+    if isinstance(op, ops.CreateMembership):
+        return op.metadata.has_values
+    return bool(op.metadata_changes or op.metadata_unreadable)
 
 
 Takes = Callable[[Any], bool]  # a test of one op of the row's class
@@ -82,6 +89,7 @@ ORDER: tuple[tuple[str, type[Op], Takes], ...] = (
     ("create_group", ops.CreateGroup, _always),
     # promotions, permission gains, membership additions and unarchives
     ("promote", ops.UpdateMembership, _promotes),
+    ("promote", ops.UpdateMembership, _repairs_role),
     ("set_permissions", ops.UpdateBuilderRole, _always),
     ("set_permissions", ops.UpdateGroup, _always),
     ("create_user", ops.CreateUser, _always),

@@ -72,13 +72,18 @@ def _update_membership(op: ops.UpdateMembership) -> Described:
     after: dict[str, Any] = {"email": op.email}
     if op.role is not None:
         before["role"], after["role"] = op.role.old, op.role.new
+    if op.repair_role is not None:  # ToolJet: several default groups or none, repaired to one
+        before["default_groups"] = list(op.default_groups_found)
+        after["default_groups"] = [op.repair_role]
     if op.groups_removed:
         before["groups"] = list(op.groups_removed)
     if op.groups_added:
         after["groups"] = list(op.groups_added)
     leaving = [c.key for c in op.metadata_changes if c.kind != "add"]
     arriving = [c.key for c in op.metadata_changes if c.kind != "remove"]
-    if leaving:
+    if op.metadata_unreadable:
+        before["metadata"] = "(unreadable)"
+    elif leaving:
         before["metadata"] = _masked(leaving)
     if arriving:
         after["metadata"] = _masked(arriving)

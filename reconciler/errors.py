@@ -165,6 +165,15 @@ class StateError(ReconcilerError):
     """The database is not usable as it is (wrong schema revision, not a reconciler database, ...)."""
 
 
+class UnreadableMetadata(StateError):
+    """Stored metadata that opens but is not a flat map of strings (ToolJet, issue 16). ``reason`` says what it
+    is instead, never the value; the ToolJet reader records it and reads the membership's metadata as unread."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"{where}: {reason}")
+        self.reason = reason
+
+
 class DatabaseMissing(StateError):
     """The database, or its reconciler schema, does not exist yet: only ``apply`` and ``db upgrade`` create them."""
 

@@ -10,7 +10,8 @@ Round-trip rules (``export`` then ``plan`` prints ``No changes.``):
 
 - the builder role is always written out (``roles.builder``), since leaving it out means "the default";
 - a membership's role is the role *stored* (the effective one): an end-user who sits in a builder-level
-  group is stored, and exported, as ``builder``;
+  group is stored, and exported, as ``builder``; a ToolJet member in several default groups or none is
+  exported with the role ToolJet reads (``adoption_warnings`` names the repair the next plan makes);
 - archived memberships get ``status: archived``; invited and active ones get nothing (``active`` is the
   default and means "not archived");
 - ``settings.prune: archive`` is written explicitly; with a configuration (``export -f CONFIG``) its ownership
@@ -101,12 +102,40 @@ def adoption_warnings(snapshot: Snapshot) -> list[str]:
                 groups = ", ".join(f'"{r.group}"' for r in implied)
                 warnings.append(
                     f"{slug}: {email} is stored as end-user but is in builder-level group {groups}; "
-                    "plan will promote them to builder"
+                    "plan will promote them to builder (rule 1); to keep them an end-user, take the group out of "
+                    "their entry, and plan removes them from it"
                 )
+        warnings += _tolerated_reads(slug, ws)
     for email in sorted(_exported_emails(snapshot)):
         if not snapshot.users[email].first_name.strip():
             warnings.append(f"user {email} has no first name; the exported configuration needs one")
     return [escape_control(warning) for warning in warnings]  # names and emails come from the database
+
+
+def _tolerated_reads(slug: str, ws: Workspace) -> list[str]:
+    """States a backend read tolerantly (ToolJet, issue 16) that the next plan changes or cannot express."""
+    warnings = []
+    for email, found in ws.default_groups_found.items():
+        role = ws.memberships[email].role
+        if ws.memberships[email].status == "archived":
+            continue  # left as it is until unarchived (ToolJet refuses group changes for archived members)
+        warnings.append(
+            f"{slug}: {email} is in default groups {', '.join(found) or 'none'}; exported as {role} (ToolJet's "
+            f"reading); plan will repair it to exactly one default group, {role}"
+        )
+    for email, reason in ws.metadata_problems.items():
+        warnings.append(
+            f"{slug}: the metadata of {email} cannot be read ({reason}); not exported, and left alone by plan "
+            "unless you add metadata: to their entry, which replaces it"
+        )
+    for name, permissions in sorted({"builder": ws.builder, **ws.groups}.items()):
+        for grant in permissions.app_grants:
+            for label in grant.unnamed:
+                warnings.append(
+                    f"{slug}: group {name!r} grants {label}, which a configuration cannot name; plan keeps it "
+                    "while that grant keeps its level and names apps, and shows it leave with the grant otherwise"
+                )
+    return warnings
 
 
 class _Dumper(yaml.CSafeDumper if hasattr(yaml, "CSafeDumper") else yaml.SafeDumper):  # type: ignore[misc]

@@ -206,6 +206,8 @@ def _update_membership(op: ops.UpdateMembership) -> list[PlanLine]:
     lines = [_resource("~", f"user {quote(op.email)}")]
     if op.role is not None:
         lines.append(_detail("~", "role: " + role_change_text(op.role)))
+    if op.repair_role is not None:
+        lines.append(_detail("~", _repair_text(op)))
     if op.groups_added:
         lines.append(_detail("+", "groups: " + ", ".join(op.groups_added)))
     expired = dict(op.expired_groups)
@@ -214,10 +216,23 @@ def _update_membership(op: ops.UpdateMembership) -> list[PlanLine]:
         lines.append(_detail("-", "groups: " + ", ".join(removed)))
     lines += [_detail("-", f"groups: {name} (expired {when})") for name, when in op.expired_groups]
     sources = dict(op.metadata_sources)
+    if op.metadata_unreadable:
+        lines.append(
+            _detail("~", f"metadata: replaces the stored value, which cannot be read ({op.metadata_unreadable})")
+        )
     for change in op.metadata_changes:
         symbol, masked = _METADATA_CHANGE[change.kind]
         lines.append(_detail(symbol, f"metadata.{change.key}: {_from(masked, sources.get(change.key))}"))
     return lines
+
+
+def _repair_text(op: ops.UpdateMembership) -> str:
+    """``default groups: admin, builder -> admin`` (ToolJet holds several, or none; issue 16)."""
+    found = ", ".join(op.default_groups_found) if op.default_groups_found else "none"
+    role = op.repair_role
+    if op.role is not None:  # the role line above says what changes
+        return f"default groups: {found} -> {role} (ToolJet requires exactly one)"
+    return f"default groups: {found} -> {role} (ToolJet requires exactly one; it reads the member as {role})"
 
 
 @_renders(ops.ArchiveMembership)

@@ -320,6 +320,13 @@ class UpdateMembership(Op):
     metadata_sources: tuple[tuple[str, str], ...] = ()  # as in CreateMembership, for added and changed keys
     # (group, when it ended) for the removed groups whose membership expired (``expires:``), shown as the reason
     expired_groups: tuple[tuple[str, str], ...] = ()
+    # ToolJet holds the member in several default groups or none (issue 16, M4): the default groups found, and
+    # the role whose default group is then the only one (the new role, or without ``role`` the role as read,
+    # ToolJet's reading of them); None: nothing to repair.
+    default_groups_found: tuple[str, ...] = ()
+    repair_role: Role | None = None
+    # Why the stored metadata could not be read (never its value): the op replaces it with ``metadata``.
+    metadata_unreadable: str = ""
 
     @property
     def address(self) -> str:

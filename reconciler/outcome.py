@@ -87,7 +87,9 @@ def _update_membership(ws: Workspace, op: ops.UpdateMembership) -> Workspace:
     if member is None:
         return ws
     metadata = member.metadata
-    if op.metadata_changes:
+    if op.metadata_unreadable and op.metadata.known:  # replaces a value the backend could not read
+        metadata = op.metadata
+    elif op.metadata_changes:
         if op.metadata.known:
             metadata = op.metadata
         elif metadata.known:  # values not carried (a plan shown without its key): the keys still are

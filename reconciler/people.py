@@ -63,7 +63,7 @@ def user_rows(snapshot: Snapshot, slugs: Iterable[str]) -> list[UserRow]:
                     member.status,
                     member.role,
                     tuple(sorted(member.groups)),
-                    member.metadata.keys(),
+                    member.metadata.keys() if member.metadata.known else (),  # unread: none known
                 )
             )
     return rows

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from . import ops
@@ -131,6 +131,17 @@ def workspace_rails(desired: DesiredState, slugs: Iterable[str]) -> tuple[Worksp
         if rails != WorkspaceRails(slug):
             result.append(rails)
     return tuple(result)
+
+
+def keep_unnamed_apps(before: GroupPermissions, after: GroupPermissions) -> GroupPermissions:
+    """``after`` with the apps no configuration can name (ToolJet apps without a slug, ``AppGrant.unnamed``) kept
+    in the grant that replaces theirs in place (same position) when it keeps the access level and names apps; in
+    any other case they leave with their grant. Either way the plan's ``granular.apps`` line shows them."""
+    grants = list(after.app_grants)
+    for i, (old, new) in enumerate(zip(before.app_grants, after.app_grants, strict=False)):
+        if old.unnamed and new.apps is not None and new.access == old.access:
+            grants[i] = replace(new, unnamed=old.unnamed)
+    return replace(after, app_grants=tuple(grants))
 
 
 def diff_permissions(before: GroupPermissions, after: GroupPermissions) -> tuple[FieldChange, ...]:
@@ -260,12 +271,10 @@ class _WorkspaceDiff:
                 )
         result += [ops.CreateDataSource(workspace=slug, name=n) for n in sorted(want.data_sources - have.data_sources)]
         if want.builder != have.builder:
+            after = keep_unnamed_apps(have.builder, want.builder)
             result.append(
                 ops.UpdateBuilderRole(
-                    workspace=slug,
-                    before=have.builder,
-                    after=want.builder,
-                    changes=diff_permissions(have.builder, want.builder),
+                    workspace=slug, before=have.builder, after=after, changes=diff_permissions(have.builder, after)
                 )
             )
         result += [
@@ -276,9 +285,10 @@ class _WorkspaceDiff:
             if before is None:
                 result.append(ops.CreateGroup(workspace=slug, name=name, permissions=perms))
             elif before != perms:
+                after = keep_unnamed_apps(before, perms)
                 result.append(
                     ops.UpdateGroup(
-                        workspace=slug, name=name, before=before, after=perms, changes=diff_permissions(before, perms)
+                        workspace=slug, name=name, before=before, after=after, changes=diff_permissions(before, after)
                     )
                 )
         return result
@@ -325,22 +335,30 @@ class _WorkspaceDiff:
             if self.prune:
                 reason = PRUNE_REASON.format(prune=self.desired.settings.prune) + joined_by(self.have, email)
                 archives.append(ops.ArchiveMembership(workspace=self.slug, email=email, reason=reason))
+                repair = self._repair(self.have.memberships[email], None)
+                if repair is not None:
+                    updates.append(repair)
             else:
                 self.unmanaged.append(f"{self.slug}/user/{email}")
-                promotion = self._unmanaged_promotion(self.have.memberships[email])
+                have = self.have.memberships[email]
+                promotion = self._repair(have, self._unmanaged_promotion(have))
                 if promotion is not None:
                     updates.append(promotion)
         for email in sorted(self.ignored):  # ignored members are left alone, but rule 1 holds for them too
-            if self.ignored[email].status != "archived":
-                promotion = self._unmanaged_promotion(self.ignored[email])
-                if promotion is not None:
-                    updates.append(promotion)
+            have = self.ignored[email]
+            promotion = self._unmanaged_promotion(have) if have.status != "archived" else None
+            promotion = self._repair(have, promotion)
+            if promotion is not None:
+                updates.append(promotion)
         return creates + updates + archives
 
     def notes(self) -> list[str]:
-        """A declared end-user whom a builder-level group keeps at builder: a declared demotion shows no change."""
+        """A declared end-user whom a builder-level group keeps at builder: a declared demotion shows no change.
+        Stored metadata that could not be read: replaced when the file manages it, else left alone."""
         notes = [
-            f"{self.slug}: {email} is declared end-user but stays builder because of {describe_groups(implied)}"
+            f"{self.slug}: {email} is declared end-user but stays builder because of {describe_groups(implied)}; "
+            f"to make them an end-user, take {'the group' if len(implied) == 1 else 'those groups'} out of their "
+            "entry (as ToolJet's Edit role does)"
             for email, implied in self.held[:HELD_NOTES_PER_WORKSPACE]
         ]
         more = len(self.held) - HELD_NOTES_PER_WORKSPACE
@@ -349,6 +367,11 @@ class _WorkspaceDiff:
                 f"{self.slug}: {more} more member{'s' if more > 1 else ''} declared end-user "
                 f"stay{'' if more > 1 else 's'} builder because of their groups"
             )
+        for email, reason in sorted(self.have.metadata_problems.items()):
+            want = self.want.memberships.get(email)
+            managed = want is not None and not want.metadata.unmanaged
+            outcome = "the plan replaces it with the configuration's" if managed else "left alone (not managed here)"
+            notes.append(f"{self.slug}: the stored metadata of {email} cannot be read: {reason}; {outcome}")
         return notes
 
     def _unmanaged_promotion(self, have: Membership) -> ops.UpdateMembership | None:
@@ -401,8 +424,10 @@ class _WorkspaceDiff:
         added = tuple(sorted(want.groups - have_groups))
         removed = tuple(sorted(managed_have - want.groups))
         role_change = self._role_change(want, have, have_groups)
-        meta_changes = _metadata_changes(have.metadata, want.metadata)
-        if role_change is None and not added and not removed and not meta_changes:
+        unreadable = "" if want.metadata.unmanaged else self.have.metadata_problems.get(want.email, "")
+        meta_changes = _metadata_changes(have.metadata, want.metadata, replacing=bool(unreadable))
+        found = self._groups_to_repair(have, want.status)
+        if role_change is None and not added and not removed and not meta_changes and not unreadable and found is None:
             return None
         return ops.UpdateMembership(
             workspace=self.slug,
@@ -411,9 +436,32 @@ class _WorkspaceDiff:
             groups_added=added,
             groups_removed=removed,
             metadata_changes=meta_changes,
-            metadata=want.metadata if meta_changes else Metadata.UNMANAGED,
+            metadata=want.metadata if meta_changes or unreadable else Metadata.UNMANAGED,
             metadata_sources=self._metadata_sources(want.email, [c.key for c in meta_changes if c.kind != "remove"]),
             expired_groups=self._expired_groups(want.email, removed),
+            default_groups_found=found or (),
+            repair_role=None if found is None else role_change.new if role_change is not None else have.role,
+            metadata_unreadable=unreadable,
+        )
+
+    def _groups_to_repair(self, have: Membership, status_after: str) -> tuple[str, ...] | None:
+        """The default groups found for a member ToolJet holds in several or none, unless the membership is and
+        stays archived: ToolJet refuses group changes for archived members, so those wait for the unarchive."""
+        if have.status == "archived" and status_after == "archived":
+            return None
+        return self.have.default_groups_found.get(have.email)
+
+    def _repair(self, have: Membership, promotion: ops.UpdateMembership | None) -> ops.UpdateMembership | None:
+        """A member the file does not manage, whom ToolJet holds in several default groups or none: the one
+        default group ToolJet reads them by (its precedence) is kept, the others removed (issue 16, M4)."""
+        found = self._groups_to_repair(have, have.status)
+        if found is None:
+            return promotion
+        if promotion is not None:
+            role = promotion.role.new if promotion.role is not None else have.role
+            return replace(promotion, default_groups_found=found, repair_role=role)
+        return ops.UpdateMembership(
+            workspace=self.slug, email=have.email, default_groups_found=found, repair_role=have.role
         )
 
     def _expired_groups(self, email: str, removed: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
@@ -480,11 +528,14 @@ def change_cause(
     return "declared"
 
 
-def _metadata_changes(have: Metadata, want: Metadata) -> tuple[MetadataKeyChange, ...]:
+def _metadata_changes(have: Metadata, want: Metadata, *, replacing: bool = False) -> tuple[MetadataKeyChange, ...]:
     """The keys that change when the stored metadata ``have`` becomes ``want``; none when ``want`` is unmanaged.
-    A managed ``want`` needs ``have``'s values: planning against a snapshot read without decrypting them raises."""
+    A managed ``want`` needs ``have``'s values: planning against a snapshot read without decrypting them raises,
+    unless ``replacing`` (the backend read them and found them unreadable): then every key of ``want`` is new."""
     if want.unmanaged:
         return ()
+    if replacing and not have.known:
+        return tuple(MetadataKeyChange(k, "add") for k in sorted(want.values))
     old, new = have.values, want.values
     changes = [MetadataKeyChange(k, "add") for k in new.keys() - old.keys()]
     changes += [MetadataKeyChange(k, "change") for k in new.keys() & old.keys() if new[k] != old[k]]

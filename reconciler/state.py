@@ -39,9 +39,13 @@ class AppGrant:
     access: AppAccess
     apps: tuple[str, ...] | None  # None means all apps
     hide_from_dashboard: bool = False
+    # Apps ToolJet grants through this row that have no slug (its v2 external API creates them): labels such as
+    # ``app <id>``. A configuration cannot name them, so they take no part in comparisons; the plan names them.
+    unnamed: tuple[str, ...] = field(default=(), compare=False)
 
     def describe(self) -> str:
-        target = "all" if self.apps is None else "[" + ", ".join(self.apps) + "]"
+        names = (*self.apps, *self.unnamed) if self.apps is not None else ()
+        target = "all" if self.apps is None else "[" + ", ".join(names) + "]"
         hidden = " hidden" if self.hide_from_dashboard else ""
         return f"{self.access} {target}{hidden}"
 
@@ -185,6 +189,11 @@ class Workspace:
     # Apps each member owns (ToolJet's ``apps.user_id``: owners may edit their apps whatever their role): email ->
     # app names, sorted. Empty where the backend has no owners.
     app_owners: dict[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
+    # What a backend read tolerantly where the database holds a state the tool never writes (ToolJet, issue 16):
+    # email -> why the stored metadata is not a map of strings (never the value); the membership's metadata is
+    # UNREAD. email -> the default groups found when not exactly one (the role is read by ToolJet's precedence).
+    metadata_problems: dict[str, str] = field(default_factory=dict, hash=False)
+    default_groups_found: dict[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)

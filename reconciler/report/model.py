@@ -230,7 +230,7 @@ def member_entry(
         role=membership.role,
         cause=role_cause(membership, workspace.groups, declared),
         groups=tuple(sorted(membership.groups)),
-        metadata_keys=membership.metadata.keys(),
+        metadata_keys=membership.metadata.keys() if membership.metadata.known else (),  # unread: none known
         profile=profile,
         drift=drift.for_member(workspace.slug, membership.email),
     )

@@ -359,7 +359,10 @@ def test_a_declared_builder_set_to_end_user_who_leaves_the_group_names_the_decla
 
 def test_a_declared_demotion_that_a_group_absorbs_gets_a_note(harness: Harness) -> None:
     harness.apply(acme(user("dave", role="builder", groups="[makers]"), MAKERS))
-    note = f"acme: dave@acme.com is declared end-user but stays builder because of {MAKERS_CAUSE}"
+    note = (
+        f"acme: dave@acme.com is declared end-user but stays builder because of {MAKERS_CAUSE}; "
+        "to make them an end-user, take the group out of their entry (as ToolJet's Edit role does)"
+    )
 
     planned = harness.plan(acme(user("dave", groups="[makers]"), MAKERS))
 

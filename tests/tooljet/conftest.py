@@ -39,6 +39,27 @@ def tooljet(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ToolJetD
             db.close()
 
 
+@pytest.fixture(params=VARIANTS)
+def tooljet_edge(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ToolJetDb]:
+    """A seeded ToolJet database of each variant plus ``seed_edge.sql``: states ToolJet can hold that the tool
+    never writes (issue 16: two default groups or none, unreadable metadata, an app without a slug, ...)."""
+    with fresh_schema() as (url, schema, admin):
+        variant = request.param
+        load_sql(
+            url,
+            f"schema_{variant}.sql",
+            "seed_common.sql",
+            f"seed_groups_{variant}.sql",
+            "seed_group_users.sql",
+            "seed_edge.sql",
+        )
+        db = ToolJetDb(url, schema, variant, tmp_path, admin)
+        try:
+            yield db
+        finally:
+            db.close()
+
+
 @pytest.fixture
 def empty_schema() -> Iterator[str]:
     """A URL on an empty schema (for refusal tests)."""

@@ -307,10 +307,10 @@ class Executor:
                 "id": new_id(),
                 "org": self.ids.workspaces[op.workspace],
                 "user": self.ids.users[op.email],
-                "group": self.ids.groups[op.workspace, op.role.new],
+                "group": self.ids.groups[op.workspace, op.role.new if op.role else op.repair_role],
             }
             for op in items
-            if op.role is not None
+            if op.role is not None or op.repair_role is not None
         ]
         self._many(
             "DELETE FROM group_users WHERE user_id = :user AND group_id IN "

@@ -5,7 +5,8 @@ Stage: apply. A configuration grant is one ``granular_permissions`` row plus its
 ``group_apps`` / ``group_data_sources`` rows. A group's grants are matched by position with the rows it already
 has and changed in place, as ToolJet's own "edit permission" does, so columns the configuration has no word for
 (``can_access_*``, ``app_type``) keep their values; rows beyond the new list are deleted, missing ones inserted
-with fresh names (``Apps``, ``Apps 2``, ... unique per group, as ToolJet requires).
+with fresh names (``Apps``, ``Apps 2``, ... unique per group, as ToolJet requires). The ``group_apps`` rows of
+apps without a slug stay when the plan keeps them (``AppGrant.unnamed`` on the new grant, issue 16).
 
 Child rows follow ToolJet's rules: edit means ``can_edit`` only, view means ``can_view`` only (``hide_from_dashboard``
 only with view); configure and use are exclusive. New or re-levelled app rows get ToolJet's environment access for
@@ -77,6 +78,7 @@ class _Batch:
     app_relevel: list[dict] = field(default_factory=list)
     app_insert: list[dict] = field(default_factory=list)
     app_targets_delete: list[str] = field(default_factory=list)
+    app_named_targets_delete: list[str] = field(default_factory=list)  # keep rows of apps without a slug
     app_targets_insert: list[dict] = field(default_factory=list)
     source_update: list[dict] = field(default_factory=list)
     source_insert: list[dict] = field(default_factory=list)
@@ -119,6 +121,8 @@ class GrantWriter:
             self.batch.source_update.append(_source_child(child_id, old.granular_id, grant.access))
         if old.child_id is not None:
             deletes = self.batch.app_targets_delete if isinstance(grant, AppGrant) else self.batch.source_targets_delete
+            if isinstance(grant, AppGrant) and grant.unnamed:  # the plan keeps the apps without a slug
+                deletes = self.batch.app_named_targets_delete
             deletes.append(child_id)
         self._targets(slug, child_id, grant)
         return ExistingGrant(old.granular_id, old.name, child_id, grant.access)
@@ -176,6 +180,11 @@ class GrantWriter:
         run(_app_update(self.variant, relevel=True), b.app_relevel)
         run(app_child_insert(self.variant), b.app_insert)
         run(f"DELETE FROM group_apps WHERE apps_group_permissions_id = {_IDS}", ids=b.app_targets_delete)
+        run(
+            "DELETE FROM group_apps ga USING apps ap WHERE ap.id = ga.app_id AND ap.slug IS NOT NULL "
+            f"AND ga.apps_group_permissions_id = {_IDS}",
+            ids=b.app_named_targets_delete,
+        )
         run(
             "INSERT INTO group_apps (id, app_id, apps_group_permissions_id) VALUES (:id, :target, :child)",
             b.app_targets_insert,

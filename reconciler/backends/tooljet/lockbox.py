@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ...crypto import check_key, hkdf_sha384, open_sealed, parse_master_key, seal, unpack
-from ...errors import CryptoError, SecretError, StateError
+from ...errors import CryptoError, SecretError, UnreadableMetadata
 
 LOCKBOX_ENV = "LOCKBOX_MASTER_KEY"
 METADATA_TABLE, METADATA_COLUMN = "user_details", "userMetadata"  # ToolJet's (table, camelCase property) pair
@@ -38,7 +38,10 @@ def require_key(key: bytes | None) -> bytes:
 
 
 def decrypt_metadata(key: bytes | None, workspace: str, email: str, blob: str) -> dict[str, str]:
-    """ToolJet's ``decryptUserMetadata``, but strict: a wrong key or a non-object is an error, never ``{}``."""
+    """ToolJet's ``decryptUserMetadata`` (``server/src/modules/session/util.service.ts``), but explicit where
+    ToolJet is silent: ToolJet reads a value it cannot decrypt or parse as ``{}``, and a parsed non-object as
+    it is. Here a value the key cannot open raises :class:`CryptoError` and one that is not a flat map of
+    strings raises :class:`UnreadableMetadata`; the reader decides what is tolerated (reader.py)."""
     where = f"the metadata of {email} in workspace {workspace!r}"
     try:
         plaintext = tooljet_decrypt(require_key(key), blob, table=METADATA_TABLE, column=METADATA_COLUMN)
@@ -47,10 +50,22 @@ def decrypt_metadata(key: bytes | None, workspace: str, email: str, blob: str) -
     try:
         value = json.loads(plaintext)
     except json.JSONDecodeError:
-        value = None
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise StateError(f"{where} decrypted, but it is not a JSON object of string values")
+        raise UnreadableMetadata(where, "it decrypts to text that is not JSON (ToolJet reads it as {})") from None
+    if not isinstance(value, dict):
+        raise UnreadableMetadata(where, f"it decrypts to {_json_kind(value)}, not a JSON object of strings")
+    if not all(isinstance(v, str) for v in value.values()):
+        raise UnreadableMetadata(where, "it decrypts to a JSON object whose values are not all strings")
     return value
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, bool) or value is None:
+        return "a JSON boolean or null"
+    if isinstance(value, (int, float)):
+        return "a JSON number"
+    if isinstance(value, str):
+        return "a JSON string"
+    return "a JSON array"
 
 
 # --- ToolJet's scheme (Lockbox-compatible) -------------------------------------------------------------------

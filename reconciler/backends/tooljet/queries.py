@@ -52,9 +52,9 @@ def workspace_queries(variant: Variant) -> dict[str, str]:
         ),
         "app_children": _app_children(variant),
         "app_targets": (
-            "SELECT ga.apps_group_permissions_id::text, ap.slug FROM group_apps ga "
+            "SELECT ga.apps_group_permissions_id::text, ap.slug, ap.id::text, ap.name FROM group_apps ga "
             "JOIN apps ap ON ap.id = ga.app_id JOIN apps_group_permissions a ON a.id = ga.apps_group_permissions_id "
-            f"{_GRANULAR_JOIN.format(child='a')} WHERE g.organization_id {IN_ORGS} AND ap.slug IS NOT NULL"
+            f"{_GRANULAR_JOIN.format(child='a')} WHERE g.organization_id {IN_ORGS}"
         ),
         "data_source_children": (
             "SELECT d.id::text, d.granular_permission_id::text, coalesce(d.can_configure, false), "
@@ -90,11 +90,12 @@ def workspace_queries(variant: Variant) -> dict[str, str]:
 
 
 def _apps(variant: Variant) -> str:
-    """Front-end apps only: workflows and modules are apps too, but granular app grants never name them."""
+    """Front-end apps only: workflows and modules are apps too, but granular app grants never name them. Apps
+    without a slug (or name) are read too: ToolJet's v2 external API creates them, and grants them (issue 16)."""
     only_front_end = " AND a.type = 'front-end'" if variant.has("apps", "type") else ""
     return (
-        "SELECT a.organization_id::text, a.id::text, a.slug, coalesce(a.name, '') FROM apps a "
-        f"WHERE a.organization_id {IN_ORGS} AND a.slug IS NOT NULL{only_front_end}"
+        "SELECT a.organization_id::text, a.id::text, a.slug, a.name FROM apps a "
+        f"WHERE a.organization_id {IN_ORGS}{only_front_end}"
     )
 
 

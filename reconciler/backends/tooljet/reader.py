@@ -7,12 +7,18 @@ so that an update can change them in place instead of deleting and recreating th
 
 How ToolJet's rows become the snapshot's words (docs/tooljet.md has the full table):
 
-- role = the one default group (``admin``/``builder``/``end-user``) the user is in within the organization;
-  none or several is a :class:`StateError` (ToolJet requires exactly one);
+- role = the default group (``admin``/``builder``/``end-user``) the user is in within the organization. Several
+  are read as ToolJet reads them (``server/src/modules/roles/repository.ts`` ``getUserRole``: the first by
+  ``USER_ROLE_PRECEDENCE``, admin before builder before end-user), none as end-user (no default group grants
+  nothing); either is recorded in ``Workspace.default_groups_found`` and the plan repairs it (issue 16, M4);
 - an app grant = a ``granular_permissions`` row of type ``app`` with its ``apps_group_permissions`` row
-  (``can_edit`` -> edit, else view) and, unless ``is_all``, its ``group_apps`` rows;
-- a data source grant = a row of type ``data_source``; ``can_configure`` -> configure, ``can_use`` -> use, and
-  no child row at all (what ToolJet CE writes for its default groups) -> configure, as ToolJet's defaults say;
+  (``can_edit`` -> edit, ``can_view`` -> view, neither -> no access: no grant) and, unless ``is_all``, its
+  ``group_apps`` rows; apps without a slug are named ``app <id>`` in ``AppGrant.unnamed`` (M2);
+- a data source grant = a row of type ``data_source``; ``can_configure`` -> configure, ``can_use`` -> use,
+  neither -> no access (no grant), and no child row at all (what ToolJet CE writes for its default groups) ->
+  configure, as ToolJet's defaults say (L1);
+- metadata that the key cannot open, or that is not a flat map of strings, is ``Metadata.UNREAD`` with the
+  reason in ``Workspace.metadata_problems`` (M3); a key that opens none of the values read is an error;
 - grants keep the order they were created in (``created_at``, then the name), which is the configuration order
   for rows this tool wrote;
 - a member who joined by single sign-on (``users.source`` google/git/openid/ldap/saml, or an SSO profile in
@@ -30,14 +36,14 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from ... import state
-from ...errors import StateError
+from ...errors import CryptoError, StateError, UnreadableMetadata
 from ..common import fingerprint
 from .flags import flags_from_columns, mapped_columns
 from .queries import users_query, workspace_queries, workspaces_query
 from .variant import Variant
 
 DEFAULT_GROUPS = ("admin", "builder", "end-user")  # ToolJet's USER_ROLE precedence, highest first
-# (workspace slug, email, ciphertext) -> metadata
+# (workspace slug, email, ciphertext) -> metadata; raises CryptoError (key) or UnreadableMetadata (shape)
 DecryptMetadata = Callable[[str, str, str], dict[str, str]]
 Row = tuple[Any, ...]
 
@@ -66,6 +72,7 @@ class ToolJetIds:
     memberships: dict[tuple[str, str], str] = field(default_factory=dict)  # (slug, email) -> organization_users id
     users: dict[str, str] = field(default_factory=dict)  # email -> users.id
     archived_users: set[str] = field(default_factory=set)  # emails archived in the whole instance
+    unnamed_apps: dict[str, str] = field(default_factory=dict)  # app id -> label, apps without a slug
 
 
 @dataclass
@@ -126,6 +133,8 @@ class _Assembly:
         self.slug_of = {org_id: slug for org_id, slug, *_rest in rows.workspaces}
         self.email_of: dict[str, str] = {}
         self.group_of: dict[str, tuple[str, str, str]] = {}  # group id -> (org id, name, type)
+        self.metadata_problems: defaultdict[str, dict[str, str]] = defaultdict(dict)  # org id -> email -> why
+        self.default_groups_found: defaultdict[str, dict[str, tuple[str, ...]]] = defaultdict(dict)
 
     def build(self) -> tuple[state.Snapshot, ToolJetIds]:
         users = self._users()
@@ -152,6 +161,8 @@ class _Assembly:
                 sso_sources=self._sso_sources(org_id),
                 is_default=is_default,
                 app_owners=self._app_owners(org_id),
+                metadata_problems=dict(sorted(self.metadata_problems[org_id].items())),
+                default_groups_found=dict(sorted(self.default_groups_found[org_id].items())),
             )
         snapshot = state.Snapshot(workspaces=workspaces, users=users, fingerprint=fingerprint(self.rows))
         return snapshot, self.ids
@@ -178,7 +189,10 @@ class _Assembly:
     def _registry(self) -> defaultdict[str, tuple[dict[str, str], set[str]]]:
         registry: defaultdict[str, tuple[dict[str, str], set[str]]] = defaultdict(lambda: ({}, set()))
         for org_id, app_id, slug, name in self.rows.apps:
-            registry[org_id][0][slug] = name
+            if slug is None:  # created by ToolJet's v2 external API: grantable, but no configuration can name it
+                self.ids.unnamed_apps[app_id] = unnamed_app_label(app_id, name)
+                continue
+            registry[org_id][0][slug] = name or ""
             self.ids.apps[self.slug_of[org_id], slug] = app_id
         for org_id, source_id, name in self.rows.data_sources:  # oldest first: it wins a duplicated name
             registry[org_id][1].add(name)
@@ -205,18 +219,30 @@ class _Assembly:
             "app": {row[1]: row for row in sorted(self.rows.app_children, reverse=True)},
             "data_source": {row[1]: row for row in sorted(self.rows.data_source_children, reverse=True)},
         }
-        targets = {"app": _targets(self.rows.app_targets), "data_source": _targets(self.rows.data_source_targets)}
+        targets = {
+            "app": _app_targets(self.rows.app_targets),
+            "data_source": (_targets(self.rows.data_source_targets), defaultdict(list)),
+        }
         built: dict[str, defaultdict[str, list]] = {"app": defaultdict(list), "data_source": defaultdict(list)}
         ordered = sorted(self.rows.granular, key=lambda row: (row[5], _natural(row[2]), row[0]))
+        empty: list[tuple[tuple[str, str], ExistingGrant]] = []
         for granular_id, group_id, name, kind, is_all, _created in ordered:
             self.ids.granular_names[group_id].add(name)
             if kind not in built:
                 continue  # workflow, folder, module ...: not part of the configuration, never touched
             child = children[kind].get(granular_id)
             grant, access = _grant(kind, is_all, child, targets[kind])
-            built[kind][group_id].append(grant)
+            if grant is not None:  # a child row with every action false grants nothing (L1)
+                built[kind][group_id].append(grant)
             existing = ExistingGrant(granular_id, name, child[0] if child else None, access)
-            self.ids.grants.setdefault((group_id, kind), []).append(existing)
+            if grant is None:
+                empty.append(((group_id, kind), existing))
+            else:
+                self.ids.grants.setdefault((group_id, kind), []).append(existing)
+        # Rows that grant nothing come last, so that the rows the executor changes in place line up with the
+        # snapshot's grants (position i is grant i); an update reuses them for added grants, or deletes them.
+        for key, existing in empty:
+            self.ids.grants.setdefault(key, []).append(existing)
         return built["app"], built["data_source"]
 
     def _groups(
@@ -252,33 +278,67 @@ class _Assembly:
                 defaults[org_id, user_id].append(name)
             else:
                 customs[org_id, user_id].add(name)
-        blobs = {(org, user): blob for org, user, blob in self.rows.metadata}
+        metadata = self._metadata()
         result: defaultdict[str, dict[str, state.Membership]] = defaultdict(dict)
         broken = []
         for org_id, membership_id, user_id, status in sorted(self.rows.memberships, key=lambda row: row[1]):
             email, slug = self.email_of.get(user_id), self.slug_of[org_id]
             if email is None:
                 continue  # a user without an email cannot be named in a configuration
-            roles = [r for r in DEFAULT_GROUPS if r in defaults[org_id, user_id]]
-            if len(roles) != 1 or status not in ("invited", "active", "archived"):
-                broken.append(f"{email} in {slug!r} (default groups: {', '.join(roles) or 'none'}, status {status})")
+            if status not in ("invited", "active", "archived"):
+                broken.append(f"{email} in {slug!r} (status {status})")
                 continue
+            roles = [r for r in DEFAULT_GROUPS if r in defaults[org_id, user_id]]
+            if len(roles) != 1 or len(defaults[org_id, user_id]) != 1:
+                self.default_groups_found[org_id][email] = tuple(roles)
             self.ids.memberships[slug, email] = membership_id
-            blob = blobs.get((org_id, user_id))
             result[org_id][email] = state.Membership(
                 email=email,
-                role=roles[0],  # type: ignore[arg-type]
+                role=roles[0] if roles else "end-user",  # type: ignore[arg-type]
                 status=status,
                 groups=frozenset(customs[org_id, user_id]),
-                metadata=state.Metadata.EMPTY if blob is None else state.Metadata.of(self.decrypt(slug, email, blob)),
+                metadata=metadata.get((org_id, user_id), state.Metadata.EMPTY),
             )
         if broken:
             raise StateError(
-                "ToolJet requires every member to be in exactly one default group (admin, builder, end-user) "
-                "with status invited, active or archived; these are not: " + "; ".join(broken[:10]),
-                hint="fix the role in ToolJet (Workspace settings > Users > Edit role) and plan again",
+                "ToolJet's memberships have the status invited, active or archived; these do not: "
+                + "; ".join(broken[:10]),
             )
         return {org_id: dict(sorted(members.items())) for org_id, members in result.items()}
+
+    def _metadata(self) -> dict[tuple[str, str], state.Metadata]:
+        """Each stored blob as its values, or UNREAD with the reason recorded (ToolJet's reader returns ``{}``
+        for what it cannot open or parse: ``server/src/modules/session/util.service.ts`` decryptUserMetadata).
+        A blob the key cannot open is tolerated only when another blob of this read opens with it, which shows
+        that the key is ToolJet's: with a wrong key every blob fails, and that stays an error."""
+        found: dict[tuple[str, str], state.Metadata] = {}
+        locked: list[CryptoError] = []
+        opened = False
+        for org_id, user_id, blob in self.rows.metadata:
+            email = self.email_of.get(user_id)
+            if email is None:
+                continue
+            slug = self.slug_of[org_id]
+            try:
+                found[org_id, user_id] = state.Metadata.of(self.decrypt(slug, email, blob))
+                opened = True
+                continue
+            except CryptoError as exc:
+                locked.append(exc)
+                reason = "ToolJet's key (LOCKBOX_MASTER_KEY) cannot open it; ToolJet reads it as {}"
+            except UnreadableMetadata as exc:
+                opened = True  # it decrypted: the key is right
+                reason = exc.reason
+            found[org_id, user_id] = state.Metadata.UNREAD
+            self.metadata_problems[org_id][email] = reason
+        if locked and not opened:
+            raise locked[0]
+        return found
+
+
+def unnamed_app_label(app_id: str, name: str | None) -> str:
+    """How an app without a slug is shown: ``app <id>``, with its name when it has one."""
+    return f"app {app_id}" + (f' "{name}"' if name else "") + " (no slug)"
 
 
 def _targets(rows: list[Row]) -> defaultdict[str, list[str]]:
@@ -288,12 +348,27 @@ def _targets(rows: list[Row]) -> defaultdict[str, list[str]]:
     return defaultdict(list, {child_id: sorted(names) for child_id, names in found.items()})
 
 
-def _grant(kind: str, is_all: bool, child: Row | None, targets: dict[str, list[str]]) -> tuple[Any, str | None]:
-    """The grant a granular row means, and the access its child row holds (None without a child)."""
-    named = None if is_all else tuple(targets[child[0]]) if child else ()
+def _app_targets(rows: list[Row]) -> tuple[defaultdict[str, list[str]], defaultdict[str, list[str]]]:
+    """Child id -> the slugs it names, and child id -> the labels of the apps without a slug it names."""
+    named = _targets([(child_id, slug) for child_id, slug, _id, _name in rows if slug is not None])
+    unnamed = _targets([(c, unnamed_app_label(i, n)) for c, slug, i, n in rows if slug is None])
+    return named, unnamed
+
+
+def _grant(
+    kind: str, is_all: bool, child: Row | None, targets: tuple[dict[str, list[str]], dict[str, list[str]]]
+) -> tuple[Any, str | None]:
+    """The grant a granular row means (None: a child row with every action false grants nothing), and the
+    access its child row holds (None without a child, ``none`` for an empty one)."""
+    named = None if is_all else tuple(targets[0][child[0]]) if child else ()
     if kind == "app":
+        if child is not None and not child[2] and not child[3]:
+            return None, "none"
         access = None if child is None else ("edit" if child[2] else "view")
         hidden = bool(child and access == "view" and child[4])
-        return state.AppGrant(access or "view", named, hidden), access
-    access = None if child is None else ("configure" if child[2] or not child[3] else "use")
+        unnamed = tuple(targets[1][child[0]]) if child and not is_all else ()
+        return state.AppGrant(access or "view", named, hidden, unnamed=unnamed), access
+    if child is not None and not child[2] and not child[3]:
+        return None, "none"
+    access = None if child is None else ("configure" if child[2] else "use")
     return state.DataSourceGrant(access or "configure", named), access
