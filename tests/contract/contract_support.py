@@ -119,6 +119,12 @@ class Scenario:
             self.under_test.adopt_workspaces({slug: ws.workspace.name for slug, ws in desired.workspaces.items()})
         return make_plan(self.backend, desired, self.keyring, now=self.now)
 
+    def adopt(self, document: dict[str, Any]) -> None:
+        """Create the declared workspaces the backend lacks as ``plan`` would first (for a "nothing changed" check
+        that reads the state before the first plan)."""
+        desired = load_desired(self.write(document), now=self.now)
+        self.under_test.adopt_workspaces({slug: ws.workspace.name for slug, ws in desired.workspaces.items()})
+
     def apply(self, document: dict[str, Any] | Path, **options: Any) -> tuple[Plan, ApplyResult]:
         """Plan, apply, and assert that a fresh plan of the same configuration is empty."""
         planned = self.plan(document)
