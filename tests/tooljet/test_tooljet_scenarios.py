@@ -91,7 +91,7 @@ def test_group_gaining_edit_promotes_its_end_users_and_losing_it_demotes_them(to
     assert tooljet.role_of("alice@acme.example") == ["admin"]
     row = _finance_app_row(tooljet)
     assert row[:4] == (finance_child, True, False, False)  # changed in place; edit => can_view false
-    if tooljet.variant == "v3_recent":
+    if tooljet.variant != "v3_early":
         assert row[4:] == (True, True, True, True)  # re-levelled: an edit grant reaches every environment
     tooljet.assert_no_changes(config)
 
@@ -104,7 +104,7 @@ def test_group_gaining_edit_promotes_its_end_users_and_losing_it_demotes_them(to
     assert tooljet.role_of("carol@acme.example") == ["end-user"]
     row = _finance_app_row(tooljet)
     assert row[:4] == (finance_child, False, True, False)
-    if tooljet.variant == "v3_recent":
+    if tooljet.variant != "v3_early":
         assert row[4:] == (False, False, False, True)  # view: released only, or ToolJet would call it builder-level
     tooljet.assert_no_changes(config)
 
@@ -112,7 +112,7 @@ def test_group_gaining_edit_promotes_its_end_users_and_losing_it_demotes_them(to
 def _finance_app_row(db: ToolJetDb) -> tuple:
     env = ", a.can_access_development, a.can_access_staging, a.can_access_production, a.can_access_released"
     return db.one(
-        f"SELECT a.id::text, a.can_edit, a.can_view, a.hide_from_dashboard{env if db.variant == 'v3_recent' else ''} "
+        f"SELECT a.id::text, a.can_edit, a.can_view, a.hide_from_dashboard{env if db.variant != 'v3_early' else ''} "
         "FROM apps_group_permissions a JOIN granular_permissions gp ON gp.id = a.granular_permission_id "
         "WHERE gp.group_id = '0c000000-0000-4000-8000-0000000000a4'"
     )
@@ -212,7 +212,7 @@ def test_new_group_is_written_as_tooljet_writes_one_and_destroying_it_removes_ev
         g=group_id,
     )
     assert sources == [("Data sources", False, True, False, "postgres-prod")]
-    if tooljet.variant == "v3_recent":
+    if tooljet.variant != "v3_early":
         assert tooljet.query(
             "SELECT DISTINCT a.app_type::text, a.can_access_development, a.can_access_staging, "
             "a.can_access_production, a.can_access_released FROM apps_group_permissions a "
@@ -259,7 +259,7 @@ def test_group_flags_the_configuration_lacks_are_left_alone(tooljet: ToolJetDb) 
     )
     assert builder_apps[0] == ("0d000000-0000-4000-8000-0000000000a4", "Apps")  # kept in place
     assert builder_apps[1][1] == "Apps 2"
-    if tooljet.variant == "v3_recent":
+    if tooljet.variant != "v3_early":
         assert tooljet.one(
             "SELECT workflow_create, app_promote, app_release FROM permission_groups "
             "WHERE id = '0c000000-0000-4000-8000-0000000000a5'"
@@ -438,7 +438,7 @@ def test_a_new_workspace_is_created_the_tooljet_way(tooljet: ToolJetDb) -> None:
         ("builder", "Data sources", "data_source", True, None, None, False),
         ("end-user", "Apps", "app", True, False, True, False),
     ]
-    if tooljet.variant == "v3_recent":
+    if tooljet.variant != "v3_early":
         assert tooljet.query(
             "SELECT g.name, g.workflow_create, g.app_promote, g.folder_create, g.folder_data_source_create, "
             "a.can_access_development, a.can_access_staging, a.can_access_production, a.can_access_released "
@@ -500,7 +500,7 @@ def test_a_new_workspace_with_a_customised_builder_role(tooljet: ToolJetDb) -> N
         "JOIN data_sources_group_permissions d ON d.granular_permission_id = gp.id WHERE gp.group_id = :g",
         g=builder[0],
     ) == [("Data sources", True, False, True)]
-    if tooljet.variant == "v3_recent":  # flags the configuration lacks keep ToolJet's defaults for a builder
+    if tooljet.variant != "v3_early":  # flags the configuration lacks keep ToolJet's defaults for a builder
         assert tooljet.one(
             "SELECT workflow_create, app_promote FROM permission_groups WHERE id = :g", g=builder[0]
         ) == (

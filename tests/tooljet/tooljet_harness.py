@@ -62,7 +62,7 @@ def load_sql(url: str, *files: str) -> None:
             conn.execute((SQL_DIR / name).read_text(encoding="utf-8"))
 
 
-VARIANTS = ("v3_early", "v3_recent")
+VARIANTS = ("v3_early", "v3_recent", "v3_newest")
 ACME_ID = "0a000000-0000-4000-8000-000000000001"
 OTHER_ID = "0a000000-0000-4000-8000-000000000002"
 ALL_FLAGS = {

@@ -7,7 +7,7 @@ booleans (uuids cast to text, enums to text, NULL flags as false) so the rows ca
 
 from __future__ import annotations
 
-from .flags import mapped_columns
+from .flags import mapped_columns, unmapped_flag_columns
 from .variant import Variant
 
 IN_ORGS = "= ANY(CAST(:ids AS uuid[]))"
@@ -98,7 +98,9 @@ def _data_sources(variant: Variant) -> str:
 
 
 def _groups(variant: Variant) -> str:
-    flags = ", ".join(f"coalesce(g.{column}, false)" for column in mapped_columns(variant))
+    """Every boolean column: the mapped ones first, then the others (builder-level when true)."""
+    columns = (*mapped_columns(variant), *unmapped_flag_columns(variant))
+    flags = ", ".join(f"coalesce(g.{column}, false)" for column in columns)
     return (
         f"SELECT g.organization_id::text, g.id::text, g.name, g.type::text, {flags} FROM permission_groups g "
         f"WHERE g.organization_id {IN_ORGS}"

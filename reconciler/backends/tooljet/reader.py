@@ -32,7 +32,7 @@ from sqlalchemy import Connection, text
 from ... import state
 from ...errors import StateError
 from ..common import fingerprint
-from .flags import flags_from_columns, mapped_columns
+from .flags import flags_from_columns, mapped_columns, unmapped_flag_columns
 from .queries import WORKSPACES, users_query, workspace_queries
 from .variant import Variant
 
@@ -177,16 +177,20 @@ class _Assembly:
 
     def _permissions(self) -> dict[str, state.GroupPermissions]:
         """Group id -> flags and grants, for every group of the declared workspaces."""
-        columns = mapped_columns(self.variant)
+        columns = (*mapped_columns(self.variant), *unmapped_flag_columns(self.variant))
+        unmapped = unmapped_flag_columns(self.variant)
         app_grants, source_grants = self._grants()
         result = {}
         for org_id, group_id, name, kind, *values in self.rows.groups:
             self.group_of[group_id] = (org_id, name, kind)
             self.ids.groups[self.slug_of[org_id], name] = group_id
+            stored = dict(zip(columns, values, strict=True))
             result[group_id] = state.GroupPermissions(
-                flags=flags_from_columns(self.variant, dict(zip(columns, values, strict=True))),
+                flags=flags_from_columns(self.variant, stored),
                 app_grants=tuple(app_grants[group_id]),
                 data_source_grants=tuple(source_grants[group_id]),
+                # ToolJet's isEditableGroup counts every true boolean column (issue 16, M5)
+                builder_level_extras=tuple(f"ToolJet flag {c}" for c in unmapped if stored[c]),
             )
         return result
 
