@@ -8,7 +8,7 @@ booleans (uuids cast to text, enums to text, NULL flags as false) so the rows ca
 from __future__ import annotations
 
 from .flags import mapped_columns, unmapped_flag_columns
-from .variant import Variant
+from .variant import ENV_ACCESS_COLUMNS, Variant
 
 IN_ORGS = "= ANY(CAST(:ids AS uuid[]))"
 _GRANULAR_JOIN = (
@@ -109,9 +109,11 @@ def _groups(variant: Variant) -> str:
 
 def _app_children(variant: Variant) -> str:
     front_end = " AND a.app_type::text = 'front-end'" if variant.has("apps_group_permissions", "app_type") else ""
+    # then the environments other than released (development, staging, production), where the schema has them
+    envs = "".join(f", coalesce(a.{c}, false)" for c in ENV_ACCESS_COLUMNS[:3]) if variant.env_access else ""
     return (
         "SELECT a.id::text, a.granular_permission_id::text, coalesce(a.can_edit, false), "
-        "coalesce(a.can_view, false), coalesce(a.hide_from_dashboard, false) FROM apps_group_permissions a "
+        f"coalesce(a.can_view, false), coalesce(a.hide_from_dashboard, false){envs} FROM apps_group_permissions a "
         f"{_GRANULAR_JOIN.format(child='a')} WHERE g.organization_id {IN_ORGS} AND gp.type::text = 'app'{front_end}"
     )
 

@@ -125,6 +125,7 @@ class _Assembly:
         self.slug_of = {org_id: slug for org_id, slug, _name, _status in rows.workspaces}
         self.email_of: dict[str, str] = {}
         self.group_of: dict[str, tuple[str, str, str]] = {}  # group id -> (org id, name, type)
+        self.app_children_of: defaultdict[str, list[Row]] = defaultdict(list)  # group id -> apps_group_permissions
 
     def build(self) -> tuple[state.Snapshot, ToolJetIds]:
         users = self._users()
@@ -190,9 +191,30 @@ class _Assembly:
                 app_grants=tuple(app_grants[group_id]),
                 data_source_grants=tuple(source_grants[group_id]),
                 # ToolJet's isEditableGroup counts every true boolean column (issue 16, M5)
-                builder_level_extras=tuple(f"ToolJet flag {c}" for c in unmapped if stored[c]),
+                builder_level_extras=(
+                    *(f"ToolJet flag {c}" for c in unmapped if stored[c]),
+                    *self._environment_extras(group_id),
+                ),
             )
         return result
+
+    def _environment_extras(self, group_id: str) -> tuple[str, ...]:
+        """A view grant that reaches development, staging or production: builder-level in ToolJet without the
+        release licence (roles/util.service.ts, checkIfBuilderLevelEnvironmentPermissions). The licence is not in
+        the tables this backend reads, so it is counted as ToolJet counts it without one."""
+        if not self.variant.env_access:
+            return ()
+        names = ("development", "staging", "production")
+        reached = {
+            name
+            for child in self.app_children_of[group_id]
+            if not child[2]
+            for name, on in zip(names, child[5:8], strict=True)
+            if on
+        }
+        if not reached:
+            return ()
+        return ("view grant with access to " + ", ".join(n for n in names if n in reached),)
 
     def _grants(self) -> tuple[defaultdict[str, list], defaultdict[str, list]]:
         children = {
@@ -207,6 +229,8 @@ class _Assembly:
             if kind not in built:
                 continue  # workflow, folder, module ...: not part of the configuration, never touched
             child = children[kind].get(granular_id)
+            if kind == "app" and child is not None:
+                self.app_children_of[group_id].append(child)
             grant, access = _grant(kind, is_all, child, targets[kind])
             built[kind][group_id].append(grant)
             existing = ExistingGrant(granular_id, name, child[0] if child else None, access)
