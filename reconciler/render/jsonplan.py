@@ -239,6 +239,8 @@ _ADDED_LATER = frozenset(
         "policy_digest",
         "policy_results",
         "hygiene",
+        "unmanaged_flags",  # GroupPermissions (issue 16)
+        "builder_level_extras",
     }
 )
 
