@@ -339,8 +339,8 @@ def test_upgrading_to_0004_gives_the_role_groups_the_optional_flags(database_url
                 "VALUES ('w1', 'acme', 'Acme', 'active', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
             )
             conn.exec_driver_sql(
-                "INSERT INTO groups (workspace_id, name, kind) VALUES ('w1', 'admin', 'role'), ('w1', 'builder', 'role'), "
-                "('w1', 'end-user', 'role'), ('w1', 'ops', 'custom')"
+                "INSERT INTO groups (workspace_id, name, kind) VALUES ('w1', 'admin', 'role'), "
+                "('w1', 'builder', 'role'), ('w1', 'end-user', 'role'), ('w1', 'ops', 'custom')"
             )
     finally:
         engine.dispose()
