@@ -93,14 +93,15 @@ def test_a_group_the_tool_creates_holds_toolJets_value_in_every_flag_column(tool
 def test_the_seeded_default_groups_hold_toolJets_backfills(tooljet: ToolJetDb) -> None:
     if tooljet.variant != "v3_newest":
         pytest.skip("the 2026 columns exist on v3_newest only")
-    # server/migrations/1782112568534-BackfillTjdbPermission, 1782197622558-BackfillModuleCreateDeleteForDefaultGroups
+    # server/migrations/1782112568534-BackfillTjdbPermission, 1782197622558-BackfillModuleCreateDeleteForDefaultGroups,
+    # 1784112436513 (workflow folders: admin), 1784551394230 (module folders: admin and, on CE, builder)
     assert tooljet.query(
         "SELECT name, tjdb_crud, module_create, module_delete, workflow_folder_create, module_folder_create "
         "FROM permission_groups WHERE organization_id = '0a000000-0000-4000-8000-000000000001' "
         "AND type = 'default' ORDER BY name"
     ) == [
         ("admin", True, True, True, True, True),
-        ("builder", True, True, True, False, False),
+        ("builder", True, True, True, False, True),
         ("end-user", False, False, False, False, False),
     ]
 

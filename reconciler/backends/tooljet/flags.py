@@ -78,7 +78,7 @@ _ADMIN_ONLY_TRUE = (
     "folder_data_source_delete",
     "workflow_folder_create",  # 1784112371030 and its data migration: admin only
     "workflow_folder_delete",
-    "module_folder_create",  # 1784551352800 and its data migration: admin only
+    "module_folder_create",  # 1784551352800 and 1784551394230: admin (and builder on an unlicensed instance)
     "module_folder_delete",
 )
 
