@@ -232,7 +232,7 @@ def test_flags_and_environment_access_without_a_configuration_key_make_a_group_b
             "UPDATE apps_group_permissions SET can_access_development = true WHERE granular_permission_id = :g",
             g=FINANCE_APPS,
         )
-        reason = "view grant with access to development"
+        reason = "app access to the development environment"
     config = base_config(tooljet.variant)
     planned = tooljet.plan(config)
     assert role_changes(planned) == [

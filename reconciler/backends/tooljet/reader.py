@@ -199,9 +199,10 @@ class _Assembly:
         return result
 
     def _environment_extras(self, group_id: str) -> tuple[str, ...]:
-        """A view grant that reaches development, staging or production: builder-level in ToolJet without the
-        release licence (roles/util.service.ts, checkIfBuilderLevelEnvironmentPermissions). The licence is not in
-        the tables this backend reads, so it is counted as ToolJet counts it without one."""
+        """An app row without edit (a view grant, or a row that grants nothing) whose can_access_* reaches
+        development, staging or production: builder-level in ToolJet without the release licence
+        (roles/util.service.ts, checkIfBuilderLevelEnvironmentPermissions, which looks at the environments only).
+        The licence is not in the tables this backend reads, so it is counted as ToolJet counts it without one."""
         if not self.variant.env_access:
             return ()
         names = ("development", "staging", "production")
@@ -214,7 +215,7 @@ class _Assembly:
         }
         if not reached:
             return ()
-        return ("view grant with access to " + ", ".join(n for n in names if n in reached),)
+        return ("app access to the " + ", ".join(n for n in names if n in reached) + " environment",)
 
     def _grants(self) -> tuple[defaultdict[str, list], defaultdict[str, list]]:
         children = {

@@ -1,3 +1,4 @@
+-- Ids 0d...06xx and 1c...06xx are this file's own (seed_edge.sql uses 0d...e1/e2).
 -- Groups of the newest variant: first those of the recent variant (seed_groups_v3_recent.sql), as current
 -- createDefaultGroups and the later data migrations left them:
 --   * flags from current DEFAULT_GROUP_PERMISSIONS (admin and builder everything, end-user nothing; the folder
@@ -104,17 +105,17 @@ UPDATE permission_groups SET module_folder_create = true, module_folder_delete =
     WHERE type = 'default' AND name IN ('admin', 'builder');
 
 INSERT INTO granular_permissions (id, group_id, name, type, is_all, created_at) VALUES
-    ('0d000000-0000-4000-8000-0000000000e2', '0c000000-0000-4000-8000-0000000000a2', 'Workflow folders', 'workflow_folder', true, '2026-07-01 00:00:00'),
-    ('0d000000-0000-4000-8000-0000000000f2', '0c000000-0000-4000-8000-0000000000b2', 'Workflow folders', 'workflow_folder', true, '2026-07-01 00:00:00'),
-    ('0d000000-0000-4000-8000-0000000000e3', '0c000000-0000-4000-8000-0000000000a2', 'Module folders', 'module_folder', true, '2026-07-02 00:00:00'),
-    ('0d000000-0000-4000-8000-0000000000e4', '0c000000-0000-4000-8000-0000000000a3', 'Module folders', 'module_folder', true, '2026-07-02 00:00:00'),
-    ('0d000000-0000-4000-8000-0000000000f3', '0c000000-0000-4000-8000-0000000000b2', 'Module folders', 'module_folder', true, '2026-07-02 00:00:00'),
-    ('0d000000-0000-4000-8000-0000000000f4', '0c000000-0000-4000-8000-0000000000b3', 'Module folders', 'module_folder', true, '2026-07-02 00:00:00');
+    ('0d000000-0000-4000-8000-0000000006e2', '0c000000-0000-4000-8000-0000000000a2', 'Workflow folders', 'workflow_folder', true, '2026-07-01 00:00:00'),
+    ('0d000000-0000-4000-8000-0000000006f2', '0c000000-0000-4000-8000-0000000000b2', 'Workflow folders', 'workflow_folder', true, '2026-07-01 00:00:00'),
+    ('0d000000-0000-4000-8000-0000000006e3', '0c000000-0000-4000-8000-0000000000a2', 'Module folders', 'module_folder', true, '2026-07-02 00:00:00'),
+    ('0d000000-0000-4000-8000-0000000006e4', '0c000000-0000-4000-8000-0000000000a3', 'Module folders', 'module_folder', true, '2026-07-02 00:00:00'),
+    ('0d000000-0000-4000-8000-0000000006f3', '0c000000-0000-4000-8000-0000000000b2', 'Module folders', 'module_folder', true, '2026-07-02 00:00:00'),
+    ('0d000000-0000-4000-8000-0000000006f4', '0c000000-0000-4000-8000-0000000000b3', 'Module folders', 'module_folder', true, '2026-07-02 00:00:00');
 
 INSERT INTO folders_group_permissions (id, granular_permission_id, can_edit_folder, can_edit_apps, can_view_apps) VALUES
-    ('1c000000-0000-4000-8000-0000000000e2', '0d000000-0000-4000-8000-0000000000e2', true, false, false),
-    ('1c000000-0000-4000-8000-0000000000f2', '0d000000-0000-4000-8000-0000000000f2', true, false, false),
-    ('1c000000-0000-4000-8000-0000000000e3', '0d000000-0000-4000-8000-0000000000e3', true, false, false),
-    ('1c000000-0000-4000-8000-0000000000e4', '0d000000-0000-4000-8000-0000000000e4', true, false, false),
-    ('1c000000-0000-4000-8000-0000000000f3', '0d000000-0000-4000-8000-0000000000f3', true, false, false),
-    ('1c000000-0000-4000-8000-0000000000f4', '0d000000-0000-4000-8000-0000000000f4', true, false, false);
+    ('1c000000-0000-4000-8000-0000000006e2', '0d000000-0000-4000-8000-0000000006e2', true, false, false),
+    ('1c000000-0000-4000-8000-0000000006f2', '0d000000-0000-4000-8000-0000000006f2', true, false, false),
+    ('1c000000-0000-4000-8000-0000000006e3', '0d000000-0000-4000-8000-0000000006e3', true, false, false),
+    ('1c000000-0000-4000-8000-0000000006e4', '0d000000-0000-4000-8000-0000000006e4', true, false, false),
+    ('1c000000-0000-4000-8000-0000000006f3', '0d000000-0000-4000-8000-0000000006f3', true, false, false),
+    ('1c000000-0000-4000-8000-0000000006f4', '0d000000-0000-4000-8000-0000000006f4', true, false, false);
