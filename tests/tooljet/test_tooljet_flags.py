@@ -11,12 +11,14 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-from tooljet_harness import ToolJetDb, acme, base_config, group, user
+from tooljet_harness import VARIANTS, ToolJetDb, acme, base_config, group, user
 
 from reconciler.cli import cli
 from reconciler.errors import PlanRefused
 from reconciler.render.text import NO_CHANGES
 
+NEWEST = ["v3_newest"]  # the 2026 columns (tjdb_crud, module_*, workflow_folder_*, module_folder_*)
+WITH_OPTIONAL = [v for v in VARIANTS if v != "v3_early"]  # workflow and promote/release flags, can_access_*
 FINANCE = "0c000000-0000-4000-8000-0000000000a4"  # acme's custom group finance (seed_groups_*.sql)
 FINANCE_APPS = "0d000000-0000-4000-8000-0000000000a6"  # its Apps granular row (view on invoices)
 NEW_KEYS = {
@@ -90,9 +92,8 @@ def test_a_group_the_tool_creates_holds_toolJets_value_in_every_flag_column(tool
     tooljet.assert_no_changes(config)
 
 
+@pytest.mark.parametrize("tooljet", NEWEST, indirect=True)
 def test_the_seeded_default_groups_hold_toolJets_backfills(tooljet: ToolJetDb) -> None:
-    if tooljet.variant != "v3_newest":
-        pytest.skip("the 2026 columns exist on v3_newest only")
     # server/migrations/1782112568534-BackfillTjdbPermission, 1782197622558-BackfillModuleCreateDeleteForDefaultGroups,
     # 1784112436513 (workflow folders: admin), 1784551394230 (module folders: admin and, on CE, builder)
     assert tooljet.query(
@@ -109,11 +110,10 @@ def test_the_seeded_default_groups_hold_toolJets_backfills(tooljet: ToolJetDb) -
 # --- the optional keys --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("tooljet", NEWEST, indirect=True)  # every optional key has its column there
 def test_the_optional_keys_write_their_columns_and_round_trip_through_export(
     tooljet: ToolJetDb, tmp_path: Path
 ) -> None:
-    if tooljet.variant != "v3_newest":
-        pytest.skip("every optional key has its column on v3_newest only")
     config = base_config(tooljet.variant)
     acme(config)["groups"].append({"name": "ops", "permissions": NEW_KEYS})
     plan_text = tooljet.plan_text(config)
@@ -148,9 +148,8 @@ def test_the_optional_keys_write_their_columns_and_round_trip_through_export(
     tooljet.assert_no_changes(config)
 
 
+@pytest.mark.parametrize("tooljet", WITH_OPTIONAL, indirect=True)
 def test_a_configuration_that_does_not_mention_an_optional_key_leaves_its_column_alone(tooljet: ToolJetDb) -> None:
-    if tooljet.variant == "v3_early":
-        pytest.skip("v3_early has no optional flag columns")
     config = base_config(tooljet.variant)
     group(config, "sales-ops")["permissions"] = {"apps": {"create": True, "delete": True}}  # no promote, workflows
     planned, _ = tooljet.apply(config)
@@ -167,14 +166,12 @@ def test_a_configuration_that_does_not_mention_an_optional_key_leaves_its_column
     tooljet.assert_no_changes(config)
 
 
+@pytest.mark.parametrize("tooljet", ["v3_early", "v3_recent"], indirect=True)  # v3_newest has every column
 def test_an_optional_key_whose_column_the_schema_lacks_is_refused(tooljet: ToolJetDb) -> None:
     key, column, migration = {
         "v3_early": ("workflows", "workflow_create", "1746705301652"),
         "v3_recent": ("tooljet_database", "tjdb_crud", "1782112343421"),
-        "v3_newest": (None, None, None),
     }[tooljet.variant]
-    if key is None:
-        pytest.skip("v3_newest has every column")
     before = tooljet.dump()
     config = base_config(tooljet.variant)
     group(config, "finance")["permissions"] = {key: {"create": True}}
@@ -193,9 +190,8 @@ def test_an_optional_key_whose_column_the_schema_lacks_is_refused(tooljet: ToolJ
 # --- M5: what the configuration cannot express still makes a group builder-level ---------------------------------
 
 
+@pytest.mark.parametrize("tooljet", WITH_OPTIONAL, indirect=True)
 def test_an_end_user_put_into_a_group_with_a_stored_workflow_flag_is_shown_promoted(tooljet: ToolJetDb) -> None:
-    if tooljet.variant == "v3_early":
-        pytest.skip("v3_early has no workflow flags")
     # ToolJet's isEditableGroup counts every true boolean of the group (roles/util.service.ts), so an end-user cannot
     # sit in a group with workflow_create; addUsersToGroup promotes them or refuses (group-permissions/util.service.ts)
     execute(tooljet, "UPDATE permission_groups SET workflow_create = true WHERE id = :g", g=FINANCE)
@@ -214,12 +210,11 @@ def test_an_end_user_put_into_a_group_with_a_stored_workflow_flag_is_shown_promo
     tooljet.assert_no_changes(config)
 
 
+@pytest.mark.parametrize("tooljet", WITH_OPTIONAL, indirect=True)  # v3_early: neither unmapped flags nor can_access_*
 @pytest.mark.parametrize("what", ["flag", "environment"])
 def test_flags_and_environment_access_without_a_configuration_key_make_a_group_builder_level(
     tooljet: ToolJetDb, what: str
 ) -> None:
-    if tooljet.variant == "v3_early":
-        pytest.skip("v3_early has neither unmapped flag columns nor can_access_* columns")
     if what == "flag":
         column = "workflow_folder_create" if tooljet.variant == "v3_newest" else "folder_data_source_create"
         execute(tooljet, f"UPDATE permission_groups SET {column} = true WHERE id = :g", g=FINANCE)
