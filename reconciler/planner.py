@@ -31,6 +31,7 @@ from .state import (
     Snapshot,
     User,
     Workspace,
+    settle,
 )
 
 PRUNE_REASON = "not in configuration, prune: {prune}; groups and metadata kept"
@@ -212,6 +213,12 @@ class _WorkspaceDiff:
         self.want, self.have, self.ignored, self.ceded = ceding.want, ceding.have, ceding.ignored, ceding.ceded
         # the database's groups as they will be named after the renames
         self.have_groups = {self.renames.get(n, n): p for n, p in self.have.groups.items()}
+        # what the configuration leaves alone (unmentioned optional flags, builder-level extras) as stored
+        self.want = replace(
+            self.want,
+            builder=settle(self.want.builder, self.have.builder),
+            groups={name: settle(p, self.have_groups.get(name)) for name, p in self.want.groups.items()},
+        )
         self.unmanaged_groups = set() if self.prune else self.have_groups.keys() - self.want.groups.keys()
         self.role_changes: list[RoleChange] = []
         self.grants: list[Grant] = []

@@ -19,7 +19,8 @@ LAST_ADMIN_MESSAGE = "Cannot change role of last present admin, please add anoth
 
 @dataclass(frozen=True)
 class BuilderLevelReason:
-    """Why a group is builder-level: a true flag, an edit grant, or any data-source grant."""
+    """Why a group is builder-level: a true flag, an edit grant, any data-source grant, or something the
+    database holds that the configuration has no word for (``GroupPermissions.builder_level_extras``)."""
 
     group: str
     reasons: tuple[str, ...]
@@ -37,6 +38,9 @@ def builder_level_reasons(permissions: GroupPermissions) -> tuple[str, ...]:
     for ds in permissions.data_source_grants:
         target = "all data sources" if ds.data_sources is None else ", ".join(ds.data_sources)
         reasons.append(f"{ds.access} on {target}")
+    # What the database holds beyond the configuration's words (ToolJet's isEditableGroup counts every true
+    # flag column, and environment access without the licence: issue 16, M5).
+    reasons += permissions.builder_level_extras
     return tuple(reasons)
 
 

@@ -31,7 +31,20 @@ FLAG_NAMES: tuple[str, ...] = (
     "workspace_constants.delete",
     "data_sources.create",
     "data_sources.delete",
+    "apps.promote",
+    "apps.release",
+    "workflows.create",
+    "workflows.delete",
+    "tooljet_database.create",
+    "tooljet_database.update",
+    "tooljet_database.delete",
+    "modules.create",
+    "modules.delete",
 )
+# The flags added after the first ten (issue 16). A configuration that does not mention one leaves it as the
+# database holds it on existing groups (a new group gets false, what ToolJet's createGroup writes), so that
+# configurations written before they existed keep planning what they planned.
+OPTIONAL_FLAG_NAMES: frozenset[str] = frozenset(FLAG_NAMES[10:])
 
 
 @dataclass(frozen=True)
@@ -67,6 +80,23 @@ class GroupPermissions:
     flags: frozenset[str] = frozenset()  # the FLAG_NAMES that are true
     app_grants: tuple[AppGrant, ...] = ()
     data_source_grants: tuple[DataSourceGrant, ...] = ()
+    # Desired side only: the OPTIONAL_FLAG_NAMES the configuration does not mention (kept as stored; see settle).
+    unmanaged_flags: frozenset[str] = frozenset()
+    # Snapshot side only: what else makes the group builder-level in the database, in the backend's words
+    # (a true flag column or an environment access the configuration has no key for). The role rules count
+    # them; the configuration cannot change them, so the planner carries them over (settle).
+    builder_level_extras: tuple[str, ...] = ()
+
+
+def settle(want: GroupPermissions, have: GroupPermissions | None) -> GroupPermissions:
+    """The desired permissions with what the configuration leaves alone taken from the stored ``have``: its
+    unmentioned optional flags and its builder-level extras. Without a stored group, unmentioned flags are
+    false (what a new group gets)."""
+    if have is None:
+        return GroupPermissions(want.flags - want.unmanaged_flags, want.app_grants, want.data_source_grants)
+    kept = have.flags & want.unmanaged_flags
+    flags = (want.flags - want.unmanaged_flags) | kept
+    return GroupPermissions(flags, want.app_grants, want.data_source_grants, frozenset(), have.builder_level_extras)
 
 
 ADMIN_PERMISSIONS = GroupPermissions(
@@ -74,7 +104,7 @@ ADMIN_PERMISSIONS = GroupPermissions(
     app_grants=(AppGrant("edit", None),),
     data_source_grants=(DataSourceGrant("configure", None),),
 )
-DEFAULT_BUILDER_PERMISSIONS = ADMIN_PERMISSIONS
+DEFAULT_BUILDER_PERMISSIONS = ADMIN_PERMISSIONS  # ToolJet's DEFAULT_GROUP_PERMISSIONS: the builder gets every flag
 END_USER_PERMISSIONS = GroupPermissions(app_grants=(AppGrant("view", None),))
 
 

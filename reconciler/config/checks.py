@@ -7,6 +7,7 @@ ConfigError listing every problem found, each located in its YAML or CSV file.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from ..safetext import quoted
 from ..state import (
     DEFAULT_BUILDER_PERMISSIONS,
     FLAG_NAMES,
+    OPTIONAL_FLAG_NAMES,
     AppGrant,
     DataSourceGrant,
     GroupPermissions,
@@ -363,10 +365,12 @@ class _WorkspaceChecker:
     def _builder(self) -> GroupPermissions:
         roles = self.model.roles
         if roles is None or roles.builder is None:
-            return DEFAULT_BUILDER_PERMISSIONS
+            return replace(DEFAULT_BUILDER_PERMISSIONS, unmanaged_flags=OPTIONAL_FLAG_NAMES)
         perms = roles.builder.permissions
         apps, sources = self._grants(roles.builder.granular, ("roles", "builder", "granular"))
-        return GroupPermissions(frozenset(perms.true_flags() if perms else ()), apps, sources)
+        stated = perms.stated_flags() if perms else set()
+        flags = frozenset(perms.true_flags() if perms else ())
+        return GroupPermissions(flags, apps, sources, OPTIONAL_FLAG_NAMES - stated)
 
     # --- groups and duplicate_of ---------------------------------------------------------------
 
@@ -385,11 +389,12 @@ class _WorkspaceChecker:
                 source = resolved[group.duplicate_of.group]
                 parts = set(group.duplicate_of.parts)
                 if "permissions" in parts:
-                    flags = {f: (f in source.flags) for f in FLAG_NAMES} | flags
+                    copied = (f for f in FLAG_NAMES if f not in source.unmanaged_flags)
+                    flags = {f: (f in source.flags) for f in copied} | flags
                 if "granular" in parts:
                     apps, sources = source.app_grants + apps, source.data_source_grants + sources
             true_flags = frozenset(f for f, on in flags.items() if on)
-            resolved[name] = GroupPermissions(true_flags, apps, sources)
+            resolved[name] = GroupPermissions(true_flags, apps, sources, OPTIONAL_FLAG_NAMES - flags.keys())
         return {g.name: resolved[g.name] for g in self.model.groups if g.name in resolved}
 
     def _duplicate_order(self, by_name: dict[str, tuple[int, models.Group]]) -> list[str]:

@@ -208,19 +208,42 @@ class CreateUpdateDelete(Model):
     delete: bool = False
 
 
+class AppFlags(CreateDelete):
+    """Apps: create and delete, and (ToolJet 3.x with multiple environments) promote and release. ``promote`` and
+    ``release`` are optional keys: left out, an existing group keeps what the database holds."""
+
+    promote: bool = Field(default=False, description="promote app versions between environments (optional key)")
+    release: bool = Field(default=False, description="release app versions (optional key)")
+
+
 class Permissions(Model):
-    apps: CreateDelete | None = None
+    apps: AppFlags | None = None
     folders: CreateUpdateDelete | None = None
     workspace_constants: CreateUpdateDelete | None = None
     data_sources: CreateDelete | None = None
+    # Optional sections (issue 16): left out, or a key left out, an existing group keeps what the database holds.
+    workflows: CreateDelete | None = Field(default=None, description="create and delete workflows (optional)")
+    tooljet_database: CreateUpdateDelete | None = Field(
+        default=None, description="create, update and delete ToolJet database tables (optional; one ToolJet column)"
+    )
+    modules: CreateDelete | None = Field(default=None, description="create and delete modules (optional)")
 
     def true_flags(self) -> set[str]:
         flags = set()
-        for section in ("apps", "folders", "workspace_constants", "data_sources"):
+        for section in type(self).model_fields:
             value = getattr(self, section)
             if value is not None:
                 flags |= {f"{section}.{k}" for k, v in value.model_dump().items() if v}
         return flags
+
+    def stated_flags(self) -> set[str]:
+        """The flags the configuration states explicitly (true or false)."""
+        return {
+            f"{section}.{action}"
+            for section in self.model_fields_set
+            if getattr(self, section) is not None
+            for action in getattr(self, section).model_fields_set
+        }
 
 
 def _all_or_list(value: Any, what: str) -> Any:

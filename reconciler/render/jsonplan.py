@@ -249,6 +249,8 @@ _ADDED_LATER = frozenset(
         "hygiene",
         "seat_limits",
         "seat_warnings",
+        "unmanaged_flags",  # GroupPermissions (issue 16)
+        "builder_level_extras",
     }
 )
 

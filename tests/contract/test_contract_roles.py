@@ -87,3 +87,31 @@ def test_demoting_the_last_active_admin_is_refused_and_changes_nothing(scenario:
     assert scenario.snapshot() == before
     assert scenario.backend.history(1)[0].result == "refused"
     scenario.assert_in_sync(start)
+
+
+def test_an_optional_flag_key_promotes_and_leaving_it_out_keeps_what_is_stored(scenario: Scenario) -> None:
+    """Issue 16: ``workflows.create`` (an optional key) makes a group builder-level on every backend whose storage
+    has it; a configuration that leaves the key out leaves the stored value alone; ``false`` demotes again. The
+    ToolJet schema before migration 1746705301652 has no column for it: there the key is refused at plan time."""
+    automating = group("automators", {"permissions": {"workflows": {"create": True}}})
+    silent = group("automators", {})
+    stated_off = group("automators", {"permissions": {"workflows": {"create": False}}})
+    people = [person("alice", "admin"), person("carol", "end-user", "automators")]
+    if getattr(getattr(scenario.under_test, "db", None), "variant", None) == "v3_early":
+        with pytest.raises(PlanRefused, match=r"permissions\.workflows\.create needs the column"):
+            scenario.plan(config(people, [automating]))
+        return
+    scenario.apply(config([person("alice", "admin"), person("carol", "end-user")], [silent]))
+    scenario.activate("alice", "carol")
+
+    plan, _ = scenario.apply(config(people, [automating]))
+    assert role_changes(plan.role_changes) == [(SLUG, email("carol"), "end-user", "builder")]
+    assert plan.role_changes[0].cause == 'implied by group "automators" (workflows.create)'
+
+    plan = scenario.plan(config(people, [silent])).plan
+    assert plan.ops == () and plan.role_changes == ()  # left out: the stored true stays, and so does the role
+    assert scenario.member("carol").role == "builder"
+
+    plan, _ = scenario.apply(config(people, [stated_off]))
+    assert role_changes(plan.role_changes) == [(SLUG, email("carol"), "builder", "end-user")]
+    scenario.assert_in_sync(config(people, [stated_off]))

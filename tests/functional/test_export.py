@@ -89,10 +89,14 @@ def test_the_example_round_trips(database_url: str, example: Path, tmp_path: Pat
     assert "status" not in users["alice@acme.example"]  # invited: omitted (active is the default)
     assert "last_name" not in users["dave@acme.example"]
     assert acme["settings"] == {"prune": "archive"}
+    # the optional keys the example leaves out got ToolJet's default for a new workspace's builder (true)
     assert acme["roles"]["builder"]["permissions"] == {
-        "apps": {"create": True},
+        "apps": {"create": True, "promote": True, "release": True},
         "folders": {"create": True, "update": True},
         "workspace_constants": {"create": True, "update": True},
+        "workflows": {"create": True},
+        "tooljet_database": {"create": True, "update": True, "delete": True},
+        "modules": {"create": True, "delete": True},
     }
     labs = {ws["slug"]: ws for ws in document["workspaces"]}["acme-labs"]
     assert labs["roles"]["builder"]["granular"] == {  # the default builder role, written out

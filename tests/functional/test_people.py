@@ -130,7 +130,13 @@ def test_explain_names_the_granting_group(database_url: str, tmp_path: Path) -> 
     assert data["apps"]["crm"] == {"access": "edit", "granted_by": ['group "editors"']}
     assert data["apps"]["pay"] == {"access": "view", "granted_by": ['role "builder"']}
     assert data["data_sources"]["pg"] == {"access": "use", "granted_by": ['group "readers"']}
-    assert data["permissions"] == {"folders.create": ['group "readers"']}
+    # the builder role states no flags: the ten are false; the optional keys it leaves out keep the new workspace's
+    # default (ToolJet's createDefaultGroups gives a builder every flag)
+    optional = ("apps.promote", "apps.release", "workflows.create", "workflows.delete", "tooljet_database.create")
+    assert data["permissions"] == {"folders.create": ['group "readers"']} | {
+        flag: ['role "builder"'] for flag in data["permissions"] if flag != "folders.create"
+    }
+    assert set(optional) <= data["permissions"].keys() and "apps.create" not in data["permissions"]
     assert data["currentUser"] == {
         "email": "eve@acme.example",
         "firstName": "Eve",

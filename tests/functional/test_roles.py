@@ -498,3 +498,42 @@ def test_rail_warnings_are_in_the_json_and_markdown_plans(harness: Harness) -> N
     result = harness.cli("plan", "-f", str(harness.config_path), "--format", "json")
     assert result.exit_code == 1 and LAST_ADMIN_MESSAGE in result.stderr
     assert [w["rule"] for w in json.loads(result.stdout)["warnings"]] == ["last-admin"]
+
+
+# --- the optional flags of issue 16 ----------------------------------------------------------------------------
+
+AUTOMATORS = """
+- name: automators
+  permissions:
+    apps: {promote: true}
+    workflows: {create: true}
+    tooljet_database: {create: true, update: true, delete: true}
+    modules: {delete: true}
+"""
+
+
+def test_the_optional_flags_are_stored_make_a_group_builder_level_and_round_trip(harness: Harness) -> None:
+    planned = harness.plan(acme(user("dave", groups="[automators]"), AUTOMATORS))
+    assert (
+        'dave@acme.com   (new) -> builder  builder via group "automators" (apps.promote, workflows.create, '
+        "tooljet_database.create, tooljet_database.update, tooljet_database.delete, modules.delete); "
+        "declared end-user"
+    ) in harness.text(planned)
+    harness.apply(acme(user("dave", groups="[automators]"), AUTOMATORS))
+    assert harness.rows(
+        "SELECT workflow_create, workflow_delete, app_promote, app_release, tooljet_database_update, module_delete "
+        "FROM groups WHERE name = 'automators'"
+    ) == [(True, False, True, False, True, True)]
+    assert roles(harness)["dave@acme.com"] == "builder"
+    harness.assert_in_sync()
+
+    exported = harness.directory / "exported.yaml"
+    assert harness.cli("export", "-o", str(exported)).exit_code == 0
+    assert "tooljet_database:" in exported.read_text(encoding="utf-8")
+    again = harness.cli("plan", "-f", str(exported), "--detailed-exitcode")
+    assert again.exit_code == 0 and NO_CHANGES in again.output
+
+    # a configuration that leaves the keys out keeps what is stored: no change, and the group stays builder-level
+    planned = harness.plan(acme(user("dave", groups="[automators]"), "- name: automators\n"))
+    assert planned.plan.ops == ()
+    assert roles(harness)["dave@acme.com"] == "builder"

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from reconciler.backends.builtin import db, models
 from reconciler.errors import DatabaseMissing, StateError
 
-HEAD = "0003"
+HEAD = "0004"
 NEXT = f"{int(HEAD) + 1:04d}"
 SCHEMA_TABLES = set(models.metadata.tables) | {"alembic_version"}
 
@@ -323,3 +323,40 @@ def test_upgrading_a_database_made_with_the_doubled_names_renames_them(postgres_
     assert all("_ck_" in name for name in _check_constraints(postgres_url))
     assert db.upgrade_database(postgres_url) == ("0001", HEAD)
     assert _check_constraints(postgres_url) == CHECK_NAMES
+
+
+def test_upgrading_to_0004_gives_the_role_groups_the_optional_flags(database_url: str) -> None:
+    """Issue 16: the admin and builder roles of existing workspaces get the new flags true (ToolJet's default
+    groups have them, and a configuration that does not mention them keeps what is stored); custom groups false."""
+    from alembic import command
+
+    engine = db.create_engine_for(database_url)
+    try:
+        with engine.begin() as conn:
+            command.upgrade(db.alembic_config(conn), "0003")
+            conn.exec_driver_sql(
+                "INSERT INTO workspaces (id, slug, name, status, created_at, updated_at) "
+                "VALUES ('w1', 'acme', 'Acme', 'active', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+            conn.exec_driver_sql(
+                "INSERT INTO groups (workspace_id, name, kind) VALUES ('w1', 'admin', 'role'), "
+                "('w1', 'builder', 'role'), ('w1', 'end-user', 'role'), ('w1', 'ops', 'custom')"
+            )
+    finally:
+        engine.dispose()
+    assert db.upgrade_database(database_url) == ("0003", HEAD)
+    engine = db.create_engine_for(database_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT name, workflow_create, app_promote, tooljet_database_update, module_delete FROM groups "
+                "ORDER BY name"
+            ).all()
+    finally:
+        engine.dispose()
+    assert [tuple(r) for r in rows] == [
+        ("admin", True, True, True, True),
+        ("builder", True, True, True, True),
+        ("end-user", False, False, False, False),
+        ("ops", False, False, False, False),
+    ]

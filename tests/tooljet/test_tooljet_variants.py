@@ -9,9 +9,15 @@ from reconciler.backends.tooljet import ToolJetBackend
 from reconciler.errors import StateError
 
 EXPECTED = {
-    "v3_early": "folder flags folder_crud; workflow flags no; promote/release flags no; can_access_* columns no; "
-    "organization_users.status varchar",
+    "v3_early": "folder flags folder_crud; workflow flags no; promote/release flags no; ToolJet database flag no; "
+    "module flags no; other flags none; can_access_* columns no; organization_users.status varchar",
     "v3_recent": "folder flags folder_create/folder_delete; workflow flags yes; promote/release flags yes; "
+    "ToolJet database flag no; module flags no; other flags folder_data_source_create, folder_data_source_delete; "
+    "can_access_* columns yes; organization_users.status enum status",
+    # ToolJet's 2026 migrations 1782112343421, 1782196835449, 1784112371030, 1784551352800 (server/migrations)
+    "v3_newest": "folder flags folder_create/folder_delete; workflow flags yes; promote/release flags yes; "
+    "ToolJet database flag yes; module flags yes; other flags folder_data_source_create, folder_data_source_delete, "
+    "module_folder_create, module_folder_delete, workflow_folder_create, workflow_folder_delete; "
     "can_access_* columns yes; organization_users.status enum status",
 }
 

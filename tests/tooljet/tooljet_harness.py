@@ -69,7 +69,7 @@ def load_sql(url: str, *files: str) -> None:
 SCHEMA_EXTRAS = ("audit_logs.sql",)
 
 
-VARIANTS = ("v3_early", "v3_recent")
+VARIANTS = ("v3_early", "v3_recent", "v3_newest")
 ACME_ID = "0a000000-0000-4000-8000-000000000001"
 OTHER_ID = "0a000000-0000-4000-8000-000000000002"
 ALL_FLAGS = {
@@ -83,8 +83,16 @@ ALL_FLAGS = {
 def base_config(variant: str) -> dict[str, Any]:
     """The configuration that describes the seed exactly (plan: ``No changes.``)."""
     builder_flags = copy.deepcopy(ALL_FLAGS)
+    sales_ops_flags: dict[str, Any] = {"apps": {"create": True}}
     if variant == "v3_early":  # early 3.0 constants: the builder could not create or delete data sources
         builder_flags["data_sources"] = {"create": False, "delete": False}
+    else:  # the optional keys (issue 16) where the schema has their columns, as the seed holds them
+        builder_flags["apps"] |= {"promote": True, "release": True}
+        builder_flags["workflows"] = {"create": True, "delete": True}
+        sales_ops_flags = {"apps": {"create": True, "promote": True, "release": True}, "workflows": {"create": True}}
+    if variant == "v3_newest":  # 1782112568534 and 1782197622558 backfilled these for the builder
+        builder_flags["tooljet_database"] = {"create": True, "update": True, "delete": True}
+        builder_flags["modules"] = {"create": True, "delete": True}
     return {
         "version": 1,
         "workspaces": [
@@ -110,7 +118,7 @@ def base_config(variant: str) -> dict[str, Any]:
                     {"name": "finance", "granular": {"apps": [{"access": "view", "apps": ["invoices"]}]}},
                     {
                         "name": "sales-ops",
-                        "permissions": {"apps": {"create": True}},
+                        "permissions": sales_ops_flags,
                         "granular": {
                             "apps": [{"access": "edit", "apps": ["crm"]}],
                             "data_sources": [{"access": "use", "data_sources": ["stripe"]}],

@@ -420,3 +420,20 @@ def test_read_saved_plan_says_why_a_signature_was_not_verified() -> None:
     signed = dump_saved_plan(named, KEYRING)
     assert read_saved_plan(signed, None, allow_unsigned=True)[1] == "no master key is configured to verify it"
     assert read_saved_plan(signed, KEYRING)[1] is None
+
+
+def test_builder_level_extras_survive_a_saved_plan_and_older_plans_without_them_load() -> None:
+    """Issue 16: what makes a stored group builder-level beyond the configuration travels in UpdateGroup.before."""
+    before = GroupPermissions(builder_level_extras=("ToolJet flag workflow_folder_create",))
+    after = GroupPermissions(frozenset({"workflows.create"}), builder_level_extras=before.builder_level_extras)
+    change = FieldChange("permissions.workflows.create", False, True)
+    plan = Plan(ops=(ops.UpdateGroup(workspace="acme", name="ops", before=before, after=after, changes=(change,)),))
+    assert load_saved_plan(dump_saved_plan(plan, KEYRING), KEYRING) == plan
+
+    document = json.loads(dump_saved_plan(plan, KEYRING))
+    for side in ("before", "after"):
+        document["ops"][0][side].pop("builder_level_extras")
+        document["ops"][0][side].pop("unmanaged_flags")
+    loaded = load_saved_plan(_resigned(document, KEYRING), KEYRING)
+    assert loaded.ops[0].after.flags == frozenset({"workflows.create"})
+    assert loaded.ops[0].before.builder_level_extras == ()

@@ -44,6 +44,15 @@ FLAG_COLUMNS: dict[str, str] = {
     "workspace_constants.delete": "constant_delete",
     "data_sources.create": "data_source_create",
     "data_sources.delete": "data_source_delete",
+    "apps.promote": "app_promote",  # migration 0004 (issue 16)
+    "apps.release": "app_release",
+    "workflows.create": "workflow_create",
+    "workflows.delete": "workflow_delete",
+    "tooljet_database.create": "tooljet_database_create",
+    "tooljet_database.update": "tooljet_database_update",
+    "tooljet_database.delete": "tooljet_database_delete",
+    "modules.create": "module_create",
+    "modules.delete": "module_delete",
 }
 assert tuple(FLAG_COLUMNS) == FLAG_NAMES
 
@@ -147,6 +156,15 @@ class Group(Base):
     constant_delete: Mapped[bool] = _flag()
     data_source_create: Mapped[bool] = _flag()
     data_source_delete: Mapped[bool] = _flag()
+    app_promote: Mapped[bool] = _flag()
+    app_release: Mapped[bool] = _flag()
+    workflow_create: Mapped[bool] = _flag()
+    workflow_delete: Mapped[bool] = _flag()
+    tooljet_database_create: Mapped[bool] = _flag()
+    tooljet_database_update: Mapped[bool] = _flag()
+    tooljet_database_delete: Mapped[bool] = _flag()
+    module_create: Mapped[bool] = _flag()
+    module_delete: Mapped[bool] = _flag()
 
     app_grants: Mapped[list[AppGrant]] = relationship(
         order_by="AppGrant.position", cascade="all, delete-orphan", passive_deletes=True

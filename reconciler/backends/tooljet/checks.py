@@ -13,7 +13,7 @@ from collections.abc import Collection
 from ... import ops
 from ...errors import PlanRefused, refused
 from ...state import Snapshot
-from .flags import tie_problems
+from .flags import missing_column_problems, tie_problems
 from .variant import Variant
 
 ARCHIVED_IN_INSTANCE = "User is archived in the instance. Contact super admin to activate them."
@@ -66,12 +66,17 @@ def registry_problems(plan: ops.Plan, snapshot: Snapshot) -> list[str]:
 def flag_problems(plan: ops.Plan, variant: Variant) -> list[str]:
     problems = []
     for op in plan.ops:
+        before: frozenset[str] = frozenset()
         if isinstance(op, ops.CreateGroup):
-            problems += tie_problems(variant, f'workspace "{op.workspace}", group "{op.name}"', op.permissions)
+            owner, permissions = f'workspace "{op.workspace}", group "{op.name}"', op.permissions
         elif isinstance(op, ops.UpdateGroup):
-            problems += tie_problems(variant, f'workspace "{op.workspace}", group "{op.name}"', op.after)
+            owner, permissions, before = f'workspace "{op.workspace}", group "{op.name}"', op.after, op.before.flags
         elif isinstance(op, ops.UpdateBuilderRole):
-            problems += tie_problems(variant, f'workspace "{op.workspace}", role "builder"', op.after)
+            owner, permissions, before = f'workspace "{op.workspace}", role "builder"', op.after, op.before.flags
+        else:
+            continue
+        problems += missing_column_problems(variant, owner, permissions, before)
+        problems += tie_problems(variant, owner, permissions)
     return problems
 
 

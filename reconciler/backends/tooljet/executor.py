@@ -176,16 +176,19 @@ class Executor:
         self._tick(len(items))
 
     def _set_permissions(self, items: list[tuple[str, str, GroupPermissions, GroupPermissions]]) -> None:
-        """Only the mapped flag columns are written: ToolJet's other flags stay as they are."""
-        columns = mapped_columns(self.variant)
-        rows = []
+        """Only flag columns whose value changes are written: ToolJet's other flags, and the optional ones the
+        configuration leaves alone, stay as they are."""
+        by_columns: dict[tuple[str, ...], list[dict]] = {}
         for slug, name, before, after in items:
             group_id = self.ids.groups[slug, name]
-            rows.append({"id": group_id, **column_values(self.variant, after.flags)})
+            old, new = column_values(self.variant, before.flags), column_values(self.variant, after.flags)
+            changed = tuple(c for c in mapped_columns(self.variant) if old[c] != new[c])
+            by_columns.setdefault(changed, []).append({"id": group_id, **{c: new[c] for c in changed}})
             if (before.app_grants, before.data_source_grants) != (after.app_grants, after.data_source_grants):
                 self.grants.sync(slug, group_id, after, default_builder=name == "builder")
-        sets = ", ".join(f"{c} = :{c}" for c in columns)
-        self._many(f"UPDATE permission_groups SET {sets}, updated_at = now() WHERE id = :id", rows)
+        for columns, rows in by_columns.items():
+            sets = "".join(f"{c} = :{c}, " for c in columns)
+            self._many(f"UPDATE permission_groups SET {sets}updated_at = now() WHERE id = :id", rows)
         self.grants.flush()
         self._tick(len(items))
 

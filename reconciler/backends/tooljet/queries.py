@@ -7,8 +7,8 @@ booleans (uuids cast to text, enums to text, NULL flags as false) so the rows ca
 
 from __future__ import annotations
 
-from .flags import mapped_columns
-from .variant import Variant
+from .flags import mapped_columns, unmapped_flag_columns
+from .variant import ENV_ACCESS_COLUMNS, Variant
 
 IN_ORGS = "= ANY(CAST(:ids AS uuid[]))"
 _GRANULAR_JOIN = (
@@ -111,7 +111,9 @@ def _data_sources(variant: Variant) -> str:
 
 
 def _groups(variant: Variant) -> str:
-    flags = ", ".join(f"coalesce(g.{column}, false)" for column in mapped_columns(variant))
+    """Every boolean column: the mapped ones first, then the others (builder-level when true)."""
+    columns = (*mapped_columns(variant), *unmapped_flag_columns(variant))
+    flags = ", ".join(f"coalesce(g.{column}, false)" for column in columns)
     return (
         f"SELECT g.organization_id::text, g.id::text, g.name, g.type::text, {flags} FROM permission_groups g "
         f"WHERE g.organization_id {IN_ORGS}"
@@ -120,9 +122,11 @@ def _groups(variant: Variant) -> str:
 
 def _app_children(variant: Variant) -> str:
     front_end = " AND a.app_type::text = 'front-end'" if variant.has("apps_group_permissions", "app_type") else ""
+    # then the environments other than released (development, staging, production), where the schema has them
+    envs = "".join(f", coalesce(a.{c}, false)" for c in ENV_ACCESS_COLUMNS[:3]) if variant.env_access else ""
     return (
         "SELECT a.id::text, a.granular_permission_id::text, coalesce(a.can_edit, false), "
-        "coalesce(a.can_view, false), coalesce(a.hide_from_dashboard, false) FROM apps_group_permissions a "
+        f"coalesce(a.can_view, false), coalesce(a.hide_from_dashboard, false){envs} FROM apps_group_permissions a "
         f"{_GRANULAR_JOIN.format(child='a')} WHERE g.organization_id {IN_ORGS} AND gp.type::text = 'app'{front_end}"
     )
 

@@ -38,7 +38,7 @@ from sqlalchemy import Connection, text
 from ... import state
 from ...errors import CryptoError, StateError, UnreadableMetadata
 from ..common import fingerprint
-from .flags import flags_from_columns, mapped_columns
+from .flags import flags_from_columns, mapped_columns, unmapped_flag_columns
 from .queries import users_query, workspace_queries, workspaces_query
 from .variant import Variant
 
@@ -135,6 +135,7 @@ class _Assembly:
         self.group_of: dict[str, tuple[str, str, str]] = {}  # group id -> (org id, name, type)
         self.metadata_problems: defaultdict[str, dict[str, str]] = defaultdict(dict)  # org id -> email -> why
         self.default_groups_found: defaultdict[str, dict[str, tuple[str, ...]]] = defaultdict(dict)
+        self.app_children_of: defaultdict[str, list[Row]] = defaultdict(list)  # group id -> apps_group_permissions
 
     def build(self) -> tuple[state.Snapshot, ToolJetIds]:
         users = self._users()
@@ -201,18 +202,44 @@ class _Assembly:
 
     def _permissions(self) -> dict[str, state.GroupPermissions]:
         """Group id -> flags and grants, for every group of the declared workspaces."""
-        columns = mapped_columns(self.variant)
+        columns = (*mapped_columns(self.variant), *unmapped_flag_columns(self.variant))
+        unmapped = unmapped_flag_columns(self.variant)
         app_grants, source_grants = self._grants()
         result = {}
         for org_id, group_id, name, kind, *values in self.rows.groups:
             self.group_of[group_id] = (org_id, name, kind)
             self.ids.groups[self.slug_of[org_id], name] = group_id
+            stored = dict(zip(columns, values, strict=True))
             result[group_id] = state.GroupPermissions(
-                flags=flags_from_columns(self.variant, dict(zip(columns, values, strict=True))),
+                flags=flags_from_columns(self.variant, stored),
                 app_grants=tuple(app_grants[group_id]),
                 data_source_grants=tuple(source_grants[group_id]),
+                # ToolJet's isEditableGroup counts every true boolean column (issue 16, M5)
+                builder_level_extras=(
+                    *(f"ToolJet flag {c}" for c in unmapped if stored[c]),
+                    *self._environment_extras(group_id),
+                ),
             )
         return result
+
+    def _environment_extras(self, group_id: str) -> tuple[str, ...]:
+        """An app row without edit (a view grant, or a row that grants nothing) whose can_access_* reaches
+        development, staging or production: builder-level in ToolJet without the release licence
+        (roles/util.service.ts, checkIfBuilderLevelEnvironmentPermissions, which looks at the environments only).
+        The licence is not in the tables this backend reads, so it is counted as ToolJet counts it without one."""
+        if not self.variant.env_access:
+            return ()
+        names = ("development", "staging", "production")
+        reached = {
+            name
+            for child in self.app_children_of[group_id]
+            if not child[2]
+            for name, on in zip(names, child[5:8], strict=True)
+            if on
+        }
+        if not reached:
+            return ()
+        return ("app access to the " + ", ".join(n for n in names if n in reached) + " environment",)
 
     def _grants(self) -> tuple[defaultdict[str, list], defaultdict[str, list]]:
         children = {
@@ -231,6 +258,8 @@ class _Assembly:
             if kind not in built:
                 continue  # workflow, folder, module ...: not part of the configuration, never touched
             child = children[kind].get(granular_id)
+            if kind == "app" and child is not None:
+                self.app_children_of[group_id].append(child)
             grant, access = _grant(kind, is_all, child, targets[kind])
             if grant is not None:  # a child row with every action false grants nothing (L1)
                 built[kind][group_id].append(grant)

@@ -2,7 +2,8 @@
 
 Stage: storage. ToolJet's tables changed shape across 3.x releases (``folder_crud`` split into
 ``folder_create``/``folder_delete``, workflow and promote/release flags, ``can_access_*`` columns, an enum or a
-varchar ``organization_users.status``). Everything the reader and the executor write depends on the variant, so
+varchar ``organization_users.status``, and in 2026 ``tjdb_crud``, ``module_*``, ``workflow_folder_*`` and
+``module_folder_*``). Everything the reader and the executor write depends on the variant, so
 it is read once from ``information_schema`` and carried as a frozen :class:`Variant`. A database this backend
 does not understand is refused with a message naming what was found, before anything is read or written.
 """
@@ -46,6 +47,25 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 ENV_ACCESS_COLUMNS = ("can_access_development", "can_access_staging", "can_access_production", "can_access_released")
 FOLDER_CRUD = ("folder_crud",)
 FOLDER_SPLIT = ("folder_create", "folder_delete")
+# The flag columns configuration keys map to (flags.py), wherever the schema has them.
+KNOWN_FLAG_COLUMNS = frozenset(
+    {
+        "app_create",
+        "app_delete",
+        "org_constant_crud",
+        "data_source_create",
+        "data_source_delete",
+        *FOLDER_CRUD,
+        *FOLDER_SPLIT,
+        "app_promote",
+        "app_release",
+        "workflow_create",
+        "workflow_delete",
+        "tjdb_crud",
+        "module_create",
+        "module_delete",
+    }
+)
 
 _COLUMNS_SQL = text(
     "SELECT table_name, column_name, data_type, udt_name FROM information_schema.columns "
@@ -85,12 +105,27 @@ class Variant:
     def promote_flags(self) -> bool:
         return "app_promote" in self.group_flags
 
+    @property
+    def tooljet_database_flag(self) -> bool:
+        return "tjdb_crud" in self.group_flags  # 1782112343421
+
+    @property
+    def module_flags(self) -> bool:
+        return "module_create" in self.group_flags  # 1782196835449
+
+    @property
+    def other_flags(self) -> tuple[str, ...]:
+        """Boolean columns of permission_groups no configuration key maps to (builder-level when true)."""
+        return tuple(sorted(self.group_flags - KNOWN_FLAG_COLUMNS))
+
     def describe(self) -> str:
         """One line for messages and docs: what was found."""
         yes = {True: "yes", False: "no"}
         return (
             f"ToolJet 3.x schema {self.schema!r}: folder flags {'/'.join(self.folder_columns)}; "
             f"workflow flags {yes[self.workflow_flags]}; promote/release flags {yes[self.promote_flags]}; "
+            f"ToolJet database flag {yes[self.tooljet_database_flag]}; module flags {yes[self.module_flags]}; "
+            f"other flags {', '.join(self.other_flags) or 'none'}; "
             f"can_access_* columns {yes[self.env_access]}; organization_users.status {self.membership_status_type}"
         )
 
