@@ -74,6 +74,18 @@ INSERT INTO granular_permissions (id, group_id, name, type, is_all, created_at) 
 
 INSERT INTO apps_group_permissions (id, granular_permission_id, can_edit, can_view, hide_from_dashboard) VALUES
     ('0e000000-0000-4000-8000-0000000000e1', '0d000000-0000-4000-8000-0000000000e1', false, false, false);
+-- The empty app row reaches no environment either, where the schema has environment columns: ToolJet counts a view
+-- row's development/staging/production access as builder-level (checkIfBuilderLevelEnvironmentPermissions), and this
+-- row is meant to grant nothing at all.
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()
+               AND table_name = 'apps_group_permissions' AND column_name = 'can_access_development') THEN
+        UPDATE apps_group_permissions SET can_access_development = false, can_access_staging = false,
+            can_access_production = false, can_access_released = false
+        WHERE id = '0e000000-0000-4000-8000-0000000000e1';
+    END IF;
+END $$;
 INSERT INTO data_sources_group_permissions (id, granular_permission_id, can_configure, can_use) VALUES
     ('0f000000-0000-4000-8000-0000000000e1', '0d000000-0000-4000-8000-0000000000e2', false, false);
 INSERT INTO group_apps (app_id, apps_group_permissions_id) VALUES
