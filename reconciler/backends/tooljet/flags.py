@@ -54,6 +54,7 @@ _FOLDERS_SPLIT = {
     "folders.delete": "folder_delete",
 }
 
+
 def flag_columns(variant: Variant) -> dict[str, str]:
     """Configuration flag -> column, in ``FLAG_NAMES`` order; flags whose column the schema lacks are left out."""
     folders = _FOLDERS_CRUD if variant.folder_columns == FOLDER_CRUD else _FOLDERS_SPLIT
