@@ -7,6 +7,7 @@ without a slug were invisible (M2), empty child rows read as access (L1), and ex
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,11 @@ def test_members_in_two_default_groups_or_none_are_read_by_precedence_and_repair
     assert db.role_of("frank@acme.example") == ["admin"]
     assert db.role_of("gina@acme.example") == ["end-user"]
     assert db.role_of("alice@acme.example") == ["admin"]  # others planned normally
+    # each repair is a role change on ToolJet's audit screen (audit_logs, key change_user_role)
+    rows = db.query("SELECT resource_name, resource_data::text FROM audit_logs WHERE action_type = 'change_user_role'")
+    logged = {name: json.loads(data)["default_groups"] for name, data in rows if "default_groups" in data}
+    assert logged["frank@acme.example"] == {"old": ["admin", "builder"], "new": ["admin"]}
+    assert logged["gina@acme.example"] == {"old": [], "new": ["end-user"]}
     db.assert_no_changes(config)
 
 

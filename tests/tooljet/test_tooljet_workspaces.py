@@ -220,6 +220,16 @@ def test_the_apps_of_a_demoted_owner_pass_to_transfer_apps_to(tooljet: ToolJetDb
     after = dict(tooljet.query("SELECT slug, updated_at FROM apps WHERE organization_id = :o", o=ACME_ID))
     assert after["crm"] > stamps["crm"] and after["invoices"] == stamps["invoices"]
     assert tooljet.role_of("bob@acme.example") == ["end-user"]
+    # ToolJet's audit screen shows the transfer with the role change (audit_logs, key change_user_role)
+    logged = tooljet.query(
+        "SELECT resource_name, resource_data::text FROM audit_logs WHERE action_type = 'change_user_role' "
+        "ORDER BY created_at, resource_data::text"
+    )
+    transfer = [json.loads(data) for name, data in logged if "apps_transferred_to" in data]
+    assert [(t["user"]["email"], t["apps_transferred_to"]["email"], t["apps"]) for t in transfer] == [
+        ("bob@acme.example", "alice@acme.example", ["CRM", "Nightly sync"])
+    ]
+    assert any(json.loads(data).get("role") == {"old": "builder", "new": "end-user"} for _, data in logged)
     tooljet.assert_no_changes(config)
 
 

@@ -138,16 +138,39 @@ def _membership(op: ops.UpdateMembership, people: People, ids: ToolJetIds, _g: M
     user_id = ids.users.get(op.email)
     if op.role is not None:  # group-permissions feature change_user_role (no auditLogsKey)
         data = {"user": _person(op.email, people, ids), "role": {"old": op.role.old, "new": op.role.new}}
+        if op.repair_role is not None:
+            data["default_groups"] = {"old": list(op.default_groups_found), "new": [op.repair_role]}
+        rows.append(AuditRow(op.workspace, "change_user_role", GROUP_PERMISSIONS, user_id, op.email, data))
+    elif op.repair_role is not None:  # several default groups or none made exactly one: a role set, as ToolJet's
+        role = op.repair_role
+        data = {
+            "user": _person(op.email, people, ids),
+            "role": {"old": role, "new": role},
+            "default_groups": {"old": list(op.default_groups_found), "new": [role]},
+        }
         rows.append(AuditRow(op.workspace, "change_user_role", GROUP_PERMISSIONS, user_id, op.email, data))
     for name, action in [(g, "USER_ADD_TO_GROUP") for g in op.groups_added] + [
         (g, "USER_REMOVE_FROM_GROUP") for g in op.groups_removed
     ]:
         data = {"user": {"id": user_id, "email": op.email}}
         rows.append(AuditRow(op.workspace, action, GROUP_PERMISSIONS, ids.groups.get((op.workspace, name)), name, data))
-    if op.metadata_changes:  # user_update; the keys only, never a value
-        data = {"updated_user_metadata": {c.key: c.kind for c in op.metadata_changes}}
+    if op.metadata_changes or op.metadata_unreadable:  # user_update; the keys only, never a value
+        data: dict[str, Any] = {"updated_user_metadata": {c.key: c.kind for c in op.metadata_changes}}
+        if op.metadata_unreadable:
+            data["replaced_unreadable_metadata"] = True
         rows.append(AuditRow(op.workspace, "user_update", ORGANIZATION_USER, user_id, op.email, data))
     return rows
+
+
+def _transfer(op: ops.TransferApps, people: People, ids: ToolJetIds, _g: Mapping) -> list[AuditRow]:
+    # roles/util.service.ts editDefaultGroupUserRole moves the apps inside the role-change request, whose audit
+    # entry is change_user_role; the transfer is its own row here, with the same key, so the screen shows both.
+    data = {
+        "user": _person(op.email, people, ids),
+        "apps_transferred_to": _person(op.to, people, ids),
+        "apps": list(op.apps),
+    }
+    return [AuditRow(op.workspace, "change_user_role", GROUP_PERMISSIONS, ids.users.get(op.email), op.email, data)]
 
 
 def _grant_rows(slug: str, name: str, group_id: str | None, kinds: list[str], verb: str) -> list[AuditRow]:
@@ -209,4 +232,5 @@ _HANDLERS: dict[type, Handler] = {
     ops.UpdateBuilderRole: _update_group,
     ops.RenameGroup: _rename_group,
     ops.DestroyGroup: _destroy_group,
+    ops.TransferApps: _transfer,
 }
