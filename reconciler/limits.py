@@ -9,8 +9,9 @@ the instance as it is) would exceed one, with ToolJet's 451 wording, and apply c
 Seats are counted by the one counter, ``access.py`` (ToolJet's ``count.service.ts`` rules): top-level limits
 against the instance-wide figures (super admins included), a workspace's limits against that workspace's
 figures (ToolJet's per-organization count). A limit is exceeded when the count is *greater* than it, as in
-``validateUser``: exactly at the limit is allowed. A plan that leaves a count over its limit but does not raise
-it (it keeps or reduces it) is allowed, with a warning.
+``validateUser``: exactly at the limit is allowed. A plan that leaves a count over its limit but gives nobody a
+seat of that kind (it keeps or reduces the count) is allowed, with a warning; one that adds anyone is refused,
+since ToolJet answers 451 to each person it checks while the count is over.
 """
 
 from __future__ import annotations
@@ -85,8 +86,10 @@ class LimitCheck:
 
     @property
     def refused(self) -> bool:
-        """Over the limit *and* raised by the plan; a plan that keeps or reduces an over-limit count is allowed."""
-        return self.after > self.before
+        """Over the limit and the plan gives someone a seat of this kind (ToolJet's ``validateUser`` answers 451
+        for every user it checks while the count is over, so that person could never accept or use it); a plan
+        that only keeps or reduces an over-limit count is allowed, with a warning."""
+        return bool(self.added) or self.after > self.before
 
     @property
     def where(self) -> str:
@@ -113,7 +116,7 @@ class LimitCheck:
         return f"{self.tooljet_message} (ToolJet's HTTP 451): {self.figures()}"
 
     def warning(self) -> str:
-        how = "reduces" if self.after < self.before else "does not raise"
+        how = "reduces" if self.after < self.before else "adds nobody to"
         return (
             f"seat limit exceeded: {self.figures()}; allowed because this plan {how} the count. ToolJet answers "
             f'"{self.tooljet_message}" (HTTP 451) to invitations and role changes until it is within the limit'

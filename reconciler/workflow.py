@@ -162,7 +162,8 @@ def make_plan(
         plan, expiring=expiring(desired, slugs, now, expiring_within), expiring_window=describe_window(expiring_within)
     )
     plan = _with_policies(plan, desired, snapshot, enforce=enforce_policies)
-    plan = _with_seat_limits(backend, plan, desired, snapshot, enforce=enforce_policies)
+    # Seat limits are refusals, not policies: drift too refuses a configuration ToolJet would answer with 451.
+    plan = _with_seat_limits(backend, plan, desired, snapshot, enforce=True)
     return Planned(desired, snapshot, with_warnings(plan, snapshot))
 
 

@@ -69,6 +69,19 @@ def test_plan_refuses_past_a_limit_with_exit_1_and_changes_nothing(harness: Harn
     assert harness.rows("SELECT email FROM users") == []
 
 
+def test_drift_refuses_a_configuration_past_its_limit_with_exit_1(harness: Harness) -> None:
+    """Seat limits are refusals, not policies: drift does not report "drift" (exit 2) for a configuration no apply
+    could carry out, it refuses it as plan does."""
+    harness.apply(config(USERS[: USERS.index("- {email: carol")]))
+    path = harness.write(config(workspace="{total: 2}"))
+
+    result = harness.cli("drift", "-f", str(path))
+
+    assert result.exit_code == 1, result.output
+    assert "You have reached your limit for number of users. (ToolJet's HTTP 451)" in result.stderr
+    assert "added: carol@acme.com" in result.stderr
+
+
 def test_users_shows_usage_against_the_declared_limits(harness: Harness) -> None:
     path = harness.write(config(top="{total: 10, builders: 2, end_users: 7}", workspace="{total: 3}"))
     harness.apply()

@@ -133,4 +133,19 @@ def test_a_plan_that_keeps_an_exceeded_count_is_allowed_with_a_warning(scenario:
     assert not plan.empty
     (warning,) = plan.seat_warnings
     assert "3 users in workspace 'lab' once applied (3 now), limit 2" in warning
-    assert "allowed because this plan does not raise the count" in warning
+    assert "allowed because this plan adds nobody to the count" in warning
+
+
+def test_a_replacement_while_over_the_limit_is_refused(scenario: Scenario) -> None:
+    """ToolJet's validateUser (licensing/services/user.service.ts) answers 451 for every user it checks while the
+    count is over its limit: swapping one member for another keeps the count, but the newcomer could never accept."""
+    scenario.apply(config(TEAM))
+    swapped = with_limits(config([*TEAM[:2], person("dana", "end-user")]), "workspace", total=2)
+
+    with pytest.raises(ConfigError) as caught:
+        scenario.plan(swapped)
+
+    (problem,) = caught.value.problems
+    assert problem.message.startswith(TOTAL + " (ToolJet's HTTP 451): ")
+    assert "3 users in workspace 'lab' once applied (3 now), limit 2" in problem.message
+    assert problem.message.endswith(f"added: {email('dana')}")
