@@ -273,8 +273,8 @@ def _user(user: User, member: Membership, *, with_metadata: bool) -> dict[str, A
 
 
 def keep_ownership(entry: dict[str, Any], desired: DesiredWorkspace) -> dict[str, Any]:
-    """An exported workspace with the ownership settings of its configuration: ``prune``, ``ignore``,
-    ``manage``, ``rails`` (those that differ from the defaults) and ``members: external`` on the groups that
+    """An exported workspace with the settings of its configuration: ``prune``, ``ignore``, ``manage``,
+    ``rails`` (those that differ from the defaults), ``transfer_apps_to`` and ``members: external`` on the groups that
     have it; members matching an ignore pattern are left out, and so are external groups from users' lists
     (the configuration would refuse both). Plan on the result then stays empty."""
     rules = desired.ownership
@@ -287,6 +287,8 @@ def keep_ownership(entry: dict[str, Any], desired: DesiredWorkspace) -> dict[str
     defaults = Ownership()
     if (rules.mass_change_share, rules.mass_change_min) != (defaults.mass_change_share, defaults.mass_change_min):
         settings["rails"] = {"mass_change_share": rules.mass_change_share, "mass_change_min": rules.mass_change_min}
+    if desired.settings.transfer_apps_to:  # who receives a demoted owner's apps: only the configuration says
+        settings["transfer_apps_to"] = desired.settings.transfer_apps_to
     entry = {**entry, "settings": settings}
     for group in entry.get("groups", []):
         if group["name"] in rules.external_groups:

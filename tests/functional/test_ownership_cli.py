@@ -29,6 +29,7 @@ GROUPS = """\
 SETTINGS = """\
 ignore: ["svc-*@acme.com"]
 manage: {roles: false}
+transfer_apps_to: alice@acme.com
 """
 EXTERNAL = "members: external (1 member, kept as SSO/SCIM sync or the UI set them)"
 BOB_ROLE = "role builder kept, the configuration says end-user (settings.manage.roles: false)"
@@ -146,6 +147,7 @@ def test_export_with_a_configuration_keeps_its_ownership_settings(harness: Harne
         "prune": "archive",
         "ignore": ["svc-*@acme.com"],
         "manage": {"roles": False, "groups": True, "metadata": True},
+        "transfer_apps_to": "alice@acme.com",
     }
     assert {g["name"]: g.get("members", "managed") for g in workspace["groups"]} == {
         "sso-eng": "external",
