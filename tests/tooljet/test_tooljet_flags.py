@@ -236,3 +236,24 @@ def test_flags_and_environment_access_without_a_configuration_key_make_a_group_b
     tooljet.apply(config)
     assert tooljet.role_of("carol@acme.example") == ["builder"]
     tooljet.assert_no_changes(config)
+
+
+@pytest.mark.parametrize("tooljet", WITH_OPTIONAL, indirect=True)
+def test_with_the_release_licence_environment_access_is_not_builder_level(
+    tooljet: ToolJetDb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # roles/util.service.ts checkIfBuilderLevelEnvironmentPermissions: with the licence's release feature, access
+    # to development, staging or production is not builder-level; the licence key is not in ToolJet's tables, so
+    # RECONCILER_TOOLJET_RELEASE_LICENSE says so
+    execute(
+        tooljet,
+        "UPDATE apps_group_permissions SET can_access_development = true WHERE granular_permission_id = :g",
+        g=FINANCE_APPS,
+    )
+    monkeypatch.setenv("RECONCILER_TOOLJET_RELEASE_LICENSE", "true")
+    tooljet.assert_no_changes(base_config(tooljet.variant))
+
+    monkeypatch.setenv("RECONCILER_TOOLJET_RELEASE_LICENSE", "maybe")
+    result = run(tooljet, "plan", "-f", str(tooljet.write(base_config(tooljet.variant))))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "Error: RECONCILER_TOOLJET_RELEASE_LICENSE='maybe' is neither true nor false" in result.output

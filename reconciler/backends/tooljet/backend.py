@@ -105,7 +105,9 @@ class ToolJetBackend(Backend):
         def decrypt(slug: str, email: str, blob: str) -> dict[str, str]:
             return decrypt_metadata(key, slug, email, blob)
 
-        snapshot, ids = read_snapshot(conn, self.variant(conn), slugs, decrypt=decrypt)
+        snapshot, ids = read_snapshot(
+            conn, self.variant(conn), slugs, decrypt=decrypt, release_licence=release_licence(self.environ)
+        )
         self._archived_users = {snapshot.fingerprint: frozenset(ids.archived_users)}
         return snapshot, ids
 
@@ -225,6 +227,24 @@ class _Apply(ApplyTransaction):
 
     def committed(self) -> None:
         self.backend.pending_invitations = self.invitations
+
+
+RELEASE_LICENSE_ENV = "RECONCILER_TOOLJET_RELEASE_LICENSE"
+
+
+def release_licence(environ: Mapping[str, str]) -> bool:
+    """Whether the instance's ToolJet licence has the ``release`` feature (multi-environment), which ToolJet reads
+    from its licence key, outside the tables this backend reads: with it, a view grant that reaches development,
+    staging or production is not builder-level (roles/util.service.ts, checkIfBuilderLevelEnvironmentPermissions)."""
+    value = environ.get(RELEASE_LICENSE_ENV, "").strip().lower()
+    if value in ("", "0", "false", "no"):
+        return False
+    if value in ("1", "true", "yes"):
+        return True
+    raise ReconcilerError(
+        f"{RELEASE_LICENSE_ENV}={environ[RELEASE_LICENSE_ENV]!r} is neither true nor false: set it to true when the "
+        "ToolJet licence includes multi-environment release, false (or leave it unset) otherwise"
+    )
 
 
 def _optional_key(environ: Mapping[str, str]) -> bytes | None:

@@ -98,7 +98,12 @@ class _Rows:
 
 
 def read_snapshot(
-    conn: Connection, variant: Variant, slugs: Collection[str], *, decrypt: DecryptMetadata
+    conn: Connection,
+    variant: Variant,
+    slugs: Collection[str],
+    *,
+    decrypt: DecryptMetadata,
+    release_licence: bool = False,
 ) -> tuple[state.Snapshot, ToolJetIds]:
     """The declared workspaces (absent ones are simply missing) and every user of the instance.
 
@@ -111,7 +116,7 @@ def read_snapshot(
     if org_ids:
         for name, sql in workspace_queries(variant).items():
             setattr(rows, name, _fetch(conn, sql, ids=org_ids))
-    return _Assembly(rows, variant, decrypt).build()
+    return _Assembly(rows, variant, decrypt, release_licence=release_licence).build()
 
 
 def _fetch(conn: Connection, sql: str, **params: Any) -> list[Row]:
@@ -127,8 +132,9 @@ def _natural(name: str) -> tuple[str, int]:
 class _Assembly:
     """Turns the rows into the snapshot and the ids, in one pass per table."""
 
-    def __init__(self, rows: _Rows, variant: Variant, decrypt: DecryptMetadata) -> None:
+    def __init__(self, rows: _Rows, variant: Variant, decrypt: DecryptMetadata, *, release_licence: bool) -> None:
         self.rows, self.variant, self.decrypt = rows, variant, decrypt
+        self.release_licence = release_licence  # RECONCILER_TOOLJET_RELEASE_LICENSE (see _environment_extras)
         self.ids = ToolJetIds()
         self.slug_of = {org_id: slug for org_id, slug, *_rest in rows.workspaces}
         self.email_of: dict[str, str] = {}
@@ -226,8 +232,9 @@ class _Assembly:
         """An app row without edit (a view grant, or a row that grants nothing) whose can_access_* reaches
         development, staging or production: builder-level in ToolJet without the release licence
         (roles/util.service.ts, checkIfBuilderLevelEnvironmentPermissions, which looks at the environments only).
-        The licence is not in the tables this backend reads, so it is counted as ToolJet counts it without one."""
-        if not self.variant.env_access:
+        The licence is not in the tables this backend reads, so it is counted as ToolJet counts it without one,
+        unless RECONCILER_TOOLJET_RELEASE_LICENSE says the instance has it."""
+        if not self.variant.env_access or self.release_licence:
             return ()
         names = ("development", "staging", "production")
         reached = {
