@@ -26,6 +26,10 @@ class ReconcilerError(Exception):
         """One line per problem, without the ``Error:`` prefix."""
         return [self.message]
 
+    def hints(self) -> list[str]:
+        """What to do about it, one line per hint, without the ``Hint:`` prefix."""
+        return [self.hint] if self.hint else []
+
 
 @dataclass(frozen=True)
 class Location:
@@ -209,7 +213,8 @@ class Aborted(ReconcilerError):
 class PlanRefusals(PlanRefused):
     """Several refusals at once (every rail a plan breaks, every change a backend cannot make): one line each.
 
-    ``rule`` and ``hint`` are the first refusal's; the CLI prints ``Error:`` per line, like a ConfigError.
+    ``rule`` and ``hint`` are the first refusal's; the CLI prints ``Error:`` per line, like a ConfigError, then
+    ``Hint:`` per distinct hint.
     """
 
     def __init__(self, refusals: list[PlanRefused]) -> None:
@@ -219,6 +224,10 @@ class PlanRefusals(PlanRefused):
 
     def lines(self) -> list[str]:
         return [line for refusal in self.refusals for line in refusal.lines()]
+
+    def hints(self) -> list[str]:
+        """Every refusal's hint, each once, in the order of the refusals (different refusals, different fixes)."""
+        return list(dict.fromkeys(hint for refusal in self.refusals for hint in refusal.hints()))
 
 
 def refused(refusals: list[PlanRefused]) -> PlanRefused:

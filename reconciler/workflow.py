@@ -22,7 +22,7 @@ from . import ops
 from .backends.base import ApplyResult, AuditInfo, Backend
 from .crypto import Keyring
 from .desired import DesiredState
-from .errors import ConfigError, Location, PlanRefused, Problem, StalePlan, UnknownWorkspace, refused
+from .errors import ConfigError, Location, PlanRefusals, PlanRefused, Problem, StalePlan, UnknownWorkspace, refused
 from .expiry import DEFAULT_EXPIRING_WINDOW, current_time, describe_window
 from .expiry import expiring_within as expiring
 from .hygiene import DEFAULT_NOT_SIGNED_IN, DEFAULT_STALE_INVITES, prune_ops
@@ -154,9 +154,12 @@ def make_plan(
         snapshot = backend.read_snapshot(slugs, keyring)
         plan = build_plan(desired, snapshot, workspaces=slugs)
     problems = creation_refusals(backend, plan, desired) + workspace_refusals(plan, snapshot, desired)
+    try:  # every refusal at once: the workflow's and the backend's own
+        backend.validate_plan(plan, snapshot)
+    except PlanRefused as exc:
+        problems += exc.refusals if isinstance(exc, PlanRefusals) else [exc]
     if problems:
         raise refused(problems)
-    backend.validate_plan(plan, snapshot)
     now = now if now is not None else current_time()
     plan = replace(
         plan, expiring=expiring(desired, slugs, now, expiring_within), expiring_window=describe_window(expiring_within)

@@ -54,11 +54,11 @@ class ReconcilerGroup(click.Group):
             raise OutputClosed from exc
 
     @staticmethod
-    def _report(ctx: click.Context, lines: list[str], hint: str | None = None) -> None:
+    def _report(ctx: click.Context, lines: list[str], hints: list[str] | None = None) -> None:
         runtime = ctx.obj
         if isinstance(runtime, Runtime) and runtime.debug:
             raise
-        output.errors(lines, hint)
+        output.errors(lines, hints or [])
         ctx.exit(1)
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -72,7 +72,7 @@ class ReconcilerGroup(click.Group):
         except BrokenPipeError as exc:  # `reconciler ... | head`: not an error of ours, see main()
             raise OutputClosed from exc
         except ReconcilerError as exc:
-            self._report(ctx, exc.lines(), exc.hint)
+            self._report(ctx, exc.lines(), exc.hints())
         except OSError as exc:  # a file that cannot be read or written: the user's to fix
             name = f"{exc.filename}: " if exc.filename else ""
             self._report(ctx, [f"{name}{exc.strerror or exc}"])
@@ -83,7 +83,7 @@ class ReconcilerGroup(click.Group):
             self._report(
                 ctx,
                 [f"internal error ({type(exc).__name__}); this is a bug in reconciler"],
-                "run again with --debug for the traceback, and report it",
+                ["run again with --debug for the traceback, and report it"],
             )
         finally:
             if isinstance(ctx.obj, Runtime):

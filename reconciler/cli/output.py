@@ -30,12 +30,12 @@ def note(message: str) -> None:
     inform(f"Note: {message}")
 
 
-def errors(lines: Iterable[str], hint: str | None = None) -> None:
-    """An error's lines (one ``Error:`` each) and its hint. User text in any error shows as written, never as
-    terminal control."""
+def errors(lines: Iterable[str], hints: Iterable[str] = ()) -> None:
+    """An error's lines (one ``Error:`` each) and its hints (one ``Hint:`` each). User text in any error shows as
+    written, never as terminal control."""
     for line in lines:
         inform(f"Error: {escape(line)}")
-    if hint:
+    for hint in hints:
         inform(f"Hint: {escape(hint)}")
 
 

@@ -60,6 +60,25 @@ def test_plan_and_apply_refuse_a_new_workspace_and_say_how_to_adopt_one(tooljet:
     assert tooljet.query("SELECT slug FROM organizations WHERE slug LIKE 'labs%'") == []
 
 
+def test_every_refusal_is_shown_at_once_each_with_its_own_hint(tooljet: ToolJetDb) -> None:
+    """The workflow's refusals (a new workspace) and the backend's own (an archived member joining a group,
+    organization-users: "User archived in this workspace") come in one answer, and each kind says its fix."""
+    config = base_config(tooljet.variant)
+    config["workspaces"].append(labs(ALICE))
+    user(config, "erin@acme.example")["groups"] = ["finance", "sales-ops"]  # erin stays archived
+
+    result = run(tooljet, "plan", "-f", str(tooljet.write(config)))
+
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert [("does not exist in the database" in e, "User archived in this workspace" in e) for e in errors] == [
+        (True, False),
+        (False, True),
+    ], result.output
+    hints = [line for line in result.output.splitlines() if line.startswith("Hint:")]
+    assert len(hints) == 2 and "Workspace menu -> Add workspace" in hints[0], result.output
+
+
 def test_a_plan_that_creates_a_workspace_is_refused_by_apply_too(tooljet: ToolJetDb) -> None:
     """A plan made without the check (another version, a hand-made file) is refused before the lock."""
     config = base_config(tooljet.variant)
