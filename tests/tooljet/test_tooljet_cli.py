@@ -226,8 +226,9 @@ def test_users_counts_seats_as_tooljet_does(tooljet: ToolJetDb) -> None:
     assert (acme_only["total_users"], acme_only["builders"]) == (4, 2)  # root is in no workspace listed
 
 
-NO_AUDIT_WARNING = (
-    "Warning: this apply left no audit record: the tooljet backend keeps one only in a schema of its own; "
+NO_AUDIT_WARNING = (  # the fixtures have ToolJet's audit_logs (tests/tooljet/sql/audit_logs.sql)
+    "Warning: this apply is in ToolJet's audit log (audit_logs), but left no record of reconciler's own (history, "
+    "report, saved plans applied once): the tooljet backend keeps one only in a schema of its own; "
     "set RECONCILER_TOOLJET_AUDIT_SCHEMA=reconciler_audit (created on first apply, beside ToolJet's tables)."
 )
 

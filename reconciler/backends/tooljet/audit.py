@@ -36,10 +36,17 @@ class AuditLog:
             self.runs, self.changes = (table.to_metadata(target, schema=self.schema) for table in shared)
             self.metadata = target
 
-    def missing_warning(self) -> list[str]:
-        """The line an apply prints when it left no audit record (no audit schema is configured)."""
+    def missing_warning(self, *, in_tooljet_audit_logs: bool = False) -> list[str]:
+        """The line an apply prints when it left no record of its own (no audit schema is configured); where the
+        changes went to ToolJet's ``audit_logs``, it says so, and what still needs the schema."""
         if self.schema:
             return []
+        if in_tooljet_audit_logs:
+            return [
+                "Warning: this apply is in ToolJet's audit log (audit_logs), but left no record of reconciler's own "
+                "(history, report, saved plans applied once): the tooljet backend keeps one only in a schema of its "
+                f"own; set {AUDIT_SCHEMA_ENV}=reconciler_audit (created on first apply, beside ToolJet's tables)."
+            ]
         return [
             "Warning: this apply left no audit record: the tooljet backend keeps one only in a schema of its own; "
             f"set {AUDIT_SCHEMA_ENV}=reconciler_audit (created on first apply, beside ToolJet's tables)."

@@ -168,7 +168,8 @@ class ToolJetBackend(Backend):
         the invitation link stays available in ToolJet's UI, since the token is stored the way ToolJet stores it.
         """
         pending, self.pending_invitations = self.pending_invitations, []
-        return [*deliver(pending, self.environ), *self.audit_log.missing_warning()]
+        in_audit_logs = self._variant is not None and self._variant.audit_logs
+        return [*deliver(pending, self.environ), *self.audit_log.missing_warning(in_tooljet_audit_logs=in_audit_logs)]
 
     @contextmanager
     def _locked(self, timeout: float, actor: str) -> Iterator[Connection]:
