@@ -68,7 +68,6 @@ class ToolJetBackend(Backend):
         # Applies are recorded, and listed by history, only in an audit schema of the tool's own.
         self.SUPPORTS_HISTORY = self.audit_log.schema is not None
         self._variant: Variant | None = None
-        self._archived_users: dict[str, frozenset[str]] = {}  # fingerprint -> instance-archived emails
         self.pending_invitations: list[PendingInvitation] = []
 
     @classmethod
@@ -108,7 +107,6 @@ class ToolJetBackend(Backend):
         snapshot, ids = read_snapshot(
             conn, self.variant(conn), slugs, decrypt=decrypt, release_licence=release_licence(self.environ)
         )
-        self._archived_users = {snapshot.fingerprint: frozenset(ids.archived_users)}
         return snapshot, ids
 
     def read_snapshot(self, slugs: Collection[str], keyring: Keyring | None) -> Snapshot:
@@ -140,8 +138,7 @@ class ToolJetBackend(Backend):
 
     def validate_plan(self, plan: ops.Plan, snapshot: Snapshot) -> None:
         """Raise :class:`ToolJetPlanError` for what this backend cannot do (call it right after planning)."""
-        archived = self._archived_users.get(snapshot.fingerprint, frozenset())
-        problems = plan_problems(plan, snapshot, self.variant(), archived)
+        problems = plan_problems(plan, snapshot, self.variant())
         if problems:
             raise ToolJetPlanError(problems)
 
@@ -199,7 +196,7 @@ class _Apply(ApplyTransaction):
         """What ToolJet would refuse on the fresh snapshot is refused first; ``keyring`` is not used (ToolJet's
         metadata is encrypted with LOCKBOX_MASTER_KEY)."""
         variant = self.backend.variant(self.conn)
-        problems = plan_problems(plan, self.snapshot, variant, self.ids.archived_users)
+        problems = plan_problems(plan, self.snapshot, variant)
         if problems:
             raise ToolJetPlanError(problems)
         archived = frozenset(slug for slug, ws in self.snapshot.workspaces.items() if ws.status == "archived")

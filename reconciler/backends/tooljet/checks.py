@@ -25,9 +25,8 @@ def ToolJetPlanError(problems: list[str]) -> PlanRefused:
     return refused([PlanRefused("tooljet", problem, hint=hint) for problem in problems])
 
 
-def plan_problems(
-    plan: ops.Plan, snapshot: Snapshot, variant: Variant, archived_users: Collection[str] = ()
-) -> list[str]:
+def plan_problems(plan: ops.Plan, snapshot: Snapshot, variant: Variant) -> list[str]:
+    archived_users = {email for email, user in snapshot.users.items() if user.archived}
     return (
         registry_problems(plan, snapshot)
         + flag_problems(plan, variant)

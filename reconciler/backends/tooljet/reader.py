@@ -71,7 +71,6 @@ class ToolJetIds:
     granular_names: defaultdict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # every type
     memberships: dict[tuple[str, str], str] = field(default_factory=dict)  # (slug, email) -> organization_users id
     users: dict[str, str] = field(default_factory=dict)  # email -> users.id
-    archived_users: set[str] = field(default_factory=set)  # emails archived in the whole instance
     unnamed_apps: dict[str, str] = field(default_factory=dict)  # app id -> label, apps without a slug
 
 
@@ -189,8 +188,6 @@ class _Assembly:
             archived = status == "archived"
             users[email] = state.User(email, first, last, archived=archived, super_admin=super_admin)
             self.ids.users[email], self.email_of[user_id] = user_id, email
-            if archived:
-                self.ids.archived_users.add(email)
         return dict(sorted(users.items()))
 
     def _registry(self) -> defaultdict[str, tuple[dict[str, str], set[str]]]:
