@@ -178,6 +178,8 @@ def test_every_change_gets_one_row_in_toolJets_audit_logs(tooljet: ToolJetDb) ->
     archive = json.loads(by_action["USER_ARCHIVE"][5])
     assert archive["archived_user_workspace"] == {"workspace_name": "Acme Corp", "workspace_id": ACME_ID}
     assert json.loads(by_action["USER_ADD_TO_GROUP"][5]) == {"user": {"id": BOB_ID, "email": "bob@acme.example"}}
+    # group-permissions/service.ts create: resourceData.group_details
+    assert json.loads(by_action["GROUP_PERMISSION_CREATE"][5]) == {"group_details": {"name": "auditors"}}
     assert "4F" not in by_action["user_update"][5]  # metadata keys only, never a value
     assert json.loads(by_action["user_update"][5]) == {"updated_user_metadata": {"department": "remove", "desk": "add"}}
     assert json.loads(rows[0][7])["source"] == "reconciler"

@@ -186,7 +186,15 @@ def _create_group(op: ops.CreateGroup, people: People, ids: ToolJetIds, _g: Mapp
         if grants
     ]
     return [
-        AuditRow(op.workspace, "GROUP_PERMISSION_CREATE", GROUP_PERMISSIONS, group_id, op.name),
+        # group-permissions/service.ts create: resourceData.group_details with the name
+        AuditRow(
+            op.workspace,
+            "GROUP_PERMISSION_CREATE",
+            GROUP_PERMISSIONS,
+            group_id,
+            op.name,
+            {"group_details": {"name": op.name}},
+        ),
         *_grant_rows(op.workspace, op.name, group_id, kinds, "CREATE"),
     ]
 
