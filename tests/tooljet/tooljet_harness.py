@@ -59,10 +59,23 @@ def load_sql(url: str, *files: str) -> None:
     plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(plain) as conn:
         for name in files:
-            conn.execute((SQL_DIR / name).read_text(encoding="utf-8"))
+            for part in _layers(name):
+                conn.execute((SQL_DIR / part).read_text(encoding="utf-8"))
+                conn.commit()  # a migration's new enum value can be used only once it is committed
             if name.startswith("schema_"):  # tables every variant has, kept in files of their own
                 for extra in SCHEMA_EXTRAS:
                     conn.execute((SQL_DIR / extra).read_text(encoding="utf-8"))
+
+
+ON_TOP_OF = "-- on top of: "
+
+
+def _layers(name: str) -> list[str]:
+    """``name`` and the files it is written on top of (its first line ``-- on top of: FILE``), base first: a later
+    variant is the earlier one plus ToolJet's migrations, as a migrated database is."""
+    first = (SQL_DIR / name).read_text(encoding="utf-8").partition("\n")[0]
+    base = first.removeprefix(ON_TOP_OF).strip() if first.startswith(ON_TOP_OF) else ""
+    return [*_layers(base), name] if base else [name]
 
 
 # Loaded right after every ``schema_<variant>.sql``, so that each variant (present and future) has them.
