@@ -42,7 +42,8 @@ def users(runtime: Runtime, workspaces: tuple[str, ...], all_workspaces: bool, f
     The footer counts seats as ToolJet does (docs/report.md, "Counting"): each person once, with an invited or
     active membership in an active workspace; builders hold the admin or builder role in any listed workspace.
     With -f CONFIG, the seats are shown against the configuration's declared limits (limits:, docs/tooljet.md):
-    the top-level ones over the whole instance, a workspace's over that workspace.
+    the top-level ones over the whole instance, a workspace's over that workspace; without --workspace, the
+    configuration's workspaces are listed.
 
     \b
     Example:
@@ -55,6 +56,9 @@ def users(runtime: Runtime, workspaces: tuple[str, ...], all_workspaces: bool, f
     backend = runtime.backend()
     known = backend.list_workspaces()
     slugs = selected_workspaces(known, workspaces, all_workspaces)
+    if slugs is None and config_path is not None:  # -f alone: the configuration's workspaces the database has
+        declared = _declared_config(config_path).workspaces
+        slugs = [slug for slug in known if slug in declared] or None
     if slugs is None:
         no_selection(known)
     snapshot = backend.read_snapshot(slugs, runtime.keyring())

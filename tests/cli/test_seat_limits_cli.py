@@ -105,6 +105,9 @@ def test_users_shows_usage_against_the_declared_limits(harness: Harness) -> None
         },
         {"scope": "acme", "total": {"used": 3, "limit": 3}},
     ]
+    by_config = harness.cli("users", "-f", str(path))  # without --workspace: the configuration's workspaces
+    assert by_config.exit_code == 0, by_config.stderr
+    assert by_config.stdout == limited.stdout
 
 
 def test_apply_checks_a_top_level_limit_again_on_the_instance_under_its_lock(harness: Harness) -> None:
