@@ -187,11 +187,15 @@ class CryptoError(ReconcilerError):
 
 
 class PlanRefused(ReconcilerError):
-    """A safety rail refused the plan before anything was written."""
+    """A safety rail refused the plan before anything was written. ``member`` (workspace, email, field) names the
+    member entry the refusal is about, so that the workflow can say where in the configuration it is written."""
 
-    def __init__(self, rule: str, message: str, *, hint: str | None = None) -> None:
+    def __init__(
+        self, rule: str, message: str, *, hint: str | None = None, member: tuple[str, str, str] | None = None
+    ) -> None:
         super().__init__(message, hint=hint)
         self.rule = rule
+        self.member = member
 
 
 class StalePlan(ReconcilerError):

@@ -154,10 +154,10 @@ def make_plan(
         snapshot = backend.read_snapshot(slugs, keyring)
         plan = build_plan(desired, snapshot, workspaces=slugs)
     problems = creation_refusals(backend, plan, desired) + workspace_refusals(plan, snapshot, desired)
-    try:  # every refusal at once: the workflow's and the backend's own
+    try:  # every refusal at once: the workflow's and the backend's own, located where they can be
         backend.validate_plan(plan, snapshot)
     except PlanRefused as exc:
-        problems += exc.refusals if isinstance(exc, PlanRefusals) else [exc]
+        problems += [_located(r, desired) for r in (exc.refusals if isinstance(exc, PlanRefusals) else [exc])]
     if problems:
         raise refused(problems)
     now = now if now is not None else current_time()
@@ -168,6 +168,18 @@ def make_plan(
     # Seat limits are refusals, not policies: drift too refuses a configuration ToolJet would answer with 451.
     plan = _with_seat_limits(backend, plan, desired, snapshot, enforce=True)
     return Planned(desired, snapshot, with_warnings(plan, snapshot))
+
+
+def _located(refusal: PlanRefused, desired: DesiredState) -> PlanRefused:
+    """A backend's refusal about a member, with where that member's entry says it in the configuration."""
+    if refusal.member is None:
+        return refusal
+    slug, email, field_name = refusal.member
+    ws = desired.workspaces.get(slug)
+    if ws is None or ws.locate_member is None:
+        return refusal
+    where = ws.where_member(email, field_name)
+    return PlanRefused(refusal.rule, f"{where}: {refusal.message}", hint=refusal.hint, member=refusal.member)
 
 
 def rest_of_instance(backend: Backend, plan: Plan) -> Snapshot | None:

@@ -93,7 +93,9 @@ def test_archived_members_keep_their_role_and_groups_as_toolJet_requires(tooljet
 
     (line,) = refusal_lines(caught)
     where = 'workspace "acme": erin@acme.example: '
-    assert line.startswith(where + "User archived in this workspace (role end-user -> builder; join sales-ops)")
+    location, _, message = line.partition(": " + where)  # located at erin's entry in the configuration
+    assert location.endswith(".users[4].groups") and ".yaml:" in location, line
+    assert message.startswith("User archived in this workspace (role end-user -> builder; join sales-ops)")
     assert tooljet.dump() == before
     assert tooljet.groups_of("erin@acme.example") == ["finance"]
 

@@ -9,6 +9,7 @@ error that lists what the workspace really has. Flags that ToolJet keeps in one 
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 
 from ... import ops
 from ...errors import PlanRefused, refused
@@ -19,21 +20,29 @@ from .variant import Variant
 ARCHIVED_IN_INSTANCE = "User is archived in the instance. Contact super admin to activate them."
 
 
-def ToolJetPlanError(problems: list[str]) -> PlanRefused:
+@dataclass(frozen=True)
+class Refusal:
+    """One thing ToolJet would refuse; ``member`` (workspace, email, field) when it is about a member's entry."""
+
+    message: str
+    member: tuple[str, str, str] | None = None
+
+
+def ToolJetPlanError(problems: list[Refusal]) -> PlanRefused:
     """Every problem at once, one line each: the one multi-refusal shape of ``errors.py``."""
     hint = "see docs/tooljet.md (what the tooljet backend manages)"
-    return refused([PlanRefused("tooljet", problem, hint=hint) for problem in problems])
+    return refused([PlanRefused("tooljet", p.message, hint=hint, member=p.member) for p in problems])
 
 
-def plan_problems(plan: ops.Plan, snapshot: Snapshot, variant: Variant) -> list[str]:
+def plan_problems(plan: ops.Plan, snapshot: Snapshot, variant: Variant) -> list[Refusal]:
     archived_users = {email for email, user in snapshot.users.items() if user.archived}
-    return (
-        registry_problems(plan, snapshot)
-        + flag_problems(plan, variant)
-        + archived_problems(plan, archived_users)
-        + invite_name_problems(plan)
-        + archived_member_problems(plan, snapshot)
-    )
+    plain = registry_problems(plan, snapshot) + flag_problems(plan, variant)
+    return [
+        *(Refusal(message) for message in plain),
+        *archived_problems(plan, archived_users),
+        *invite_name_problems(plan),
+        *archived_member_problems(plan, snapshot),
+    ]
 
 
 def registry_problems(plan: ops.Plan, snapshot: Snapshot) -> list[str]:
@@ -79,10 +88,10 @@ def flag_problems(plan: ops.Plan, variant: Variant) -> list[str]:
     return problems
 
 
-def archived_problems(plan: ops.Plan, archived_users: Collection[str]) -> list[str]:
+def archived_problems(plan: ops.Plan, archived_users: Collection[str]) -> list[Refusal]:
     """ToolJet refuses to invite or unarchive someone archived in the whole instance; so does this backend."""
     return [
-        f'workspace "{op.workspace}": {op.email}: {ARCHIVED_IN_INSTANCE}'
+        Refusal(f'workspace "{op.workspace}": {op.email}: {ARCHIVED_IN_INSTANCE}', (op.workspace, op.email, "email"))
         for op in plan.ops
         if isinstance(op, ops.CreateMembership | ops.UnarchiveMembership) and op.email in archived_users
     ]
@@ -116,31 +125,43 @@ _HTML_CHARS = frozenset("<>&")
 ARCHIVED_IN_WORKSPACE = "User archived in this workspace"
 
 
-def invite_name_problems(plan: ops.Plan) -> list[str]:
+def invite_name_problems(plan: ops.Plan) -> list[Refusal]:
     """Names and addresses ToolJet's invitation would refuse (too long) or store altered (HTML characters)."""
     problems = []
     for op in plan.ops:
         where = f'workspace "{op.workspace}": {getattr(op, "email", "")}'
         if isinstance(op, ops.CreateMembership) and len(op.email) > INVITE_MAX_CHARS:
             problems.append(
-                f"{where}: {INVALID_EMAIL} (ToolJet invites addresses of at most {INVITE_MAX_CHARS} characters)"
+                Refusal(
+                    f"{where}: {INVALID_EMAIL} (ToolJet invites addresses of at most {INVITE_MAX_CHARS} characters)",
+                    (op.workspace, op.email, "email"),
+                )
             )
         if not isinstance(op, ops.CreateUser):
             continue
         for label, value in (("first_name", op.first_name), ("last_name", op.last_name)):
+            member = (op.workspace, op.email, label)
             if len(value) > INVITE_MAX_CHARS:
                 problems.append(
-                    f"{where}: {label}: {INVALID_NAME} (ToolJet invites names of at most {INVITE_MAX_CHARS} characters)"
+                    Refusal(
+                        f"{where}: {label}: {INVALID_NAME} (ToolJet invites names of at most {INVITE_MAX_CHARS} "
+                        "characters)",
+                        member,
+                    )
                 )
             elif _HTML_CHARS & set(value):
                 problems.append(
-                    f"{where}: {label}: ToolJet passes invited names through sanitize-html, which would store this "
-                    "name altered (the characters <, > and & are escaped or dropped): write the name without them"
+                    Refusal(
+                        f"{where}: {label}: ToolJet passes invited names through sanitize-html, which would store "
+                        "this name altered (the characters <, > and & are escaped or dropped): write the name "
+                        "without them",
+                        member,
+                    )
                 )
     return problems
 
 
-def archived_member_problems(plan: ops.Plan, snapshot: Snapshot) -> list[str]:
+def archived_member_problems(plan: ops.Plan, snapshot: Snapshot) -> list[Refusal]:
     """ToolJet refuses to add an archived member to a group or change their role; a member the same plan
     unarchives is not archived (the unarchive comes first in the apply order)."""
     unarchived = {(op.workspace, op.email) for op in plan.ops if isinstance(op, ops.UnarchiveMembership)}
@@ -159,8 +180,11 @@ def archived_member_problems(plan: ops.Plan, snapshot: Snapshot) -> list[str]:
             changes.append("join " + ", ".join(op.groups_added))
         if changes:
             problems.append(
-                f'workspace "{op.workspace}": {op.email}: {ARCHIVED_IN_WORKSPACE} ({"; ".join(changes)}): '
-                "ToolJet changes no role or group of an archived member; declare status: active to unarchive "
-                "them in the same plan, or keep their role and groups as they are"
+                Refusal(
+                    f'workspace "{op.workspace}": {op.email}: {ARCHIVED_IN_WORKSPACE} ({"; ".join(changes)}): '
+                    "ToolJet changes no role or group of an archived member; declare status: active to unarchive "
+                    "them in the same plan, or keep their role and groups as they are",
+                    (op.workspace, op.email, "groups" if op.groups_added else "role"),
+                )
             )
     return problems
