@@ -84,8 +84,10 @@ class AccessProfile:
     grants_access: bool  # False for archived memberships and archived workspaces
 
 
-def profile_of(workspace: Workspace, membership: Membership) -> AccessProfile:
-    if membership.status == "archived" or workspace.status != "active":
+def profile_of(workspace: Workspace, membership: Membership, *, archived_in_instance: bool = False) -> AccessProfile:
+    """``archived_in_instance``: the person is archived in the whole instance (ToolJet's ``users.status``), so
+    cannot sign in anywhere, whatever the membership says."""
+    if archived_in_instance or membership.status == "archived" or workspace.status != "active":
         return AccessProfile("end-user", frozenset(), grants_access=False)  # one shared answer: nothing
     return AccessProfile(membership.role, membership.groups, grants_access=True)
 
@@ -110,8 +112,8 @@ class WorkspaceAccess:
         self._levels: dict[Source, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         self._answers: dict[AccessProfile, MemberAccess] = {}
 
-    def of(self, membership: Membership) -> MemberAccess:
-        return self.of_profile(profile_of(self.workspace, membership))
+    def of(self, membership: Membership, *, archived_in_instance: bool = False) -> MemberAccess:
+        return self.of_profile(profile_of(self.workspace, membership, archived_in_instance=archived_in_instance))
 
     def of_profile(self, profile: AccessProfile) -> MemberAccess:
         if profile not in self._answers:
@@ -144,9 +146,9 @@ class WorkspaceAccess:
         return self._levels[source]
 
 
-def member_access(workspace: Workspace, membership: Membership) -> MemberAccess:
+def member_access(workspace: Workspace, membership: Membership, *, archived_in_instance: bool = False) -> MemberAccess:
     """One member's access (for many members of a workspace, reuse one :class:`WorkspaceAccess`)."""
-    return WorkspaceAccess(workspace).of(membership)
+    return WorkspaceAccess(workspace).of(membership, archived_in_instance=archived_in_instance)
 
 
 def app_level(permissions: GroupPermissions, app: str) -> str:

@@ -99,11 +99,11 @@ def current_user(user: User, member: Membership, *, reveal: bool) -> dict:
 def explain_text(
     workspace: Workspace, user: User, member: Membership, *, reveal: bool, declared: Role | None = None
 ) -> str:
-    access = member_access(workspace, member)
+    access = member_access(workspace, member, archived_in_instance=user.archived)
     cause = role_cause(member, workspace.groups, declared)
     lines = [
         f'{user.email} in workspace "{workspace.slug}" ({workspace.name})',
-        f"  status: {member.status}" + _no_access(workspace, member),
+        f"  status: {member.status}" + _no_access(workspace, user, member),
         f"  role:   {member.role} ({cause.text})",
         f"  groups: {', '.join(sorted(member.groups)) or 'none'}",
         "",
@@ -122,7 +122,7 @@ def explain_data(
     workspace: Workspace, user: User, member: Membership, *, reveal: bool, declared: Role | None = None
 ) -> dict:
     """``explain --format json``: the same answers as the text, from the same engine."""
-    access = member_access(workspace, member)
+    access = member_access(workspace, member, archived_in_instance=user.archived)
     return {
         "email": user.email,
         "workspace": workspace.slug,
@@ -144,7 +144,9 @@ def _via(sources: tuple[Source, ...]) -> str:
     return ", ".join(source.describe() for source in sources)
 
 
-def _no_access(workspace: Workspace, member: Membership) -> str:
+def _no_access(workspace: Workspace, user: User, member: Membership) -> str:
+    if user.archived:
+        return "  (archived in the whole instance: no access anywhere until a super admin unarchives them)"
     if member.status == "archived":
         return "  (archived members have no access)"
     if workspace.status != "active":

@@ -302,7 +302,9 @@ def _check_forbid(policy: Policy, workspace: Workspace, users: Mapping[str, User
     engine = WorkspaceAccess(workspace)
     offenders: dict[str, list[str]] = {}
     for member in _holding(workspace):
-        for source, permissions in engine.sources(profile_of(workspace, member)):
+        user = users.get(member.email)
+        profile = profile_of(workspace, member, archived_in_instance=user is not None and user.archived)
+        for source, permissions in engine.sources(profile):
             if (source.kind, source.name) in exempt:
                 continue
             reached = _grants_access(rule, lambda name, p=permissions: level(p, name))

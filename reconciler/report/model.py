@@ -198,7 +198,9 @@ def build_workspace(
     members = []
     for email in sorted(workspace.memberships):
         membership = workspace.memberships[email]
-        profile = profiles.setdefault(profile_of(workspace, membership), len(profiles))
+        user = snapshot.users.get(email)
+        profile = profile_of(workspace, membership, archived_in_instance=user is not None and user.archived)
+        profile = profiles.setdefault(profile, len(profiles))
         members.append(member_entry(snapshot, workspace, membership, profile, drift, declared.get(email)))
     return WorkspaceReport(
         slug=workspace.slug,

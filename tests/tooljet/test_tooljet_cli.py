@@ -283,3 +283,21 @@ def test_without_a_mail_transport_nothing_is_written_and_the_apply_says_where_th
     ]
     assert not (tmp_path / "outbox").exists() and not (tooljet.tmp / "outbox").exists()
     assert NO_CHANGES in run(tooljet, "plan", "-f", str(tooljet.write(config))).output
+
+
+def test_a_user_archived_in_the_instance_has_no_access_in_explain_and_report(tooljet: ToolJetDb) -> None:
+    # ToolJet refuses every sign-in of a user whose users.status is archived (the instance-wide archive), whatever
+    # their memberships say: explain and report show no access for them.
+    tooljet.query("UPDATE users SET status = 'archived' WHERE email = 'bob@acme.example' RETURNING id")
+
+    explained = run(tooljet, "explain", "bob@acme.example", "--workspace", "acme", "--format", "json")
+    text = run(tooljet, "explain", "bob@acme.example", "--workspace", "acme")
+    report = json.loads(run(tooljet, "report", "--workspace", "acme", "--format", "json").stdout)
+
+    assert explained.exit_code == 0, explained.output
+    data = json.loads(explained.stdout)
+    assert {slug: a["access"] for slug, a in data["apps"].items()} == dict.fromkeys(data["apps"], "none")
+    assert data["permissions"] == {}
+    assert "archived in the whole instance: no access anywhere" in text.output
+    (bob,) = [m for m in report["workspaces"][0]["members"] if m["email"] == "bob@acme.example"]
+    assert {a["access"] for a in bob["access"]["apps"].values()} <= {"none"}
