@@ -33,7 +33,7 @@ from .outcome import outcome
 from .policies import Policy, PolicyResult, applicable, denied, describe_result, evaluate
 from .policies import digest as policy_digest
 from .rails import check_rails
-from .roles import STRICT_ROLES_MESSAGE, strict_role_conflicts
+from .roles import STRICT_ROLES_MESSAGE, is_builder_level, strict_role_conflicts
 from .state import Snapshot, Workspace
 
 FREEZE_SURVIVORS = 200_000  # tracked objects left by a paused block, above which a one-shot process freezes them
@@ -110,6 +110,15 @@ def load_desired(
         raise UnknownWorkspace(unknown, desired.workspaces, str(config_path))
     if strict_roles:
         _check_strict_roles(desired, config_path)
+        # the plan checks it again against what the database adds (flags stored in ToolJet that make a group
+        # builder-level): every workspace then carries the setting
+        desired = replace(
+            desired,
+            workspaces={
+                slug: replace(ws, settings=replace(ws.settings, strict_roles=True))
+                for slug, ws in desired.workspaces.items()
+            },
+        )
     return desired
 
 
@@ -154,6 +163,7 @@ def make_plan(
         snapshot = backend.read_snapshot(slugs, keyring)
         plan = build_plan(desired, snapshot, workspaces=slugs)
     problems = creation_refusals(backend, plan, desired) + workspace_refusals(plan, snapshot, desired)
+    problems += strict_role_refusals(plan, snapshot, desired)
     try:  # every refusal at once: the workflow's and the backend's own, located where they can be
         backend.validate_plan(plan, snapshot)
     except PlanRefused as exc:
@@ -168,6 +178,35 @@ def make_plan(
     # Seat limits are refusals, not policies: drift too refuses a configuration ToolJet would answer with 451.
     plan = _with_seat_limits(backend, plan, desired, snapshot, enforce=True)
     return Planned(desired, snapshot, with_warnings(plan, snapshot))
+
+
+def strict_role_refusals(plan: Plan, snapshot: Snapshot, desired: DesiredState) -> list[PlanRefused]:
+    """With strict roles, a member declared end-user whom the plan leaves at builder: the configuration's own
+    groups are refused when it is loaded, so what is left comes from the database (a group that is builder-level
+    through flags the configuration has no key for, or environment access)."""
+    after = None
+    problems = []
+    for slug in plan.workspaces:
+        ws = desired.workspaces.get(slug)
+        if ws is None or not ws.settings.strict_roles:
+            continue
+        after = after if after is not None else outcome(snapshot, plan)
+        result = after.get(slug)
+        for email, declared in sorted(ws.workspace.memberships.items()):
+            member = result.memberships.get(email) if result is not None else None
+            if declared.role == "end-user" and member is not None and member.role == "builder":
+                groups = sorted(g for g in member.groups if g in result.groups and is_builder_level(result.groups[g]))
+                if not groups:  # builder for another reason (a role the file cedes, a protected user)
+                    continue
+                problems.append(
+                    PlanRefused(
+                        "strict-roles",
+                        f"{ws.where_member(email, 'groups')}: workspace {slug!r}: {email}: {STRICT_ROLES_MESSAGE}",
+                        hint=f"strict roles are on, and builder-level in ToolJet are the groups {', '.join(groups)} "
+                        "(flags or environment access the configuration has no key for; change them in ToolJet)",
+                    )
+                )
+    return problems
 
 
 def _located(refusal: PlanRefused, desired: DesiredState) -> PlanRefused:

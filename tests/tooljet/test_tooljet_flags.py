@@ -257,3 +257,23 @@ def test_with_the_release_licence_environment_access_is_not_builder_level(
     result = run(tooljet, "plan", "-f", str(tooljet.write(base_config(tooljet.variant))))
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "Error: RECONCILER_TOOLJET_RELEASE_LICENSE='maybe' is neither true nor false" in result.output
+
+
+@pytest.mark.parametrize("tooljet", WITH_OPTIONAL, indirect=True)
+def test_strict_roles_refuse_an_end_user_whom_a_stored_flag_would_promote(tooljet: ToolJetDb) -> None:
+    # roles/util.service.ts isEditableGroup: any true flag makes the group builder-level, also one the
+    # configuration has no key for; with strict roles the plan refuses instead of promoting carol (end-user, finance)
+    column = "workflow_folder_create" if tooljet.variant == "v3_newest" else "folder_data_source_create"
+    execute(tooljet, f"UPDATE permission_groups SET {column} = true WHERE id = :g", g=FINANCE)
+    config = base_config(tooljet.variant)
+    acme(config).setdefault("settings", {})["strict_roles"] = True
+    before = tooljet.dump()
+
+    result = run(tooljet, "plan", "-f", str(tooljet.write(config)))
+    flag = run(tooljet, "plan", "-f", str(tooljet.write(base_config(tooljet.variant))), "--strict-roles")
+
+    for refused in (result, flag):
+        assert refused.exit_code == 1, refused.output
+        assert "users[2].groups: workspace 'acme': carol@acme.example: End-users can only be granted" in refused.output
+        assert "builder-level in ToolJet are the groups finance" in refused.output
+    assert tooljet.dump() == before
