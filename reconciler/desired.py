@@ -73,9 +73,19 @@ class DesiredWorkspace:
         default=None, compare=False, hash=False, repr=False
     )
 
+    # where a path inside a custom group's definition is written (``locate_group(name, ("permissions",))``), or None
+    locate_group: Callable[[str, tuple], Location | None] | None = field(
+        default=None, compare=False, hash=False, repr=False
+    )
+
     def where(self, *path: str | int) -> str:
         """``file:line:column: path`` of ``path`` in the configuration, or the workspace's slug."""
         return str(self.locate(*path)) if self.locate is not None else f"workspace {self.slug!r}"
+
+    def where_group(self, name: str, *path: str) -> str:
+        """Where ``path`` of group ``name``'s definition is written; the workspace's groups when it has none."""
+        found = self.locate_group(name, path) if self.locate_group is not None else None
+        return str(found) if found is not None else self.where("groups")
 
     def where_member(self, email: str, *path: str) -> str:
         """Where ``path`` of ``email``'s entry is written; the workspace's place when it has no entry."""

@@ -186,16 +186,19 @@ class CryptoError(ReconcilerError):
     """Ciphertext or a signature did not verify, or a key is malformed."""
 
 
-class PlanRefused(ReconcilerError):
-    """A safety rail refused the plan before anything was written. ``member`` (workspace, email, field) names the
-    member entry the refusal is about, so that the workflow can say where in the configuration it is written."""
+# What a refusal is about, for the workflow to say where the configuration writes it: (kind, workspace, name,
+# field), kind ``member`` (name: the email), ``group`` (name: the group) or ``builder`` (name: "builder").
+Subject = tuple[str, str, str, str]
 
-    def __init__(
-        self, rule: str, message: str, *, hint: str | None = None, member: tuple[str, str, str] | None = None
-    ) -> None:
+
+class PlanRefused(ReconcilerError):
+    """A safety rail refused the plan before anything was written. ``about`` names the entry of the configuration
+    the refusal is about (see ``Subject``)."""
+
+    def __init__(self, rule: str, message: str, *, hint: str | None = None, about: Subject | None = None) -> None:
         super().__init__(message, hint=hint)
         self.rule = rule
-        self.member = member
+        self.about = about
 
 
 class StalePlan(ReconcilerError):

@@ -210,15 +210,20 @@ def strict_role_refusals(plan: Plan, snapshot: Snapshot, desired: DesiredState) 
 
 
 def _located(refusal: PlanRefused, desired: DesiredState) -> PlanRefused:
-    """A backend's refusal about a member, with where that member's entry says it in the configuration."""
-    if refusal.member is None:
+    """A backend's refusal about a member, a group or the builder role, with where the configuration writes it."""
+    if refusal.about is None:
         return refusal
-    slug, email, field_name = refusal.member
+    kind, slug, name, field_name = refusal.about
     ws = desired.workspaces.get(slug)
-    if ws is None or ws.locate_member is None:
+    if ws is None or ws.locate is None:
         return refusal
-    where = ws.where_member(email, field_name)
-    return PlanRefused(refusal.rule, f"{where}: {refusal.message}", hint=refusal.hint, member=refusal.member)
+    if kind == "member":
+        where = ws.where_member(name, field_name)
+    elif kind == "group":
+        where = ws.where_group(name, field_name)
+    else:
+        where = ws.where("roles", "builder", field_name)
+    return PlanRefused(refusal.rule, f"{where}: {refusal.message}", hint=refusal.hint, about=refusal.about)
 
 
 def rest_of_instance(backend: Backend, plan: Plan) -> Snapshot | None:

@@ -148,6 +148,15 @@ def _member_locator(ws: LoadedWorkspace) -> Callable[[str, tuple], Location | No
     return locate
 
 
+def _group_locator(ws: LoadedWorkspace) -> Callable[[str, tuple], Location | None]:
+    def locate(name: str, path: tuple) -> Location | None:
+        """Where ``path`` of group ``name``'s definition is (resolved only for a refusal)."""
+        index = next((i for i, g in enumerate(ws.model.groups) if g.name == name), None)
+        return ws.locate("groups", index, *path) if index is not None else None
+
+    return locate
+
+
 def _policy_locator(ws: LoadedWorkspace, k: int) -> Callable[..., Location]:
     def locate(path: tuple = (), key: bool = True) -> Location:
         return ws.locate("policies", k, *path, key=key)
@@ -296,6 +305,7 @@ class _WorkspaceChecker:
             expiries=self.expiries,
             locate=self.ws.locate,
             locate_member=_member_locator(self.ws),
+            locate_group=_group_locator(self.ws),
         )
 
     # --- registry and grants -------------------------------------------------------------------

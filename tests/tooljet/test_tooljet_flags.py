@@ -181,9 +181,12 @@ def test_an_optional_key_whose_column_the_schema_lacks_is_refused(tooljet: ToolJ
         f'workspace "acme", group "finance": permissions.{key}.create needs the column permission_groups.{column}, '
         f"which this ToolJet database does not have (added by ToolJet's migration {migration})"
     ) in str(caught.value)
-    result = run(tooljet, "plan", "-f", str(tooljet.write(config)))
+    path = tooljet.write(config)
+    result = run(tooljet, "plan", "-f", str(path))
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert f"permissions.{key}.create needs the column" in result.output
+    # located at the group's permissions in the file
+    assert f"Error: {path}:" in result.output and '.permissions: workspace "acme", group "finance"' in result.output
     assert tooljet.dump() == before
 
 

@@ -12,7 +12,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from ... import ops
-from ...errors import PlanRefused, refused
+from ...errors import PlanRefused, Subject, refused
 from ...state import Snapshot
 from .flags import missing_column_problems, tie_problems
 from .variant import Variant
@@ -22,23 +22,23 @@ ARCHIVED_IN_INSTANCE = "User is archived in the instance. Contact super admin to
 
 @dataclass(frozen=True)
 class Refusal:
-    """One thing ToolJet would refuse; ``member`` (workspace, email, field) when it is about a member's entry."""
+    """One thing ToolJet would refuse, and what in the configuration it is about (``errors.Subject``)."""
 
     message: str
-    member: tuple[str, str, str] | None = None
+    about: Subject | None = None
 
 
 def ToolJetPlanError(problems: list[Refusal]) -> PlanRefused:
     """Every problem at once, one line each: the one multi-refusal shape of ``errors.py``."""
     hint = "see docs/tooljet.md (what the tooljet backend manages)"
-    return refused([PlanRefused("tooljet", p.message, hint=hint, member=p.member) for p in problems])
+    return refused([PlanRefused("tooljet", p.message, hint=hint, about=p.about) for p in problems])
 
 
 def plan_problems(plan: ops.Plan, snapshot: Snapshot, variant: Variant) -> list[Refusal]:
     archived_users = {email for email, user in snapshot.users.items() if user.archived}
-    plain = registry_problems(plan, snapshot) + flag_problems(plan, variant)
     return [
-        *(Refusal(message) for message in plain),
+        *(Refusal(message) for message in registry_problems(plan, snapshot)),
+        *flag_problems(plan, variant),
         *archived_problems(plan, archived_users),
         *invite_name_problems(plan),
         *archived_member_problems(plan, snapshot),
@@ -71,27 +71,33 @@ def registry_problems(plan: ops.Plan, snapshot: Snapshot) -> list[str]:
     return problems
 
 
-def flag_problems(plan: ops.Plan, variant: Variant) -> list[str]:
+def flag_problems(plan: ops.Plan, variant: Variant) -> list[Refusal]:
     problems = []
     for op in plan.ops:
         before: frozenset[str] = frozenset()
         if isinstance(op, ops.CreateGroup):
             owner, permissions = f'workspace "{op.workspace}", group "{op.name}"', op.permissions
+            about: Subject = ("group", op.workspace, op.name, "permissions")
         elif isinstance(op, ops.UpdateGroup):
             owner, permissions, before = f'workspace "{op.workspace}", group "{op.name}"', op.after, op.before.flags
+            about = ("group", op.workspace, op.name, "permissions")
         elif isinstance(op, ops.UpdateBuilderRole):
             owner, permissions, before = f'workspace "{op.workspace}", role "builder"', op.after, op.before.flags
+            about = ("builder", op.workspace, "builder", "permissions")
         else:
             continue
-        problems += missing_column_problems(variant, owner, permissions, before)
-        problems += tie_problems(variant, owner, permissions)
+        found = missing_column_problems(variant, owner, permissions, before) + tie_problems(variant, owner, permissions)
+        problems += [Refusal(message, about) for message in found]
     return problems
 
 
 def archived_problems(plan: ops.Plan, archived_users: Collection[str]) -> list[Refusal]:
     """ToolJet refuses to invite or unarchive someone archived in the whole instance; so does this backend."""
     return [
-        Refusal(f'workspace "{op.workspace}": {op.email}: {ARCHIVED_IN_INSTANCE}', (op.workspace, op.email, "email"))
+        Refusal(
+            f'workspace "{op.workspace}": {op.email}: {ARCHIVED_IN_INSTANCE}',
+            ("member", op.workspace, op.email, "email"),
+        )
         for op in plan.ops
         if isinstance(op, ops.CreateMembership | ops.UnarchiveMembership) and op.email in archived_users
     ]
@@ -134,13 +140,13 @@ def invite_name_problems(plan: ops.Plan) -> list[Refusal]:
             problems.append(
                 Refusal(
                     f"{where}: {INVALID_EMAIL} (ToolJet invites addresses of at most {INVITE_MAX_CHARS} characters)",
-                    (op.workspace, op.email, "email"),
+                    ("member", op.workspace, op.email, "email"),
                 )
             )
         if not isinstance(op, ops.CreateUser):
             continue
         for label, value in (("first_name", op.first_name), ("last_name", op.last_name)):
-            member = (op.workspace, op.email, label)
+            member = ("member", op.workspace, op.email, label)
             if len(value) > INVITE_MAX_CHARS:
                 problems.append(
                     Refusal(
@@ -184,7 +190,7 @@ def archived_member_problems(plan: ops.Plan, snapshot: Snapshot) -> list[Refusal
                     f'workspace "{op.workspace}": {op.email}: {ARCHIVED_IN_WORKSPACE} ({"; ".join(changes)}): '
                     "ToolJet changes no role or group of an archived member; declare status: active to unarchive "
                     "them in the same plan, or keep their role and groups as they are",
-                    (op.workspace, op.email, "groups" if op.groups_added else "role"),
+                    ("member", op.workspace, op.email, "groups" if op.groups_added else "role"),
                 )
             )
     return problems
