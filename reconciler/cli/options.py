@@ -60,39 +60,40 @@ def duration_callback(option: str, *, off: bool = False) -> Any:
     return parse
 
 
-def expiring_option() -> Any:
-    """``--expiring-within DURATION``: what ``plan`` and ``drift`` list as expiring soon (issue 18)."""
+def duration_option(flag: str, default: str, help: str, *, off: bool = False) -> Any:
+    """A ``DURATION`` option (3600, 90m, 24h, 7d), read by :func:`duration_callback`; with ``off``, ``off`` (or 0)
+    turns it off (None)."""
     return click.option(
-        "--expiring-within",
-        "expiring_within",
-        default="7d",
+        flag,
+        default=default,
         show_default=True,
         metavar="DURATION",
-        callback=duration_callback("--expiring-within"),
-        help="List access that expires within this window (3600, 90m, 24h, 14d).",
+        callback=duration_callback(flag, off=off),
+        help=help,
+    )
+
+
+def expiring_option() -> Any:
+    """``--expiring-within DURATION``: what ``plan`` and ``drift`` list as expiring soon (issue 18)."""
+    return duration_option(
+        "--expiring-within", "7d", "List access that expires within this window (3600, 90m, 24h, 14d)."
     )
 
 
 def hygiene_options() -> Any:
     """``--stale-invites`` and ``--not-signed-in`` (issue 18): what ``drift`` and ``report`` flag; ``off`` turns
     one off."""
+    not_signed_in = duration_option(
+        "--not-signed-in",
+        "90d",
+        "Flag active members not signed in for this long, where the backend records sign-ins (off: never).",
+        off=True,
+    )
+    stale_invites = duration_option(
+        "--stale-invites", "30d", "Flag invitations pending longer than this (off: never).", off=True
+    )
+    return lambda command: stale_invites(not_signed_in(command))
 
-    def decorate(command: Any) -> Any:
-        command = click.option(
-            "--not-signed-in",
-            default="90d",
-            show_default=True,
-            metavar="DURATION",
-            callback=duration_callback("--not-signed-in", off=True),
-            help="Flag active members not signed in for this long, where the backend records sign-ins (off: never).",
-        )(command)
-        return click.option(
-            "--stale-invites",
-            default="30d",
-            show_default=True,
-            metavar="DURATION",
-            callback=duration_callback("--stale-invites", off=True),
-            help="Flag invitations pending longer than this (off: never).",
-        )(command)
 
-    return decorate
+def lock_timeout_option(default: float = 0.0, help: str = "Seconds to wait for another apply.") -> Any:
+    return click.option("--lock-timeout", type=click.FloatRange(min=0), default=default, show_default=True, help=help)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from .options import all_workspaces_option, config_option, email_argument, workspace_option
+from .options import all_workspaces_option, config_option, email_argument, lock_timeout_option, workspace_option
 from .output import fail, inform, note, warning
 from .runtime import Runtime
 from .workspaces import no_selection, require_workspaces, selected_workspaces
@@ -123,20 +123,10 @@ def _print_table(rows: list, color: bool) -> None:
 PEOPLE_LOCK_TIMEOUT = 10.0  # seconds: an apply usually finishes within them; a person at a terminal waits no longer
 
 
-def lock_timeout_option() -> Any:
-    return click.option(
-        "--lock-timeout",
-        type=click.FloatRange(min=0),
-        default=PEOPLE_LOCK_TIMEOUT,
-        show_default=True,
-        help="Seconds to wait for an apply that holds the lock.",
-    )
-
-
 @click.command("invite-url")
 @email_argument()
 @click.option("--workspace", required=True, metavar="SLUG")
-@lock_timeout_option()
+@lock_timeout_option(PEOPLE_LOCK_TIMEOUT, "Seconds to wait for an apply that holds the lock.")
 @click.pass_obj
 def invite_url(runtime: Runtime, email: str, workspace: str, lock_timeout: float) -> None:
     """Issue a fresh invitation link for an invited member (the old link stops working).
@@ -161,7 +151,7 @@ def invite_url(runtime: Runtime, email: str, workspace: str, lock_timeout: float
 
 @click.command("accept-invite")
 @click.argument("link_or_token", metavar="LINK_OR_TOKEN")
-@lock_timeout_option()
+@lock_timeout_option(PEOPLE_LOCK_TIMEOUT, "Seconds to wait for an apply that holds the lock.")
 @click.pass_obj
 def accept_invite(runtime: Runtime, link_or_token: str, lock_timeout: float) -> None:
     """Activate the membership an invitation belongs to (what the sign-up page calls).
@@ -274,7 +264,7 @@ def keys() -> None:
 
 
 @keys.command("rotate")
-@click.option("--lock-timeout", type=click.FloatRange(min=0), default=0.0, show_default=True)
+@lock_timeout_option()
 @click.pass_obj
 def keys_rotate(runtime: Runtime, lock_timeout: float) -> None:
     """Re-encrypt all metadata (and queued emails) with a new key, in one transaction.

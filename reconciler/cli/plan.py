@@ -16,7 +16,7 @@ import click
 from ..errors import Aborted, PlanRefused, ReconcilerError, StalePlan, refused
 from ..safetext import escape
 from ..workflow import STALE_MESSAGE
-from .options import config_option, duration_callback, expiring_option, workspace_option
+from .options import config_option, duration_option, expiring_option, lock_timeout_option, workspace_option
 from .output import fail, inform, note, warning
 from .runtime import Runtime
 
@@ -174,13 +174,7 @@ def _mass_refusals(planned: Planned) -> list[PlanRefused]:
 @click.argument("planfile", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @config_option(required=False)
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
-@click.option(
-    "--lock-timeout",
-    type=click.FloatRange(min=0),
-    default=0.0,
-    show_default=True,
-    help="Seconds to wait for another apply.",
-)
+@lock_timeout_option()
 @click.option(
     "--allow-mass-change", is_flag=True, help="Allow archiving, re-roling or destroying more than 25% of a workspace."
 )
@@ -617,19 +611,11 @@ def _run_json(run: AuditRun) -> dict[str, Any]:
 
 @click.command("prune")
 @config_option()
-@click.option(
-    "--older-than",
-    "older_than",
-    default="30d",
-    show_default=True,
-    metavar="DURATION",
-    callback=duration_callback("--older-than"),
-    help="Archive invitations pending longer than this (3600, 90m, 24h, 30d).",
-)
+@duration_option("--older-than", "30d", "Archive invitations pending longer than this (3600, 90m, 24h, 30d).")
 @workspace_option()
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--actor", help="Who is applying, for the audit log (default: CI user or OS user).")
-@click.option("--lock-timeout", type=click.FloatRange(min=0), default=0.0, show_default=True)
+@lock_timeout_option()
 @click.pass_obj
 def invites_prune(
     runtime: Runtime,
