@@ -55,16 +55,16 @@ def users(runtime: Runtime, workspaces: tuple[str, ...], all_workspaces: bool, f
 
     backend = runtime.backend()
     known = backend.list_workspaces()
+    declared = _declared_config(config_path)  # None without -f
     slugs = selected_workspaces(known, workspaces, all_workspaces)
-    if slugs is None and config_path is not None:  # -f alone: the configuration's workspaces the database has
-        declared = _declared_config(config_path).workspaces
-        slugs = [slug for slug in known if slug in declared] or None
+    if slugs is None and declared is not None:  # -f alone: the configuration's workspaces the database has
+        slugs = [slug for slug in known if slug in declared.workspaces] or None
     if slugs is None:
         no_selection(known)
     snapshot = backend.read_snapshot(slugs, runtime.keyring())
     rows = user_rows(snapshot, slugs)
     seats = seats_of(snapshot, slugs, whole_instance=all_workspaces)
-    usage = _limit_usage(backend, snapshot, slugs, known, config_path)
+    usage = _limit_usage(backend, snapshot, slugs, known, declared)
     if fmt == "json":
         data: dict[str, Any] = {"users": [r.as_json() for r in rows], "total_users": seats.total}
         data["builders"] = seats.builders
@@ -79,15 +79,16 @@ def users(runtime: Runtime, workspaces: tuple[str, ...], all_workspaces: bool, f
 
 
 def _limit_usage(
-    backend: Backend, snapshot: Any, slugs: list[str], known: list[str], config_path: Any
+    backend: Backend, snapshot: Any, slugs: list[str], known: list[str], declared: Any
 ) -> list[tuple[str, dict]]:
-    """``users -f CONFIG``: each declared limit that concerns the listed workspaces, as a line and as JSON (the
-    top-level limits over the whole instance, read for them; a workspace's over that workspace)."""
-    if config_path is None:
+    """``users -f CONFIG``: each limit ``declared`` (the configuration, or None) has that concerns the listed
+    workspaces, as a line and as JSON (the top-level limits over the whole instance, read for them; a workspace's
+    over that workspace)."""
+    if declared is None:
         return []
     from ..limits import applicable, as_instance, instance_wide, usage, usage_json
 
-    limits = applicable(_declared_config(config_path).limits, slugs)
+    limits = applicable(declared.limits, slugs)
     state = snapshot
     if instance_wide(limits):
         state = as_instance(snapshot, backend.read_without_metadata([s for s in known if s not in slugs]))
