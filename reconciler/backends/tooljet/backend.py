@@ -20,14 +20,14 @@ from sqlalchemy.exc import DBAPIError
 
 from ... import ops
 from ...crypto import Keyring
-from ...errors import ReconcilerError, StateError
+from ...errors import ReconcilerError, StateError, refused
 from ...hygiene import Activity
 from ...state import Snapshot
 from ..base import ApplyResult, ApplyTransaction, AuditInfo, AuditRun, Backend, Executed, Progress
 from ..common import create_engine_for, mask_url, one_line, take_postgres_lock
 from .audit import AuditLog
 from .audit_logs import audit_rows, write_audit_rows
-from .checks import ToolJetPlanError, plan_problems
+from .checks import plan_problems
 from .executor import Executor
 from .invitations import PendingInvitation, deliver, link_expiry
 from .lockbox import decrypt_metadata, load_key
@@ -137,10 +137,10 @@ class ToolJetBackend(Backend):
             return list(conn.scalars(text(ALL_SLUGS)))
 
     def validate_plan(self, plan: ops.Plan, snapshot: Snapshot) -> None:
-        """Raise :class:`ToolJetPlanError` for what this backend cannot do (call it right after planning)."""
+        """Raise every refusal (one ``PlanRefused`` or ``PlanRefusals``) for what ToolJet would refuse of ``plan``."""
         problems = plan_problems(plan, snapshot, self.variant())
         if problems:
-            raise ToolJetPlanError(problems)
+            raise refused(problems)
 
     # --- applying: the steps of Backend.apply ---------------------------------------------------
 
@@ -198,7 +198,7 @@ class _Apply(ApplyTransaction):
         variant = self.backend.variant(self.conn)
         problems = plan_problems(plan, self.snapshot, variant)
         if problems:
-            raise ToolJetPlanError(problems)
+            raise refused(problems)
         archived = frozenset(slug for slug, ws in self.snapshot.workspaces.items() if ws.status == "archived")
         key = _optional_key(self.backend.environ)
         executor = Executor(

@@ -9,10 +9,9 @@ error that lists what the workspace really has. Flags that ToolJet keeps in one 
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
 
 from ... import ops
-from ...errors import PlanRefused, Subject, refused
+from ...errors import PlanRefused, Subject
 from ...state import Snapshot
 from .flags import missing_column_problems, tie_problems
 from .variant import Variant
@@ -20,24 +19,18 @@ from .variant import Variant
 ARCHIVED_IN_INSTANCE = "User is archived in the instance. Contact super admin to activate them."
 
 
-@dataclass(frozen=True)
-class Refusal:
+HINT = "see docs/tooljet.md (what the tooljet backend manages)"
+
+
+def _refusal(message: str, about: Subject | None = None) -> PlanRefused:
     """One thing ToolJet would refuse, and what in the configuration it is about (``errors.Subject``)."""
-
-    message: str
-    about: Subject | None = None
+    return PlanRefused("tooljet", message, hint=HINT, about=about)
 
 
-def ToolJetPlanError(problems: list[Refusal]) -> PlanRefused:
-    """Every problem at once, one line each: the one multi-refusal shape of ``errors.py``."""
-    hint = "see docs/tooljet.md (what the tooljet backend manages)"
-    return refused([PlanRefused("tooljet", p.message, hint=hint, about=p.about) for p in problems])
-
-
-def plan_problems(plan: ops.Plan, snapshot: Snapshot, variant: Variant) -> list[Refusal]:
+def plan_problems(plan: ops.Plan, snapshot: Snapshot, variant: Variant) -> list[PlanRefused]:
     archived_users = {email for email, user in snapshot.users.items() if user.archived}
     return [
-        *(Refusal(message) for message in registry_problems(plan, snapshot)),
+        *(_refusal(message) for message in registry_problems(plan, snapshot)),
         *flag_problems(plan, variant),
         *archived_problems(plan, archived_users),
         *invite_name_problems(plan),
@@ -71,7 +64,7 @@ def registry_problems(plan: ops.Plan, snapshot: Snapshot) -> list[str]:
     return problems
 
 
-def flag_problems(plan: ops.Plan, variant: Variant) -> list[Refusal]:
+def flag_problems(plan: ops.Plan, variant: Variant) -> list[PlanRefused]:
     problems = []
     for op in plan.ops:
         before: frozenset[str] = frozenset()
@@ -87,14 +80,14 @@ def flag_problems(plan: ops.Plan, variant: Variant) -> list[Refusal]:
         else:
             continue
         found = missing_column_problems(variant, owner, permissions, before) + tie_problems(variant, owner, permissions)
-        problems += [Refusal(message, about) for message in found]
+        problems += [_refusal(message, about) for message in found]
     return problems
 
 
-def archived_problems(plan: ops.Plan, archived_users: Collection[str]) -> list[Refusal]:
+def archived_problems(plan: ops.Plan, archived_users: Collection[str]) -> list[PlanRefused]:
     """ToolJet refuses to invite or unarchive someone archived in the whole instance; so does this backend."""
     return [
-        Refusal(
+        _refusal(
             f'workspace "{op.workspace}": {op.email}: {ARCHIVED_IN_INSTANCE}',
             ("member", op.workspace, op.email, "email"),
         )
@@ -131,14 +124,14 @@ _HTML_CHARS = frozenset("<>&")
 ARCHIVED_IN_WORKSPACE = "User archived in this workspace"
 
 
-def invite_name_problems(plan: ops.Plan) -> list[Refusal]:
+def invite_name_problems(plan: ops.Plan) -> list[PlanRefused]:
     """Names and addresses ToolJet's invitation would refuse (too long) or store altered (HTML characters)."""
     problems = []
     for op in plan.ops:
         where = f'workspace "{op.workspace}": {getattr(op, "email", "")}'
         if isinstance(op, ops.CreateMembership) and len(op.email) > INVITE_MAX_CHARS:
             problems.append(
-                Refusal(
+                _refusal(
                     f"{where}: {INVALID_EMAIL} (ToolJet invites addresses of at most {INVITE_MAX_CHARS} characters)",
                     ("member", op.workspace, op.email, "email"),
                 )
@@ -149,7 +142,7 @@ def invite_name_problems(plan: ops.Plan) -> list[Refusal]:
             member = ("member", op.workspace, op.email, label)
             if len(value) > INVITE_MAX_CHARS:
                 problems.append(
-                    Refusal(
+                    _refusal(
                         f"{where}: {label}: {INVALID_NAME} (ToolJet invites names of at most {INVITE_MAX_CHARS} "
                         "characters)",
                         member,
@@ -157,7 +150,7 @@ def invite_name_problems(plan: ops.Plan) -> list[Refusal]:
                 )
             elif _HTML_CHARS & set(value):
                 problems.append(
-                    Refusal(
+                    _refusal(
                         f"{where}: {label}: ToolJet passes invited names through sanitize-html, which would store "
                         "this name altered (the characters <, > and & are escaped or dropped): write the name "
                         "without them",
@@ -167,7 +160,7 @@ def invite_name_problems(plan: ops.Plan) -> list[Refusal]:
     return problems
 
 
-def archived_member_problems(plan: ops.Plan, snapshot: Snapshot) -> list[Refusal]:
+def archived_member_problems(plan: ops.Plan, snapshot: Snapshot) -> list[PlanRefused]:
     """ToolJet refuses to add an archived member to a group or change their role; a member the same plan
     unarchives is not archived (the unarchive comes first in the apply order)."""
     unarchived = {(op.workspace, op.email) for op in plan.ops if isinstance(op, ops.UnarchiveMembership)}
@@ -186,7 +179,7 @@ def archived_member_problems(plan: ops.Plan, snapshot: Snapshot) -> list[Refusal
             changes.append("join " + ", ".join(op.groups_added))
         if changes:
             problems.append(
-                Refusal(
+                _refusal(
                     f'workspace "{op.workspace}": {op.email}: {ARCHIVED_IN_WORKSPACE} ({"; ".join(changes)}): '
                     "ToolJet changes no role or group of an archived member; declare status: active to unarchive "
                     "them in the same plan, or keep their role and groups as they are",
