@@ -347,21 +347,31 @@ def test_a_killed_lock_holder_releases_the_lock(prepared: tuple[str, Path, Harne
 def test_first_use_while_another_process_creates_the_schema(database_url: str, tmp_path: Path) -> None:
     from alembic import command
 
-    from reconciler.backends.builtin.db import alembic_config, create_engine_for
+    from reconciler.backends.builtin.db import _patient, alembic_config, create_engine_for
+    from reconciler.backends.common import SQLITE_BEGIN
 
     config = tmp_path / "busy.yaml"
     config.write_text(config_text(20), encoding="utf-8")
     engine = create_engine_for(database_url)
     name = f"second-{secrets.token_hex(4)}"  # its PostgreSQL session's application_name
+    proc = None
     try:
-        with engine.begin() as conn:  # what open_database does on first use, held open
-            command.upgrade(alembic_config(conn), "head")
+        # what open_database's _run_upgrade does on first use (an IMMEDIATE transaction that waits for a reader
+        # to finish before it commits), held open
+        with (
+            engine.connect() as raw,
+            _patient(raw),
+            raw.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"}).begin() as transaction,
+        ):
+            command.upgrade(alembic_config(transaction.connection), "head")
             proc = spawn("second", database_url, apply_args(config, "second", 60), tmp_path, PGAPPNAME=name)
             waiting = partial(_waits_for_the_schema, engine, proc, name)
             wait_until(waiting, "waited for the schema", alive=proc.alive)
     finally:
         engine.dispose()
-    proc.finish()
+        if proc is not None:
+            proc.finish()  # also when the schema transaction failed: no apply is left running
+    assert proc is not None
     assert "Traceback" not in proc.stderr
     assert proc.returncode == 0, proc.stderr
     harness = Harness(database_url, tmp_path)
